@@ -1,0 +1,7 @@
+"""One module per `tinyslm <verb>`.
+
+Each module defines `HELP: str`, `add_arguments(parser)` and `run(args) -> int`, and keeps heavy imports inside `run`
+so `tinyslm --help` stays fast. Add a verb by adding its module name here.
+"""
+
+COMMANDS: list[str] = []

@@ -1,0 +1,476 @@
+"""TinySLM: a small decoder-only transformer, written the way in-tree transformers models are.
+
+This file ships next to the weights as remote code: it imports only torch, transformers and its sibling
+`configuration_tinyslm`, so `AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)` works where the
+`tinyslm_hf` package is not installed.
+
+Two presets share one implementation:
+  * seed   -- learned positions, pre-LayerNorm, GELU MLP, biases: the GPT-2 layout (llama.cpp arch "gpt2").
+  * modern -- RoPE, RMSNorm, SwiGLU, grouped-query attention, no biases: the Llama layout (llama.cpp arch "llama").
+The seed blog model had three bugs that are fixed here: it had no causal mask, split heads with a reshape but no
+transpose (mixing positions across heads), and scaled scores by 1/sqrt(hidden_size) instead of 1/sqrt(head_dim).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.masking_utils import create_causal_mask
+from transformers.modeling_layers import GenericForSequenceClassification, GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import logging
+from transformers.utils.generic import can_return_tuple
+
+from .configuration_tinyslm import TinySLMConfig
+
+logger = logging.get_logger(__name__)
+
+# transformers 5.24 renamed the cache argument and output field from `past_key_values` to `cache`; accept both so the
+# same remote code runs on every 5.x release.
+_CACHE_FIELD = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+def _make_norm(config: TinySLMConfig) -> nn.Module:
+    if config.norm_type == "rmsnorm":
+        return nn.RMSNorm(config.hidden_size, eps=config.layer_norm_eps)
+    return nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+
+class TinySLMRotaryEmbedding(nn.Module):
+    """Rotary position embedding (RoPE); returns cos/sin tables for the given position ids."""
+
+    inv_freq: torch.Tensor
+
+    def __init__(self, config: TinySLMConfig, device: torch.device | None = None):
+        super().__init__()
+        rope_parameters = config.rope_parameters or {"rope_type": "default", "rope_theta": 10000.0}
+        self.rope_type = rope_parameters.get("rope_type", "default")
+        if self.rope_type == "default":
+            base = rope_parameters.get("rope_theta", 10000.0)
+            dim = config.head_dim
+            inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).to(device, torch.float) / dim))
+            self.attention_scaling = 1.0
+        else:
+            inv_freq, self.attention_scaling = ROPE_INIT_FUNCTIONS[self.rope_type](config, device)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        freqs = position_ids[..., None].float() * self.inv_freq.to(device=x.device, dtype=torch.float)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos = emb.cos() * self.attention_scaling
+        sin = emb.sin() * self.attention_scaling
+        return cos.to(dtype=x.dtype), sin.to(dtype=x.dtype)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rotary_pos_emb(
+    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """q, k: [batch, heads, seq, head_dim]; cos, sin: [batch, seq, head_dim]."""
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    return (q * cos) + (rotate_half(q) * sin), (k * cos) + (rotate_half(k) * sin)
+
+
+def repeat_kv(hidden_states: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """[batch, kv_heads, seq, dim] -> [batch, kv_heads * n_rep, seq, dim] for grouped-query attention."""
+    if n_rep == 1:
+        return hidden_states
+    batch, kv_heads, seq, dim = hidden_states.shape
+    hidden_states = hidden_states[:, :, None, :, :].expand(batch, kv_heads, n_rep, seq, dim)
+    return hidden_states.reshape(batch, kv_heads * n_rep, seq, dim)
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference attention: softmax(q k^T * scaling + mask) v, computed in fp32 for the softmax."""
+    key = repeat_kv(key, module.num_key_value_groups)
+    value = repeat_kv(value, module.num_key_value_groups)
+    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+    attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
+    attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()
+    return attn_output, attn_weights
+
+
+class TinySLMAttention(nn.Module):
+    """Multi-head (or grouped-query) causal self-attention with separate q/k/v/o projections.
+
+    Separate projections (not a fused c_attn) keep the Llama tensor names that PEFT, llama.cpp and tensor-parallel
+    plans recognise.
+    """
+
+    def __init__(self, config: TinySLMConfig, layer_idx: int):
+        super().__init__()
+        self.config = config
+        self.layer_idx = layer_idx
+        self.head_dim = config.head_dim
+        self.num_heads = config.num_attention_heads
+        self.num_key_value_heads = config.num_key_value_heads
+        self.num_key_value_groups = config.num_attention_heads // config.num_key_value_heads
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_dropout
+        self.is_causal = True
+        bias = config.attention_bias
+        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(config.hidden_size, self.num_key_value_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(config.hidden_size, self.num_key_value_heads * self.head_dim, bias=bias)
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=bias)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cache: Cache | None = None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+        # [batch, seq, heads * head_dim] -> [batch, heads, seq, head_dim]: view, then transpose (the seed bug skipped
+        # the transpose and mixed sequence positions into the head dimension).
+        query = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        key = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        value = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+
+        if position_embeddings is not None:
+            cos, sin = position_embeddings
+            query, key = apply_rotary_pos_emb(query, key, cos, sin)
+
+        if cache is not None:
+            key, value = cache.update(key, value, self.layer_idx)
+
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attn_output, attn_weights = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=self.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+            **kwargs,
+        )
+        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+        return self.o_proj(attn_output), attn_weights
+
+
+class TinySLMMLP(nn.Module):
+    """4x GELU MLP (seed) or SwiGLU (modern): down(act(gate(x)) * up(x))."""
+
+    def __init__(self, config: TinySLMConfig):
+        super().__init__()
+        bias = config.mlp_bias
+        self.gated = config.mlp_type == "swiglu"
+        if self.gated:
+            self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=bias)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=bias)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=bias)
+        self.act_fn = ACT2FN[config.hidden_act]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gated:
+            return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(self.act_fn(self.up_proj(x)))
+
+
+class TinySLMBlock(GradientCheckpointingLayer):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, config: TinySLMConfig, layer_idx: int):
+        super().__init__()
+        self.input_layernorm = _make_norm(config)
+        self.self_attn = TinySLMAttention(config, layer_idx)
+        self.post_attention_layernorm = _make_norm(config)
+        self.mlp = TinySLMMLP(config)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = False,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attn_output, attn_weights = self.self_attn(
+            self.input_layernorm(hidden_states),
+            attention_mask=attention_mask,
+            position_embeddings=position_embeddings,
+            cache=cache,
+            **kwargs,
+        )
+        hidden_states = hidden_states + self.dropout(attn_output)
+        hidden_states = hidden_states + self.dropout(self.mlp(self.post_attention_layernorm(hidden_states)))
+        return hidden_states, attn_weights
+
+
+class TinySLMPreTrainedModel(PreTrainedModel):
+    config_class = TinySLMConfig
+    config: TinySLMConfig
+    base_model_prefix = "model"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["TinySLMBlock"]
+    _skip_keys_device_placement = ["past_key_values", "cache"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _can_compile_fullgraph = True
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save as usual; when registered for the Auto classes, list *every* TinySLM head in `auto_map`.
+
+        transformers only records the saved object's own Auto class, so a folder saved from the causal LM could not
+        be opened with `AutoModel` / `AutoModelForSequenceClassification` through remote code without this.
+        """
+        if self._auto_class is not None:
+            auto_map = dict(getattr(self.config, "auto_map", None) or {})
+            auto_map.setdefault("AutoConfig", "configuration_tinyslm.TinySLMConfig")
+            for auto_class, class_name in (
+                ("AutoModel", "TinySLMModel"),
+                ("AutoModelForCausalLM", "TinySLMForCausalLM"),
+                ("AutoModelForSequenceClassification", "TinySLMForSequenceClassification"),
+            ):
+                auto_map.setdefault(auto_class, f"modeling_tinyslm.{class_name}")
+            self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Normal(0, initializer_range) everywhere (transformers' default), then GPT-2's scaled init.
+
+        The two residual output projections per block get std / sqrt(2 * num_layers) so the residual stream's
+        variance does not grow with depth.
+        """
+        super()._init_weights(module)
+        if isinstance(module, (TinySLMAttention, TinySLMMLP)):
+            proj = module.o_proj if isinstance(module, TinySLMAttention) else module.down_proj
+            std = self.config.initializer_range / (2 * self.config.num_hidden_layers) ** 0.5
+            init.normal_(proj.weight, mean=0.0, std=std)
+
+
+class TinySLMModel(TinySLMPreTrainedModel):
+    """The bare decoder: embeddings, blocks and the final norm; returns hidden states and the KV cache."""
+
+    def __init__(self, config: TinySLMConfig):
+        super().__init__(config)
+        self.padding_idx = config.pad_token_id
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, self.padding_idx)
+        if config.position_embedding_type == "learned":
+            self.embed_positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+            self.rotary_emb = None
+        else:
+            self.embed_positions = None
+            self.rotary_emb = TinySLMRotaryEmbedding(config)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.layers = nn.ModuleList([TinySLMBlock(config, i) for i in range(config.num_hidden_layers)])
+        self.norm = _make_norm(config)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        past_key_values: Cache | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast | tuple:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        if cache is None:
+            cache = past_key_values
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        use_cache = use_cache if use_cache is not None else self.config.use_cache
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if self.gradient_checkpointing and self.training and use_cache:
+            logger.warning_once("use_cache=True is incompatible with gradient checkpointing; setting use_cache=False.")
+            use_cache = False
+        if not use_cache:
+            cache = None
+        elif cache is None:
+            cache = DynamicCache(config=self.config)
+
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        seq_len = inputs_embeds.shape[1]
+        past_seen = cache.get_seq_length() if cache is not None else 0
+
+        if self.embed_positions is not None and not torch.compiler.is_compiling():
+            if past_seen + seq_len > self.config.max_position_embeddings:
+                raise ValueError(
+                    f"Sequence length {past_seen + seq_len} (cached {past_seen} + new {seq_len}) exceeds "
+                    f"max_position_embeddings={self.config.max_position_embeddings} of this model; shorten the "
+                    "prompt or lower max_new_tokens."
+                )
+
+        if position_ids is None:
+            if attention_mask is not None and attention_mask.dim() == 2:
+                # Left-padding aware: the first real token of every row is position 0.
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -seq_len:]
+            else:
+                position_ids = torch.arange(past_seen, past_seen + seq_len, device=inputs_embeds.device).unsqueeze(0)
+
+        causal_mask = create_causal_mask(
+            config=self.config,
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            cache=cache,
+            position_ids=position_ids,
+        )
+
+        hidden_states = inputs_embeds
+        position_embeddings = None
+        if self.embed_positions is not None:
+            hidden_states = hidden_states + self.embed_positions(position_ids)
+        else:
+            position_embeddings = self.rotary_emb(hidden_states, position_ids)
+        hidden_states = self.dropout(hidden_states)
+
+        all_hidden_states = () if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for layer in self.layers:
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            hidden_states, attn_weights = layer(
+                hidden_states,
+                attention_mask=causal_mask,
+                position_embeddings=position_embeddings,
+                cache=cache,
+                use_cache=use_cache,
+                **kwargs,
+            )
+            if output_attentions:
+                all_attentions += (attn_weights,)
+        hidden_states = self.norm(hidden_states)
+        if output_hidden_states:
+            all_hidden_states += (hidden_states,)
+
+        output = BaseModelOutputWithPast(
+            last_hidden_state=hidden_states,
+            hidden_states=all_hidden_states,
+            attentions=all_attentions,
+            **{_CACHE_FIELD: cache},
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class TinySLMForCausalLM(TinySLMPreTrainedModel, GenerationMixin):
+    """TinySLM with a language-modelling head (tied to the token embedding by default)."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    _tp_plan = {"lm_head": "colwise_gather_output"}
+    _pp_plan = {"lm_head": (["hidden_states"], ["logits"])}
+
+    def __init__(self, config: TinySLMConfig):
+        super().__init__(config)
+        self.model = TinySLMModel(config)
+        self.vocab_size = config.vocab_size
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        past_key_values: Cache | None = None,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        r"""
+        labels: token ids to predict, *unshifted* (the loss shifts them); -100 is ignored.
+        logits_to_keep: if an int > 0, compute logits only for the last that many positions (generation needs one),
+            which skips most of the LM-head matmul; a 1-D tensor selects positions explicitly.
+        Extra `**kwargs` (e.g. the Trainer's `num_items_in_batch`) go to the loss so gradient accumulation is
+        normalised over the whole accumulated batch.
+        """
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache if cache is not None else past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden_states[:, keep, :])
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            **{_CACHE_FIELD: getattr(outputs, _CACHE_FIELD)},
+        )
+
+
+class TinySLMForSequenceClassification(GenericForSequenceClassification, TinySLMPreTrainedModel):
+    """Classification head on the last non-pad token, using transformers' generic implementation."""
+
+    def __init__(self, config: TinySLMConfig):
+        # The generic __init__ builds the backbone through AutoModel, which is not registered on the remote-code side;
+        # build it directly instead so this class also loads with trust_remote_code.
+        TinySLMPreTrainedModel.__init__(self, config)
+        self.num_labels = config.num_labels
+        self.model = TinySLMModel(config)
+        self.score = nn.Linear(config.hidden_size, self.num_labels, bias=False)
+        self.post_init()
+
+
+__all__ = [
+    "TinySLMPreTrainedModel",
+    "TinySLMModel",
+    "TinySLMForCausalLM",
+    "TinySLMForSequenceClassification",
+]
