@@ -1,0 +1,123 @@
+"""Load and save a *model folder*: weights (safetensors), config, generation config, tokenizer and remote code.
+
+Every user-facing verb (generate, serve, eval, export, excel) opens models through `load_model_and_tokenizer`, so
+the checks for a broken or mismatched folder live in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from .tokenization import check_vocab_compatible, load_tokenizer, stop_token_ids
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """`auto` (or None) -> cuda if available, else mps, else cpu."""
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}
+
+
+def _check_folder(path: Path) -> None:
+    if not path.is_dir():
+        raise FileNotFoundError(f"model folder not found: {path}")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} has no config.json: not a saved model folder")
+    weights = list(path.glob("*.safetensors"))
+    if not weights:
+        pickles = [p.name for p in path.glob("*.bin")]
+        hint = f" (found {pickles}; pickle checkpoints are refused for safety)" if pickles else ""
+        raise FileNotFoundError(f"{path} has no .safetensors weights{hint}")
+    from safetensors import safe_open
+
+    for file in weights:
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                for key in handle.keys():
+                    handle.get_slice(key)  # touches the header/offsets; a truncated file fails here
+                # Reading the last tensor fully catches files cut short inside the data section.
+                keys = list(handle.keys())
+                if keys:
+                    handle.get_tensor(keys[-1])
+        except Exception as exc:  # safetensors raises its own error types
+            raise ValueError(f"{file} is not a valid safetensors file (truncated or corrupt?): {exc}") from exc
+
+
+def load_model_and_tokenizer(
+    path: str | os.PathLike,
+    device: str | None = "cpu",
+    dtype: str | torch.dtype | None = None,
+    int8: bool = False,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Open a model folder for inference: checks it, loads model + tokenizer, checks that they belong together."""
+    path = Path(path)
+    _check_folder(path)
+    torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+    model = AutoModelForCausalLM.from_pretrained(
+        str(path), trust_remote_code=True, dtype=torch_dtype if torch_dtype is not None else "auto"
+    )
+    tokenizer = load_tokenizer(path)
+    check_vocab_compatible(tokenizer, model.config)
+    model.to(pick_device(device)).eval()
+    if int8:
+        from .export.quantize import quantize_int8  # optional path; lives with the other exporters
+
+        model = quantize_int8(model)
+    return model, tokenizer
+
+
+def save_model_folder(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase | None,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+) -> Path:
+    """Write a complete model folder atomically (written to a temp dir, then renamed into place).
+
+    Sets `use_cache=True` (the Trainer turns it off) and the generation config's eos/pad ids so `generate` and
+    `pipeline` stop at end-of-text and at the end of a chat turn.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists (pass overwrite=True / --overwrite to replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.config.use_cache = True
+    if tokenizer is not None:
+        check_vocab_compatible(tokenizer, model.config)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        model.config.bos_token_id = tokenizer.bos_token_id
+        model.config.eos_token_id = tokenizer.eos_token_id
+        gen = model.generation_config if model.generation_config is not None else GenerationConfig()
+        gen.pad_token_id = tokenizer.pad_token_id
+        gen.bos_token_id = tokenizer.bos_token_id
+        gen.eos_token_id = stop_token_ids(tokenizer)
+        model.generation_config = gen
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        model.save_pretrained(str(tmp))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+__all__ = ["DTYPES", "load_model_and_tokenizer", "pick_device", "save_model_folder"]
