@@ -110,6 +110,9 @@ def tokenizer_metadata(tokenizer: Any, vocab_size: int) -> dict[str, Any]:
     meta: dict[str, Any] = dict(tokens=tokens, types=types, merges=merges)
     for name in ("bos", "eos", "pad"):
         meta[f"{name}_id"] = getattr(tokenizer, f"{name}_token_id")
+    from ..tokenization import IM_END
+
+    meta["eot_id"] = vocab.get(IM_END)
     meta["chat_template"] = _strip_generation_tags(tokenizer.chat_template) if tokenizer.chat_template else None
     return meta
 
@@ -236,6 +239,8 @@ def export_gguf(
                          ("pad_id", writer.add_pad_token_id)):
             if tok[key] is not None:
                 add(int(tok[key]))
+        if tok["eot_id"] is not None:
+            writer.add_eot_token_id(int(tok["eot_id"]))  # end of a chat turn: llama.cpp stops generating there too
         writer.add_add_bos_token(False)  # TinySLM is trained without a BOS prefix
         if tok["chat_template"]:
             writer.add_chat_template(tok["chat_template"])
@@ -251,6 +256,9 @@ def export_gguf(
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp creates 0600; give the file the permissions open() would
         os.replace(tmp_name, out_path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
