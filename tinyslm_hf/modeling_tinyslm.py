@@ -51,16 +51,20 @@ class TinySLMRotaryEmbedding(nn.Module):
 
     def __init__(self, config: TinySLMConfig, device: torch.device | None = None):
         super().__init__()
-        rope_parameters = config.rope_parameters or {"rope_type": "default", "rope_theta": 10000.0}
-        self.rope_type = rope_parameters.get("rope_type", "default")
-        if self.rope_type == "default":
-            base = rope_parameters.get("rope_theta", 10000.0)
-            dim = config.head_dim
-            inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).to(device, torch.float) / dim))
-            self.attention_scaling = 1.0
-        else:
-            inv_freq, self.attention_scaling = ROPE_INIT_FUNCTIONS[self.rope_type](config, device)
+        self.config = config
+        inv_freq, self.attention_scaling = self.compute_inv_freq(config, device)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    @staticmethod
+    def compute_inv_freq(config: TinySLMConfig, device: torch.device | None = None) -> tuple[torch.Tensor, float]:
+        """Inverse frequencies theta^(-2i/d); non-default rope types (linear, yarn, ...) use transformers' table."""
+        rope_parameters = config.rope_parameters or {"rope_type": "default", "rope_theta": 10000.0}
+        rope_type = rope_parameters.get("rope_type", "default")
+        if rope_type != "default":
+            return ROPE_INIT_FUNCTIONS[rope_type](config, device)
+        base, dim = rope_parameters.get("rope_theta", 10000.0), config.head_dim
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).to(device, torch.float) / dim))
+        return inv_freq, 1.0
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,6 +272,10 @@ class TinySLMPreTrainedModel(PreTrainedModel):
         variance does not grow with depth.
         """
         super()._init_weights(module)
+        if isinstance(module, TinySLMRotaryEmbedding):
+            # A non-persistent buffer: from_pretrained builds the model on the meta device and never loads it,
+            # so it must be recomputed here or RoPE runs on uninitialised memory.
+            init.copy_(module.inv_freq, module.compute_inv_freq(self.config, module.inv_freq.device)[0])
         if isinstance(module, (TinySLMAttention, TinySLMMLP)):
             proj = module.o_proj if isinstance(module, TinySLMAttention) else module.down_proj
             std = self.config.initializer_range / (2 * self.config.num_hidden_layers) ** 0.5
