@@ -38,14 +38,18 @@ VARIED_TEXT = [
 
 @pytest.fixture(scope="module")
 def gguf_files(tmp_path_factory, tiny_tokenizer):
-    """{(preset, type): path}, each written through the CLI from a trained model folder."""
+    """{(preset, type): path} for a trained model of each preset."""
     files = {}
+    out_dir = tmp_path_factory.mktemp("gguf")
     for preset in PRESETS:
-        model_dir = trained_model_dir(tmp_path_factory, tiny_tokenizer, preset)
         for out_type in TYPES:
-            path = tmp_path_factory.mktemp("gguf") / f"{preset}-{out_type}.gguf"
-            argv = ["export", "gguf", "--model", str(model_dir), "--out", str(path), "--type", out_type]
-            assert main(argv) == 0
+            path = out_dir / f"{preset}-{out_type}.gguf"
+            if out_type == "q8_0":  # one type per preset through the CLI (model folder on disk -> file)
+                model_dir = trained_model_dir(tmp_path_factory, tiny_tokenizer, preset)
+                argv = ["export", "gguf", "--model", str(model_dir), "--out", str(path), "--type", out_type]
+                assert main(argv) == 0
+            else:
+                export_gguf(trained_model(tiny_tokenizer, preset), tiny_tokenizer, path, out_type)
             files[preset, out_type] = path
     return files
 
@@ -82,7 +86,8 @@ def test_f16_and_q8_0_logits(gguf_files, tiny_tokenizer, preset):
     ids = tiny_tokenizer(HELD_OUT)["input_ids"][:60]
     ref = _hf_logits(tiny_tokenizer, preset, ids)
     f32 = _gguf_logits(gguf_files[preset, "f32"], ids)
-    assert np.abs(f32 - ref).max() < 5e-3  # ggml's GELU uses an f16 lookup table, hence not 1e-5 for gpt2
+    # llama matches to float rounding (3e-6 measured); ggml's GELU for gpt2 goes through an f16 table (3e-3 measured).
+    assert np.abs(f32 - ref).max() < (1e-2 if preset == "seed" else 1e-4)
     f16 = _gguf_logits(gguf_files[preset, "f16"], ids, f32_cache=False)
     assert np.abs(f16 - ref).max() < 0.05
     q8 = _gguf_logits(gguf_files[preset, "q8_0"], ids, f32_cache=False)

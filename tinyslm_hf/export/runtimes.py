@@ -196,8 +196,11 @@ def generate_text(
             top_k=top_k, seed=seed,
         )
     llm = load_gguf(model_path, seed=seed)
-    new_ids = gguf_generate_ids(llm, gguf_tokenize(llm, prompt), max_new_tokens, temperature, top_p, top_k, seed)
-    return llm.detokenize(new_ids).decode("utf-8", errors="replace")
+    try:
+        new_ids = gguf_generate_ids(llm, gguf_tokenize(llm, prompt), max_new_tokens, temperature, top_p, top_k, seed)
+        return llm.detokenize(new_ids).decode("utf-8", errors="replace")
+    finally:
+        llm.close()  # free llama.cpp's context now, not in __del__ at interpreter exit (which can fail noisily)
 
 
 __all__ = ["BACKENDS", "bits_per_byte", "generate_text", "hf_token_nll", "gguf_generate_ids", "gguf_max_tokens", "gguf_token_nll", "gguf_tokenize",
