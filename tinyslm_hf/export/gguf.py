@@ -87,6 +87,8 @@ def tokenizer_metadata(tokenizer: Any, vocab_size: int) -> dict[str, Any]:
     """Vocabulary, merges, token types and special ids of a byte-level BPE fast tokenizer, in GGUF terms."""
     import gguf
 
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("GGUF export needs a fast (tokenizers-backed) tokenizer; this one is a slow Python tokenizer")
     backend = json.loads(tokenizer.backend_tokenizer.to_str())
     model = backend.get("model", {})
     if model.get("type") != "BPE":
