@@ -124,11 +124,11 @@ def main() -> int:
         log(f"GGUF {out_type}")
         path = export_gguf(model, tokenizer, work / f"model-{out_type}.gguf", out_type)
         llm = load_gguf(path, threads=args.threads)
-        rate = _decode_rate(lambda n: gguf_generate_ids(llm, prompt_ids, n), new_tokens)
-        del llm
+        rate = _decode_rate(lambda n, llm=llm: gguf_generate_ids(llm, prompt_ids, n), new_tokens)
+        llm.close()
         scorer = load_gguf(path, logits_all=True, threads=args.threads)
         bpb = bits_per_byte(gguf_token_nll(scorer, ids), text)
-        del scorer
+        scorer.close()
         rows.append((f"GGUF {out_type} (llama.cpp)", f"{path.stat().st_size / 1e6:.1f}", rate, bpb))
 
     n_params = sum(p.numel() for p in model.parameters())

@@ -161,7 +161,7 @@ def test_cli_errors_and_generate_backend(gguf_files, tiny_tokenizer, tmp_path, c
     assert "already exists" in capsys.readouterr().err
     text = generate_text("gguf", path, PROMPT, max_new_tokens=200)  # capped at the 64 learned positions
     assert len(tiny_tokenizer(PROMPT + text)["input_ids"]) <= 64 + 2
-    sampled = generate_text("gguf", path, PROMPT, max_new_tokens=8, temperature=1.2, top_p=0.9, top_k=20, seed=1)
-    assert sampled == generate_text("gguf", path, PROMPT, max_new_tokens=8, temperature=1.2, top_p=0.9, top_k=20, seed=1)
+    sampling = dict(max_new_tokens=8, temperature=1.2, top_p=0.9, top_k=20, seed=1)
+    assert generate_text("gguf", path, PROMPT, **sampling) == generate_text("gguf", path, PROMPT, **sampling)
     with pytest.raises(ValueError, match="backend"):
         generate_text("tflite", path, PROMPT, 4)

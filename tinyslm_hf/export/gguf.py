@@ -224,11 +224,9 @@ def export_gguf(
             writer.add_layer_norm_rms_eps(float(cfg.layer_norm_eps))
             writer.add_rope_freq_base(float((cfg.rope_parameters or {}).get("rope_theta", 10000.0)))
             writer.add_rope_dimension_count(cfg.head_dim)
-        writer.add_file_type(
-            {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[
-                out_type
-            ]
-        )
+        file_types = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
+                      "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
+        writer.add_file_type(file_types[out_type])
         if out_type == "q8_0":
             writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 

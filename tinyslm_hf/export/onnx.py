@@ -166,7 +166,9 @@ class OnnxCausalLM:
         folder = Path(folder)
         info_path = folder / EXPORT_INFO
         if not info_path.is_file():
-            raise FileNotFoundError(f"{folder} is not an ONNX export folder (no {EXPORT_INFO}); run `tinyslm export onnx`")
+            raise FileNotFoundError(
+                f"{folder} is not an ONNX export folder (no {EXPORT_INFO}); create one with `tinyslm export onnx`"
+            )
         self.info = json.loads(info_path.read_text())
         file = folder / (INT8_FILE if int8 else MODEL_FILE)
         if not file.is_file():

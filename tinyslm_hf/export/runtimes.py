@@ -148,7 +148,8 @@ def _hf_generate(model_path: str, prompt: str, max_new_tokens: int, temperature:
     if model.config.position_embedding_type == "learned":
         room = model.config.max_position_embeddings - ids.shape[1]
         if room <= 0:
-            raise ValueError(f"prompt has {ids.shape[1]} tokens; this model's limit is {model.config.max_position_embeddings}")
+            limit = model.config.max_position_embeddings
+            raise ValueError(f"prompt has {ids.shape[1]} tokens; this model's limit is {limit}")
         max_new_tokens = min(max_new_tokens, room)
     if seed is not None:
         set_seed(seed)
@@ -203,5 +204,14 @@ def generate_text(
         llm.close()  # free llama.cpp's context now, not in __del__ at interpreter exit (which can fail noisily)
 
 
-__all__ = ["BACKENDS", "bits_per_byte", "generate_text", "hf_token_nll", "gguf_generate_ids", "gguf_max_tokens", "gguf_token_nll", "gguf_tokenize",
-           "load_gguf"]
+__all__ = [
+    "BACKENDS",
+    "bits_per_byte",
+    "generate_text",
+    "gguf_generate_ids",
+    "gguf_max_tokens",
+    "gguf_token_nll",
+    "gguf_tokenize",
+    "hf_token_nll",
+    "load_gguf",
+]
