@@ -285,8 +285,8 @@ def bar_chart(results: dict[str, Any], path: str | Path) -> Path | None:
         return None
     names = list(results["models"])
     keys = [k for k in results["models"][names[0]]["metrics"] if "tok_s" in k]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.6), dpi=100)
-    for ax, key in zip(axes if len(keys) > 1 else [axes], keys):
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys) + 0.5, 3.6), dpi=100, squeeze=False)
+    for ax, key in zip(axes[0], keys):
         med = [results["models"][n]["metrics"][key]["median"] for n in names]
         lo = [m - results["models"][n]["metrics"][key]["min"] for m, n in zip(med, names)]
         hi = [results["models"][n]["metrics"][key]["max"] - m for m, n in zip(med, names)]

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=128)
-    parser.add_argument("--generate-batches", default="1,8")
+    parser.add_argument("--generate-batches", default="1,8", help="comma-separated; empty string skips generate")
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--models", default="tinyslm-seed,tinyslm-modern,gpt2,llama")
     parser.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.num_layers,
         num_heads=args.num_heads, intermediate_size=args.intermediate_size, seq_len=args.seq_len,
         batch_size=args.batch_size, train_steps=args.train_steps, repeats=args.repeats, new_tokens=args.new_tokens,
-        generate_batches=tuple(int(b) for b in args.generate_batches.split(",")),
+        generate_batches=tuple(int(b) for b in args.generate_batches.split(",") if b.strip()),
         dtypes=tuple(args.dtypes.split(",")), models=tuple(args.models.split(",")),
         attn_implementation=args.attn, compile=args.compile, device=args.device)
     results = run_benchmark(settings)
