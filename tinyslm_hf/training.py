@@ -35,6 +35,9 @@ from .modelio import save_model_folder
 from .tokenization import check_vocab_compatible, load_tokenizer, stop_token_ids, train_tokenizer
 
 
+PERIODIC_EVALS = 4  # evaluations during a run whose length is derived from a time budget
+
+
 @dataclass
 class TrainSettings:
     """Everything `tinyslm train` can be told. Defaults are the embedded-corpus job tuned for 2 CPU cores."""
@@ -277,14 +280,17 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     log(f"model: {settings.preset} preset, {n_params / 1e6:.2f}M parameters, bf16={use_bf16}")
 
     max_steps = settings.max_steps
+    eval_steps = settings.eval_every
+    warmup_steps = settings.warmup_steps
     if max_steps <= 0:
         if resume_from is not None:
             max_steps = json.loads((resume_from / "trainer_state.json").read_text())["max_steps"]
         elif settings.max_minutes:
-            n_evals_guess = 6
-            eval_share = n_evals_guess * len(data.validation) / 3.0 / settings.batch_size
+            # Budgeted run: 4 periodic evaluations, each a forward pass over the validation blocks (~1/3 of a
+            # training step's cost per block), are charged to the budget before sizing the schedule.
             steps = _calibrate_steps(model, settings, settings.max_minutes, args.device)
-            max_steps = max(10, int(steps - eval_share))
+            eval_cost = PERIODIC_EVALS * len(data.validation) / (3.0 * settings.batch_size)
+            max_steps = max(10, int(steps - eval_cost))
         else:
             max_steps = math.ceil(len(data.train) / (settings.batch_size * settings.gradient_accumulation_steps
                                                      * args.world_size))
@@ -292,11 +298,13 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
             from accelerate.utils import broadcast_object_list
 
             max_steps = broadcast_object_list([max_steps])[0]
+        eval_steps = max(1, max_steps // PERIODIC_EVALS)
+        warmup_steps = min(settings.warmup_steps, max(1, max_steps // 10))
     args.max_steps = max_steps
-    if settings.max_steps <= 0 and settings.eval_every >= max_steps:
-        args.eval_steps = max(1, max_steps // 4)
+    args.eval_steps = eval_steps
+    args.warmup_steps = warmup_steps
     epochs = max_steps * settings.batch_size * settings.gradient_accumulation_steps * args.world_size / len(data.train)
-    log(f"schedule: {max_steps} steps (~{epochs:.1f} epochs), warmup {settings.warmup_steps}, "
+    log(f"schedule: {max_steps} steps (~{epochs:.1f} epochs), warmup {warmup_steps}, eval every {eval_steps}, "
         f"cosine to {settings.min_lr_ratio:g}x lr {settings.learning_rate:g}")
 
     callbacks = [TimeBudgetCallback(settings.max_minutes)] if settings.max_minutes else []
