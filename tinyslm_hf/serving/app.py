@@ -36,10 +36,16 @@ def _text(content: Any) -> str:
 def build_demo(generator: Generator, title: str = "TinySLM") -> gr.Blocks:
     """The Blocks app; one generation at a time (Gradio's queue, concurrency 1), each streamed as it is produced."""
 
-    def params(max_new_tokens: float, temperature: float, top_p: float, seed: float | None) -> SamplingParams:
+    def start(ids: list[int], max_new_tokens: float, temperature: float, top_p: float, seed: float | None):
+        """The slider is an upper bound: ask for what still fits in the context (an over-long prompt still fails)."""
         seed_value = None if seed in (None, "", -1) else int(seed)
-        return SamplingParams(max_new_tokens=int(max_new_tokens), temperature=float(temperature),
-                              top_p=float(top_p), seed=seed_value).validate()
+        room = max(1, generator.context_length - len(ids))
+        params = SamplingParams(max_new_tokens=min(int(max_new_tokens), room), temperature=float(temperature),
+                                top_p=float(top_p), seed=seed_value)
+        try:
+            return generator.stream_ids(ids, params)
+        except (PromptTooLongError, ValueError) as exc:
+            raise gr.Error(str(exc)) from exc
 
     def chat(message: str, history: list[dict[str, Any]], system: str, max_new_tokens: float,
              temperature: float, top_p: float) -> Iterator[str]:
@@ -49,11 +55,9 @@ def build_demo(generator: Generator, title: str = "TinySLM") -> gr.Blocks:
         messages.append({"role": "user", "content": _text(message)})
         try:
             ids = generator.encode_chat(messages)
-            p = params(max_new_tokens, temperature, top_p, None)
-            p.max_new_tokens = min(p.max_new_tokens or 1, max(1, generator.context_length - len(ids)))
-            stream = generator.stream_ids(ids, p)
-        except (PromptTooLongError, ValueError) as exc:
+        except ValueError as exc:
             raise gr.Error(str(exc)) from exc
+        stream = start(ids, max_new_tokens, temperature, top_p, None)
         text = ""
         for delta in stream:
             text += delta
@@ -63,10 +67,7 @@ def build_demo(generator: Generator, title: str = "TinySLM") -> gr.Blocks:
 
     def complete(prompt: str, max_new_tokens: float, temperature: float, top_p: float,
                  seed: float | None) -> Iterator[str]:
-        try:
-            stream = generator.stream(prompt, params(max_new_tokens, temperature, top_p, seed))
-        except (PromptTooLongError, ValueError) as exc:
-            raise gr.Error(str(exc)) from exc
+        stream = start(generator.encode(prompt), max_new_tokens, temperature, top_p, seed)
         text = prompt
         yield text
         for delta in stream:
