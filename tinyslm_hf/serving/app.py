@@ -78,11 +78,13 @@ def build_demo(generator: Generator, title: str = "TinySLM") -> gr.Blocks:
     with gr.Blocks(title=title) as demo:
         gr.Markdown(f"# {title}\nA small language model ({ctx}-token context). Expect playful, unreliable text.")
         with gr.Tab("Chat"):
-            system = gr.Textbox(label="System message", value="", lines=1)
-            chat_tokens = gr.Slider(1, ctx, value=min(128, ctx), step=1, label="Max new tokens")
-            chat_temp = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature (0 = greedy)")
-            chat_top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="Top-p")
+            # render=False: ChatInterface shows them in its "Settings" accordion below the chat.
+            system = gr.Textbox(label="System message", value="", lines=1, render=False)
+            chat_tokens = gr.Slider(1, ctx, value=min(128, ctx), step=1, label="Max new tokens", render=False)
+            chat_temp = gr.Slider(0.0, 2.0, value=0.8, step=0.05, label="Temperature (0 = greedy)", render=False)
+            chat_top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="Top-p", render=False)
             gr.ChatInterface(chat, additional_inputs=[system, chat_tokens, chat_temp, chat_top_p],
+                             additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
                              api_name="chat", fill_height=False)
         with gr.Tab("Completion"):
             prompt = gr.Textbox(label="Prompt", lines=4, elem_id="completion-prompt")
