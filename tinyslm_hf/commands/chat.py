@@ -43,12 +43,19 @@ def run(args: argparse.Namespace) -> int:
         if not text.strip():
             continue
         history.append({"role": "user", "content": text})
-        try:
-            ids = generator.encode_chat(history)
-            stream = generator.stream_ids(ids, params)
-        except PromptTooLongError as exc:
-            history.pop()
-            print(f"[{exc}; use /reset to start over]", file=sys.stderr)
+        stream = None
+        while stream is None:
+            try:
+                stream = generator.stream_ids(generator.encode_chat(history), params)
+            except PromptTooLongError as exc:
+                if len(history) - len(start) > 1:  # forget the oldest exchange and try again
+                    del history[len(start):len(start) + 2]
+                    print("[context full: dropped the oldest turn]", file=sys.stderr)
+                    continue
+                history.pop()
+                print(f"[{exc}]", file=sys.stderr)
+                break
+        if stream is None:
             continue
         sys.stdout.write("assistant> ")
         for delta in stream:
