@@ -285,3 +285,48 @@ def test_client_disconnect_frees_the_slot(server):
     while httpx.get(url + "/health").json()["queued"] != 0:
         assert time.monotonic() < deadline, "slot not released after disconnect"
         time.sleep(0.05)
+
+
+def test_serve_command_starts_and_shuts_down_cleanly(tiny_model_dir, tmp_path):
+    """`tinyslm serve` in a subprocess: answers, then exits 0 on Ctrl-C (SIGINT)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "tinyslm_hf", "serve", "--model", str(tiny_model_dir),
+                             "--port", str(port), "--api-key", KEY, "--threads", "1", "--log-level", "warning"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.2)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0)
+        assert client.models.list().data[0].id == tiny_model_dir.name
+        out = client.completions.create(model=tiny_model_dir.name, prompt="hi", max_tokens=3)
+        assert 1 <= out.usage.completion_tokens <= 3
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_command_rejects_bad_flags(tiny_model_dir, capsys):
+    from tinyslm_hf.cli import main as cli_main
+
+    assert cli_main(["serve", "--model", str(tiny_model_dir), "--port", "70000"]) == 2
+    assert cli_main(["serve", "--model", str(tiny_model_dir), "--max-queue", "0"]) == 2
+    assert "--max-queue" in capsys.readouterr().err
