@@ -177,3 +177,17 @@ def test_stage_errors(model_with_leftovers, tmp_path, capsys):
     assert cli_main(["push", "--model", str(model_with_leftovers), "--repo", REPO,
                      "--stage-only", str(tmp_path / "z")]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_existing_card_text_and_metadata_are_kept(tiny_model_dir, tmp_path):
+    model = tmp_path / "final"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "README.md").write_text("---\nlicense: mit\ntags:\n- excel\ndatasets:\n- me/corpus\n"
+                                     "base_model: me/base\n---\n\n# Trained card\n\nNumbers from training.\n")
+    card = ModelCard.load(hub.stage_repo(model, tmp_path / "repo", REPO, space=False) / "README.md")
+    data = card.data.to_dict()
+    assert "Numbers from training." in card.text
+    assert data["license"] == "mit" and data["datasets"] == ["me/corpus"] and data["base_model"] == "me/base"
+    assert {"excel", "custom_code"} <= set(data["tags"]) and data["library_name"] == "transformers"
+    assert data["pipeline_tag"] == "text-generation"
+    assert not (tmp_path / "repo" / "app.py").exists()

@@ -61,30 +61,42 @@ def _eval_results(model_dir: Path, model_name: str, dataset: str | None) -> list
 def build_model_card(
     model_dir: str | os.PathLike,
     repo_id: str,
-    license: str = "apache-2.0",
+    license: str | None = None,
     datasets: Sequence[str] = (),
     language: Sequence[str] = ("en",),
     tags: Sequence[str] = (),
 ) -> ModelCard:
-    """The README.md for the repo: Hub metadata front matter + the folder's own card body (or a generated one)."""
+    """The README.md for the repo: Hub metadata front matter + the folder's own card body (or a generated one).
+
+    A card already in the folder (written by training) keeps its text and its metadata; the Hub fields this repo
+    needs (library_name, pipeline_tag, custom_code tag, ...) are set on top. `license` defaults to the existing
+    card's, else apache-2.0.
+    """
     model_dir = Path(model_dir)
     config = json.loads((model_dir / "config.json").read_text())
     name = repo_id.split("/")[-1]
+    existing_path = model_dir / "README.md"
+    existing = ModelCard.load(existing_path) if existing_path.is_file() else None
+    old = existing.data.to_dict() if existing is not None else {}
+    datasets = list(datasets) or list(old.get("datasets") or [])
     results = _eval_results(model_dir, name, datasets[0] if datasets else None)
+    extra = {k: v for k, v in old.items() if k not in {
+        "model_name", "language", "license", "library_name", "pipeline_tag", "tags", "datasets", "metrics",
+        "model-index", "eval_results"}}
     data = ModelCardData(
         model_name=name,
-        language=list(language) or None,
-        license=license,
+        language=list(language) or old.get("language"),
+        license=license or old.get("license") or "apache-2.0",
         library_name="transformers",
         pipeline_tag="text-generation",
-        tags=sorted({"tinyslm", "custom_code", "text-generation", "safetensors", *tags}),
-        datasets=list(datasets) or None,
-        metrics=sorted({r.metric_type for r in results}) or ["perplexity"],
-        eval_results=results or None,
+        tags=sorted({"tinyslm", "custom_code", "text-generation", "safetensors", *tags, *(old.get("tags") or [])}),
+        datasets=datasets or None,
+        metrics=sorted({r.metric_type for r in results} | set(old.get("metrics") or [])) or ["perplexity"],
+        eval_results=results or (existing.data.eval_results if existing is not None else None),
+        **extra,
     )
-    existing = model_dir / "README.md"
-    if existing.is_file():  # the training run wrote a card: keep its text, replace the metadata
-        body = ModelCard.load(existing).text
+    if existing is not None:  # the training run wrote a card: keep its text
+        body = existing.text
     else:
         preset = "modern (RoPE, RMSNorm, SwiGLU, GQA)" if config.get("position_embedding_type") == "rope" else \
             "seed (GPT-2 layout: learned positions, LayerNorm, GELU)"
@@ -125,7 +137,7 @@ def stage_repo(
     model_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     repo_id: str,
-    license: str = "apache-2.0",
+    license: str | None = None,
     datasets: Sequence[str] = (),
     overwrite: bool = False,
     space: bool = True,

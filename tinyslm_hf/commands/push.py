@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage-only", metavar="OUT", default=None,
                         help="only write the repo folder to OUT (no upload, no token needed)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    parser.add_argument("--license", default="apache-2.0", help="license id for the model card (default apache-2.0)")
+    parser.add_argument("--license", default=None,
+                        help="license id for the model card (default: the folder card's, else apache-2.0)")
     parser.add_argument("--dataset", action="append", default=[], help="training dataset id for the card (repeatable)")
     parser.add_argument("--token", default=None, help="Hub token (default: $HF_TOKEN or `hf auth login`)")
     parser.add_argument("--no-space", action="store_true", help="leave out app.py / requirements.txt")
