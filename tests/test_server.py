@@ -188,6 +188,15 @@ def test_bad_parameters_are_400(client):
         client.chat.completions.create(model=MODEL, messages=[{"role": "robot", "content": "hi"}])
 
 
+def test_null_fields_mean_default(server):
+    r = httpx.post(server[1] + "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
+                   json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3,
+                         "temperature": None, "top_p": None, "stop": None, "seed": None, "stream": None, "n": None})
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["role"] == "assistant"
+    assert r.json()["usage"]["completion_tokens"] <= 3
+
+
 def test_malformed_json_is_400(server):
     r = httpx.post(server[1] + "/v1/completions", content=b"{not json",
                    headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})

@@ -69,6 +69,12 @@ class StreamOptions(_Strict):
 
 
 class _SamplingRequest(_Strict):
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_default(cls, data: Any) -> Any:
+        # Many clients send `"temperature": null` etc. for "not set"; OpenAI treats that as the default.
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
     model: str = Field(min_length=1)
     max_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(1.0, ge=0.0, le=2.0)
@@ -216,7 +222,8 @@ class Engine:
                 self.active.discard(stream)
                 with anyio.CancelScope(shield=True):
                     await run_in_threadpool(stream.close)
-            assert stream.result is not None
+            if self.closing or stream.result is None:  # cut short by shutdown: not a real answer
+                raise APIError(503, "the server is shutting down", code="shutting_down")
             return stream.result
 
     async def stream(self, ids: list[int], params: SamplingParams) -> AsyncIterator[str | GenerationResult]:
