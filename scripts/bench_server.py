@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--max-batch", type=int, default=1, help="server --max-batch")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = parser.parse_args()
 
@@ -78,7 +79,8 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    app = create_app(args.model, model_id="bench", max_queue=max(args.concurrency) + 1)
+    app = create_app(args.model, model_id="bench", max_queue=max(args.concurrency) + 1,
+                     max_batch=args.max_batch)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -136,7 +136,17 @@ def test_chat_streamed_and_not(client, generator):
     assert chunks[-1].usage.prompt_tokens == len(ids)
 
 
-def test_sixteen_concurrent_streams_do_not_mix(server, generator):
+@pytest.fixture(scope="module")
+def batched_server(generator):
+    app = create_app(generator=generator, model_id=MODEL, api_key=KEY, max_batch=16)
+    with live_server(app) as url:
+        yield app, url
+
+
+@pytest.mark.parametrize("mode", ["serial", "batched"])
+def test_sixteen_concurrent_streams_do_not_mix(request, mode, generator):
+    """16 streams at once, each with its own length; every one equals its single-request greedy reference."""
+    server = request.getfixturevalue("server" if mode == "serial" else "batched_server")
     prompts = [f"Request {i}: the quick" for i in range(16)]
     lengths = [4 + i for i in range(16)]
     refs = [greedy_reference(generator, p, n) for p, n in zip(prompts, lengths)]
@@ -158,6 +168,8 @@ def test_sixteen_concurrent_streams_do_not_mix(server, generator):
 
     results = asyncio.run(main())
     assert len(results) == 16
+    if mode == "batched":  # the requests really shared generate calls
+        assert server[0].state.engine.batcher.largest_batch > 1
     for (text, usage), ref, n in zip(results, refs, lengths):
         assert text == ref.text
         assert usage.completion_tokens == ref.completion_tokens <= n
@@ -284,8 +296,9 @@ def test_full_queue_is_429_and_generation_is_off_the_event_loop(generator):
         generator.model.generate = original
 
 
-def test_client_disconnect_frees_the_slot(server):
-    url = server[1]
+@pytest.mark.parametrize("mode", ["serial", "batched"])
+def test_client_disconnect_frees_the_slot(request, mode):
+    url = request.getfixturevalue("server" if mode == "serial" else "batched_server")[1]
     with httpx.stream("POST", url + "/v1/completions", headers={"Authorization": f"Bearer {KEY}"},
                       json={"model": MODEL, "prompt": "hi", "max_tokens": 40, "stream": True}) as r:
         assert r.status_code == 200
@@ -339,3 +352,20 @@ def test_serve_command_rejects_bad_flags(tiny_model_dir, capsys):
     assert cli_main(["serve", "--model", str(tiny_model_dir), "--port", "70000"]) == 2
     assert cli_main(["serve", "--model", str(tiny_model_dir), "--max-queue", "0"]) == 2
     assert "--max-queue" in capsys.readouterr().err
+
+
+def test_batched_server_honours_stops_seeds_and_errors(batched_server, generator):
+    client = openai.OpenAI(base_url=batched_server[1] + "/v1", api_key=KEY, max_retries=0, timeout=60)
+    ref = greedy_reference(generator, "Sales", 30).text
+    stop = ref[3:5]
+    out = client.completions.create(model=MODEL, prompt="Sales", max_tokens=30, temperature=0, stop=[stop])
+    assert out.choices[0].text == ref[: ref.find(stop)] and out.choices[0].finish_reason == "stop"
+    a = client.completions.create(model=MODEL, prompt="To be", max_tokens=12, seed=3).choices[0].text
+    assert client.completions.create(model=MODEL, prompt="To be", max_tokens=12, seed=3).choices[0].text == a
+    chat = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=5,
+                                          temperature=0)
+    ids = generator.encode_chat([{"role": "user", "content": "hi"}])
+    assert chat.choices[0].message.content == generator.complete_ids(
+        ids, SamplingParams(max_new_tokens=5, temperature=0)).text
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model=MODEL, prompt="hi", max_tokens=1000)

@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", default=None, help="the id clients pass as 'model' (default: folder name)")
     parser.add_argument("--max-queue", type=int, default=32,
                         help="requests admitted at once, running + waiting; more get HTTP 429 (default 32)")
+    parser.add_argument("--max-batch", type=int, default=1,
+                        help="run up to N waiting requests as one batched generate (default 1: one at a time)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
@@ -25,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be 1-65535, got {args.port}")
+    if args.max_batch < 1:
+        raise ValueError(f"--max-batch must be >= 1, got {args.max_batch}")
     if args.max_queue < 1:
         raise ValueError(f"--max-queue must be >= 1, got {args.max_queue}")
     try:
@@ -38,6 +42,6 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
         print("warning: listening beyond this machine without --api-key", flush=True)
     app = create_app(args.model, api_key=args.api_key, max_queue=args.max_queue, model_id=args.model_name,
-                     device=args.device)
+                     device=args.device, max_batch=args.max_batch)
     serve(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -36,6 +36,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..generation import GenerationResult, Generator, PromptTooLongError, SamplingParams, TextStream
+from .batching import Batcher, Job
 
 DEFAULT_MAX_QUEUE = 32
 
@@ -171,9 +172,13 @@ class ChatCompletionRequest(_SamplingRequest):
 class Engine:
     """Owns the model: admission control (bounded queue) and one-at-a-time generation."""
 
-    def __init__(self, generator: Generator, model_id: str, max_queue: int = DEFAULT_MAX_QUEUE):
+    def __init__(self, generator: Generator, model_id: str, max_queue: int = DEFAULT_MAX_QUEUE, max_batch: int = 1):
         if max_queue < 1:
             raise ValueError(f"max_queue must be >= 1, got {max_queue}")
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.batcher = Batcher(generator, max_batch) if max_batch > 1 else None
+        self.jobs: set[Job] = set()
         self.generator = generator
         self.model_id = model_id
         self.max_queue = max_queue
@@ -197,6 +202,21 @@ class Engine:
         self.closing = True
         for stream in list(self.active):
             stream.cancel_event.set()
+        if self.batcher is not None:
+            self.batcher.shutdown()
+            for job in list(self.jobs):
+                job.cancel.set()
+
+    async def _batched(self, ids: list[int], params: SamplingParams) -> AsyncIterator[str | GenerationResult]:
+        job = Job(ids, params, self.generator.budget(ids, params), asyncio.get_running_loop())
+        self.jobs.add(job)
+        try:
+            async for item in self.batcher.stream(job):  # type: ignore[union-attr]
+                if isinstance(item, GenerationResult) and self.closing:
+                    return  # cut short by shutdown: not a real answer
+                yield item
+        finally:
+            self.jobs.discard(job)
 
     def check_model(self, name: str) -> None:
         if name != self.model_id:
@@ -211,6 +231,14 @@ class Engine:
 
     async def run(self, ids: list[int], params: SamplingParams) -> GenerationResult:
         """Whole completion, off the event loop, after the requests ahead of it."""
+        if self.batcher is not None:
+            result = None
+            async for item in self._batched(ids, params):
+                if isinstance(item, GenerationResult):
+                    result = item
+            if result is None:
+                raise APIError(503, "the server is shutting down", code="shutting_down")
+            return result
         async with self.lock:
             if self.closing:
                 raise APIError(503, "the server is shutting down", code="shutting_down")
@@ -228,6 +256,10 @@ class Engine:
 
     async def stream(self, ids: list[int], params: SamplingParams) -> AsyncIterator[str | GenerationResult]:
         """Text deltas, then the GenerationResult (nothing when cancelled by shutdown)."""
+        if self.batcher is not None:
+            async for item in self._batched(ids, params):
+                yield item
+            return
         async with self.lock:
             if self.closing:
                 return
@@ -281,11 +313,13 @@ def create_app(
     model_id: str | None = None,
     device: str | None = "cpu",
     generator: Generator | None = None,
+    max_batch: int = 1,
 ) -> FastAPI:
     """Build the FastAPI app for one model folder (or an already loaded `Generator`).
 
     `model_id` is the name clients pass as `model` (default: the folder's name); `api_key`, when set, is required as
-    `Authorization: Bearer <key>` on every `/v1` route.
+    `Authorization: Bearer <key>` on every `/v1` route. `max_batch` > 1 runs up to that many concurrent requests
+    as one batched `generate` (see `batching.py`).
     """
     if generator is None:
         if model_dir is None:
@@ -296,7 +330,7 @@ def create_app(
         generator = Generator(model, tokenizer)
     if model_id is None:
         model_id = Path(model_dir).resolve().name if model_dir is not None else "tinyslm"
-    engine = Engine(generator, model_id, max_queue)
+    engine = Engine(generator, model_id, max_queue, max_batch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
