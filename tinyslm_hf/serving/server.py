@@ -4,8 +4,9 @@ Endpoints: `GET /health`, `GET /v1/models`, `GET /v1/models/{id}`, `POST /v1/com
 `POST /v1/chat/completions` (both with `stream: true` as server-sent events). Any OpenAI client works against it.
 
 How requests are run, and why:
-- One model, one generation at a time. An `asyncio.Lock` serialises generations, so concurrent requests can never
-  mix outputs (each has its own streamer), and the per-request seed can use the global RNG.
+- One model, one generation at a time by default. An `asyncio.Lock` serialises generations, so concurrent requests
+  can never mix outputs (each has its own streamer), and the per-request seed can use the global RNG. With
+  `max_batch` > 1, `batching.Batcher` instead runs waiting requests together as one left-padded `generate`.
 - Generation never runs on the event loop: `model.generate` runs in its own thread (`generation.TextStream`) and the
   blocking streamer is read through Starlette's threadpool, so `/health` and new requests stay responsive.
 - Memory is bounded: at most `max_queue` requests are admitted (running + waiting); the next one gets 429 with
