@@ -368,3 +368,17 @@ def test_sequence_classification_uses_last_non_pad_token():
     assert out.logits.shape == (2, 3) and out.loss.ndim == 0
     alone = model(ids[:1, :3]).logits
     torch.testing.assert_close(out.logits[:1], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_continuous_batching_generate_batch_matches_generate():
+    """transformers' paged-cache continuous batching packs requests into one row; each must get its own tokens."""
+    from transformers import GenerationConfig
+
+    model = make_model("seed", attn="sdpa")
+    prompts = [[5, 6, 7], [8, 9, 10, 11, 12], [40]]
+    config = GenerationConfig(max_new_tokens=6, do_sample=False, eos_token_id=None, pad_token_id=1)
+    out = model.generate_batch(inputs=prompts, generation_config=config)
+    with torch.no_grad():
+        expected = [model.generate(torch.tensor([p]), max_new_tokens=6, do_sample=False, pad_token_id=1)[0, len(p):]
+                    .tolist() for p in prompts]
+    assert [out[k].generated_tokens for k in sorted(out)] == expected

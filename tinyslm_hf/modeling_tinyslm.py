@@ -164,7 +164,10 @@ class TinySLMAttention(nn.Module):
             query, key = apply_rotary_pos_emb(query, key, cos, sin)
 
         if cache is not None:
-            key, value = cache.update(key, value, self.layer_idx)
+            if kwargs:  # continuous batching's paged cache reads/fills its block indices here (in place)
+                key, value = cache.update(key, value, self.layer_idx, kwargs=kwargs)
+            else:
+                key, value = cache.update(key, value, self.layer_idx)
 
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
@@ -328,17 +331,20 @@ class TinySLMModel(TinySLMPreTrainedModel):
         if self.gradient_checkpointing and self.training and use_cache:
             logger.warning_once("use_cache=True is incompatible with gradient checkpointing; setting use_cache=False.")
             use_cache = False
-        if not use_cache:
-            cache = None
-        elif cache is None:
+        # A cache passed in is always used (continuous batching passes its paged cache with use_cache=False);
+        # use_cache only decides whether to create one.
+        if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
 
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
         seq_len = inputs_embeds.shape[1]
-        past_seen = cache.get_seq_length() if cache is not None else 0
+        # Continuous batching's paged cache has no sequence length (it packs several requests into one row and
+        # always passes position_ids), so the length check below only applies to ordinary caches.
+        paged = cache is not None and not hasattr(cache, "get_seq_length")
+        past_seen = cache.get_seq_length() if cache is not None and not paged else 0
 
-        if self.embed_positions is not None and not torch.compiler.is_compiling():
+        if self.embed_positions is not None and not paged and not torch.compiler.is_compiling():
             if past_seen + seq_len > self.config.max_position_embeddings:
                 raise ValueError(
                     f"Sequence length {past_seen + seq_len} (cached {past_seen} + new {seq_len}) exceeds "
