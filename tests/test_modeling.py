@@ -382,3 +382,34 @@ def test_continuous_batching_generate_batch_matches_generate():
         expected = [model.generate(torch.tensor([p]), max_new_tokens=6, do_sample=False, pad_token_id=1)[0, len(p):]
                     .tolist() for p in prompts]
     assert [out[k].generated_tokens for k in sorted(out)] == expected
+
+
+def test_dynamic_rope_scaling_changes_only_positions_beyond_the_trained_context():
+    default = make_model("modern", max_position_embeddings=16)
+    dynamic = make_model("modern", max_position_embeddings=16,
+                         rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0})
+    dynamic.load_state_dict(default.state_dict())
+    short, long = torch.randint(0, 97, (1, 12)), torch.randint(0, 97, (1, 30))
+    with torch.no_grad():
+        torch.testing.assert_close(dynamic(short).logits, default(short).logits)
+        assert (dynamic(long).logits - default(long).logits).abs().max() > 1e-3
+
+
+def test_old_cache_argument_name_still_works_with_a_deprecation_warning():
+    import transformers.modeling_outputs as outputs
+
+    model = make_model("modern")
+    ids = torch.randint(0, 97, (1, 5))
+    if "cache" not in outputs.BaseModelOutputWithPast.__dataclass_fields__:
+        pytest.skip("this transformers release still calls it past_key_values")
+    with pytest.warns(FutureWarning, match="past_key_values"):
+        out = model(ids, past_key_values=DynamicCache(config=model.config), use_cache=True)
+    assert out.cache.get_seq_length() == 5
+
+
+def test_tensor_parallel_plan_names_only_existing_modules():
+    for preset in PRESETS:
+        model = make_model(preset)
+        names = {n for n, _ in model.model.named_modules()}
+        for pattern in model.config.base_model_tp_plan:
+            assert any(n.startswith(pattern.split(".*.")[0]) and n.endswith(pattern.split(".*.")[1]) for n in names)
