@@ -368,3 +368,48 @@ def test_sequence_classification_uses_last_non_pad_token():
     assert out.logits.shape == (2, 3) and out.loss.ndim == 0
     alone = model(ids[:1, :3]).logits
     torch.testing.assert_close(out.logits[:1], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_continuous_batching_generate_batch_matches_generate():
+    """transformers' paged-cache continuous batching packs requests into one row; each must get its own tokens."""
+    from transformers import GenerationConfig
+
+    model = make_model("seed", attn="sdpa")
+    prompts = [[5, 6, 7], [8, 9, 10, 11, 12], [40]]
+    config = GenerationConfig(max_new_tokens=6, do_sample=False, eos_token_id=None, pad_token_id=1)
+    out = model.generate_batch(inputs=prompts, generation_config=config)
+    with torch.no_grad():
+        expected = [model.generate(torch.tensor([p]), max_new_tokens=6, do_sample=False, pad_token_id=1)[0, len(p):]
+                    .tolist() for p in prompts]
+    assert [out[k].generated_tokens for k in sorted(out)] == expected
+
+
+def test_dynamic_rope_scaling_changes_only_positions_beyond_the_trained_context():
+    default = make_model("modern", max_position_embeddings=16)
+    dynamic = make_model("modern", max_position_embeddings=16,
+                         rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0})
+    dynamic.load_state_dict(default.state_dict())
+    short, long = torch.randint(0, 97, (1, 12)), torch.randint(0, 97, (1, 30))
+    with torch.no_grad():
+        torch.testing.assert_close(dynamic(short).logits, default(short).logits)
+        assert (dynamic(long).logits - default(long).logits).abs().max() > 1e-3
+
+
+def test_old_cache_argument_name_still_works_with_a_deprecation_warning():
+    import transformers.modeling_outputs as outputs
+
+    model = make_model("modern")
+    ids = torch.randint(0, 97, (1, 5))
+    if "cache" not in outputs.BaseModelOutputWithPast.__dataclass_fields__:
+        pytest.skip("this transformers release still calls it past_key_values")
+    with pytest.warns(FutureWarning, match="past_key_values"):
+        out = model(ids, past_key_values=DynamicCache(config=model.config), use_cache=True)
+    assert out.cache.get_seq_length() == 5
+
+
+def test_tensor_parallel_plan_names_only_existing_modules():
+    for preset in PRESETS:
+        model = make_model(preset)
+        names = {n for n, _ in model.model.named_modules()}
+        for pattern in model.config.base_model_tp_plan:
+            assert any(n.startswith(pattern.split(".*.")[0]) and n.endswith(pattern.split(".*.")[1]) for n in names)

@@ -1,3 +1,4 @@
+# Copyright 2026 The tinyslm_hf authors. Licensed under the Apache License, Version 2.0.
 """Configuration for TinySLM.
 
 This file ships next to the weights as remote code, so it may import only torch/transformers/huggingface_hub.
@@ -65,6 +66,16 @@ class TinySLMConfig(PretrainedConfig):
 
     model_type = "tinyslm"
     keys_to_ignore_at_inference = ["past_key_values", "cache"]
+    # Tensor-parallel plan (Llama's): with a base plan, transformers also shards the tied embedding with lm_head.
+    base_model_tp_plan = {
+        "layers.*.self_attn.q_proj": "colwise",
+        "layers.*.self_attn.k_proj": "colwise",
+        "layers.*.self_attn.v_proj": "colwise",
+        "layers.*.self_attn.o_proj": "rowwise",
+        "layers.*.mlp.gate_proj": "colwise",
+        "layers.*.mlp.up_proj": "colwise",
+        "layers.*.mlp.down_proj": "rowwise",
+    }
     attribute_map = {
         "n_embd": "hidden_size",
         "n_layer": "num_hidden_layers",
@@ -115,6 +126,8 @@ class TinySLMConfig(PretrainedConfig):
         if self.intermediate_size is None:
             self.intermediate_size = 4 * self.hidden_size
         self._check_fields()
+        if self.mlp_type != "swiglu":  # the GELU MLP has no gate_proj; a plan entry matching nothing is an error
+            self.base_model_tp_plan = {k: v for k, v in type(self).base_model_tp_plan.items() if "gate_proj" not in k}
         super().__post_init__(**kwargs)
 
     def validate_architecture(self):

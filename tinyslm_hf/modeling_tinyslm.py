@@ -1,3 +1,4 @@
+# Copyright 2026 The tinyslm_hf authors. Licensed under the Apache License, Version 2.0.
 """TinySLM: a small decoder-only transformer, written the way in-tree transformers models are.
 
 This file ships next to the weights as remote code: it imports only torch, transformers and its sibling
@@ -13,6 +14,7 @@ transpose (mixing positions across heads), and scaled scores by 1/sqrt(hidden_si
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -24,7 +26,7 @@ from transformers.cache_utils import Cache, DynamicCache
 from transformers.masking_utils import create_causal_mask
 from transformers.modeling_layers import GenericForSequenceClassification, GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
-from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
@@ -36,6 +38,16 @@ logger = logging.get_logger(__name__)
 # transformers 5.24 renamed the cache argument and output field from `past_key_values` to `cache`; accept both so the
 # same remote code runs on every 5.x release.
 _CACHE_FIELD = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+def _resolve_cache(owner: nn.Module, cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
+    """Accept the pre-5.24 name with the same FutureWarning in-tree models give; silent where it is still current."""
+    if past_key_values is None:
+        return cache
+    if _CACHE_FIELD == "cache":
+        warnings.warn(f"`past_key_values` is deprecated for `{type(owner).__name__}.forward`; use `cache` instead.",
+                      FutureWarning, stacklevel=3)
+    return past_key_values if cache is None else cache
 
 
 def _make_norm(config: TinySLMConfig) -> nn.Module:
@@ -52,21 +64,32 @@ class TinySLMRotaryEmbedding(nn.Module):
     def __init__(self, config: TinySLMConfig, device: torch.device | None = None):
         super().__init__()
         self.config = config
+        # The attributes below are what transformers' `dynamic_rope_update` and `_init_weights` expect of a rotary
+        # module, so dynamic / long-rope scaling and meta-device loading work as for in-tree models.
+        self.rope_type = (config.rope_parameters or {}).get("rope_type", "default")
+        self.max_seq_len_cached = self.original_max_seq_len = config.max_position_embeddings
         inv_freq, self.attention_scaling = self.compute_inv_freq(config, device)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("original_inv_freq", inv_freq.clone(), persistent=False)
 
     @staticmethod
-    def compute_inv_freq(config: TinySLMConfig, device: torch.device | None = None) -> tuple[torch.Tensor, float]:
-        """Inverse frequencies theta^(-2i/d); non-default rope types (linear, yarn, ...) use transformers' table."""
-        rope_parameters = config.rope_parameters or {"rope_type": "default", "rope_theta": 10000.0}
-        rope_type = rope_parameters.get("rope_type", "default")
-        if rope_type != "default":
-            return ROPE_INIT_FUNCTIONS[rope_type](config, device)
-        base, dim = rope_parameters.get("rope_theta", 10000.0), config.head_dim
-        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).to(device, torch.float) / dim))
-        return inv_freq, 1.0
+    def compute_default_rope_parameters(
+        config: TinySLMConfig, device: torch.device | None = None, **kwargs
+    ) -> tuple[torch.Tensor, float]:
+        """Plain RoPE: inverse frequencies theta^(-2i/d), no attention scaling."""
+        base, dim = (config.rope_parameters or {}).get("rope_theta", 10000.0), config.head_dim
+        return 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).to(device, torch.float) / dim)), 1.0
+
+    @classmethod
+    def compute_inv_freq(cls, config: TinySLMConfig, device: torch.device | None = None) -> tuple[torch.Tensor, float]:
+        """Default RoPE here; scaled types (linear, dynamic, yarn, ...) from transformers' table."""
+        rope_type = (config.rope_parameters or {}).get("rope_type", "default")
+        if rope_type == "default":
+            return cls.compute_default_rope_parameters(config, device)
+        return ROPE_INIT_FUNCTIONS[rope_type](config, device)
 
     @torch.no_grad()
+    @dynamic_rope_update  # grows the frequencies past the trained context for rope_type="dynamic" / "longrope"
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         freqs = position_ids[..., None].float() * self.inv_freq.to(device=x.device, dtype=torch.float)
         emb = torch.cat((freqs, freqs), dim=-1)
@@ -164,7 +187,10 @@ class TinySLMAttention(nn.Module):
             query, key = apply_rotary_pos_emb(query, key, cos, sin)
 
         if cache is not None:
-            key, value = cache.update(key, value, self.layer_idx)
+            if kwargs:  # continuous batching's paged cache reads/fills its block indices here (in place)
+                key, value = cache.update(key, value, self.layer_idx, kwargs=kwargs)
+            else:
+                key, value = cache.update(key, value, self.layer_idx)
 
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
@@ -275,7 +301,9 @@ class TinySLMPreTrainedModel(PreTrainedModel):
         if isinstance(module, TinySLMRotaryEmbedding):
             # A non-persistent buffer: from_pretrained builds the model on the meta device and never loads it,
             # so it must be recomputed here or RoPE runs on uninitialised memory.
-            init.copy_(module.inv_freq, module.compute_inv_freq(self.config, module.inv_freq.device)[0])
+            inv_freq = module.compute_inv_freq(self.config, module.inv_freq.device)[0]
+            init.copy_(module.inv_freq, inv_freq)
+            init.copy_(module.original_inv_freq, inv_freq)
         if isinstance(module, (TinySLMAttention, TinySLMMLP)):
             proj = module.o_proj if isinstance(module, TinySLMAttention) else module.down_proj
             std = self.config.initializer_range / (2 * self.config.num_hidden_layers) ** 0.5
@@ -317,8 +345,7 @@ class TinySLMModel(TinySLMPreTrainedModel):
     ) -> BaseModelOutputWithPast | tuple:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
-        if cache is None:
-            cache = past_key_values
+        cache = _resolve_cache(self, cache, past_key_values)
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
@@ -328,17 +355,20 @@ class TinySLMModel(TinySLMPreTrainedModel):
         if self.gradient_checkpointing and self.training and use_cache:
             logger.warning_once("use_cache=True is incompatible with gradient checkpointing; setting use_cache=False.")
             use_cache = False
-        if not use_cache:
-            cache = None
-        elif cache is None:
+        # A cache passed in is always used (continuous batching passes its paged cache with use_cache=False);
+        # use_cache only decides whether to create one.
+        if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
 
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
         seq_len = inputs_embeds.shape[1]
-        past_seen = cache.get_seq_length() if cache is not None else 0
+        # Continuous batching's paged cache has no sequence length (it packs several requests into one row and
+        # always passes position_ids), so the length check below only applies to ordinary caches.
+        paged = cache is not None and not hasattr(cache, "get_seq_length")
+        past_seen = cache.get_seq_length() if cache is not None and not paged else 0
 
-        if self.embed_positions is not None and not torch.compiler.is_compiling():
+        if self.embed_positions is not None and not paged and not torch.compiler.is_compiling():
             if past_seen + seq_len > self.config.max_position_embeddings:
                 raise ValueError(
                     f"Sequence length {past_seen + seq_len} (cached {past_seen} + new {seq_len}) exceeds "
@@ -438,7 +468,7 @@ class TinySLMForCausalLM(TinySLMPreTrainedModel, GenerationMixin):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            cache=cache if cache is not None else past_key_values,
+            cache=_resolve_cache(self, cache, past_key_values),
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             output_attentions=output_attentions,
