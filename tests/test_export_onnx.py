@@ -92,3 +92,13 @@ def test_export_errors(exported, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     with pytest.raises(FileNotFoundError, match="not an ONNX export folder"):
         OnnxCausalLM(model_dir)
+
+
+def test_generate_verb_gives_the_same_greedy_text_on_hf_and_onnx(exported, capsys):
+    model_dir, onnx_dir = exported
+    common = ["--temperature", "0", "--max-new-tokens", "12", "--no-stream", "--repetition-penalty", "1"]
+    assert main(["generate", "--model", str(model_dir), "The cat", *common]) == 0
+    hf_text = capsys.readouterr().out
+    assert main(["generate", "--backend", "onnx", "--model", str(onnx_dir), "The cat", *common]) == 0
+    assert capsys.readouterr().out == hf_text and hf_text.strip()
+    assert main(["generate", "--backend", "gguf", "--model", str(onnx_dir / "missing.gguf"), "The cat"]) == 2

@@ -42,7 +42,7 @@ def load_generator(args: argparse.Namespace):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
+    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, int8=getattr(args, "int8", False))
     return Generator(model, tokenizer)
 
 
@@ -52,11 +52,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sampling_arguments(parser)
     parser.add_argument("--no-stream", action="store_true", help="print the completion only once it is finished")
     parser.add_argument("--show-usage", action="store_true", help="print token counts to standard error")
+    parser.add_argument("--backend", choices=["hf", "onnx", "gguf"], default="hf",
+                        help="runtime: transformers (model folder), onnxruntime (`tinyslm export onnx` folder) or "
+                             "llama.cpp (`tinyslm export gguf` file)")
+    parser.add_argument("--int8", action="store_true", help="int8: dynamic int8 Linear layers (hf) or "
+                        "model_int8.onnx (onnx)")
+
+
+def _run_exported(args: argparse.Namespace, prompt: str, params) -> int:
+    """onnx / gguf backends: same prompt and sampling flags (repetition penalty is hf-only), no streaming."""
+    from ..cli import CLIError
+    from ..export.runtimes import generate_text
+
+    try:
+        text = generate_text(args.backend, args.model, prompt, max_new_tokens=params.max_new_tokens or 128,
+                             temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
+                             seed=params.seed, int8=args.int8)
+    except ImportError as exc:
+        raise CLIError(f"the {args.backend} backend needs the export extra: pip install 'tinyslm-hf[export]' "
+                       f"({exc})") from exc
+    for stop in params.stop or []:
+        if stop in text:
+            text = text[: text.index(stop)]
+    sys.stdout.write(text + "\n")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     params = sampling_from_args(args)  # validate flags before the (slower) model load
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if args.backend != "hf":
+        return _run_exported(args, prompt, params)
     generator = load_generator(args)
     stream = generator.stream(prompt, params)
     if args.no_stream:
