@@ -274,10 +274,16 @@ def table_from_json(obj: dict) -> Table:
     rows = obj.get("rows") or []
     if not isinstance(rows, list) or any(not isinstance(r, list) for r in rows):
         raise ValueError('"rows" must be a list of lists')
+    types = obj.get("types")
+    if types is not None and (not isinstance(types, list) or len(types) != len(headers)
+                              or any(t not in (TEXT, CATEGORY, NUMBER, DATE) for t in types)):
+        raise ValueError('"types" must list one of text/category/number/date per header')
     columns = []
     for i, header in enumerate(headers):
         raw = [r[i] if i < len(r) else None for r in rows]
         kind, values = _infer(raw)
+        if types is not None:
+            kind = types[i]
         columns.append(Column(col_letter(i), header, kind, values))
     return Table("user", columns)
 
