@@ -8,6 +8,7 @@ from tinyslm_hf.excel.constrained import check_formula_prefix, is_complete_formu
 from tinyslm_hf.excel.evaluate import score
 from tinyslm_hf.excel.executor import execute, is_valid_syntax, values_equal
 from tinyslm_hf.excel.generator import FAMILY, T, Example, generate
+from tinyslm_hf.excel.handwritten import handwritten_examples
 from tinyslm_hf.excel.tables import header_names, topics_for
 
 REQUIRED = {"SUM", "AVERAGE", "MIN", "MAX", "COUNT", "COUNTA", "COUNTIF", "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF",
@@ -92,3 +93,11 @@ def test_formula_grammar_accepts_every_prefix_of_real_formulas_and_rejects_junk(
     for unfinished in ["=SUM(C2:C5", '="abc', "=1+", "=VLOOK"]:
         ok, complete = check_formula_prefix(unfinished)
         assert ok and not complete, unfinished
+
+
+def test_handwritten_requests_are_not_generator_templates():
+    examples = handwritten_examples()
+    assert len(examples) >= 30
+    templates = {t.split("{")[0].strip().lower() for pair in T.values() for ts in pair for t in ts}
+    assert all(e.request.lower() not in templates for e in examples)
+    assert {e.function for e in examples} >= {"SUM", "VLOOKUP", "SUMIFS", "IF+OR", "SUMPRODUCT"}

@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev = sub.add_parser("eval", help="execution accuracy, exact match, valid-syntax share; JSON output")
     ev.add_argument("--model", required=True)
     ev.add_argument("--data", help="a jsonl file, or a folder holding test.jsonl (default: generate --split)")
-    ev.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    ev.add_argument("--split", default="test", choices=["train", "validation", "test", "handwritten"],
+                    help="split to generate (handwritten: 30 freely worded requests on a fixed table)")
     ev.add_argument("--n", type=int, default=500, help="examples to generate when --data is not given")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--limit", type=int, help="score only the first N examples")
@@ -120,6 +121,10 @@ def _eval(args) -> int:
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found")
         examples = read_jsonl(path)
+    elif args.split == "handwritten":
+        from ..excel.handwritten import handwritten_examples
+
+        examples = handwritten_examples()
     else:
         examples = list(generate(args.split, args.n, seed=args.seed))
     if args.limit:
