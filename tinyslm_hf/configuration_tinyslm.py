@@ -100,6 +100,10 @@ class TinySLMConfig(PretrainedConfig):
     eos_token_id: int | list[int] | None = None
 
     def __post_init__(self, **kwargs):
+        # GPT-2 spellings passed as kwargs (n_embd=...) must land on the canonical fields before defaults are derived.
+        for alias, canonical in self.attribute_map.items():
+            if alias in kwargs:
+                setattr(self, canonical, kwargs.pop(alias))
         # Plain ValueErrors naming the field, raised before any derived value is computed from a bad input
         # (@strict would wrap them in its own exception type, which callers do not expect).
         self._check_positive_ints()

@@ -51,16 +51,20 @@ class TinySLMRotaryEmbedding(nn.Module):
 
     def __init__(self, config: TinySLMConfig, device: torch.device | None = None):
         super().__init__()
-        rope_parameters = config.rope_parameters or {"rope_type": "default", "rope_theta": 10000.0}
-        self.rope_type = rope_parameters.get("rope_type", "default")
-        if self.rope_type == "default":
-            base = rope_parameters.get("rope_theta", 10000.0)
-            dim = config.head_dim
-            inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).to(device, torch.float) / dim))
-            self.attention_scaling = 1.0
-        else:
-            inv_freq, self.attention_scaling = ROPE_INIT_FUNCTIONS[self.rope_type](config, device)
+        self.config = config
+        inv_freq, self.attention_scaling = self.compute_inv_freq(config, device)
         self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    @staticmethod
+    def compute_inv_freq(config: TinySLMConfig, device: torch.device | None = None) -> tuple[torch.Tensor, float]:
+        """Inverse frequencies theta^(-2i/d); non-default rope types (linear, yarn, ...) use transformers' table."""
+        rope_parameters = config.rope_parameters or {"rope_type": "default", "rope_theta": 10000.0}
+        rope_type = rope_parameters.get("rope_type", "default")
+        if rope_type != "default":
+            return ROPE_INIT_FUNCTIONS[rope_type](config, device)
+        base, dim = rope_parameters.get("rope_theta", 10000.0), config.head_dim
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).to(device, torch.float) / dim))
+        return inv_freq, 1.0
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,7 +164,10 @@ class TinySLMAttention(nn.Module):
             query, key = apply_rotary_pos_emb(query, key, cos, sin)
 
         if cache is not None:
-            key, value = cache.update(key, value, self.layer_idx)
+            if kwargs:  # continuous batching's paged cache reads/fills its block indices here (in place)
+                key, value = cache.update(key, value, self.layer_idx, kwargs=kwargs)
+            else:
+                key, value = cache.update(key, value, self.layer_idx)
 
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
@@ -268,6 +275,10 @@ class TinySLMPreTrainedModel(PreTrainedModel):
         variance does not grow with depth.
         """
         super()._init_weights(module)
+        if isinstance(module, TinySLMRotaryEmbedding):
+            # A non-persistent buffer: from_pretrained builds the model on the meta device and never loads it,
+            # so it must be recomputed here or RoPE runs on uninitialised memory.
+            init.copy_(module.inv_freq, module.compute_inv_freq(self.config, module.inv_freq.device)[0])
         if isinstance(module, (TinySLMAttention, TinySLMMLP)):
             proj = module.o_proj if isinstance(module, TinySLMAttention) else module.down_proj
             std = self.config.initializer_range / (2 * self.config.num_hidden_layers) ** 0.5
@@ -320,17 +331,20 @@ class TinySLMModel(TinySLMPreTrainedModel):
         if self.gradient_checkpointing and self.training and use_cache:
             logger.warning_once("use_cache=True is incompatible with gradient checkpointing; setting use_cache=False.")
             use_cache = False
-        if not use_cache:
-            cache = None
-        elif cache is None:
+        # A cache passed in is always used (continuous batching passes its paged cache with use_cache=False);
+        # use_cache only decides whether to create one.
+        if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
 
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
         seq_len = inputs_embeds.shape[1]
-        past_seen = cache.get_seq_length() if cache is not None else 0
+        # Continuous batching's paged cache has no sequence length (it packs several requests into one row and
+        # always passes position_ids), so the length check below only applies to ordinary caches.
+        paged = cache is not None and not hasattr(cache, "get_seq_length")
+        past_seen = cache.get_seq_length() if cache is not None and not paged else 0
 
-        if self.embed_positions is not None and not torch.compiler.is_compiling():
+        if self.embed_positions is not None and not paged and not torch.compiler.is_compiling():
             if past_seen + seq_len > self.config.max_position_embeddings:
                 raise ValueError(
                     f"Sequence length {past_seen + seq_len} (cached {past_seen} + new {seq_len}) exceeds "

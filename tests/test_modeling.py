@@ -1,0 +1,384 @@
+"""Correctness of the TinySLM model: each test fails if the property it names breaks."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import tiny_config
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    DynamicCache,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+)
+
+from tinyslm_hf import TinySLMForCausalLM, TinySLMForSequenceClassification, TinySLMModel
+
+PRESETS = ["seed", "modern"]
+
+
+def make_model(preset: str, seed: int = 0, attn: str = "eager", **overrides) -> TinySLMForCausalLM:
+    """A tiny model with a large init std so logits differ clearly between tokens (no near-ties)."""
+    torch.manual_seed(seed)
+    config = tiny_config(preset, vocab_size=97, **{"initializer_range": 0.3, **overrides})
+    config._attn_implementation = attn
+    return TinySLMForCausalLM(config).eval()
+
+
+def cache_of(output):
+    return output.cache if "cache" in output else output.past_key_values
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_causality_future_tokens_do_not_change_past_logits(preset):
+    model = make_model(preset)
+    ids = torch.randint(0, 97, (2, 20))
+    changed = ids.clone()
+    changed[:, 11:] = torch.randint(0, 97, (2, 9))
+    with torch.no_grad():
+        a, b = model(ids).logits, model(changed).logits
+    torch.testing.assert_close(a[:, :11], b[:, :11], rtol=0, atol=1e-5)
+    assert (a[:, 11:] - b[:, 11:]).abs().max() > 1e-3  # and the future did change
+
+
+def gpt2_from_seed(model: TinySLMForCausalLM) -> GPT2LMHeadModel:
+    c = model.config
+    ref = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=c.vocab_size,
+            n_positions=c.max_position_embeddings,
+            n_embd=c.hidden_size,
+            n_layer=c.num_hidden_layers,
+            n_head=c.num_attention_heads,
+            n_inner=c.intermediate_size,
+            activation_function=c.hidden_act,
+            layer_norm_epsilon=c.layer_norm_eps,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            tie_word_embeddings=True,
+        )
+    ).eval()
+    src = model.state_dict()
+    dst = {"transformer.wte.weight": src["model.embed_tokens.weight"],
+           "transformer.wpe.weight": src["model.embed_positions.weight"],
+           "transformer.ln_f.weight": src["model.norm.weight"], "transformer.ln_f.bias": src["model.norm.bias"]}
+    for i in range(c.num_hidden_layers):
+        p, q = f"model.layers.{i}.", f"transformer.h.{i}."
+        # GPT-2 fuses q, k, v into one Conv1D whose weight is stored (in, out): transpose our Linear weights.
+        dst[q + "attn.c_attn.weight"] = torch.cat(
+            [src[p + f"self_attn.{n}_proj.weight"].T for n in "qkv"], dim=1)
+        dst[q + "attn.c_attn.bias"] = torch.cat([src[p + f"self_attn.{n}_proj.bias"] for n in "qkv"])
+        dst[q + "attn.c_proj.weight"] = src[p + "self_attn.o_proj.weight"].T
+        dst[q + "attn.c_proj.bias"] = src[p + "self_attn.o_proj.bias"]
+        dst[q + "mlp.c_fc.weight"] = src[p + "mlp.up_proj.weight"].T
+        dst[q + "mlp.c_fc.bias"] = src[p + "mlp.up_proj.bias"]
+        dst[q + "mlp.c_proj.weight"] = src[p + "mlp.down_proj.weight"].T
+        dst[q + "mlp.c_proj.bias"] = src[p + "mlp.down_proj.bias"]
+        for ours, theirs in (("input_layernorm", "ln_1"), ("post_attention_layernorm", "ln_2")):
+            dst[q + theirs + ".weight"] = src[p + ours + ".weight"]
+            dst[q + theirs + ".bias"] = src[p + ours + ".bias"]
+    missing, unexpected = ref.load_state_dict(dst, strict=False)
+    assert not unexpected and all(k == "lm_head.weight" or ".attn.bias" in k or "masked_bias" in k for k in missing)
+    return ref
+
+
+def test_seed_preset_equals_gpt2_with_the_same_weights():
+    model = make_model("seed", initializer_range=0.1)
+    ref = gpt2_from_seed(model)
+    ids = torch.randint(0, 97, (3, 40))
+    with torch.no_grad():
+        ours, theirs = model(ids).logits, ref(ids).logits
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_seed_matches_gpt2_with_left_padding_via_position_ids():
+    model = make_model("seed", initializer_range=0.1)
+    ref = gpt2_from_seed(model)
+    ids = torch.randint(2, 97, (2, 12))
+    mask = torch.ones_like(ids)
+    mask[0, :4] = 0
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        ours = model(ids, attention_mask=mask).logits  # positions derived from the mask
+        theirs = ref(ids, attention_mask=mask, position_ids=pos).logits
+    torch.testing.assert_close(ours[mask.bool()], theirs[mask.bool()], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2, 1])
+def test_modern_preset_equals_llama_with_the_same_weights(kv_heads):
+    model = make_model("modern", initializer_range=0.1, num_key_value_heads=kv_heads)
+    c = model.config
+    ref = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=c.vocab_size,
+            hidden_size=c.hidden_size,
+            intermediate_size=c.intermediate_size,
+            num_hidden_layers=c.num_hidden_layers,
+            num_attention_heads=c.num_attention_heads,
+            num_key_value_heads=c.num_key_value_heads,
+            max_position_embeddings=c.max_position_embeddings,
+            rms_norm_eps=c.layer_norm_eps,
+            rope_parameters=dict(c.rope_parameters),
+            tie_word_embeddings=True,
+            hidden_act="silu",
+        )
+    ).eval()
+    # Same module names as Llama by design, so the state dict loads as is.
+    ref.load_state_dict(model.state_dict(), strict=True)
+    ids = torch.randint(0, 97, (2, 33))
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, ref(ids).logits, rtol=1e-5, atol=1e-5)
+
+
+def manual_attention_logits(model: TinySLMForCausalLM, ids: torch.Tensor) -> torch.Tensor:
+    """The seed forward written out by hand: explicit head split, causal mask, 1/sqrt(head_dim) scaling."""
+    c, m = model.config, model.model
+    B, T = ids.shape
+    H, D = c.num_attention_heads, c.head_dim
+    x = m.embed_tokens(ids) + m.embed_positions(torch.arange(T))
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    for layer in m.layers:
+        h = layer.input_layernorm(x)
+        a = layer.self_attn
+        q, k, v = (proj(h).view(B, T, H, D).permute(0, 2, 1, 3) for proj in (a.q_proj, a.k_proj, a.v_proj))
+        scores = (q @ k.transpose(-1, -2)) / D**0.5
+        scores = scores.masked_fill(~causal, float("-inf"))
+        out = (scores.softmax(-1) @ v).permute(0, 2, 1, 3).reshape(B, T, H * D)
+        x = x + a.o_proj(out)
+        x = x + layer.mlp(layer.post_attention_layernorm(x))
+    return model.lm_head(m.norm(x))
+
+
+def test_attention_head_split_and_scaling_match_a_hand_written_reference():
+    model = make_model("seed")
+    ids = torch.randint(0, 97, (2, 16))
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, manual_attention_logits(model, ids), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_eager_equals_sdpa(preset):
+    eager = make_model(preset, attn="eager")
+    sdpa = copy.deepcopy(eager)
+    sdpa.config._attn_implementation = "sdpa"
+    ids = torch.randint(0, 97, (2, 24))
+    mask = torch.ones_like(ids)
+    mask[1, :5] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(eager(ids).logits, sdpa(ids).logits, rtol=1e-5, atol=1e-5)
+        a = eager(ids, attention_mask=mask).logits[mask.bool()]
+        b = sdpa(ids, attention_mask=mask).logits[mask.bool()]
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_incremental_decoding_with_cache_equals_full_forward(preset):
+    model = make_model(preset)
+    ids = torch.randint(0, 97, (2, 18))
+    with torch.no_grad():
+        full = model(ids, use_cache=False).logits
+        out = model(ids[:, :10], use_cache=True, past_key_values=DynamicCache(config=model.config))
+        steps = [out.logits]
+        cache = cache_of(out)
+        assert cache.get_seq_length() == 10
+        for t in range(10, 18):
+            out = model(ids[:, t : t + 1], past_key_values=cache, use_cache=True)
+            cache = cache_of(out)
+            steps.append(out.logits)
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_generate_with_and_without_cache_agree(preset):
+    model = make_model(preset)
+    ids = torch.randint(2, 97, (1, 6))
+    kw = dict(max_new_tokens=20, do_sample=False, pad_token_id=1)
+    with torch.no_grad():
+        cached = model.generate(ids, use_cache=True, **kw)
+        uncached = model.generate(ids, use_cache=False, **kw)
+        manual = ids
+        for _ in range(20):  # full recompute argmax loop
+            manual = torch.cat([manual, model(manual).logits[:, -1:].argmax(-1)], dim=1)
+    assert torch.equal(cached, uncached)
+    assert torch.equal(cached, manual)
+    assert len(set(cached[0, 6:].tolist())) > 1  # a non-degenerate continuation
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_left_padded_batch_generates_like_each_prompt_alone(preset, attn):
+    model = make_model(preset, attn=attn)
+    prompts = [torch.randint(2, 97, (n,)) for n in (3, 9, 6)]
+    width = max(len(p) for p in prompts)
+    ids = torch.full((3, width), 1)
+    mask = torch.zeros((3, width), dtype=torch.long)
+    for row, p in enumerate(prompts):
+        ids[row, width - len(p) :] = p
+        mask[row, width - len(p) :] = 1
+    kw = dict(max_new_tokens=12, do_sample=False, pad_token_id=1)
+    with torch.no_grad():
+        batched = model.generate(ids, attention_mask=mask, **kw)[:, width:]
+        for row, p in enumerate(prompts):
+            alone = model.generate(p[None], **kw)[0, len(p) :]
+            assert torch.equal(batched[row], alone), f"row {row} differs"
+
+
+def test_static_cache_generation_matches_dynamic():
+    model = make_model("modern")
+    ids = torch.randint(2, 97, (2, 5))
+    kw = dict(max_new_tokens=10, do_sample=False, pad_token_id=1)
+    with torch.no_grad():
+        dynamic = model.generate(ids, **kw)
+        static = model.generate(ids, cache_implementation="static", **kw)
+    assert torch.equal(dynamic, static)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_loss_is_shifted_cross_entropy_that_ignores_minus_100(preset):
+    model = make_model(preset)
+    ids = torch.randint(0, 97, (2, 12))
+    labels = ids.clone()
+    labels[0, :4] = -100
+    labels[1, -3:] = -100
+    out = model(ids, labels=labels)
+    logits = out.logits[:, :-1].reshape(-1, 97)
+    target = labels[:, 1:].reshape(-1)
+    expected = F.cross_entropy(logits.float(), target, ignore_index=-100)
+    torch.testing.assert_close(out.loss, expected, rtol=1e-5, atol=1e-6)
+    # With the Trainer's `num_items_in_batch` the loss is a sum over the whole accumulated batch, divided once.
+    n_items = torch.tensor(40)
+    summed = F.cross_entropy(logits.float(), target, ignore_index=-100, reduction="sum")
+    torch.testing.assert_close(model(ids, labels=labels, num_items_in_batch=n_items).loss, summed / 40)
+
+
+def test_gradient_accumulation_matches_one_big_batch():
+    """Two micro-batches with num_items_in_batch give the gradient of one batch with uneven label counts."""
+    model = make_model("seed")
+    model.train()
+    ids = torch.randint(0, 97, (4, 10))
+    labels = ids.clone()
+    labels[0, :7] = -100  # uneven numbers of labels per micro-batch
+    model.zero_grad()
+    model(ids, labels=labels).loss.backward()
+    big = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    n_items = (labels[:, 1:] != -100).sum()
+    for part in (slice(0, 2), slice(2, 4)):
+        model(ids[part], labels=labels[part], num_items_in_batch=n_items).loss.backward()
+    for a, b in zip(big, [p.grad for p in model.parameters()]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_gradient_checkpointing_gives_the_same_gradients(preset):
+    model = make_model(preset)
+    model.train()
+    ids = torch.randint(0, 97, (2, 16))
+    model(ids, labels=ids).loss.backward()
+    plain = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.gradient_checkpointing_enable()
+    assert model.is_gradient_checkpointing
+    model(ids, labels=ids).loss.backward()
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, plain[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_tied_embeddings(preset):
+    model = make_model(preset)
+    assert model.lm_head.weight is model.model.embed_tokens.weight
+    untied = make_model(preset, tie_word_embeddings=False)
+    assert untied.lm_head.weight.data_ptr() != untied.model.embed_tokens.weight.data_ptr()
+
+
+def test_outputs_hidden_states_attentions_and_tuples():
+    model = make_model("seed")
+    ids = torch.randint(0, 97, (2, 7))
+    out = model(ids, output_hidden_states=True, output_attentions=True)
+    assert len(out.hidden_states) == model.config.num_hidden_layers + 1
+    assert len(out.attentions) == model.config.num_hidden_layers
+    assert out.attentions[0].shape == (2, 4, 7, 7)
+    # Each attention row sums to one and the upper triangle (the future) gets no weight.
+    torch.testing.assert_close(out.attentions[0].sum(-1), torch.ones(2, 4, 7))
+    assert out.attentions[0].triu(1).abs().max() == 0
+    as_tuple = model(ids, return_dict=False, use_cache=False)
+    assert isinstance(as_tuple, tuple)
+    torch.testing.assert_close(as_tuple[0], out.logits)
+
+
+def test_logits_to_keep_returns_only_the_last_positions():
+    model = make_model("modern")
+    ids = torch.randint(0, 97, (2, 9))
+    with torch.no_grad():
+        full = model(ids).logits
+        last = model(ids, logits_to_keep=1).logits
+    assert last.shape == (2, 1, 97)
+    torch.testing.assert_close(last, full[:, -1:])
+
+
+def test_resize_token_embeddings_keeps_tie_and_old_rows():
+    model = make_model("seed")
+    old = model.model.embed_tokens.weight[:97].clone()
+    model.resize_token_embeddings(120)
+    assert model.config.vocab_size == 120
+    assert model.lm_head.weight.shape[0] == 120 and model.lm_head.weight is model.model.embed_tokens.weight
+    torch.testing.assert_close(model.model.embed_tokens.weight[:97], old)
+    assert model(torch.tensor([[119, 3]])).logits.shape == (1, 2, 120)
+
+
+def test_input_longer_than_learned_positions_raises_clearly():
+    model = make_model("seed")
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        model(torch.randint(0, 97, (1, 65)))
+
+
+def test_inputs_embeds_equal_input_ids():
+    model = make_model("modern")
+    ids = torch.randint(0, 97, (1, 8))
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(inputs_embeds=model.model.embed_tokens(ids)).logits, model(input_ids=ids).logits
+        )
+    with pytest.raises(ValueError, match="exactly one"):
+        model()
+
+
+def test_auto_classes_resolve_to_tinyslm():
+    config = tiny_config("seed")
+    assert type(AutoModelForCausalLM.from_config(config)) is TinySLMForCausalLM
+    assert type(AutoModel.from_config(config)) is TinySLMModel
+    classifier = AutoModelForSequenceClassification.from_config(tiny_config("seed", num_labels=3, pad_token_id=1))
+    assert type(classifier) is TinySLMForSequenceClassification
+
+
+def test_sequence_classification_uses_last_non_pad_token():
+    torch.manual_seed(0)
+    model = TinySLMForSequenceClassification(tiny_config("modern", num_labels=3, pad_token_id=1)).eval()
+    ids = torch.tensor([[5, 6, 7, 1, 1], [5, 6, 7, 8, 9]])
+    out = model(ids, labels=torch.tensor([0, 2]))
+    assert out.logits.shape == (2, 3) and out.loss.ndim == 0
+    alone = model(ids[:1, :3]).logits
+    torch.testing.assert_close(out.logits[:1], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_continuous_batching_generate_batch_matches_generate():
+    """transformers' paged-cache continuous batching packs requests into one row; each must get its own tokens."""
+    from transformers import GenerationConfig
+
+    model = make_model("seed", attn="sdpa")
+    prompts = [[5, 6, 7], [8, 9, 10, 11, 12], [40]]
+    config = GenerationConfig(max_new_tokens=6, do_sample=False, eos_token_id=None, pad_token_id=1)
+    out = model.generate_batch(inputs=prompts, generation_config=config)
+    with torch.no_grad():
+        expected = [model.generate(torch.tensor([p]), max_new_tokens=6, do_sample=False, pad_token_id=1)[0, len(p):]
+                    .tolist() for p in prompts]
+    assert [out[k].generated_tokens for k in sorted(out)] == expected

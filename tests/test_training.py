@@ -1,0 +1,128 @@
+"""End-to-end `tinyslm train` runs with a tiny config (seconds each)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+
+from tinyslm_hf.cli import main
+from tinyslm_hf.training import last_complete_checkpoint
+
+TINY = ["--vocab-size", "300", "--hidden-size", "32", "--num-hidden-layers", "2", "--num-attention-heads", "2",
+        "--block-size", "32", "--batch-size", "8", "--learning-rate", "3e-3", "--warmup-steps", "2",
+        "--dropout", "0", "--sample-tokens", "10", "--max-minutes", "0", "--logging-steps", "5"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "repeated.txt"
+    path.write_text("The cat sat on the mat. The dog sat on the log. " * 120, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, corpus):
+    out = tmp_path_factory.mktemp("run") / "run"
+    assert main(["train", str(corpus), "--output-dir", str(out), *TINY, "--max-steps", "40", "--eval-every", "20",
+                 "--save-every", "20"]) == 0
+    return out
+
+
+def test_final_folder_is_complete(trained):
+    final = trained / "final"
+    names = set(os.listdir(final))
+    assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "README.md",
+            "loss_curve.png", "modeling_tinyslm.py", "configuration_tinyslm.py", "train_metrics.json"} <= names
+    config = json.loads((final / "config.json").read_text())
+    assert config["use_cache"] is True and "AutoModelForCausalLM" in config["auto_map"]
+    generation = json.loads((final / "generation_config.json").read_text())
+    assert generation["eos_token_id"] == [0, 3] and generation["pad_token_id"] == 1
+    card = (final / "README.md").read_text()
+    assert "library_name: transformers" in card and "bits per byte" in card
+    assert not [n for n in names if n.endswith(".bin")]
+
+
+def test_loss_decreases_on_repeated_text(trained):
+    metrics = json.loads((trained / "final" / "train_metrics.json").read_text())
+    state = json.loads((trained / "checkpoint-40" / "trainer_state.json").read_text())
+    losses = [h["loss"] for h in state["log_history"] if "loss" in h]
+    assert losses[-1] < losses[0] - 1.0
+    assert metrics["heldout_loss"] < 3.0 and metrics["heldout_bits_per_byte"] > 0
+
+
+def test_output_folder_loads_with_auto_classes_and_generates(trained):
+    final = trained / "final"
+    model = AutoModelForCausalLM.from_pretrained(final, trust_remote_code=True)
+    tok = AutoTokenizer.from_pretrained(final, trust_remote_code=True)
+    ids = tok("The cat", return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=8, do_sample=False)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+    text = pipeline("text-generation", model=str(final))("The dog", max_new_tokens=6)[0]["generated_text"]
+    assert text.startswith("The dog")
+
+
+def test_existing_output_dir_is_refused(trained, corpus, capsys):
+    assert main(["train", str(corpus), "--output-dir", str(trained), *TINY, "--max-steps", "2"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_bad_input_file_exits_with_a_message(tmp_path, capsys):
+    binary = tmp_path / "blob.txt"
+    binary.write_bytes(b"\x00\x01\x02" * 100)
+    assert main(["train", str(binary), "--output-dir", str(tmp_path / "out"), *TINY, "--max-steps", "2"]) == 2
+    assert "binary" in capsys.readouterr().err
+
+
+def test_settings_file_and_unknown_keys(tmp_path, corpus):
+    from tinyslm_hf.training import TrainSettings
+
+    good = tmp_path / "s.yaml"
+    good.write_text("hidden_size: 48\npreset: modern\n")
+    assert TrainSettings.from_file(good).hidden_size == 48
+    bad = tmp_path / "b.json"
+    bad.write_text('{"hiden_size": 48}')
+    with pytest.raises(ValueError, match="hiden_size"):
+        TrainSettings.from_file(bad)
+
+
+def test_resume_after_kill_continues_from_last_complete_checkpoint(tmp_path, corpus):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "tinyslm_hf", "train", str(corpus), "--output-dir", str(out), *TINY,
+           "--max-steps", "400", "--save-every", "5", "--eval-every", "1000"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            done = [p for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+            if len(done) >= 2:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "training ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # Simulate a checkpoint cut off mid-save: no trainer_state.json. It must be ignored and removed.
+    partial = out / "checkpoint-99999"
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"garbage")
+    last = last_complete_checkpoint(out)
+    assert last is not None and not partial.exists()
+    resumed_from = int(last.name.split("-")[1])
+    assert main(["train", str(corpus), "--output-dir", str(out), *TINY, "--max-steps", "400", "--save-every", "5",
+                 "--eval-every", "1000", "--resume", "--max-steps", str(resumed_from + 10)]) == 0
+    state = json.loads((out / f"checkpoint-{resumed_from + 10}" / "trainer_state.json").read_text())
+    assert state["global_step"] == resumed_from + 10
+    assert (out / "final" / "model.safetensors").exists()
+    model = AutoModelForCausalLM.from_pretrained(out / "final", trust_remote_code=True)
+    assert torch.isfinite(model(torch.tensor([[5, 6, 7]])).logits).all()

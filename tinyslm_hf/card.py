@@ -1,0 +1,104 @@
+"""Model cards: a filled README.md (with Hub metadata) written into every trained model folder."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import ModelCard, ModelCardData
+
+SEED_FIXES = (
+    "The seed (blog) TinySLM had three bugs, fixed here and each guarded by a test: (1) no causal mask, so positions "
+    "attended to the future; (2) heads split with a reshape and no transpose, mixing sequence positions into heads; "
+    "(3) attention scores scaled by 1/sqrt(hidden_size) instead of 1/sqrt(head_dim). With the same weights, the seed "
+    "preset gives GPT2LMHeadModel's logits and the modern preset gives LlamaForCausalLM's."
+)
+
+
+def _data_description(data_paths: list[str]) -> tuple[str, list[str]]:
+    names = [Path(p).name for p in data_paths]
+    if names == ["tinyshakespeare.txt"]:
+        return ("Tiny Shakespeare (public domain text; the char-rnn copy used by nanoGPT), first 90% of characters for "
+                "training and the last 10% held out", [])
+    return ("user-supplied text: " + ", ".join(names), [])
+
+
+def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any], data_paths: list[str],
+                     has_plot: bool = False) -> Path:
+    """Render README.md into `folder` from what this run actually did and measured."""
+    folder = Path(folder)
+    data_text, datasets = _data_description(data_paths)
+    config = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings)
+    metric_rows = [
+        ("held-out loss (nats/token)", metrics.get("heldout_loss")),
+        ("held-out perplexity", metrics.get("heldout_perplexity")),
+        ("held-out bits per byte", metrics.get("heldout_bits_per_byte")),
+        ("validation loss, packed blocks (nats/token)", metrics.get("eval_loss")),
+        ("final training loss (nats/token)", metrics.get("train_loss")),
+    ]
+    data = ModelCardData(
+        language="en",
+        license="apache-2.0",
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        tags=["tinyslm", "custom_code", "text-generation", f"preset-{config.get('preset', 'seed')}"],
+        datasets=datasets or None,
+        model_name=folder.parent.name or "tinyslm",
+    )
+    lines = [
+        f"# {folder.parent.name or 'TinySLM'}",
+        "",
+        f"A TinySLM ({config.get('preset')} preset, {metrics.get('parameters', 0) / 1e6:.2f}M parameters) trained with "
+        "`tinyslm train` from the `tinyslm_hf` project.",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        'model = AutoModelForCausalLM.from_pretrained("PATH", trust_remote_code=True)',
+        'tokenizer = AutoTokenizer.from_pretrained("PATH", trust_remote_code=True)',
+        "```",
+        "",
+        "Requires transformers >= 5.0. `trust_remote_code` runs the two .py files next to the weights "
+        "(they import only torch and transformers).",
+        "",
+        "## Training",
+        "",
+        f"- Data: {data_text}.",
+        f"- Tokenizer: byte-level BPE, {config.get('vocab_size')} tokens, trained on the training split only.",
+        f"- Steps: {metrics.get('steps')} of batch {config.get('batch_size')} x {config.get('block_size')} tokens "
+        f"(grad accumulation {config.get('gradient_accumulation_steps')}), AdamW lr {config.get('learning_rate')} "
+        f"with warmup and cosine decay, weight decay {config.get('weight_decay')}, dropout {config.get('dropout')}.",
+        f"- Wall time: {metrics.get('train_seconds')} s.",
+        "",
+        "## Evaluation",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *[f"| {name} | {value:.4f} |" for name, value in metric_rows if isinstance(value, (int, float))],
+        "",
+        "Bits per byte = total negative log-likelihood in bits / UTF-8 bytes of the held-out text; it does not depend "
+        "on the tokenizer, so it compares across vocabularies.",
+        "",
+    ]
+    if has_plot:
+        lines += ["![loss curve](loss_curve.png)", ""]
+    lines += [
+        "## Architecture notes",
+        "",
+        SEED_FIXES,
+        "",
+        "## Limits",
+        "",
+        "A model this small produces locally plausible but incoherent text, knows only its training data, and has no "
+        "safety tuning. Evaluate it on your task before relying on it.",
+        "",
+    ]
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
+    path = folder / "README.md"
+    card.save(str(path))
+    return path
+
+
+__all__ = ["write_model_card"]

@@ -1,0 +1,44 @@
+"""`tinyslm bench`: TinySLM vs GPT2LMHeadModel / LlamaForCausalLM at identical dims, in one run."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Benchmark TinySLM presets against transformers' GPT-2 and Llama at identical dims (table, JSON, PNG)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vocab-size", type=int, default=8192)
+    parser.add_argument("--hidden-size", type=int, default=256)
+    parser.add_argument("--num-layers", type=int, default=8)
+    parser.add_argument("--num-heads", type=int, default=4)
+    parser.add_argument("--intermediate-size", type=int, default=1024)
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--train-steps", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--generate-batches", default="1,8", help="comma-separated; empty string skips generate")
+    parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--models", default="tinyslm-seed,tinyslm-modern,gpt2,llama")
+    parser.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
+    parser.add_argument("--compile", action="store_true", help="torch.compile forward; static cache in generate")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default="bench_results", help="folder for benchmark.{json,md,png}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..benchmark import BenchSettings, markdown_table, run_benchmark, save_results
+
+    settings = BenchSettings(
+        vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.num_layers,
+        num_heads=args.num_heads, intermediate_size=args.intermediate_size, seq_len=args.seq_len,
+        batch_size=args.batch_size, train_steps=args.train_steps, repeats=args.repeats, new_tokens=args.new_tokens,
+        generate_batches=tuple(int(b) for b in args.generate_batches.split(",") if b.strip()),
+        dtypes=tuple(args.dtypes.split(",")), models=tuple(args.models.split(",")),
+        attn_implementation=args.attn, compile=args.compile, device=args.device)
+    results = run_benchmark(settings)
+    print(markdown_table(results))
+    for kind, path in save_results(results, args.out).items():
+        print(f"{kind}: {path}")
+    return 0

@@ -1,0 +1,63 @@
+"""`tinyslm train`: the main job (tokenizer -> data -> Trainer -> evaluation -> model folder -> sample)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+HELP = "Train a TinySLM (default: on the embedded Tiny Shakespeare corpus) with the HF Trainer."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..training import TrainSettings  # light: dataclass only imports torch/transformers lazily via module
+
+    parser.add_argument("data", nargs="*", help="text files, folders, .jsonl files or saved datasets "
+                        "(default: the embedded corpus)")
+    parser.add_argument("--config", help="YAML or JSON file of settings; flags given on the command line win")
+    for f in dataclasses.fields(TrainSettings):
+        if f.name == "data":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", default=None, help=f"(default: {default})")
+        else:
+            kind = {int: int, float: float}.get(type(default), None)
+            if f.name in ("max_minutes",):
+                kind = float
+            if f.name in ("num_key_value_heads", "intermediate_size", "num_proc"):
+                kind = int
+            parser.add_argument(flag, type=kind or str, default=None, help=f"(default: {default})")
+
+
+def settings_from_args(args: argparse.Namespace):
+    from ..training import TrainSettings
+
+    settings = TrainSettings.from_file(args.config) if args.config else TrainSettings()
+    updates = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)
+               if f.name != "data" and getattr(args, f.name, None) is not None}
+    if args.data:
+        updates["data"] = list(args.data)
+    if updates.get("max_minutes") is not None and updates["max_minutes"] <= 0:
+        updates["max_minutes"] = None
+    return dataclasses.replace(settings, **updates)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..training import train
+
+    settings = settings_from_args(args)
+    result = train(settings)
+    if "final_dir" in result:
+        print("\n=== evaluation (held-out text) ===")
+        for key in ("heldout_loss", "heldout_perplexity", "heldout_bits_per_byte", "eval_loss", "steps",
+                    "train_seconds"):
+            if key in result:
+                value = result[key]
+                print(f"{key:24s} {value:.4f}" if isinstance(value, float) else f"{key:24s} {value}")
+        print(f"\nmodel folder: {result['final_dir']}")
+        print("\n=== sample ===")
+        print(result["sample"])
+        print(json.dumps({k: v for k, v in result.items() if k != "sample"}))
+    return 0

@@ -1,0 +1,193 @@
+"""Training data with `datasets`: text / jsonl / saved-dataset inputs -> documents -> tokens -> packed blocks.
+
+`datasets` caches every `map` by fingerprint (under `HF_DATASETS_CACHE`), so a second run on the same files and
+tokenizer reuses the tokenized blocks instead of re-tokenizing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
+from transformers import PreTrainedTokenizerBase
+
+TEXT_SUFFIXES = {".txt", ".text", ".md"}
+JSONL_SUFFIXES = {".jsonl", ".json"}
+
+
+def embedded_corpus_path() -> Path:
+    """Tiny Shakespeare, shipped inside the package (public domain; see corpus/README.md for attribution)."""
+    return Path(str(resources.files("tinyslm_hf") / "corpus" / "tinyshakespeare.txt"))
+
+
+def _check_text_file(path: Path) -> None:
+    """Reject inputs that would silently train on garbage: empty, binary or non-UTF-8 files."""
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty")
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    if b"\x00" in head:
+        raise ValueError(f"{path} looks binary (contains NUL bytes); pass UTF-8 text, jsonl or a saved dataset")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            while handle.read(1 << 20):
+                pass
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not valid UTF-8 (byte {exc.start}): re-encode it as UTF-8") from exc
+
+
+def _expand(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Path], list[Path]]:
+    texts, jsonls, saved = [], [], []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(f"data path not found: {path}")
+        if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
+            saved.append(path)
+            continue
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            suffix = file.suffix.lower()
+            if suffix in JSONL_SUFFIXES:
+                jsonls.append(file)
+            elif suffix in TEXT_SUFFIXES or not path.is_dir():
+                texts.append(file)
+        if path.is_dir() and not files:
+            raise ValueError(f"{path} contains no files")
+    return texts, jsonls, saved
+
+
+def load_documents(paths: list[str | os.PathLike], text_field: str = "text") -> Dataset:
+    """One row per document with a `text` column: each text file is a document, each jsonl row is one."""
+    texts, jsonls, saved = _expand(paths)
+    parts: list[Dataset] = []
+    for file in texts + jsonls:
+        _check_text_file(file)
+    if texts:
+        parts.append(load_dataset("text", data_files=[str(p) for p in texts], sample_by="document", split="train"))
+    if jsonls:
+        ds = load_dataset("json", data_files=[str(p) for p in jsonls], split="train")
+        if text_field not in ds.column_names:
+            raise ValueError(f"jsonl input has no {text_field!r} field (fields: {ds.column_names})")
+        parts.append(ds.select_columns([text_field]).rename_column(text_field, "text") if text_field != "text"
+                     else ds.select_columns(["text"]))
+    for path in saved:
+        ds = load_from_disk(str(path))
+        if isinstance(ds, DatasetDict):
+            ds = ds["train"] if "train" in ds else next(iter(ds.values()))
+        if text_field not in ds.column_names:
+            raise ValueError(f"dataset at {path} has no {text_field!r} column (columns: {ds.column_names})")
+        parts.append(ds.select_columns([text_field]).rename_column(text_field, "text") if text_field != "text"
+                     else ds.select_columns(["text"]))
+    if not parts:
+        raise ValueError(f"no usable input files in {[str(p) for p in paths]}")
+    docs = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    docs = docs.filter(lambda batch: [bool(t and t.strip()) for t in batch["text"]], batched=True)
+    if len(docs) == 0:
+        raise ValueError("all input documents are empty")
+    return docs
+
+
+def split_documents(docs: Dataset, validation_fraction: float = 0.1, seed: int = 0) -> DatasetDict:
+    """Hold out a validation split.
+
+    With few documents (e.g. one corpus file) every document is cut at (1 - fraction) of its characters and the
+    tail goes to validation: for Tiny Shakespeare this is exactly nanoGPT's 90/10 split, so numbers compare.
+    With many documents, whole documents are held out at random.
+    """
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    if len(docs) >= 20:
+        split = docs.train_test_split(test_size=validation_fraction, seed=seed)
+        return DatasetDict(train=split["train"], validation=split["test"])
+
+    def cut(batch, keep_head: bool):
+        out = []
+        for text in batch["text"]:
+            point = int(len(text) * (1.0 - validation_fraction))
+            out.append(text[:point] if keep_head else text[point:])
+        return {"text": out}
+
+    return DatasetDict(
+        train=docs.map(cut, batched=True, fn_kwargs={"keep_head": True}),
+        validation=docs.map(cut, batched=True, fn_kwargs={"keep_head": False}),
+    )
+
+
+@dataclass
+class PackedData:
+    train: Dataset
+    validation: Dataset
+    validation_text: str  # the raw held-out text, for tokenizer-independent bits per byte
+
+
+def tokenize_and_pack(
+    docs: Dataset, tokenizer: PreTrainedTokenizerBase, block_size: int, num_proc: int | None = None
+) -> Dataset:
+    """Tokenize (batched, multi-process), append end-of-text to every document, pack into `block_size` blocks.
+
+    Packing concatenates documents, so no padding is ever trained on; the eos between documents teaches the model
+    where texts end. The incomplete last block is dropped.
+    """
+    if block_size < 2:
+        raise ValueError(f"block_size must be at least 2, got {block_size}")
+    eos = tokenizer.eos_token_id
+
+    def tokenize(batch):
+        ids = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
+        return {"input_ids": [seq + [eos] for seq in ids]}
+
+    def pack(batch):
+        flat = [tok for seq in batch["input_ids"] for tok in seq]
+        usable = (len(flat) // block_size) * block_size
+        blocks = [flat[i : i + block_size] for i in range(0, usable, block_size)]
+        return {"input_ids": blocks}
+
+    num_proc = num_proc if (num_proc or 0) > 1 and len(docs) >= 2 * (num_proc or 1) else None
+    tokenized = docs.map(tokenize, batched=True, num_proc=num_proc, remove_columns=docs.column_names,
+                         desc="tokenize")
+    # One packing batch spans many documents; documents are long texts here so 1000 rows is plenty.
+    return tokenized.map(pack, batched=True, batch_size=1000, desc=f"pack into {block_size}-token blocks")
+
+
+def prepare_data(
+    paths: list[str | os.PathLike],
+    tokenizer: PreTrainedTokenizerBase,
+    block_size: int,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    num_proc: int | None = None,
+    text_field: str = "text",
+) -> PackedData:
+    """Files -> documents -> train/validation split -> packed token blocks (+ the raw validation text)."""
+    splits = split_documents(load_documents(paths, text_field), validation_fraction, seed)
+    train = tokenize_and_pack(splits["train"], tokenizer, block_size, num_proc)
+    validation = tokenize_and_pack(splits["validation"], tokenizer, block_size, num_proc)
+    if len(train) == 0:
+        raise ValueError(f"training text is shorter than one block of {block_size} tokens; lower --block-size")
+    if len(validation) == 0:
+        raise ValueError(f"validation text is shorter than one block of {block_size} tokens; lower --block-size "
+                         "or raise --validation-fraction")
+    return PackedData(train, validation, "\n\n".join(splits["validation"]["text"]))
+
+
+def training_texts(paths: list[str | os.PathLike], validation_fraction: float = 0.1, seed: int = 0,
+                   text_field: str = "text"):
+    """The training split's texts only (for training the tokenizer without seeing validation text)."""
+    splits = split_documents(load_documents(paths, text_field), validation_fraction, seed)
+    for row in splits["train"]:
+        yield row["text"]
+
+
+__all__ = [
+    "PackedData",
+    "embedded_corpus_path",
+    "load_documents",
+    "prepare_data",
+    "split_documents",
+    "tokenize_and_pack",
+    "training_texts",
+]

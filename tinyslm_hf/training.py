@@ -1,0 +1,368 @@
+"""Pretraining with the HF Trainer (Accelerate underneath: CPU, one GPU, DDP/FSDP/DeepSpeed via `accelerate launch`).
+
+`train(TrainSettings())` is the whole main job: tokenizer -> datasets blocks -> Trainer -> evaluation -> a complete
+model folder in `<output_dir>/final`. Every field of `TrainSettings` is a CLI flag and a key of a YAML/JSON config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    DataCollatorForLanguageModeling,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from .configuration_tinyslm import TinySLMConfig
+from .data import embedded_corpus_path, prepare_data, training_texts
+from .evaluation import evaluate_text
+from .modeling_tinyslm import TinySLMForCausalLM
+from .modelio import save_model_folder
+from .tokenization import check_vocab_compatible, load_tokenizer, stop_token_ids, train_tokenizer
+
+
+PERIODIC_EVALS = 4  # evaluations during a run whose length is derived from a time budget
+
+
+@dataclass
+class TrainSettings:
+    """Everything `tinyslm train` can be told. Defaults are the embedded-corpus job tuned for 2 CPU cores."""
+
+    data: list[str] = field(default_factory=list)  # files/folders/jsonl/saved datasets; empty = embedded corpus
+    text_field: str = "text"
+    output_dir: str = "runs/tinyslm"
+    overwrite: bool = False
+    resume: bool = False
+    tokenizer: str | None = None  # an existing tokenizer folder; default: train one on the training split
+    vocab_size: int = 2048
+    preset: str = "seed"
+    hidden_size: int = 256
+    num_hidden_layers: int = 6
+    num_attention_heads: int = 4
+    num_key_value_heads: int | None = None
+    intermediate_size: int | None = None
+    block_size: int = 256
+    dropout: float = 0.1
+    validation_fraction: float = 0.1
+    batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 2e-3
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1
+    warmup_steps: int = 50
+    max_steps: int = -1  # -1: derived from max_minutes (or 1 epoch when no budget)
+    max_minutes: float | None = 8.0
+    eval_every: int = 200
+    save_every: int = 200
+    save_total_limit: int = 2
+    logging_steps: int = 10
+    bf16: str = "auto"  # auto | true | false
+    seed: int = 1337
+    num_proc: int | None = None
+    sample_prompt: str = "ROMEO:"
+    sample_tokens: int = 120
+    attn_implementation: str = "sdpa"
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "TrainSettings":
+        """Read settings from YAML or JSON; unknown keys are an error (typos must not be silently ignored)."""
+        text = Path(path).read_text(encoding="utf-8")
+        if str(path).endswith((".yaml", ".yml")):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            values = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown settings in {path}: {unknown}")
+        return cls(**values)
+
+
+def bf16_supported() -> bool:
+    """bf16 autocast only where the hardware does bf16 math natively; emulated bf16 on CPU is slower than fp32."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def last_complete_checkpoint(output_dir: Path) -> Path | None:
+    """Newest `checkpoint-N` that finished saving. The Trainer writes trainer_state.json last, so a checkpoint
+    without it was interrupted (e.g. `kill -9` during a save) and is removed rather than resumed from."""
+    if not output_dir.is_dir():
+        return None
+    found = []
+    for path in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        suffix = path.name.rsplit("-", 1)[-1]
+        if path.is_dir() and suffix.isdigit():
+            found.append((int(suffix), path))
+    for _, path in sorted(found, reverse=True):
+        if (path / "trainer_state.json").is_file() and any(path.glob("*.safetensors")):
+            return path
+        shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stops training (and saves) once the wall-clock budget is spent, whatever max_steps says."""
+
+    def __init__(self, minutes: float):
+        self.deadline = time.monotonic() + minutes * 60.0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() >= self.deadline:
+            control.should_training_stop = True
+            control.should_save = True
+        return control
+
+
+def _model_config(settings: TrainSettings, vocab_size: int, tokenizer) -> TinySLMConfig:
+    overrides: dict[str, Any] = dict(
+        vocab_size=vocab_size,
+        hidden_size=settings.hidden_size,
+        num_hidden_layers=settings.num_hidden_layers,
+        num_attention_heads=settings.num_attention_heads,
+        max_position_embeddings=settings.block_size,
+        hidden_dropout=settings.dropout,
+        attention_dropout=settings.dropout,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    if settings.num_key_value_heads is not None:
+        overrides["num_key_value_heads"] = settings.num_key_value_heads
+    elif settings.preset == "seed":
+        overrides["num_key_value_heads"] = settings.num_attention_heads
+    if settings.intermediate_size is not None:
+        overrides["intermediate_size"] = settings.intermediate_size
+    elif settings.preset == "seed":
+        overrides["intermediate_size"] = 4 * settings.hidden_size
+    return TinySLMConfig.from_preset(settings.preset, **overrides)
+
+
+def _calibrate_steps(model, settings: TrainSettings, minutes: float, device: torch.device) -> int:
+    """Measure a few training steps and size the schedule to the time budget, so the cosine decay finishes
+    inside it (stopping a schedule half-way wastes the low-learning-rate phase that gives the best loss)."""
+    ids = torch.randint(0, model.config.vocab_size, (settings.batch_size, settings.block_size), device=device)
+    model.to(device).train()
+    times = []
+    for i in range(4):
+        start = time.perf_counter()
+        out = model(input_ids=ids, labels=ids)
+        out.loss.backward()
+        if i:
+            times.append(time.perf_counter() - start)
+    model.zero_grad(set_to_none=True)
+    # Optimizer step, logging and data loading add ~10%; periodic evaluation is accounted separately.
+    per_step = statistics.median(times) * 1.1 * settings.gradient_accumulation_steps
+    return max(10, int(minutes * 60.0 / per_step))
+
+
+def _plot_losses(log_history: list[dict], path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    if train:
+        ax.plot(*zip(*train), label="train loss")
+    if evals:
+        ax.plot(*zip(*evals), marker="o", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats/token)")
+    ax.set_title("TinySLM training")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def train(settings: TrainSettings, log=print) -> dict[str, Any]:
+    """Run the main job; returns metrics and the path of the final model folder."""
+    started = time.monotonic()
+    output_dir = Path(settings.output_dir)
+    final_dir = output_dir / "final"
+    if output_dir.exists() and any(output_dir.iterdir()) and not (settings.overwrite or settings.resume):
+        raise FileExistsError(f"{output_dir} already exists: pass --overwrite to replace it or --resume to continue")
+    resume_from = None
+    if settings.resume:
+        resume_from = last_complete_checkpoint(output_dir)
+        if resume_from is None:
+            raise FileNotFoundError(f"--resume: no complete checkpoint in {output_dir}")
+        log(f"resuming from {resume_from}")
+    elif settings.overwrite and output_dir.exists():
+        shutil.rmtree(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    set_seed(settings.seed)
+    data_paths = settings.data or [str(embedded_corpus_path())]
+    use_bf16 = bf16_supported() if settings.bf16 == "auto" else settings.bf16 in ("true", "True", True, "1")
+
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr_rate": settings.min_lr_ratio},
+        warmup_steps=settings.warmup_steps,
+        weight_decay=settings.weight_decay,
+        adam_beta1=0.9,
+        adam_beta2=0.95,
+        max_grad_norm=1.0,
+        max_steps=max(settings.max_steps, 1),  # replaced below once the budget is known
+        eval_strategy="steps",
+        eval_steps=settings.eval_every,
+        save_strategy="steps",
+        save_steps=settings.save_every,
+        save_total_limit=settings.save_total_limit,
+        logging_steps=settings.logging_steps,
+        bf16=use_bf16,
+        seed=settings.seed,
+        report_to="none",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        disable_tqdm=False,
+        save_only_model=False,
+    )
+
+    # Tokenizer and data are built once, on the main process first; other ranks then hit the datasets cache.
+    tokenizer_dir = output_dir / "tokenizer"
+    with args.main_process_first(desc="tokenizer and data"):
+        if settings.tokenizer:
+            tokenizer = load_tokenizer(settings.tokenizer)
+        elif tokenizer_dir.exists():
+            tokenizer = load_tokenizer(tokenizer_dir)
+        else:
+            t0 = time.monotonic()
+            tokenizer = train_tokenizer(
+                training_texts(data_paths, settings.validation_fraction, settings.seed, settings.text_field),
+                vocab_size=settings.vocab_size,
+                model_max_length=settings.block_size,
+            )
+            if args.process_index == 0:
+                tokenizer.save_pretrained(str(tokenizer_dir))
+            log(f"trained a {len(tokenizer)}-token byte-level BPE in {time.monotonic() - t0:.1f}s")
+        data = prepare_data(data_paths, tokenizer, settings.block_size, settings.validation_fraction,
+                            settings.seed, settings.num_proc, settings.text_field)
+    log(f"data: {len(data.train)} train / {len(data.validation)} validation blocks of {settings.block_size} tokens")
+
+    config = _model_config(settings, len(tokenizer), tokenizer)
+    config._attn_implementation = settings.attn_implementation
+    if resume_from is not None:
+        model = TinySLMForCausalLM.from_pretrained(str(resume_from), attn_implementation=settings.attn_implementation)
+        check_vocab_compatible(tokenizer, model.config)
+    else:
+        model = TinySLMForCausalLM(config)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {settings.preset} preset, {n_params / 1e6:.2f}M parameters, bf16={use_bf16}")
+
+    max_steps = settings.max_steps
+    eval_steps = settings.eval_every
+    warmup_steps = settings.warmup_steps
+    if max_steps <= 0:
+        if resume_from is not None:
+            max_steps = json.loads((resume_from / "trainer_state.json").read_text())["max_steps"]
+        elif settings.max_minutes:
+            # Budgeted run: 4 periodic evaluations, each a forward pass over the validation blocks (~1/3 of a
+            # training step's cost per block), are charged to the budget before sizing the schedule.
+            steps = _calibrate_steps(model, settings, settings.max_minutes, args.device)
+            eval_cost = PERIODIC_EVALS * len(data.validation) / (3.0 * settings.batch_size)
+            max_steps = max(10, int(steps - eval_cost))
+        else:
+            max_steps = math.ceil(len(data.train) / (settings.batch_size * settings.gradient_accumulation_steps
+                                                     * args.world_size))
+        if args.world_size > 1:  # every rank must agree on the schedule
+            from accelerate.utils import broadcast_object_list
+
+            max_steps = broadcast_object_list([max_steps])[0]
+        eval_steps = max(1, max_steps // PERIODIC_EVALS)
+        warmup_steps = min(settings.warmup_steps, max(1, max_steps // 10))
+    args.max_steps = max_steps
+    args.eval_steps = eval_steps
+    args.warmup_steps = warmup_steps
+    epochs = max_steps * settings.batch_size * settings.gradient_accumulation_steps * args.world_size / len(data.train)
+    log(f"schedule: {max_steps} steps (~{epochs:.1f} epochs), warmup {warmup_steps}, eval every {eval_steps}, "
+        f"cosine to {settings.min_lr_ratio:g}x lr {settings.learning_rate:g}")
+
+    callbacks = [TimeBudgetCallback(settings.max_minutes)] if settings.max_minutes else []
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data.train,
+        eval_dataset=data.validation,
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    train_result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    eval_metrics = trainer.evaluate()
+    train_seconds = time.monotonic() - started
+
+    result: dict[str, Any] = {
+        "train_loss": train_result.training_loss,
+        "eval_loss": eval_metrics["eval_loss"],
+        "steps": trainer.state.global_step,
+        "parameters": n_params,
+        "train_seconds": round(train_seconds, 1),
+    }
+    if trainer.is_world_process_zero():
+        model = trainer.model
+        model.config.use_cache = True  # the Trainer turned it off; generation needs it
+        held_out = evaluate_text(model, tokenizer, data.validation_text, block_size=settings.block_size,
+                                 batch_size=settings.batch_size)
+        result.update({f"heldout_{k}": v for k, v in held_out.items()})
+        save_model_folder(model, tokenizer, final_dir, overwrite=True)
+        plot = _plot_losses(trainer.state.log_history, final_dir / "loss_curve.png")
+        from .card import write_model_card
+
+        write_model_card(final_dir, settings, result, data_paths, plot is not None)
+        result["final_dir"] = str(final_dir)
+        sample = generate_sample(model, tokenizer, settings.sample_prompt, settings.sample_tokens, settings.seed)
+        result["sample"] = sample
+        (final_dir / "train_metrics.json").write_text(json.dumps(
+            {k: v for k, v in result.items() if k != "sample"}, indent=2))
+    return result
+
+
+def generate_sample(model, tokenizer, prompt: str, max_new_tokens: int, seed: int = 0) -> str:
+    """A short sampled continuation, to eyeball what the model learned."""
+    set_seed(seed)
+    model.eval()
+    inputs = tokenizer(prompt, return_tensors="pt").to(next(model.parameters()).device)
+    limit = model.config.max_position_embeddings - inputs["input_ids"].shape[1]
+    output = model.generate(
+        **inputs,
+        max_new_tokens=max(1, min(max_new_tokens, limit)),
+        do_sample=True,
+        temperature=0.8,
+        top_k=50,
+        eos_token_id=stop_token_ids(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return tokenizer.decode(output[0], skip_special_tokens=True)
+
+
+__all__ = ["TrainSettings", "bf16_supported", "generate_sample", "last_complete_checkpoint", "train"]
