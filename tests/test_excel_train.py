@@ -1,0 +1,111 @@
+"""Training pieces of the Excel task: answer-only labels, LoRA merge equivalence, a tiny end-to-end CLI run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tinyslm_hf.cli import main
+from tinyslm_hf.excel.generator import generate
+from tinyslm_hf.excel.train import ExcelTrainConfig, encode_example, train_excel, train_texts
+from tinyslm_hf.tokenization import train_tokenizer
+
+TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
+            vocab_size=400, batch_size=4, logging_steps=1, warmup_steps=0)
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return list(generate("train", 48, seed=0))
+
+
+@pytest.fixture(scope="module")
+def excel_tokenizer(examples):
+    return train_tokenizer(train_texts(examples), vocab_size=400)
+
+
+def test_labels_cover_only_the_assistant_formula(excel_tokenizer, examples):
+    for ex in examples[:10]:
+        enc = encode_example(excel_tokenizer, ex)
+        ids, labels = enc["input_ids"], enc["labels"]
+        assert len(ids) == len(labels) == len(enc["attention_mask"])
+        answer = [t for t, l in zip(ids, labels) if l != -100]
+        assert excel_tokenizer.decode(answer) == ex.formula + "<|im_end|>"
+        first = next(i for i, l in enumerate(labels) if l != -100)
+        assert all(l == -100 for l in labels[:first])  # the whole prompt (schema + request) is masked
+        assert all(l != -100 for l in labels[first:first + len(answer)])
+        prompt = excel_tokenizer.decode(ids[:first])
+        assert ex.request.strip() in prompt and prompt.rstrip().endswith("assistant")
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("excel") / "base"
+    train_excel(ExcelTrainConfig(out_dir=str(out), n_train=48, max_steps=3, learning_rate=3e-3, **TINY))
+    return out
+
+
+def test_lora_merge_gives_the_same_outputs_as_the_adapter_model(base_dir, tmp_path, excel_tokenizer):
+    from peft import PeftModel
+
+    from tinyslm_hf.modelio import load_model_and_tokenizer
+
+    merged_dir = tmp_path / "merged"
+    summary = train_excel(ExcelTrainConfig(out_dir=str(merged_dir), init=str(base_dir), lora=True, lora_r=4,
+                                           n_train=32, max_steps=4, learning_rate=2e-2, batch_size=4, warmup_steps=0))
+    assert summary["trainable_parameters"] < summary["parameters"] / 2
+    merged, tok = load_model_and_tokenizer(merged_dir)
+    base, _ = load_model_and_tokenizer(base_dir)
+    adapted = PeftModel.from_pretrained(base, str(tmp_path / "merged-adapter")).eval()
+    ex = next(generate("validation", 1, seed=3))
+    from tinyslm_hf.excel.prompt import example_messages
+
+    ids = tok.apply_chat_template(example_messages(ex, with_answer=False), add_generation_prompt=True,
+                                  return_tensors="pt", return_dict=True)["input_ids"]
+    with torch.no_grad():
+        a = adapted(input_ids=ids).logits
+        m = merged(input_ids=ids).logits
+        plain, _ = load_model_and_tokenizer(base_dir)
+        b = plain(input_ids=ids).logits
+    assert not torch.allclose(a, b, atol=1e-4)  # the adapters learned something
+    torch.testing.assert_close(m, a, atol=1e-4, rtol=1e-4)
+    ga = adapted.generate(input_ids=ids, max_new_tokens=12, do_sample=False)
+    gm = merged.generate(input_ids=ids, max_new_tokens=12, do_sample=False)
+    assert torch.equal(ga, gm)
+
+
+def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
+    data = tmp_path / "data"
+    model = tmp_path / "model"
+    assert main(["excel", "generate-data", "--out", str(data), "--n-train", "40", "--n-validation", "4",
+                 "--n-test", "6", "--seed", "1"]) == 0
+    assert len((data / "test.jsonl").read_text().splitlines()) == 6
+    assert main(["excel", "train", "--out", str(model), "--data", str(data), "--steps", "3", "--batch-size", "4",
+                 "--hidden-size", "32", "--layers", "1", "--vocab-size", "400"]) == 0
+    assert (model / "model.safetensors").is_file() and (model / "excel_train.json").is_file()
+    report = tmp_path / "report.json"
+    preds = tmp_path / "preds.jsonl"
+    assert main(["excel", "eval", "--model", str(model), "--data", str(data), "--compare", "--json", str(report),
+                 "--predictions", str(preds)]) == 0
+    metrics = json.loads(report.read_text())
+    for mode in ("plain", "constrained"):
+        m = metrics[mode]
+        assert m["n"] == 6 and 0 <= m["execution_accuracy"] <= 1
+        assert set(m["per_difficulty"]) <= {"easy", "medium", "hard"} and m["per_function"]
+    assert len(preds.read_text().splitlines()) == 12
+    batch_in, batch_out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [["West", "Ann", 10], ["East", "Bo", 20]]
+    batch_in.write_text("\n".join(json.dumps({"id": i, "table": {"headers": ["Region", "Rep", "Sales"], "rows": rows},
+                                              "request": "total sales"}) for i in ("a", "b")) + "\n")
+    assert main(["excel", "ask", "--model", str(model), "--batch", str(batch_in), "--out", str(batch_out),
+                 "--constrained"]) == 0
+    out = [json.loads(line) for line in batch_out.read_text().splitlines()]
+    assert [o["id"] for o in out] == ["a", "b"] and all(isinstance(o["formula"], str) for o in out)
+    capsys.readouterr()
+    assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "A=Region,B=Rep,C=Sales",
+                 "--rows", "2:40"]) == 0
+    assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "Region,Sales"]) == 2
+    batch_in.write_text('{"id": 1, "request": "x"}\n')
+    assert main(["excel", "ask", "--model", str(model), "--batch", str(batch_in), "--out", str(batch_out)]) == 2

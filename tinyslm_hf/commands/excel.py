@@ -1,0 +1,184 @@
+"""`tinyslm excel ...`: the Excel-formula assistant (generate-data, train, eval, ask)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+HELP = "Excel-formula assistant: generate synthetic data, train (SFT or LoRA), evaluate by execution, ask."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="excel_command", metavar="<sub-verb>")
+    sub.required = True
+
+    gen = sub.add_parser("generate-data", help="write train/validation/test jsonl files")
+    gen.add_argument("--out", required=True, help="output folder")
+    gen.add_argument("--n-train", type=int, default=10000)
+    gen.add_argument("--n-validation", type=int, default=500)
+    gen.add_argument("--n-test", type=int, default=500)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--overwrite", action="store_true")
+
+    tr = sub.add_parser("train", help="supervised fine-tuning on the synthetic data (answer-only loss)")
+    tr.add_argument("--out", required=True, help="model folder to write")
+    tr.add_argument("--data", help="folder with train.jsonl (default: generate --n-train examples in memory)")
+    tr.add_argument("--n-train", type=int, help="examples to generate when --data is not given")
+    tr.add_argument("--init", help="pretrained TinySLM folder to fine-tune (default: train from scratch)")
+    tr.add_argument("--lora", action="store_true", help="train LoRA adapters (needs --init) and merge them")
+    tr.add_argument("--lora-r", type=int)
+    tr.add_argument("--steps", type=int, dest="max_steps")
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--lr", type=float, dest="learning_rate")
+    tr.add_argument("--hidden-size", type=int)
+    tr.add_argument("--layers", type=int, dest="num_hidden_layers")
+    tr.add_argument("--vocab-size", type=int)
+    tr.add_argument("--threads", type=int, help="torch CPU threads")
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--overwrite", action="store_true")
+
+    ev = sub.add_parser("eval", help="execution accuracy, exact match, valid-syntax share; JSON output")
+    ev.add_argument("--model", required=True)
+    ev.add_argument("--data", help="a jsonl file, or a folder holding test.jsonl (default: generate --split)")
+    ev.add_argument("--split", default="test", choices=["train", "validation", "test", "handwritten"],
+                    help="split to generate (handwritten: 30 freely worded requests on a fixed table)")
+    ev.add_argument("--n", type=int, default=500, help="examples to generate when --data is not given")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--limit", type=int, help="score only the first N examples")
+    ev.add_argument("--constrained", action="store_true", help="decode with the formula-grammar LogitsProcessor")
+    ev.add_argument("--compare", action="store_true", help="run plain and constrained decoding, report both")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--json", dest="json_out", help="write the metrics JSON here")
+    ev.add_argument("--predictions", help="write one JSON line per example (request, reference, prediction, ...)")
+    ev.add_argument("--threads", type=int)
+
+    ask = sub.add_parser("ask", help="turn a request into a formula")
+    ask.add_argument("request", nargs="?", help='e.g. "total sales for the West region"')
+    ask.add_argument("--model", required=True)
+    ask.add_argument("--columns", help='e.g. "A=Region,B=Rep,C=Sales"')
+    ask.add_argument("--rows", default="2:40", help="data row range FIRST:LAST (default 2:40)")
+    ask.add_argument("--batch", help="input jsonl: {id, table: {headers, rows}, request} per line")
+    ask.add_argument("--out", help="output jsonl for --batch: {id, formula} per line")
+    ask.add_argument("--constrained", action="store_true")
+    ask.add_argument("--threads", type=int)
+
+
+def _threads(args) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def _generate(args) -> int:
+    from ..excel.generator import generate_dataset
+
+    out = Path(args.out)
+    if out.exists() and any(out.glob("*.jsonl")) and not args.overwrite:
+        raise FileExistsError(f"{out} already holds jsonl files (pass --overwrite to replace them)")
+    for name in ("n_train", "n_validation", "n_test"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
+    counts = generate_dataset(out, args.n_train, args.n_validation, args.n_test, seed=args.seed)
+    print(json.dumps({"out": str(out), **counts}))
+    return 0
+
+
+def _train(args) -> int:
+    from ..excel.train import ExcelTrainConfig, train_excel
+
+    overrides = {k: getattr(args, k) for k in ("n_train", "lora_r", "max_steps", "batch_size", "learning_rate",
+                                               "hidden_size", "num_hidden_layers", "vocab_size", "threads", "seed")
+                 if getattr(args, k) is not None}
+    for key in ("n_train", "max_steps", "batch_size", "hidden_size", "num_hidden_layers"):
+        if key in overrides and overrides[key] <= 0:
+            raise ValueError(f"{key} must be positive")
+    cfg = ExcelTrainConfig(out_dir=args.out, data_dir=args.data, init=args.init, lora=args.lora,
+                           overwrite=args.overwrite, **overrides)
+    summary = train_excel(cfg)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
+    return 0
+
+
+def _load(path: str):
+    from ..modelio import load_model_and_tokenizer
+
+    return load_model_and_tokenizer(path)
+
+
+def _eval(args) -> int:
+    from ..excel.evaluate import evaluate_model, format_report
+    from ..excel.generator import generate, read_jsonl
+
+    _threads(args)
+    if args.data:
+        path = Path(args.data)
+        if path.is_dir():
+            path = path / f"{args.split}.jsonl"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found")
+        examples = read_jsonl(path)
+    elif args.split == "handwritten":
+        from ..excel.handwritten import handwritten_examples
+
+        examples = handwritten_examples()
+    else:
+        examples = list(generate(args.split, args.n, seed=args.seed))
+    if args.limit:
+        examples = examples[: args.limit]
+    if not examples:
+        raise ValueError("no examples to evaluate")
+    model, tokenizer = _load(args.model)
+    modes = [False, True] if args.compare else [args.constrained]
+    results = {}
+    for constrained in modes:
+        res = evaluate_model(model, tokenizer, examples, constrained=constrained, batch_size=args.batch_size)
+        name = "constrained" if constrained else "plain"
+        results[name] = res
+        print(f"## {name} decoding ({res['metrics']['seconds']} s)\n")
+        print(format_report(res["metrics"]) + "\n")
+    metrics = {name: r["metrics"] for name, r in results.items()}
+    out_json = metrics if len(metrics) > 1 else next(iter(metrics.values()))
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.json_out, "w", encoding="utf-8") as handle:
+            json.dump(out_json, handle, indent=2)
+    if args.predictions:
+        with open(args.predictions, "w", encoding="utf-8") as handle:
+            for name, res in results.items():
+                for rec in res["records"]:
+                    handle.write(json.dumps({"decoding": name, **rec}, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _ask(args) -> int:
+    from ..cli import CLIError
+    from ..excel.ask import answer_batch, ask, parse_columns, parse_rows
+
+    _threads(args)
+    if args.batch:
+        if not args.out:
+            raise CLIError("--batch needs --out OUT.jsonl")
+        if not os.path.isfile(args.batch):
+            raise FileNotFoundError(f"{args.batch} not found")
+        from ..excel.ask import read_batch
+
+        read_batch(args.batch)  # validate before loading the model
+        model, tokenizer = _load(args.model)
+        n = answer_batch(model, tokenizer, args.batch, args.out, constrained=args.constrained)
+        print(f"wrote {n} formulas to {args.out}", file=sys.stderr)
+        return 0
+    if not args.request or not args.columns:
+        raise CLIError('give a request and --columns (e.g. "A=Region,B=Rep,C=Sales"), or --batch IN --out OUT')
+    columns, rows = parse_columns(args.columns), parse_rows(args.rows)
+    model, tokenizer = _load(args.model)
+    print(ask(model, tokenizer, args.request, columns, rows, constrained=args.constrained))
+    return 0
+
+
+def run(args) -> int:
+    handlers = {"generate-data": _generate, "train": _train, "eval": _eval, "ask": _ask}
+    return handlers[args.excel_command](args)

@@ -1,0 +1,199 @@
+"""Constrained decoding: a `LogitsProcessor` that only lets the model write syntactically valid Excel formulas.
+
+At each step the processor looks at the `top_k` most likely next tokens, decodes "answer so far + token" and keeps
+only those whose text is still a prefix of some valid formula (a character-level scan: '=' first, balanced
+parentheses, closed strings, known function names, cell/range references, operators in operator position). The end
+of turn is allowed only once the text is a complete formula that the `formulas` parser accepts. Restricting the check
+to the top-k keeps it cheap; when none of them fits, the whole vocabulary is scanned once for that step.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from transformers import LogitsProcessor
+
+from .executor import is_valid_syntax
+
+FUNCTIONS = frozenset("""
+ABS AND AVERAGE AVERAGEA AVERAGEIF AVERAGEIFS CEILING CHOOSE CONCAT CONCATENATE COUNT COUNTA COUNTBLANK COUNTIF
+COUNTIFS DATE DAY EXACT FALSE FIND FLOOR HLOOKUP IF IFERROR IFNA IFS INDEX INT ISBLANK ISERROR ISNUMBER ISTEXT LARGE
+LEFT LEN LOWER MATCH MAX MAXIFS MEDIAN MID MIN MINIFS MOD MONTH NOT OR POWER PRODUCT PROPER RANK REPLACE REPT RIGHT
+ROUND ROUNDDOWN ROUNDUP SEARCH SMALL SQRT STDEV SUBSTITUTE SUM SUMIF SUMIFS SUMPRODUCT TEXT TEXTJOIN TODAY TRIM
+TRUE UPPER VALUE VLOOKUP XLOOKUP YEAR
+""".split())
+
+_REF_FULL = re.compile(r"^\$?[A-Z]{1,3}\$?[0-9]+$")
+_REF_PREFIX = re.compile(r"^\$?[A-Z]{0,3}(\$?[0-9]*)?$")
+_COL_FULL = re.compile(r"^\$?[A-Z]{1,3}$")
+_BINARY = ("<>", "<=", ">=", "+", "-", "*", "/", "^", "&", "=", "<", ">")
+
+
+def _ident_end(text: str, i: int) -> int:
+    j = i
+    while j < len(text) and (text[j].isalnum() or text[j] in "$_."):
+        j += 1
+    return j
+
+
+def _ref_part_ok(part: str, at_end: bool) -> bool:
+    part = part.upper()
+    if _REF_FULL.match(part) or _COL_FULL.match(part):
+        return True
+    return at_end and bool(_REF_PREFIX.match(part))
+
+
+def check_formula_prefix(text: str) -> tuple[bool, bool]:
+    """(is a valid prefix, is complete). Complete still needs `is_valid_syntax` for the final word."""
+    if text == "":
+        return True, False
+    if text[0] != "=":
+        return False, False
+    stack: list[str] = []
+    expect_operand = True
+    i, n = 1, len(text)
+    last_was_open_func = False
+    while i < n:
+        ch = text[i]
+        if ch == " ":
+            i += 1
+            continue
+        if ch == '"':
+            if not expect_operand:
+                return False, False
+            j = i + 1
+            while True:
+                k = text.find('"', j)
+                if k < 0:
+                    return True, False  # string still open
+                if k + 1 < n and text[k + 1] == '"':
+                    j = k + 2
+                    continue
+                break
+            i, expect_operand, last_was_open_func = k + 1, False, False
+            continue
+        if ch.isdigit() or ch == ".":
+            if not expect_operand:
+                return False, False
+            m = re.match(r"[0-9]*\.?[0-9]*([eE][+-]?[0-9]*)?", text[i:])
+            i += max(1, m.end())
+            expect_operand, last_was_open_func = False, False
+            continue
+        if ch.isalpha() or ch == "$":
+            if not expect_operand:
+                return False, False
+            j = _ident_end(text, i)
+            word = text[i:j]
+            if j < n and text[j] == "(":
+                if word.upper() not in FUNCTIONS:
+                    return False, False
+                stack.append("f")
+                i, expect_operand, last_was_open_func = j + 1, True, True
+                continue
+            if j == n:  # word still being written: a function name, a reference or TRUE/FALSE in the making
+                up = word.upper()
+                ok = any(f.startswith(up) for f in FUNCTIONS) or _ref_part_ok(up, True)
+                return ok, ok and (_REF_FULL.match(up) is not None or up in ("TRUE", "FALSE"))
+            if text[j] == ":":
+                k = _ident_end(text, j + 1)
+                second = text[j + 1:k]
+                if not _ref_part_ok(word, False):
+                    return False, False
+                if k == n:
+                    ok = _ref_part_ok(second, True) if second else True
+                    a, b = word.upper(), second.upper()
+                    full = bool((_REF_FULL.match(a) and _REF_FULL.match(b)) or (_COL_FULL.match(a) and _COL_FULL.match(b)))
+                    return ok, bool(ok and full and not stack)
+                if not second or not _ref_part_ok(second, False):
+                    return False, False
+                j = k
+            elif not (_REF_FULL.match(word.upper()) or word.upper() in ("TRUE", "FALSE")):
+                return False, False
+            i, expect_operand, last_was_open_func = j, False, False
+            continue
+        if ch == "(":
+            if not expect_operand:
+                return False, False
+            stack.append("g")
+            i, last_was_open_func = i + 1, False
+            continue
+        if ch == ")":
+            if not stack or (expect_operand and not (last_was_open_func and stack[-1] == "f")):
+                return False, False
+            stack.pop()
+            i, expect_operand, last_was_open_func = i + 1, False, False
+            continue
+        if ch == ",":
+            if not stack or stack[-1] != "f" or expect_operand:
+                return False, False
+            i, expect_operand, last_was_open_func = i + 1, True, False
+            continue
+        if ch == "%":
+            if expect_operand:
+                return False, False
+            i += 1
+            continue
+        op = next((o for o in _BINARY if text.startswith(o, i)), None)
+        if op is None:
+            return False, False
+        if expect_operand and op not in ("+", "-"):
+            return False, False
+        i, expect_operand, last_was_open_func = i + len(op), True, False
+    return True, (not stack and not expect_operand)
+
+
+def is_complete_formula(text: str) -> bool:
+    ok, complete = check_formula_prefix(text)
+    return ok and complete and is_valid_syntax(text)
+
+
+class FormulaLogitsProcessor(LogitsProcessor):
+    """Masks every next token that would make the answer an invalid formula (see module docstring).
+
+    Create one per `generate` call: the prompt length is read from the first call's `input_ids`.
+    """
+
+    def __init__(self, tokenizer, stop_ids: list[int], top_k: int = 20):
+        self.tokenizer = tokenizer
+        self.stop_ids = set(stop_ids)
+        self.top_k = top_k
+        self.prompt_len: int | None = None
+        self._special = set(tokenizer.all_special_ids)
+
+    def _allowed(self, generated: list[int], candidates: list[int]) -> list[int]:
+        text = self.tokenizer.decode(generated, skip_special_tokens=True)
+        allowed = []
+        complete: bool | None = None
+        for tok in candidates:
+            if tok in self.stop_ids:
+                if complete is None:
+                    complete = is_complete_formula(text)
+                if complete:
+                    allowed.append(tok)
+                continue
+            if tok in self._special:
+                continue
+            ok, _ = check_formula_prefix(self.tokenizer.decode(generated + [tok], skip_special_tokens=True))
+            if ok:
+                allowed.append(tok)
+        return allowed
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.prompt_len is None:
+            self.prompt_len = input_ids.shape[1]
+        masked = torch.full_like(scores, float("-inf"))
+        k = min(self.top_k, scores.shape[-1])
+        top = torch.topk(scores, k, dim=-1).indices.tolist()
+        for row in range(input_ids.shape[0]):
+            generated = input_ids[row, self.prompt_len:].tolist()
+            if any(t in self.stop_ids for t in generated):
+                masked[row] = scores[row]  # finished row: generate pads it anyway
+                continue
+            allowed = self._allowed(generated, top[row])
+            if not allowed:  # rare: scan the whole vocabulary, best first
+                order = torch.argsort(scores[row], descending=True).tolist()
+                allowed = self._allowed(generated, order)[:1] or sorted(self.stop_ids)
+            idx = torch.tensor(allowed, device=scores.device)
+            masked[row, idx] = scores[row, idx]
+        return masked

@@ -1,0 +1,161 @@
+"""Run a formula string on a Table with the `formulas` package (an Excel formula engine), never Python's eval.
+
+Whatever the model writes, `execute` returns an `ExecResult`: a value, or an error message when the formula does
+not parse, names an unknown function, or refers to something that is not a cell. Execution accuracy compares
+`ExecResult.value`s with `values_equal`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .tables import Table, col_letter
+
+# schedula logs a full traceback for every formula that fails; a wrong prediction is an expected outcome here.
+logging.getLogger("schedula").setLevel(logging.CRITICAL)
+logging.getLogger("formulas").setLevel(logging.CRITICAL)
+
+_REF = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)$")
+_RANGE = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)?:\$?([A-Z]{1,3})\$?(\d+)?$")
+_MAX_CELLS = 200_000  # a typo like A2:XFD1048576 must not allocate a giant grid
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    value: Any = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _letter_index(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ord(ch) - 64)
+    return n - 1
+
+
+@lru_cache(maxsize=1)
+def _empty():
+    import schedula
+
+    return schedula.EMPTY
+
+
+def _cell(table: Table, letter: str, row: int) -> Any:
+    value = table.cell(letter, row)
+    return _empty() if value is None else value
+
+
+def _input_value(table: Table, name: str) -> Any:
+    """Values for one input of a compiled formula: a scalar for a cell, a 2-D object array for a range."""
+    name = name.split("!")[-1].upper()
+    m = _REF.match(name)
+    if m:
+        return _cell(table, m.group(1), int(m.group(2)))
+    m = _RANGE.match(name)
+    if not m:
+        raise ValueError(f"unknown name {name!r}")
+    c1, r1, c2, r2 = m.group(1), m.group(2), m.group(3), m.group(4)
+    if (r1 is None) != (r2 is None):
+        raise ValueError(f"bad range {name!r}")
+    if r1 is None:  # whole columns, e.g. C:C -> the header row to the last data row
+        r1, r2 = 1, table.last_row
+    r1, r2 = int(r1), int(r2)
+    i1, i2 = sorted((_letter_index(c1), _letter_index(c2)))
+    r1, r2 = sorted((r1, r2))
+    if (i2 - i1 + 1) * (r2 - r1 + 1) > _MAX_CELLS:
+        raise ValueError(f"range {name!r} is too large")
+    grid = np.empty((r2 - r1 + 1, i2 - i1 + 1), dtype=object)
+    for ri, row in enumerate(range(r1, r2 + 1)):
+        for ci, idx in enumerate(range(i1, i2 + 1)):
+            grid[ri, ci] = _cell(table, col_letter(idx), row)
+    return grid
+
+
+@lru_cache(maxsize=4096)
+def _compile(formula: str):
+    import formulas
+
+    return formulas.Parser().ast(formula)[1].compile()
+
+
+def is_valid_syntax(formula: str) -> bool:
+    """True when the `formulas` parser accepts the text as an Excel formula (it must start with '=')."""
+    if not isinstance(formula, str) or not formula.startswith("="):
+        return False
+    try:
+        import formulas
+
+        formulas.Parser().ast(formula)
+    except Exception:
+        return False
+    return True
+
+
+def normalize(value: Any) -> Any:
+    """Unwrap the engine's arrays/numpy scalars to plain Python: float, str, bool, ('#ERR', text) or a tuple."""
+    from formulas.tokens.operand import XlError
+
+    if isinstance(value, np.ndarray):
+        if value.size == 1:
+            return normalize(value.reshape(-1)[0])
+        return tuple(normalize(v) for v in value.reshape(-1))
+    if isinstance(value, XlError):
+        return ("#ERR", str(value))
+    if value is _empty():
+        return 0.0  # Excel shows an empty reference as 0
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        return value
+    return str(value)
+
+
+def execute(formula: str, table: Table) -> ExecResult:
+    """Evaluate `formula` against `table`. Never raises: failures come back as `ExecResult(error=...)`."""
+    if not isinstance(formula, str) or not formula.strip().startswith("="):
+        return ExecResult(error="not a formula (must start with '=')")
+    formula = formula.strip()
+    try:
+        func = _compile(formula)
+        args = [_input_value(table, name) for name in func.inputs]
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            value = normalize(func(*args))
+    except Exception as exc:  # the engine raises many types; any of them means "wrong"
+        return ExecResult(error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+    if isinstance(value, tuple) and value and value[0] == "#ERR" and len(value) == 2:
+        return ExecResult(value=value, error=f"Excel error {value[1]}")
+    return ExecResult(value=value)
+
+
+def values_equal(a: Any, b: Any, rel_tol: float = 1e-6, abs_tol: float = 1e-6) -> bool:
+    """Excel-result equality: numbers within a tolerance, text exactly, arrays element-wise."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(values_equal(x, y, rel_tol, abs_tol) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) or math.isnan(b):
+            return False
+        return math.isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
+    return a == b
+
+
+def is_correct(formula: str, table: Table, expected: Any) -> bool:
+    """Execution accuracy for one prediction: it runs without error and gives the expected value."""
+    result = execute(formula, table)
+    return result.ok and values_equal(result.value, expected)

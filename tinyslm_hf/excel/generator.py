@@ -1,0 +1,612 @@
+"""Synthetic requests -> reference formula -> expected value (computed by executing the formula).
+
+Every intent has several phrasings; a disjoint set of phrasings (and of operator words, openers and closers) is kept
+for the held-out `test` split, which also uses held-out table topics and header names (see tables.py). Phrasings
+refer to columns by header (as written or lower-cased) or by letter, and get an occasional typo in their own words
+(never inside a value the formula has to copy). Everything is drawn from one `random.Random`, so a seed fixes the data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .executor import execute
+from .tables import CATEGORY, DATE, NUMBER, TEXT, Table, random_table, serial_to_iso, table_from_json
+
+SPLITS = ("train", "validation", "test")
+
+# (train phrasings, held-out test phrasings) per template family.
+T: dict[str, tuple[list[str], list[str]]] = {
+    "sum": (["total {num}", "sum of {num}", "what is the total {num}", "add up all the {num}", "sum the {num} column",
+             "grand total of {num}", "{num} total", "total of all {num} values"],
+            ["overall {num} added together", "{num}: what's the sum", "how much {num} altogether"]),
+    "average": (["average {num}", "mean of {num}", "what's the avg {num}", "calculate the average of {num}",
+                 "average value in {num}", "avg {num}", "mean {num} across all rows"],
+                ["typical {num} on average", "arithmetic mean for {num}", "{num} averaged over every row"]),
+    "min": (["lowest {num}", "minimum {num}", "smallest value in {num}", "what is the min {num}",
+             "find the lowest {num}", "min of {num}"],
+            ["the least {num} recorded", "bottom {num} value", "{num}, smallest one"]),
+    "max": (["highest {num}", "maximum {num}", "largest value in {num}", "what is the max {num}",
+             "find the biggest {num}", "max of {num}"],
+            ["the top {num} recorded", "peak {num}", "{num}, biggest one"]),
+    "count": (["how many numbers are in {num}", "count the numeric values in {num}", "count of numbers in {num}",
+               "number of numeric entries in {num}", "count numbers in {num}"],
+              ["tally numeric cells in {num}", "how many {num} cells hold a number"]),
+    "counta": (["how many entries are in {text}", "count non-empty cells in {text}", "count all values in {text}",
+                "how many rows have a {text}", "count of filled cells in {text}"],
+               ["tally filled cells in {text}", "number of {text} entries listed"]),
+    "countif_eq": (["how many rows have {cat} {val}", "count rows where {cat} is {val}", "number of {val} in {cat}",
+                    "how many times does {val} appear in {cat}", "count {val} in {cat}", "how many {val} are there in {cat}"],
+                   ["tally of {cat} equal to {val}", "in how many rows is {cat} = {val}", "{val} occurrences in {cat}"]),
+    "countif_num": (["how many {num} values are {op} {x}", "count rows where {num} is {op} {x}",
+                     "number of {num} {op} {x}", "count {num} {op} {x}", "how many rows have {num} {op} {x}"],
+                    ["tally {num} entries {op} {x}", "in how many rows is {num} {op} {x}"]),
+    "countif_date": (["how many {date} are {dop} {d}", "count rows with {date} {dop} {d}",
+                      "number of rows where {date} is {dop} {d}"],
+                     ["tally rows whose {date} falls {dop} {d}"]),
+    "countifs": (["how many rows have {cat} {val} and {num} {op} {x}", "count where {cat} is {val} and {num} is {op} {x}",
+                  "number of {val} rows with {num} {op} {x}", "count {val} in {cat} with {num} {op} {x}"],
+                 ["tally rows with {cat} = {val} whose {num} is {op} {x}", "{val} rows having {num} {op} {x}: how many"]),
+    "sumif": (["total {num} for {val}", "sum of {num} where {cat} is {val}", "add up {num} for {cat} {val}",
+               "what is the total {num} in {val}", "sum {num} if {cat} = {val}", "{val} total {num}"],
+              ["{val} {num} added together", "combined {num} across {cat} {val}"]),
+    "sumif_num": (["sum of {num} where {num2} is {op} {x}", "total {num} for rows with {num2} {op} {x}",
+                   "add up {num} when {num2} is {op} {x}"],
+                  ["combined {num} over rows whose {num2} is {op} {x}"]),
+    "sumifs": (["total {num} for {val} where {num2} is {op} {x}", "sum {num} where {cat} is {val} and {num2} {op} {x}",
+                "add up {num} for {cat} {val} with {num2} {op} {x}"],
+               ["combined {num} for {val} rows whose {num2} is {op} {x}"]),
+    "sumifs_cat": (["total {num} for {val} and {val2}", "sum {num} where {cat} is {val} and {cat2} is {val2}",
+                    "add up {num} for {cat} {val} and {cat2} {val2}"],
+                   ["combined {num} when {cat} = {val} together with {cat2} = {val2}"]),
+    "averageif": (["average {num} for {val}", "mean {num} where {cat} is {val}", "avg {num} in {cat} {val}",
+                   "what is the average {num} for {cat} {val}"],
+                  ["typical {num} for {val} on average", "{val}: mean of {num}"]),
+    "averageifs": (["average {num} for {val} where {num2} is {op} {x}",
+                    "mean {num} where {cat} is {val} and {num2} {op} {x}", "avg {num} for {cat} {val} with {num2} {op} {x}"],
+                   ["typical {num} of {val} rows whose {num2} is {op} {x}"]),
+    "if_and": (['in row {row}, return "{yes}" if {num} is {op} {x} and {num2} is {op2} {x2}, otherwise "{no}"',
+                'row {row}: "{yes}" when {num} {op} {x} and {num2} {op2} {x2}, else "{no}"',
+                'flag row {row} as "{yes}" if both {num} {op} {x} and {num2} {op2} {x2}, if not "{no}"',
+                'if {num} in row {row} is {op} {x} and {num2} is {op2} {x2} show "{yes}" otherwise "{no}"'],
+               ['for row {row} show "{yes}" provided {num} {op} {x} as well as {num2} {op2} {x2}; else "{no}"']),
+    "if_or": (['in row {row}, return "{yes}" if {num} is {op} {x} or {num2} is {op2} {x2}, otherwise "{no}"',
+               'row {row}: "{yes}" when {num} {op} {x} or {num2} {op2} {x2}, else "{no}"',
+               'flag row {row} as "{yes}" if either {num} {op} {x} or {num2} {op2} {x2}, if not "{no}"',
+               'if {num} in row {row} is {op} {x} or {num2} is {op2} {x2} show "{yes}" otherwise "{no}"'],
+              ['for row {row} show "{yes}" when at least one holds: {num} {op} {x}, {num2} {op2} {x2}; else "{no}"']),
+    "round": (["{agg} {num} rounded to {n} decimals", "round the {agg} {num} to {n} decimal places",
+               "{agg} of {num}, round to {n} dp", "{agg} {num} to {n} decimal places"],
+              ["{agg} {num} with {n} digits after the point"]),
+    "abs": (["absolute difference between {num} and {num2} in row {row}", "abs of {num} minus {num2} for row {row}",
+             "how far apart are {num} and {num2} in row {row}", "absolute value of {num} - {num2} in row {row}"],
+            ["gap between {num} and {num2} on row {row}, ignoring sign"]),
+    "lookup": (["what is {key}'s {tgt}", "look up the {tgt} for {key}", "find {tgt} of {key}", "{tgt} for {key}",
+                "get the {tgt} of {key} from {text}", "what {tgt} does {key} have"],
+               ["retrieve {key}'s {tgt}", "pull the {tgt} where {text} is {key}"]),
+    "vlookup": (["vlookup {key} to get {tgt}", "use vlookup to find the {tgt} of {key}"],
+                ["vlookup: {tgt} belonging to {key}"]),
+    "index_match": (["use index match to get {key}'s {tgt}", "index/match the {tgt} for {key}"],
+                    ["with index and match, {tgt} belonging to {key}"]),
+    "iferror_lookup": (['{tgt} for {key}, or "{nf}" if not found', 'look up {key}\'s {tgt} and show "{nf}" if missing',
+                        'find the {tgt} of {key}; if there is no match return "{nf}"'],
+                       ['{key}\'s {tgt}, falling back to "{nf}" when absent']),
+    "iferror_div": (["{num} divided by {num2} in row {row}, 0 if error", "{num} / {num2} for row {row}, or 0 on error",
+                     "ratio of {num} to {num2} in row {row} with errors shown as 0"],
+                    ["row {row}: {num} over {num2}, returning 0 instead of an error"]),
+    "len": (["how many characters in {text} in row {row}", "length of {text} in row {row}",
+             "character count of the {text} in row {row}", "len of {text} row {row}"],
+            ["how long is the {text} text on row {row}"]),
+    "upper": (["{text} in row {row} in uppercase", "convert {text} in row {row} to upper case",
+               "make row {row}'s {text} all caps", "uppercase {text} in row {row}"],
+              ["shout the {text} of row {row} in capitals"]),
+    "lower": (["{text} in row {row} in lowercase", "convert {text} in row {row} to lower case",
+               "make row {row}'s {text} all small letters", "lowercase {text} in row {row}"],
+              ["{text} of row {row} with no capital letters"]),
+    "left": (["first {n} characters of {text} in row {row}", "left {n} letters of {text} in row {row}",
+              "first {n} chars of row {row} {text}"],
+             ["opening {n} characters of {text} on row {row}"]),
+    "right": (["last {n} characters of {text} in row {row}", "right {n} letters of {text} in row {row}",
+               "last {n} chars of row {row} {text}"],
+              ["final {n} characters of {text} on row {row}"]),
+    "mid": (["{n} characters of {text} in row {row} starting at position {p}",
+             "mid of {text} in row {row} from character {p}, {n} long", "extract {n} letters from {text} in row {row} starting at {p}"],
+            ["take {n} chars out of row {row}'s {text} beginning with char {p}"]),
+    "trim": (["remove extra spaces from {text} in row {row}", "trim {text} in row {row}",
+              "clean up spaces in row {row}'s {text}"],
+             ["strip surplus blanks from the {text} on row {row}"]),
+    "concat": (['concatenate {text} and {cat} in row {row} with "{sep}"', "concat {text} and {cat} from row {row} separated by \"{sep}\""],
+               ['concatenation of row {row} {text} plus {cat}, "{sep}" in between']),
+    "amp": (['join {text} and {cat} in row {row} with "{sep}"', 'combine {text} and {cat} from row {row} separated by "{sep}"',
+             '{text} & {cat} in row {row} with "{sep}" between them'],
+            ['glue row {row} {text} to {cat} using "{sep}"']),
+    "pct_rows": (["percentage change in {num} from row {row} to row {row2}", "% change of {num} between row {row} and row {row2}",
+                  "growth in {num} from row {row} to row {row2} as a percent"],
+                 ["relative change of {num}, row {row} vs row {row2}"]),
+    "pct_cols": (["percent change from {num} to {num2} in row {row}", "% change from {num} to {num2} for row {row}",
+                  "how much did it change in percent from {num} to {num2} in row {row}"],
+                 ["relative increase going from {num} to {num2} on row {row}"]),
+    "sumproduct": (["total of {num} times {num2}", "sum of {num} multiplied by {num2}", "sumproduct of {num} and {num2}",
+                    "multiply {num} by {num2} row by row and add it up"],
+                   ["{num} x {num2} summed over all rows"]),
+    "large": (["{kth} highest {num}", "{kth} largest value in {num}", "what is the {kth} biggest {num}"],
+              ["number {k} from the top in {num}"]),
+    "small": (["{kth} lowest {num}", "{kth} smallest value in {num}", "what is the {kth} lowest {num}"],
+              ["number {k} from the bottom in {num}"]),
+}
+
+OPS = {  # (train words, held-out words)
+    ">": (["more than", "greater than", "over", "above", ">"], ["exceeding", "higher than"]),
+    ">=": (["at least", "no less than", ">="], ["not below", "a minimum of"]),
+    "<": (["less than", "below", "under", "<"], ["lower than", "smaller than"]),
+    "<=": (["at most", "no more than", "<="], ["not above", "a maximum of"]),
+}
+DATE_OPS = {">": (["after", "later than"], ["past"]), "<": (["before", "earlier than"], ["prior to"])}
+PREFIX = (["", "", "", "", "Formula: ", "excel: ", "help - ", "pls ", "need "], ["hey, ", "Need this: ", "spreadsheet question: "])
+SUFFIX = (["", "", "", "", "?", " please", ", thanks", " in excel"], [" thx", " asap", " (excel)"])
+YES_NO = [("Yes", "No"), ("High", "Low"), ("Pass", "Fail"), ("OK", "Check"), ("Bonus", "None"), ("Y", "N")]
+NOT_FOUND = ["Not found", "N/A", "missing", "none", "-"]
+SEPS = [" ", ", ", "-", " - ", "/"]
+ORD = {2: ["2nd", "second"], 3: ["3rd", "third"], 4: ["4th", "fourth"], 5: ["5th", "fifth"]}
+
+FAMILY = {  # template family -> (function label, difficulty)
+    "sum": ("SUM", "easy"), "average": ("AVERAGE", "easy"), "min": ("MIN", "easy"), "max": ("MAX", "easy"),
+    "count": ("COUNT", "easy"), "counta": ("COUNTA", "easy"), "countif_eq": ("COUNTIF", "medium"),
+    "countif_num": ("COUNTIF", "medium"), "countif_date": ("COUNTIF", "hard"), "countifs": ("COUNTIFS", "hard"),
+    "sumif": ("SUMIF", "medium"), "sumif_num": ("SUMIF", "medium"), "sumifs": ("SUMIFS", "hard"),
+    "sumifs_cat": ("SUMIFS", "hard"), "averageif": ("AVERAGEIF", "medium"), "averageifs": ("AVERAGEIFS", "hard"),
+    "if_and": ("IF+AND", "hard"), "if_or": ("IF+OR", "hard"), "round": ("ROUND", "medium"), "abs": ("ABS", "medium"),
+    "lookup": ("LOOKUP", "medium"), "vlookup": ("VLOOKUP", "medium"), "index_match": ("INDEX/MATCH", "hard"),
+    "iferror_lookup": ("IFERROR", "hard"), "iferror_div": ("IFERROR", "medium"), "len": ("LEN", "easy"),
+    "upper": ("UPPER", "easy"), "lower": ("LOWER", "easy"), "left": ("LEFT", "medium"), "right": ("RIGHT", "medium"),
+    "mid": ("MID", "medium"), "trim": ("TRIM", "easy"), "concat": ("CONCAT", "medium"), "amp": ("&", "medium"),
+    "pct_rows": ("PCT_CHANGE", "medium"), "pct_cols": ("PCT_CHANGE", "medium"), "sumproduct": ("SUMPRODUCT", "medium"),
+    "large": ("LARGE", "easy"), "small": ("SMALL", "easy"),
+}
+
+
+@dataclass
+class Example:
+    """One request about one table, with the reference formula and the value it evaluates to."""
+
+    id: str
+    split: str
+    table: Table
+    request: str
+    formula: str
+    expected: Any
+    function: str
+    difficulty: str
+    family: str
+    show_samples: bool = True
+
+    def to_json(self) -> dict:
+        table = self.table.to_json()
+        table["types"] = [c.kind for c in self.table.columns]
+        return {"id": self.id, "split": self.split, "table": table, "request": self.request, "formula": self.formula,
+                "expected": self.expected, "function": self.function, "difficulty": self.difficulty,
+                "family": self.family, "show_samples": self.show_samples}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Example:
+        return cls(id=str(obj["id"]), split=obj.get("split", ""), table=table_from_json(obj["table"]),
+                   request=obj["request"], formula=obj["formula"], expected=_expected_from_json(obj["expected"]),
+                   function=obj.get("function", "?"), difficulty=obj.get("difficulty", "?"),
+                   family=obj.get("family", "?"), show_samples=obj.get("show_samples", True))
+
+
+def _expected_from_json(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_expected_from_json(v) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+class _Skip(Exception):
+    """This table cannot host this intent (e.g. no date column); draw another."""
+
+
+class _Builder:
+    def __init__(self, rng: random.Random, table: Table, held_out: bool):
+        self.rng, self.t, self.h = rng, table, held_out
+        self.slots: dict[str, str] = {}
+
+    # --- column and value picks ---------------------------------------------------------------------------
+    def cols(self, kind: str, k: int = 1) -> list:
+        pool = [c for c in self.t.columns if c.kind == kind]
+        if len(pool) < k:
+            raise _Skip
+        return self.rng.sample(pool, k)
+
+    def rng_of(self, col) -> str:
+        return f"{col.letter}{self.t.first_row}:{col.letter}{self.t.last_row}"
+
+    def mention(self, col) -> str:
+        r = self.rng.random()
+        if r < 0.45:
+            return col.header
+        if r < 0.75:
+            return col.header.lower()
+        if r < 0.87:
+            return f"column {col.letter}"
+        if r < 0.93:
+            return f"col {col.letter}"
+        return f"the {col.header} column"
+
+    def pick(self, pair: tuple[list, list]) -> Any:
+        train, test = pair
+        if self.h and test and self.rng.random() < 0.5:
+            return self.rng.choice(test)
+        return self.rng.choice(train)
+
+    def op(self, col, name: str = "op", xname: str = "x") -> tuple[str, str]:
+        sym = self.rng.choice(list(OPS))
+        values = sorted(v for v in col.values if v is not None)
+        x = values[self.rng.randint(len(values) // 5, max(len(values) // 5, 4 * len(values) // 5 - 1))]
+        x = int(round(x))
+        if x >= 1000 and self.rng.random() < 0.6:
+            x = int(round(x, -2))
+        self.slots[name], self.slots[xname] = self.pick(OPS[sym]), str(x)
+        return sym, str(x)
+
+    def category_value(self, col, name: str = "val") -> str:
+        value = self.rng.choice(col.values)
+        if self.rng.random() < 0.15:
+            value = value.lower()
+        self.slots[name] = value
+        return value
+
+    def row(self, name: str = "row") -> int:
+        r = self.rng.randint(self.t.first_row, self.t.last_row)
+        self.slots[name] = str(r)
+        return r
+
+    # --- intents: each fills slots and returns the reference formula ----------------------------------------
+    def build(self, family: str) -> str:
+        m = getattr(self, "f_" + family, None)
+        return m() if m else self.simple(family)
+
+    def simple(self, family: str) -> str:
+        (c,) = self.cols(NUMBER)
+        self.slots["num"] = self.mention(c)
+        fn = {"sum": "SUM", "average": "AVERAGE", "min": "MIN", "max": "MAX", "count": "COUNT"}[family]
+        return f"={fn}({self.rng_of(c)})"
+
+    def f_counta(self) -> str:
+        (c,) = self.cols(TEXT)
+        self.slots["text"] = self.mention(c)
+        return f"=COUNTA({self.rng_of(c)})"
+
+    def f_countif_eq(self) -> str:
+        (c,) = self.cols(CATEGORY)
+        self.slots["cat"] = self.mention(c)
+        return f'=COUNTIF({self.rng_of(c)},"{self.category_value(c)}")'
+
+    def f_countif_num(self) -> str:
+        (c,) = self.cols(NUMBER)
+        self.slots["num"] = self.mention(c)
+        sym, x = self.op(c)
+        return f'=COUNTIF({self.rng_of(c)},"{sym}{x}")'
+
+    def f_countif_date(self) -> str:
+        (c,) = self.cols(DATE)
+        self.slots["date"] = self.mention(c)
+        sym = self.rng.choice(list(DATE_OPS))
+        self.slots["dop"] = self.pick(DATE_OPS[sym])
+        day = serial_to_iso(self.rng.choice(c.values))
+        self.slots["d"] = day
+        y, mo, d = (int(p) for p in day.split("-"))
+        return f'=COUNTIF({self.rng_of(c)},"{sym}"&DATE({y},{mo},{d}))'
+
+    def f_countifs(self) -> str:
+        (c,), (n,) = self.cols(CATEGORY), self.cols(NUMBER)
+        self.slots["cat"], self.slots["num"] = self.mention(c), self.mention(n)
+        v = self.category_value(c)
+        sym, x = self.op(n)
+        return f'=COUNTIFS({self.rng_of(c)},"{v}",{self.rng_of(n)},"{sym}{x}")'
+
+    def f_sumif(self) -> str:
+        (c,), (n,) = self.cols(CATEGORY), self.cols(NUMBER)
+        self.slots["cat"], self.slots["num"] = self.mention(c), self.mention(n)
+        v = self.category_value(c)
+        return f'=SUMIF({self.rng_of(c)},"{v}",{self.rng_of(n)})'
+
+    def f_sumif_num(self) -> str:
+        n, n2 = self.cols(NUMBER, 2)
+        self.slots["num"], self.slots["num2"] = self.mention(n), self.mention(n2)
+        sym, x = self.op(n2)
+        return f'=SUMIF({self.rng_of(n2)},"{sym}{x}",{self.rng_of(n)})'
+
+    def f_sumifs(self) -> str:
+        (c,), (n, n2) = self.cols(CATEGORY), self.cols(NUMBER, 2)
+        self.slots.update(cat=self.mention(c), num=self.mention(n), num2=self.mention(n2))
+        v = self.category_value(c)
+        sym, x = self.op(n2)
+        return f'=SUMIFS({self.rng_of(n)},{self.rng_of(c)},"{v}",{self.rng_of(n2)},"{sym}{x}")'
+
+    def f_sumifs_cat(self) -> str:
+        (c, c2), (n,) = self.cols(CATEGORY, 2), self.cols(NUMBER)
+        self.slots.update(cat=self.mention(c), cat2=self.mention(c2), num=self.mention(n))
+        v, v2 = self.category_value(c), self.category_value(c2, "val2")
+        return f'=SUMIFS({self.rng_of(n)},{self.rng_of(c)},"{v}",{self.rng_of(c2)},"{v2}")'
+
+    def f_averageif(self) -> str:
+        (c,), (n,) = self.cols(CATEGORY), self.cols(NUMBER)
+        self.slots["cat"], self.slots["num"] = self.mention(c), self.mention(n)
+        v = self.category_value(c)
+        return f'=AVERAGEIF({self.rng_of(c)},"{v}",{self.rng_of(n)})'
+
+    def f_averageifs(self) -> str:
+        (c,), (n, n2) = self.cols(CATEGORY), self.cols(NUMBER, 2)
+        self.slots.update(cat=self.mention(c), num=self.mention(n), num2=self.mention(n2))
+        v = self.category_value(c)
+        sym, x = self.op(n2)
+        return f'=AVERAGEIFS({self.rng_of(n)},{self.rng_of(c)},"{v}",{self.rng_of(n2)},"{sym}{x}")'
+
+    def _if(self, joiner: str) -> str:
+        n, n2 = self.cols(NUMBER, 2)
+        self.slots.update(num=self.mention(n), num2=self.mention(n2))
+        r = self.row()
+        s1, x1 = self.op(n)
+        s2, x2 = self.op(n2, "op2", "x2")
+        yes, no = self.rng.choice(YES_NO)
+        self.slots.update(yes=yes, no=no)
+        return f'=IF({joiner}({n.letter}{r}{s1}{x1},{n2.letter}{r}{s2}{x2}),"{yes}","{no}")'
+
+    def f_if_and(self) -> str:
+        return self._if("AND")
+
+    def f_if_or(self) -> str:
+        return self._if("OR")
+
+    def f_round(self) -> str:
+        (n,) = self.cols(NUMBER)
+        self.slots["num"] = self.mention(n)
+        fn = self.rng.choice(["AVERAGE", "SUM"])
+        self.slots["agg"] = self.rng.choice(["average", "mean"] if fn == "AVERAGE" else ["total", "sum of"])
+        digits = self.rng.randint(0, 2)
+        self.slots["n"] = str(digits)
+        return f"=ROUND({fn}({self.rng_of(n)}),{digits})"
+
+    def f_abs(self) -> str:
+        n, n2 = self.cols(NUMBER, 2)
+        self.slots.update(num=self.mention(n), num2=self.mention(n2))
+        r = self.row()
+        return f"=ABS({n.letter}{r}-{n2.letter}{r})"
+
+    def _lookup_parts(self, need_left: bool | None = None):
+        (key,) = self.cols(TEXT)
+        targets = [c for c in self.t.columns if c.kind in (NUMBER, CATEGORY)]
+        if need_left is True:
+            targets = [c for c in targets if c.letter > key.letter or len(c.letter) > len(key.letter)]
+        if not targets:
+            raise _Skip
+        tgt = self.rng.choice(targets)
+        name = self.rng.choice([v for v in key.values if v is not None])
+        self.slots.update(key=name, tgt=self.mention(tgt), text=self.mention(key))
+        return key, tgt, name
+
+    def _vlookup(self, key, tgt, name) -> str:
+        idx = self.t.columns.index(tgt) - self.t.columns.index(key) + 1
+        return f'VLOOKUP("{name}",{key.letter}{self.t.first_row}:{tgt.letter}{self.t.last_row},{idx},FALSE)'
+
+    def _index_match(self, key, tgt, name) -> str:
+        return f'INDEX({self.rng_of(tgt)},MATCH("{name}",{self.rng_of(key)},0))'
+
+    def f_lookup(self) -> str:
+        key, tgt, name = self._lookup_parts()
+        after = self.t.columns.index(tgt) > self.t.columns.index(key)
+        return "=" + (self._vlookup(key, tgt, name) if after else self._index_match(key, tgt, name))
+
+    def f_vlookup(self) -> str:
+        return "=" + self._vlookup(*self._lookup_parts(need_left=True))
+
+    def f_index_match(self) -> str:
+        return "=" + self._index_match(*self._lookup_parts())
+
+    def f_iferror_lookup(self) -> str:
+        key, tgt, name = self._lookup_parts()
+        if self.rng.random() < 0.5:  # ask for someone who is not in the table
+            from .tables import FIRST, LAST
+
+            missing = f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}x"
+            name = missing[:-1] if missing[:-1] not in key.values else missing
+            if name in key.values:
+                raise _Skip
+            self.slots["key"] = name
+        nf = self.rng.choice(NOT_FOUND)
+        self.slots["nf"] = nf
+        after = self.t.columns.index(tgt) > self.t.columns.index(key)
+        inner = self._vlookup(key, tgt, name) if after else self._index_match(key, tgt, name)
+        return f'=IFERROR({inner},"{nf}")'
+
+    def f_iferror_div(self) -> str:
+        n, n2 = self.cols(NUMBER, 2)
+        self.slots.update(num=self.mention(n), num2=self.mention(n2))
+        r = self.row()
+        return f"=IFERROR({n.letter}{r}/{n2.letter}{r},0)"
+
+    def _text_cell(self) -> str:
+        (c,) = self.cols(TEXT)
+        self.slots["text"] = self.mention(c)
+        return f"{c.letter}{self.row()}"
+
+    def f_len(self) -> str:
+        return f"=LEN({self._text_cell()})"
+
+    def f_upper(self) -> str:
+        return f"=UPPER({self._text_cell()})"
+
+    def f_lower(self) -> str:
+        return f"=LOWER({self._text_cell()})"
+
+    def f_left(self) -> str:
+        k = self.rng.randint(1, 5)
+        self.slots["n"] = str(k)
+        return f"=LEFT({self._text_cell()},{k})"
+
+    def f_right(self) -> str:
+        k = self.rng.randint(1, 5)
+        self.slots["n"] = str(k)
+        return f"=RIGHT({self._text_cell()},{k})"
+
+    def f_mid(self) -> str:
+        k, p = self.rng.randint(1, 4), self.rng.randint(2, 5)
+        self.slots.update(n=str(k), p=str(p))
+        return f"=MID({self._text_cell()},{p},{k})"
+
+    def f_trim(self) -> str:
+        return f"=TRIM({self._text_cell()})"
+
+    def _join_parts(self):
+        (c,) = self.cols(CATEGORY)
+        cell = self._text_cell()
+        r = int(self.slots["row"])
+        self.slots["cat"] = self.mention(c)
+        sep = self.rng.choice(SEPS)
+        self.slots["sep"] = sep
+        return cell, f"{c.letter}{r}", sep
+
+    def f_concat(self) -> str:
+        a, b, sep = self._join_parts()
+        return f'=CONCAT({a},"{sep}",{b})'
+
+    def f_amp(self) -> str:
+        a, b, sep = self._join_parts()
+        return f'={a}&"{sep}"&{b}'
+
+    def f_pct_rows(self) -> str:
+        (n,) = self.cols(NUMBER)
+        self.slots["num"] = self.mention(n)
+        r, r2 = self.row(), self.row("row2")
+        if r == r2 or not self.t.cell(n.letter, r):
+            raise _Skip
+        return f"=({n.letter}{r2}-{n.letter}{r})/{n.letter}{r}"
+
+    def f_pct_cols(self) -> str:
+        n, n2 = self.cols(NUMBER, 2)
+        self.slots.update(num=self.mention(n), num2=self.mention(n2))
+        r = self.row()
+        if not self.t.cell(n.letter, r):
+            raise _Skip
+        return f"=({n2.letter}{r}-{n.letter}{r})/{n.letter}{r}"
+
+    def f_sumproduct(self) -> str:
+        n, n2 = self.cols(NUMBER, 2)
+        self.slots.update(num=self.mention(n), num2=self.mention(n2))
+        return f"=SUMPRODUCT({self.rng_of(n)},{self.rng_of(n2)})"
+
+    def _kth(self, fn: str) -> str:
+        (n,) = self.cols(NUMBER)
+        self.slots["num"] = self.mention(n)
+        k = self.rng.randint(2, min(5, self.t.n_rows))
+        self.slots.update(kth=self.rng.choice(ORD[k]), k=str(k))
+        return f"={fn}({self.rng_of(n)},{k})"
+
+    def f_large(self) -> str:
+        return self._kth("LARGE")
+
+    def f_small(self) -> str:
+        return self._kth("SMALL")
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    i = rng.randint(1, len(word) - 2)
+    kind = rng.randint(0, 2)
+    if kind == 0:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    if kind == 1:
+        return word[:i] + word[i + 1:]
+    return word[:i] + word[i] + word[i:]
+
+
+def _with_typo(template: str, rng: random.Random) -> str:
+    """Misspell one of the template's own words (placeholders and quoted text stay intact)."""
+    words = template.split(" ")
+    options = [i for i, w in enumerate(words) if w.isalpha() and len(w) >= 4 and w.lower() not in {"vlookup", "index", "match"}]
+    if not options:
+        return template
+    i = rng.choice(options)
+    words[i] = _typo(words[i], rng)
+    return " ".join(words)
+
+
+def make_example(rng: random.Random, split: str, index: int, families: list[str] | None = None,
+                 max_tries: int = 50) -> Example:
+    """Draw one example for `split` (test: held-out topics, headers and phrasings)."""
+    held_out = split == "test"
+    families = families or sorted(T)
+    for _ in range(max_tries):
+        family = rng.choice(families)
+        table = random_table(rng, split)
+        b = _Builder(rng, table, held_out)
+        try:
+            formula = b.build(family)
+        except _Skip:
+            continue
+        train_t, test_t = T[family]
+        template = rng.choice(test_t if held_out else train_t)
+        if rng.random() < 0.12:
+            template = _with_typo(template, rng)
+        text = template.format(**b.slots)
+        text = b.pick(PREFIX) + text + b.pick(SUFFIX)
+        if rng.random() < 0.3:
+            text = text[0].upper() + text[1:]
+        result = execute(formula, table)
+        if not result.ok:
+            continue  # e.g. AVERAGEIF with no matching row: a user would not ask for that
+        function, difficulty = FAMILY[family]
+        return Example(f"{split}-{index}", split, table, text, formula, result.value, function, difficulty, family,
+                       show_samples=rng.random() >= 0.2)
+    raise RuntimeError(f"could not draw an example for families {families}")
+
+
+def generate(split: str, n: int, seed: int = 0, families: list[str] | None = None) -> Iterator[Example]:
+    """`n` examples of `split`; the same (split, n, seed) always gives the same examples."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    rng = random.Random(f"tinyslm-excel/{seed}/{split}")
+    for i in range(n):
+        yield make_example(rng, split, i, families)
+
+
+def write_jsonl(examples, path: str | os.PathLike) -> int:
+    """Write examples as JSON lines atomically (tmp file + rename); returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for ex in examples:
+            handle.write(json.dumps(ex.to_json(), ensure_ascii=False) + "\n")
+            count += 1
+    os.replace(tmp, path)
+    return count
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Example]:
+    examples = []
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                examples.append(Example.from_json(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{lineno}: not a valid example line ({exc})") from exc
+    return examples
+
+
+def generate_dataset(out_dir: str | os.PathLike, n_train: int, n_validation: int, n_test: int, seed: int = 0) -> dict:
+    """Write train/validation/test jsonl files into `out_dir`; returns the counts."""
+    counts = {}
+    for split, n in (("train", n_train), ("validation", n_validation), ("test", n_test)):
+        counts[split] = write_jsonl(generate(split, n, seed), Path(out_dir) / f"{split}.jsonl")
+    return counts

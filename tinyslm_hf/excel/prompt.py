@@ -1,0 +1,65 @@
+"""Chat messages for the task: the user turn carries the table schema and the request, the assistant turn the formula.
+
+Kept short on purpose (a small model on a CPU pays for every prompt token): one line per column with its letter,
+header, type and a couple of sample values, then the data row range, then the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .tables import DATE, NUMBER, Table, serial_to_iso
+
+SYSTEM = None  # no system turn: it would cost tokens in every example and carries no information
+
+
+def _fmt(value: Any, kind: str) -> str:
+    if kind == DATE and isinstance(value, (int, float)):
+        return serial_to_iso(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def schema_text(table: Table, samples: bool = True, n_samples: int = 2) -> str:
+    """`A = Region (category: West, East)` lines, or bare `A = Region` when `samples` is False."""
+    lines = []
+    for col in table.columns:
+        line = f"{col.letter} = {col.header}"
+        present = [v for v in col.values if v is not None and v != ""]
+        if samples and present:
+            shown: list[str] = []
+            for v in present:
+                text = _fmt(v, col.kind)
+                if text not in shown:
+                    shown.append(text)
+                if len(shown) >= (1 if col.kind in (NUMBER, DATE) else n_samples):
+                    break
+            line += f" ({col.kind}: {', '.join(shown)})"
+        lines.append(line)
+    return "Columns:\n" + "\n".join(lines) + f"\nData rows: {table.first_row}-{table.last_row}"
+
+
+def user_message(table: Table, request: str, samples: bool = True) -> str:
+    return f"{schema_text(table, samples)}\nRequest: {request.strip()}"
+
+
+def build_messages(table: Table, request: str, formula: str | None = None, samples: bool = True) -> list[dict]:
+    """Messages for `tokenizer.apply_chat_template`; with `formula` the assistant answer is included (training)."""
+    messages = [{"role": "user", "content": user_message(table, request, samples)}]
+    if formula is not None:
+        messages.append({"role": "assistant", "content": formula})
+    return messages
+
+
+def example_messages(example, with_answer: bool = True) -> list[dict]:
+    return build_messages(example.table, example.request, example.formula if with_answer else None,
+                          samples=example.show_samples)
+
+
+def clean_answer(text: str) -> str:
+    """The model's answer as a formula: first line, trimmed, with a leading '=' ensured."""
+    text = text.strip().splitlines()[0].strip() if text.strip() else ""
+    if text and not text.startswith("="):
+        text = "=" + text
+    return text

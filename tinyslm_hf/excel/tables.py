@@ -1,0 +1,315 @@
+"""Random, realistic typed tables for the Excel-formula task.
+
+A table is what a user would paste: one header row (row 1) and 5-50 data rows starting at row 2, columns from A.
+Topics and header names come in two disjoint families, `train` and `test`, so the held-out split really asks the
+model to read the schema instead of remembering that "Sales" lives in column C.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+# Excel's serial date 0 is 1899-12-30 (the 1900 leap-year bug is folded into the offset).
+EXCEL_EPOCH = _dt.date(1899, 12, 30)
+
+TEXT, CATEGORY, NUMBER, DATE = "text", "category", "number", "date"
+
+FIRST = ["Ann", "Ben", "Carla", "Dev", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jamal", "Kira", "Liam", "Mona",
+         "Nico", "Olga", "Pablo", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Wes", "Xena", "Yuki", "Zoe",
+         "Maria", "John", "Priya", "Chen", "Omar", "Lucy", "Ivan", "Aisha", "Tom", "Nadia"]
+LAST = ["Lee", "Smith", "Garcia", "Kim", "Patel", "Novak", "Brown", "Silva", "Khan", "Rossi", "Meyer", "Jones",
+        "Ito", "Diaz", "Clark", "Young", "Moreau", "Berg", "Walsh", "Costa", "Park", "Adams", "Nowak", "Ford"]
+ADJ = ["Red", "Blue", "Steel", "Mini", "Pro", "Eco", "Smart", "Classic", "Ultra", "Solar", "Urban", "Swift"]
+NOUN = ["Lamp", "Drill", "Kettle", "Chair", "Fan", "Hose", "Mixer", "Router", "Desk", "Heater", "Jar", "Saw"]
+STREET = ["Oak St", "Elm Ave", "Pine Rd", "Lake Dr", "Hill Ln", "Park Way", "River Rd", "Main St", "Bay Ct"]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a topic: its type, header names per split, and how to draw a value."""
+
+    kind: str  # text | category | number | date
+    train_names: tuple[str, ...]
+    test_names: tuple[str, ...]
+    values: tuple[Any, ...] = ()  # category levels
+    low: float = 0
+    high: float = 100
+    decimals: int = 0
+    key: str = ""  # text generator: person | product | address
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    split: str  # train | test
+    columns: tuple[ColumnSpec, ...]
+
+
+def _c(kind, train, test, **kw) -> ColumnSpec:
+    return ColumnSpec(kind, tuple(train), tuple(test), **kw)
+
+
+TOPICS: tuple[Topic, ...] = (
+    Topic("sales", "train", (
+        _c(TEXT, ["Rep", "Salesperson", "Sales Rep", "Seller Name"], [], key="person"),
+        _c(CATEGORY, ["Region", "Area"], [], values=("North", "South", "East", "West", "Central")),
+        _c(CATEGORY, ["Product", "Item Sold"], [], values=("Laptop", "Phone", "Tablet", "Monitor", "Printer")),
+        _c(NUMBER, ["Sales", "Revenue", "Sales Amount"], [], low=100, high=9000),
+        _c(NUMBER, ["Qty", "Quantity", "Units"], [], low=1, high=60),
+        _c(NUMBER, ["Price", "Unit Price"], [], low=5, high=900, decimals=2),
+        _c(NUMBER, ["Target", "Quota"], [], low=500, high=8000),
+        _c(DATE, ["Date", "Order Date"], []),
+    )),
+    Topic("hr", "train", (
+        _c(TEXT, ["Employee", "Name", "Staff Member"], [], key="person"),
+        _c(CATEGORY, ["Department", "Dept", "Team"], [], values=("Sales", "IT", "HR", "Finance", "Ops", "Legal")),
+        _c(CATEGORY, ["Level", "Grade"], [], values=("Junior", "Mid", "Senior", "Lead")),
+        _c(NUMBER, ["Salary", "Pay"], [], low=30000, high=150000),
+        _c(NUMBER, ["Age"], [], low=20, high=65),
+        _c(NUMBER, ["Rating", "Performance"], [], low=1, high=5),
+        _c(NUMBER, ["Bonus"], [], low=0, high=9000),
+        _c(DATE, ["Hire Date", "Start Date"], []),
+    )),
+    Topic("school", "train", (
+        _c(TEXT, ["Student", "Pupil"], [], key="person"),
+        _c(CATEGORY, ["Subject", "Course"], [], values=("Math", "Science", "History", "Art", "English")),
+        _c(CATEGORY, ["Class", "Section"], [], values=("7A", "7B", "8A", "8B", "9C")),
+        _c(NUMBER, ["Score", "Marks", "Exam Score"], [], low=0, high=100),
+        _c(NUMBER, ["Attendance", "Days Present"], [], low=50, high=180),
+        _c(NUMBER, ["Homework", "HW Points"], [], low=0, high=20),
+        _c(DATE, ["Exam Date", "Test Date"], []),
+    )),
+    Topic("inventory", "train", (
+        _c(TEXT, ["Item", "Product Name", "SKU Name"], [], key="product"),
+        _c(CATEGORY, ["Category", "Type"], [], values=("Tools", "Toys", "Garden", "Kitchen", "Office")),
+        _c(CATEGORY, ["Warehouse", "Location"], [], values=("Berlin", "Paris", "Madrid", "Rome", "Oslo")),
+        _c(NUMBER, ["Stock", "On Hand", "In Stock"], [], low=0, high=500),
+        _c(NUMBER, ["Cost", "Unit Cost"], [], low=1, high=250, decimals=2),
+        _c(NUMBER, ["Reorder Level", "Min Stock"], [], low=5, high=80),
+        _c(DATE, ["Last Restock", "Received"], []),
+    )),
+    Topic("sports", "train", (
+        _c(TEXT, ["Player", "Athlete"], [], key="person"),
+        _c(CATEGORY, ["Team", "Club"], [], values=("Lions", "Tigers", "Bears", "Hawks", "Wolves")),
+        _c(CATEGORY, ["Position", "Role"], [], values=("Guard", "Forward", "Center", "Keeper")),
+        _c(NUMBER, ["Points", "Pts", "Goals"], [], low=0, high=40),
+        _c(NUMBER, ["Games", "Matches", "Games Played"], [], low=1, high=82),
+        _c(NUMBER, ["Assists", "Ast"], [], low=0, high=15),
+        _c(DATE, ["Match Date", "Game Day"], []),
+    )),
+    # Held-out topics: none of these header names appear in any training topic.
+    Topic("expenses", "test", (
+        _c(TEXT, [], ["Vendor", "Supplier"], key="product"),
+        _c(CATEGORY, [], ["Expense Type", "Cost Center"], values=("Travel", "Meals", "Software", "Office", "Training")),
+        _c(CATEGORY, [], ["Approver", "Manager"], values=("Kim", "Patel", "Rossi", "Walsh")),
+        _c(NUMBER, [], ["Spend", "Amount Spent"], low=20, high=6000, decimals=2),
+        _c(NUMBER, [], ["Budget", "Allowance"], low=100, high=7000),
+        _c(NUMBER, [], ["Invoices", "Receipts"], low=1, high=30),
+        _c(DATE, [], ["Invoice Date", "Paid On"]),
+    )),
+    Topic("clinic", "test", (
+        _c(TEXT, [], ["Patient", "Patient Name"], key="person"),
+        _c(CATEGORY, [], ["Ward", "Unit"], values=("Cardio", "Neuro", "Ortho", "Peds")),
+        _c(CATEGORY, [], ["Doctor", "Physician"], values=("Dr Ito", "Dr Berg", "Dr Costa", "Dr Ford")),
+        _c(NUMBER, [], ["Heart Rate", "Pulse"], low=50, high=140),
+        _c(NUMBER, [], ["Weight", "Weight kg"], low=40, high=130),
+        _c(NUMBER, [], ["Visits", "Appointments"], low=1, high=25),
+        _c(DATE, [], ["Admitted", "Visit Date"]),
+    )),
+    Topic("property", "test", (
+        _c(TEXT, [], ["Address", "Listing"], key="address"),
+        _c(CATEGORY, [], ["City", "Town"], values=("Leeds", "York", "Bath", "Derby", "Hull")),
+        _c(CATEGORY, [], ["Agent", "Broker"], values=("Nowak", "Adams", "Park", "Young")),
+        _c(NUMBER, [], ["List Price", "Asking Price"], low=90000, high=900000),
+        _c(NUMBER, [], ["Bedrooms", "Beds"], low=1, high=6),
+        _c(NUMBER, [], ["Sq Ft", "Floor Area"], low=400, high=4000),
+        _c(DATE, [], ["Listed On", "Sale Date"]),
+    )),
+)
+
+
+@dataclass
+class Column:
+    letter: str
+    header: str
+    kind: str
+    values: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class Table:
+    """Header row 1, data rows 2..last_row, columns A.. in order. Dates are Excel serial numbers."""
+
+    topic: str
+    columns: list[Column]
+    first_row: int = 2  # `ask --rows 5:40` describes a table whose data start lower down
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.columns[0].values) if self.columns else 0
+
+    @property
+    def last_row(self) -> int:
+        return self.first_row + self.n_rows - 1
+
+    def column(self, letter: str) -> Column:
+        for col in self.columns:
+            if col.letter == letter:
+                return col
+        raise KeyError(letter)
+
+    def cell(self, letter: str, row: int) -> Any:
+        """Value at e.g. ("C", 5); row 1 is the header; None outside the table."""
+        try:
+            col = self.column(letter)
+        except KeyError:
+            return None
+        if row == self.first_row - 1:
+            return col.header
+        idx = row - self.first_row
+        return col.values[idx] if 0 <= idx < len(col.values) else None
+
+    def to_json(self) -> dict:
+        """The batch-file shape: {"headers": [...], "rows": [[...], ...]} (dates as ISO strings)."""
+        rows = []
+        for i in range(self.n_rows):
+            row = []
+            for col in self.columns:
+                v = col.values[i]
+                row.append(serial_to_iso(v) if col.kind == DATE else v)
+            rows.append(row)
+        return {"headers": [c.header for c in self.columns], "rows": rows}
+
+
+def col_letter(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def date_to_serial(day: _dt.date) -> int:
+    return (day - EXCEL_EPOCH).days
+
+
+def serial_to_iso(serial: int) -> str:
+    return (EXCEL_EPOCH + _dt.timedelta(days=int(serial))).isoformat()
+
+
+def _draw(spec: ColumnSpec, rng: random.Random, n: int) -> list[Any]:
+    if spec.kind == TEXT:
+        pool: set[str] = set()
+        while len(pool) < n:
+            if spec.key == "person":
+                pool.add(f"{rng.choice(FIRST)} {rng.choice(LAST)}")
+            elif spec.key == "address":
+                pool.add(f"{rng.randint(1, 250)} {rng.choice(STREET)}")
+            else:
+                pool.add(f"{rng.choice(ADJ)} {rng.choice(NOUN)}")
+        values = sorted(pool)
+        rng.shuffle(values)
+        return values
+    if spec.kind == CATEGORY:
+        return [rng.choice(spec.values) for _ in range(n)]
+    if spec.kind == NUMBER:
+        if spec.decimals:
+            return [round(rng.uniform(spec.low, spec.high), spec.decimals) for _ in range(n)]
+        return [rng.randint(int(spec.low), int(spec.high)) for _ in range(n)]
+    start = date_to_serial(_dt.date(2022, 1, 1))
+    return [start + rng.randint(0, 3 * 365) for _ in range(n)]
+
+
+def topics_for(split: str) -> list[Topic]:
+    """Training and validation share the train topics; the test split uses only the held-out ones."""
+    want = "test" if split == "test" else "train"
+    return [t for t in TOPICS if t.split == want]
+
+
+def random_table(rng: random.Random, split: str = "train", min_rows: int = 5, max_rows: int = 50) -> Table:
+    """Draw a table: the key text column, 1-2 categories, 2-4 numbers, maybe a date, in a shuffled order."""
+    topic = rng.choice(topics_for(split))
+    text = [c for c in topic.columns if c.kind == TEXT]
+    cats = [c for c in topic.columns if c.kind == CATEGORY]
+    nums = [c for c in topic.columns if c.kind == NUMBER]
+    dates = [c for c in topic.columns if c.kind == DATE]
+    chosen = list(text) + rng.sample(cats, rng.randint(1, len(cats))) + rng.sample(nums, rng.randint(2, len(nums)))
+    if dates and rng.random() < 0.5:
+        chosen.append(dates[0])
+    # Key column usually first (as people lay tables out), sometimes elsewhere so INDEX/MATCH is needed.
+    rest = chosen[1:]
+    rng.shuffle(rest)
+    if rng.random() < 0.7:
+        chosen = [chosen[0]] + rest
+    else:
+        pos = rng.randint(1, len(rest))
+        chosen = rest[:pos] + [chosen[0]] + rest[pos:]
+    n = rng.randint(min_rows, max_rows)
+    columns = []
+    for i, spec in enumerate(chosen):
+        names = spec.test_names if split == "test" else spec.train_names
+        columns.append(Column(col_letter(i), rng.choice(names), spec.kind, _draw(spec, rng, n)))
+    return Table(topic.name, columns)
+
+
+def header_names(split: str) -> set[str]:
+    """Every header name a split can use (tests check train and test never share one)."""
+    names: set[str] = set()
+    for topic in topics_for(split):
+        for spec in topic.columns:
+            names.update(spec.test_names if split == "test" else spec.train_names)
+    return names
+
+
+def table_from_json(obj: dict) -> Table:
+    """Build a Table from the batch-file shape; ISO date strings become serial numbers, types are inferred."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("headers"), list):
+        raise ValueError('table must be an object with "headers": [...] and "rows": [[...], ...]')
+    headers = [str(h) for h in obj["headers"]]
+    rows = obj.get("rows") or []
+    if not isinstance(rows, list) or any(not isinstance(r, list) for r in rows):
+        raise ValueError('"rows" must be a list of lists')
+    types = obj.get("types")
+    if types is not None and (not isinstance(types, list) or len(types) != len(headers)
+                              or any(t not in (TEXT, CATEGORY, NUMBER, DATE) for t in types)):
+        raise ValueError('"types" must list one of text/category/number/date per header')
+    columns = []
+    for i, header in enumerate(headers):
+        raw = [r[i] if i < len(r) else None for r in rows]
+        kind, values = _infer(raw)
+        if types is not None:
+            kind = types[i]
+        columns.append(Column(col_letter(i), header, kind, values))
+    return Table("user", columns)
+
+
+def _infer(raw: list[Any]) -> tuple[str, list[Any]]:
+    present = [v for v in raw if v not in (None, "")]
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return NUMBER, raw
+    if present and all(isinstance(v, str) and _is_iso(v) for v in present):
+        return DATE, [date_to_serial(_dt.date.fromisoformat(v)) if v else None for v in raw]
+    distinct = {v for v in present}
+    kind = CATEGORY if present and len(distinct) <= max(2, len(present) // 2) else TEXT
+    return kind, raw
+
+
+def _is_iso(value: str) -> bool:
+    try:
+        _dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
+def schema_table(columns: dict[str, str], first_row: int, last_row: int) -> Table:
+    """A values-free table for `ask --columns A=Region,... --rows 2:40` (data rows are empty)."""
+    if first_row < 1 or last_row < first_row:
+        raise ValueError(f"bad row range {first_row}:{last_row} (want e.g. 2:40)")
+    cols = [Column(letter, header, TEXT, [None] * (last_row - first_row + 1)) for letter, header in columns.items()]
+    return Table("user", cols, first_row=first_row)

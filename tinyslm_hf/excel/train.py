@@ -1,0 +1,191 @@
+"""Supervised fine-tuning for the Excel task with the HF Trainer: loss on the assistant's formula only.
+
+Two starting points: from scratch (a byte-level BPE trained on the synthetic prompts plus a small modern TinySLM)
+or a pretrained TinySLM folder (full fine-tuning, or LoRA adapters via `peft` merged back into a plain checkpoint).
+The defaults are sized for a 2-core CPU: ~100-token prompts, a ~1M-parameter model, 600 steps of 16 examples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .generator import Example, generate, read_jsonl
+from .prompt import example_messages
+
+
+@dataclass
+class ExcelTrainConfig:
+    """Everything `tinyslm excel train` can set; the defaults are the measured CPU recipe (docs/excel.md)."""
+
+    out_dir: str
+    data_dir: str | None = None  # train.jsonl (+ validation.jsonl); None: generate in memory
+    n_train: int = 10000
+    seed: int = 0
+    init: str | None = None  # pretrained TinySLM folder; None: from scratch
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    vocab_size: int = 2048
+    hidden_size: int = 128
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    intermediate_size: int = 352
+    max_length: int = 256
+    max_steps: int = 600
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    warmup_steps: int = 30
+    weight_decay: float = 0.01
+    threads: int | None = None
+    logging_steps: int = 50
+    overwrite: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def encode_example(tokenizer, example: Example, max_length: int = 256) -> dict:
+    """Token ids plus labels that are -100 everywhere except the assistant's answer (formula + <|im_end|>)."""
+    enc = tokenizer.apply_chat_template(
+        example_messages(example), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    ids = list(enc["input_ids"])
+    mask = list(enc["assistant_masks"])
+    if not any(mask):
+        raise ValueError("chat template marked no assistant tokens (is the {% generation %} block missing?)")
+    if len(ids) > max_length:  # drop schema lines from the front rather than the answer at the end
+        cut = len(ids) - max_length
+        ids, mask = ids[:1] + ids[1 + cut:], mask[:1] + mask[1 + cut:]
+    labels = [t if m else -100 for t, m in zip(ids, mask)]
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+
+
+def train_texts(examples: list[Example]) -> list[str]:
+    """Text the from-scratch tokenizer is trained on: the rendered user turns and the formulas."""
+    return [m["content"] for ex in examples for m in example_messages(ex)]
+
+
+def _load_examples(cfg: ExcelTrainConfig) -> list[Example]:
+    if cfg.data_dir:
+        path = Path(cfg.data_dir) / "train.jsonl"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found (make it with `tinyslm excel generate-data --out {cfg.data_dir}`)")
+        return read_jsonl(path)
+    return list(generate("train", cfg.n_train, seed=cfg.seed))
+
+
+def _fresh_model(cfg: ExcelTrainConfig, tokenizer):
+    from ..configuration_tinyslm import TinySLMConfig
+    from ..modeling_tinyslm import TinySLMForCausalLM
+
+    config = TinySLMConfig.from_preset(
+        "modern",
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads,
+        intermediate_size=cfg.intermediate_size,
+        max_position_embeddings=max(cfg.max_length, 256),
+    )
+    torch.manual_seed(cfg.seed)
+    return TinySLMForCausalLM(config)
+
+
+def lora_target_modules(model) -> list[str]:
+    """Attention projections plus whichever MLP projections this preset has (seed: up/down, modern: gate/up/down)."""
+    names = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
+    wanted = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    return [n for n in wanted if n in names]
+
+
+def wrap_lora(model, r: int = 16, alpha: int = 32):
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=alpha, lora_dropout=0.0,
+                        target_modules=lora_target_modules(model))
+    return get_peft_model(model, config)
+
+
+def train_excel(cfg: ExcelTrainConfig) -> dict:
+    """Train and save a model folder at `cfg.out_dir`; returns a summary (also written as excel_train.json)."""
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    from ..modelio import load_model_and_tokenizer, save_model_folder
+    from ..tokenization import train_tokenizer
+
+    out = Path(cfg.out_dir)
+    if out.exists() and not cfg.overwrite:
+        raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
+    if cfg.lora and not cfg.init:
+        raise ValueError("--lora adapts an existing model: give it one with --init DIR")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    start = time.time()
+    examples = _load_examples(cfg)
+    if not examples:
+        raise ValueError("no training examples")
+    if cfg.init:
+        model, tokenizer = load_model_and_tokenizer(cfg.init)
+        if tokenizer.chat_template is None:
+            raise ValueError(f"{cfg.init}: tokenizer has no chat template")
+    else:
+        tokenizer = train_tokenizer(train_texts(examples), vocab_size=cfg.vocab_size, model_max_length=cfg.max_length)
+        model = _fresh_model(cfg, tokenizer)
+    tokenizer.padding_side = "right"
+    max_length = min(cfg.max_length, model.config.max_position_embeddings)
+    dataset = [encode_example(tokenizer, ex, max_length) for ex in examples]
+    data_seconds = time.time() - start
+    model.train()
+    if cfg.lora:
+        model = wrap_lora(model, cfg.lora_r, cfg.lora_alpha)
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    with tempfile.TemporaryDirectory(prefix="excel-train-") as tmp:
+        args = TrainingArguments(
+            output_dir=tmp,
+            max_steps=cfg.max_steps,
+            per_device_train_batch_size=cfg.batch_size,
+            learning_rate=cfg.learning_rate,
+            lr_scheduler_type="cosine",
+            warmup_steps=cfg.warmup_steps,
+            weight_decay=cfg.weight_decay,
+            logging_steps=cfg.logging_steps,
+            save_strategy="no",
+            report_to=[],
+            use_cpu=not torch.cuda.is_available(),
+            seed=cfg.seed,
+            train_sampling_strategy="group_by_length",
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+        result = trainer.train()
+        history = [h for h in trainer.state.log_history if "loss" in h]
+    model.eval()
+    if cfg.lora:
+        adapter_dir = out.parent / f"{out.name}-adapter"
+        model.save_pretrained(str(adapter_dir))
+        model = model.merge_and_unload()
+    save_model_folder(model.cpu(), tokenizer, out, overwrite=cfg.overwrite)
+    summary = {
+        "examples": len(dataset),
+        "steps": cfg.max_steps,
+        "trainable_parameters": n_trainable,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_loss": result.training_loss,
+        "last_logged_loss": history[-1]["loss"] if history else None,
+        "data_seconds": round(data_seconds, 1),
+        "total_seconds": round(time.time() - start, 1),
+        "threads": torch.get_num_threads(),
+        "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
+    }
+    with open(out / "excel_train.json", "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2)
+    return summary
