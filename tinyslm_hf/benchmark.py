@@ -123,7 +123,6 @@ def time_train_steps(model, s: BenchSettings, dtype: torch.dtype) -> float:
     for _ in range(s.train_steps):
         step()
     _sync(s.device)
-    del opt
     return (time.perf_counter() - start) / s.train_steps
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+
+from .modelio import atomic_directory
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REMOTE_CODE = ("configuration_tinyslm.py", "modeling_tinyslm.py")
@@ -152,9 +153,7 @@ def stage_repo(
         raise FileExistsError(f"{out_dir} already exists (use --overwrite to replace it)")
     if out_dir.resolve() == model_dir.resolve():
         raise ValueError("the staging folder must differ from the model folder")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as tmp:
         for name in MODEL_FILES:
             if (model_dir / name).is_file():
                 shutil.copy2(model_dir / name, tmp / name)
@@ -171,12 +170,6 @@ def stage_repo(
             shutil.copy2(PACKAGE_DIR / "serving" / "app.py", tmp / "app.py")
             shutil.copy2(PACKAGE_DIR / "generation.py", tmp / "generation.py")
             (tmp / "requirements.txt").write_text("\n".join(SPACE_REQUIREMENTS) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -30,6 +32,23 @@ def pick_device(device: str | None = None) -> torch.device:
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}
+
+
+@contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temp folder beside `path`; on success it replaces `path` in one rename, on any error it is
+    deleted. Readers never see a half-written model, export or staging folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _check_folder(path: Path) -> None:
@@ -94,7 +113,6 @@ def save_model_folder(
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists (pass overwrite=True / --overwrite to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
     model.config.use_cache = True
     if tokenizer is not None:
         check_vocab_compatible(tokenizer, model.config)
@@ -106,18 +124,11 @@ def save_model_folder(
         gen.bos_token_id = tokenizer.bos_token_id
         gen.eos_token_id = stop_token_ids(tokenizer)
         model.generation_config = gen
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_directory(path) as tmp:
         model.save_pretrained(str(tmp))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
-__all__ = ["DTYPES", "load_model_and_tokenizer", "pick_device", "save_model_folder"]
+__all__ = ["DTYPES", "atomic_directory", "load_model_and_tokenizer", "pick_device", "save_model_folder"]

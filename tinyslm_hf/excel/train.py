@@ -8,7 +8,6 @@ The defaults are sized for a 2-core CPU: ~100-token prompts, a ~1M-parameter mod
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field

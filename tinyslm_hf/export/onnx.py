@@ -14,8 +14,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from ..modelio import atomic_directory
 
 MODEL_FILE = "model.onnx"
 INT8_FILE = "model_int8.onnx"
@@ -106,9 +106,7 @@ def export_onnx(
     # torch.export groups the *past varargs into one entry, which must be a tuple (a list is a structure mismatch).
     dynamic_shapes = ({0: dyn, 1: dyn}, {0: dyn, 1: dyn}, {0: dyn, 1: dyn}, tuple({0: dyn, 2: dyn} for _ in past))
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as tmp:
         with _quiet_logs(), torch.no_grad():
             torch.onnx.export(
                 wrapper,
@@ -134,12 +132,6 @@ def export_onnx(
             files=[MODEL_FILE] + ([INT8_FILE] if int8 else []),
         )
         (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
