@@ -137,7 +137,8 @@ def tokenize_and_pack(
     eos = tokenizer.eos_token_id
 
     def tokenize(batch):
-        ids = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
+        # Whole documents are longer than the context on purpose: they are packed into blocks below.
+        ids = tokenizer(batch["text"], add_special_tokens=False, verbose=False)["input_ids"]
         return {"input_ids": [seq + [eos] for seq in ids]}
 
     def pack(batch):

@@ -33,7 +33,7 @@ def evaluate_text(
     stride = stride or max(1, block_size // 2)
     if not 0 < stride <= block_size:
         raise ValueError(f"stride must be in (0, block_size={block_size}], got {stride}")
-    ids = [tokenizer.eos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = [tokenizer.eos_token_id] + tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
