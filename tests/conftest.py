@@ -62,3 +62,17 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
 @pytest.fixture(scope="session")
 def tiny_modern_model_dir(tmp_path_factory, tiny_tokenizer):
     return _saved_model(tmp_path_factory, tiny_tokenizer, "modern")
+
+
+@pytest.fixture(scope="module")
+def generator(tiny_model_dir):
+    """A Generator over the tiny seed model, on one intra-op thread: the tiny model gains nothing from more, and on
+    a busy 2-core box OpenMP's spinning threads fight a server's event loop and generation thread (8x slower)."""
+    from tinyslm_hf.generation import Generator
+    from tinyslm_hf.modelio import load_model_and_tokenizer
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model, tokenizer = load_model_and_tokenizer(tiny_model_dir)
+    yield Generator(model, tokenizer)
+    torch.set_num_threads(threads)

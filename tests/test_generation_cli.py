@@ -10,16 +10,8 @@ import torch
 
 from tinyslm_hf.cli import main as cli_main
 from tinyslm_hf.generation import Generator, PromptTooLongError, SamplingParams, _held_back
-from tinyslm_hf.modelio import load_model_and_tokenizer
 
 
-@pytest.fixture(scope="module")
-def generator(tiny_model_dir):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model, tokenizer = load_model_and_tokenizer(tiny_model_dir)
-    yield Generator(model, tokenizer)
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("field,value", [

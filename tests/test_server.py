@@ -11,11 +11,9 @@ from contextlib import contextmanager
 import httpx
 import openai
 import pytest
-import torch
 import uvicorn
 
-from tinyslm_hf.generation import Generator, SamplingParams
-from tinyslm_hf.modelio import load_model_and_tokenizer
+from tinyslm_hf.generation import SamplingParams
 from tinyslm_hf.serving.server import create_app
 
 MODEL = "tiny"
@@ -46,15 +44,6 @@ def live_server(app):
         assert not thread.is_alive(), "uvicorn did not shut down"
 
 
-@pytest.fixture(scope="module")
-def generator(tiny_model_dir):
-    # One intra-op thread: the tiny model gains nothing from more, and on a busy 2-core box OpenMP's spinning
-    # threads fight the server's event loop and generation thread (8x slower with 2).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model, tokenizer = load_model_and_tokenizer(tiny_model_dir)
-    yield Generator(model, tokenizer)
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
