@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
 
 from .evaluate import predict_formulas
+from .generator import write_json_lines
 from .tables import Table, schema_table, table_from_json
 
 _COLUMN = re.compile(r"^\s*([A-Za-z]{1,3})\s*=\s*(.+?)\s*$")
@@ -76,11 +76,5 @@ def answer_batch(model, tokenizer, in_path: str | os.PathLike, out_path: str | o
     items = read_batch(in_path)
     formulas = predict_formulas(model, tokenizer, [(t, r, True) for _, t, r in items], batch_size=batch_size,
                                 constrained=constrained)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for (item_id, _, _), formula in zip(items, formulas):
-            handle.write(json.dumps({"id": item_id, "formula": formula}, ensure_ascii=False) + "\n")
-    os.replace(tmp, out)
-    return len(items)
+    return write_json_lines(
+        ({"id": item_id, "formula": formula} for (item_id, _, _), formula in zip(items, formulas)), out_path)

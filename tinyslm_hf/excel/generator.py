@@ -577,18 +577,27 @@ def generate(split: str, n: int, seed: int = 0, families: list[str] | None = Non
         yield make_example(rng, split, i, families)
 
 
-def write_jsonl(examples, path: str | os.PathLike) -> int:
-    """Write examples as JSON lines atomically (tmp file + rename); returns the count."""
+def write_json_lines(rows, path: str | os.PathLike) -> int:
+    """Write dicts as JSON lines atomically (tmp file + rename; the tmp file is removed on error); returns the count."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     count = 0
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for ex in examples:
-            handle.write(json.dumps(ex.to_json(), ensure_ascii=False) + "\n")
-            count += 1
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return count
+
+
+def write_jsonl(examples, path: str | os.PathLike) -> int:
+    """Write examples as JSON lines atomically; returns the count."""
+    return write_json_lines((ex.to_json() for ex in examples), path)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[Example]:
