@@ -5,30 +5,34 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import typing
 
 HELP = "Train a TinySLM (default: on the embedded Tiny Shakespeare corpus) with the HF Trainer."
 
 
+def _flag_type(annotation):
+    """`int | None` -> int, `float` -> float, ...: the argparse type comes from the settings field's annotation."""
+    options = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    return options[0] if options[0] in (bool, int, float) else str
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..training import TrainSettings  # light: dataclass only imports torch/transformers lazily via module
+    from ..training import TrainSettings
 
     parser.add_argument("data", nargs="*", help="text files, folders, .jsonl files or saved datasets "
                         "(default: the embedded corpus)")
     parser.add_argument("--config", help="YAML or JSON file of settings; flags given on the command line win")
+    hints = typing.get_type_hints(TrainSettings)
     for f in dataclasses.fields(TrainSettings):
         if f.name == "data":
             continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else None
-        if isinstance(default, bool):
+        kind = _flag_type(hints[f.name])
+        if kind is bool:
             parser.add_argument(flag, action="store_true", default=None, help=f"(default: {default})")
         else:
-            kind = {int: int, float: float}.get(type(default), None)
-            if f.name in ("max_minutes",):
-                kind = float
-            if f.name in ("num_key_value_heads", "intermediate_size", "num_proc"):
-                kind = int
-            parser.add_argument(flag, type=kind or str, default=None, help=f"(default: {default})")
+            parser.add_argument(flag, type=kind, default=None, help=f"(default: {default})")
 
 
 def settings_from_args(args: argparse.Namespace):
