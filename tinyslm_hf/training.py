@@ -324,7 +324,10 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         callbacks=callbacks,
     )
     train_result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    eval_metrics = trainer.evaluate()
+    final_eval = [h for h in trainer.state.log_history
+                  if "eval_loss" in h and h.get("step") == trainer.state.global_step]
+    # The last periodic evaluation usually lands on the final step; evaluate again only when it did not.
+    eval_metrics = final_eval[-1] if final_eval else trainer.evaluate()
     train_seconds = time.monotonic() - started
 
     result: dict[str, Any] = {
