@@ -9,7 +9,11 @@ from tinyslm_hf.excel.evaluate import score
 from tinyslm_hf.excel.executor import execute, is_valid_syntax, values_equal
 from tinyslm_hf.excel.generator import FAMILY, T, Example, generate
 from tinyslm_hf.excel.handwritten import handwritten_examples
-from tinyslm_hf.excel.tables import header_names, topics_for
+import random
+
+import pytest
+
+from tinyslm_hf.excel.tables import TOPICS, header_names, invented_topic, random_table, topics_for
 
 REQUIRED = {"SUM", "AVERAGE", "MIN", "MAX", "COUNT", "COUNTA", "COUNTIF", "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF",
             "AVERAGEIFS", "IF+AND", "IF+OR", "ROUND", "ABS", "VLOOKUP", "INDEX/MATCH", "IFERROR", "LEN", "UPPER",
@@ -57,6 +61,29 @@ def test_held_out_split_has_its_own_phrasings_headers_and_topics():
     for ex in generate("test", 60, seed=5):
         assert ex.table.topic in test_topics
         assert not {c.header for c in ex.table.columns} & train_headers
+
+
+def test_invented_topics_never_use_held_out_headers_or_values_and_stay_deterministic():
+    held_out = {n.lower() for t in TOPICS if t.split == "test" for c in t.columns for n in c.test_names}
+    held_out |= {str(v).lower() for t in TOPICS if t.split == "test" for c in t.columns for v in c.values}
+    rng = random.Random(0)
+    headers = set()
+    for _ in range(300):
+        topic = invented_topic(rng)
+        names = [n.lower() for c in topic.columns for n in c.train_names]
+        assert len(names) == len(set(names))  # no duplicate header inside one table
+        assert not set(names) & held_out
+        assert not {str(v).lower() for c in topic.columns for v in c.values} & held_out
+        headers.update(names)
+    assert len(headers) > 300  # broad: far more names than the five fixed topics hold
+    assert random_table(random.Random(1), "test", invented_fraction=1.0).topic in {t.name for t in topics_for("test")}
+    mixed = list(generate("train", 40, seed=2, invented_fraction=0.5))
+    assert 5 < sum(ex.table.topic == "invented" for ex in mixed) < 35
+    assert _dump(mixed) == _dump(generate("train", 40, seed=2, invented_fraction=0.5))
+    for ex in mixed[:10]:
+        assert values_equal(execute(ex.formula, ex.table).value, ex.expected)
+    with pytest.raises(ValueError, match="invented_fraction"):
+        next(generate("train", 1, invented_fraction=1.5))
 
 
 def test_executor_never_raises_and_scores_broken_formulas_as_wrong():

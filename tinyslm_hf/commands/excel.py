@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..excel.tables import INVENTED_FRACTION
+
 HELP = "Excel-formula assistant: generate synthetic data, train (SFT or LoRA), evaluate by execution, ask."
 
 
@@ -21,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--n-validation", type=int, default=500)
     gen.add_argument("--n-test", type=int, default=500)
     gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--invented-fraction", type=float, default=INVENTED_FRACTION,
+                     help="share of training tables from invented topics (teaches reading the schema)")
     gen.add_argument("--overwrite", action="store_true")
 
     tr = sub.add_parser("train", help="supervised fine-tuning on the synthetic data (answer-only loss)")
@@ -38,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--vocab-size", type=int)
     tr.add_argument("--threads", type=int, help="torch CPU threads")
     tr.add_argument("--seed", type=int)
+    tr.add_argument("--invented-fraction", type=float,
+                    help=f"with generated data: share of invented-topic tables (default {INVENTED_FRACTION})")
     tr.add_argument("--overwrite", action="store_true")
 
     ev = sub.add_parser("eval", help="execution accuracy, exact match, valid-syntax share; JSON output")
@@ -82,7 +88,8 @@ def _generate(args) -> int:
     for name in ("n_train", "n_validation", "n_test"):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
-    counts = generate_dataset(out, args.n_train, args.n_validation, args.n_test, seed=args.seed)
+    counts = generate_dataset(out, args.n_train, args.n_validation, args.n_test, seed=args.seed,
+                              invented_fraction=args.invented_fraction)
     print(json.dumps({"out": str(out), **counts}))
     return 0
 
@@ -91,7 +98,8 @@ def _train(args) -> int:
     from ..excel.train import ExcelTrainConfig, train_excel
 
     overrides = {k: getattr(args, k) for k in ("n_train", "lora_r", "max_steps", "batch_size", "learning_rate",
-                                               "hidden_size", "num_hidden_layers", "vocab_size", "threads", "seed")
+                                               "hidden_size", "num_hidden_layers", "vocab_size", "threads", "seed",
+                                               "invented_fraction")
                  if getattr(args, k) is not None}
     for key in ("n_train", "max_steps", "batch_size", "hidden_size", "num_hidden_layers"):
         if key in overrides and overrides[key] <= 0:

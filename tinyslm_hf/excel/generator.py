@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .executor import execute
-from .tables import CATEGORY, DATE, NUMBER, TEXT, Table, random_table, serial_to_iso, table_from_json
+from .tables import CATEGORY, DATE, INVENTED_FRACTION, NUMBER, TEXT, Table, random_table, serial_to_iso, table_from_json
 
 SPLITS = ("train", "validation", "test")
 
@@ -539,13 +539,13 @@ def _with_typo(template: str, rng: random.Random) -> str:
 
 
 def make_example(rng: random.Random, split: str, index: int, families: list[str] | None = None,
-                 max_tries: int = 50) -> Example:
+                 max_tries: int = 50, invented_fraction: float = 0.0) -> Example:
     """Draw one example for `split` (test: held-out topics, headers and phrasings)."""
     held_out = split == "test"
     families = families or sorted(T)
     for _ in range(max_tries):
         family = rng.choice(families)
-        table = random_table(rng, split)
+        table = random_table(rng, split, invented_fraction=invented_fraction)
         b = _Builder(rng, table, held_out)
         try:
             formula = b.build(family)
@@ -568,13 +568,19 @@ def make_example(rng: random.Random, split: str, index: int, families: list[str]
     raise RuntimeError(f"could not draw an example for families {families}")
 
 
-def generate(split: str, n: int, seed: int = 0, families: list[str] | None = None) -> Iterator[Example]:
-    """`n` examples of `split`; the same (split, n, seed) always gives the same examples."""
+def generate(split: str, n: int, seed: int = 0, families: list[str] | None = None,
+             invented_fraction: float = 0.0) -> Iterator[Example]:
+    """`n` examples of `split`; the same (split, n, seed, invented_fraction) always gives the same examples.
+
+    `invented_fraction` of the train/validation tables come from invented topics (tables.py explains why).
+    """
+    if not 0.0 <= invented_fraction <= 1.0:
+        raise ValueError(f"invented_fraction must be in [0, 1], got {invented_fraction}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     rng = random.Random(f"tinyslm-excel/{seed}/{split}")
     for i in range(n):
-        yield make_example(rng, split, i, families)
+        yield make_example(rng, split, i, families, invented_fraction=invented_fraction)
 
 
 def write_json_lines(rows, path: str | os.PathLike) -> int:
@@ -613,9 +619,11 @@ def read_jsonl(path: str | os.PathLike) -> list[Example]:
     return examples
 
 
-def generate_dataset(out_dir: str | os.PathLike, n_train: int, n_validation: int, n_test: int, seed: int = 0) -> dict:
+def generate_dataset(out_dir: str | os.PathLike, n_train: int, n_validation: int, n_test: int, seed: int = 0,
+                     invented_fraction: float = INVENTED_FRACTION) -> dict:
     """Write train/validation/test jsonl files into `out_dir`; returns the counts."""
     counts = {}
     for split, n in (("train", n_train), ("validation", n_validation), ("test", n_test)):
-        counts[split] = write_jsonl(generate(split, n, seed), Path(out_dir) / f"{split}.jsonl")
+        frac = invented_fraction if split == "train" else 0.0  # validation keeps measuring the named topics
+        counts[split] = write_jsonl(generate(split, n, seed, invented_fraction=frac), Path(out_dir) / f"{split}.jsonl")
     return counts

@@ -131,6 +131,83 @@ TOPICS: tuple[Topic, ...] = (
 )
 
 
+# --- Invented topics (training and validation only) ----------------------------------------------------------------
+# Five fixed training topics hold ~90 header names and ~30 category values: a model can memorise them instead of
+# learning to *read the schema* (find the header the request names, copy its letter; copy a value from the request).
+# Tables drawn from invented topics -- headers and values from broad word pools plus made-up words -- make memorising
+# useless, so what is learned is the copying that the held-out topics need. Nothing here may coincide with a held-out
+# header or category value (`_held_out_words` filters them; a test checks it).
+INVENTED_FRACTION = 0.5  # default share of invented-topic tables in generated training data (docs/excel.md)
+_NUMBER_WORDS = ["Height", "Distance", "Volume", "Fuel", "Speed", "Load", "Yield", "Rainfall", "Calories", "Votes",
+                 "Clicks", "Views", "Likes", "Downloads", "Errors", "Tickets", "Hours", "Miles", "Laps", "Pages",
+                 "Orders", "Returns", "Profit", "Margin", "Tax", "Fee", "Rent", "Deposit", "Balance", "Credits",
+                 "Energy", "Temperature", "Humidity", "Capacity", "Seats", "Guests", "Nights", "Duration", "Minutes",
+                 "Members", "Shares", "Dividend", "Mileage", "Output", "Defects", "Batches", "Signups", "Refunds",
+                 "Donations", "Hits", "Runs", "Wins", "Losses", "Saves", "Steps", "Sleep", "Water", "Protein",
+                 "Cost Per Unit", "Net Income", "Gross Pay", "Overtime", "Commission", "Discount", "Freight", "Area"]
+_CATEGORY_WORDS = ["Status", "Color", "Size", "Shift", "Channel", "Tier", "Country", "Season", "Stage", "Priority",
+                   "Platform", "Genre", "Brand", "Route", "Group", "Zone", "Plan", "Source", "Segment", "Branch",
+                   "Store", "Floor", "Fleet", "Batch Type", "Plant", "Line", "League", "Division", "Market", "State"]
+_CATEGORY_VALUES = ["Red", "Green", "Blue", "Gold", "Silver", "Small", "Medium", "Large", "Open", "Closed", "Pending",
+                    "Active", "Day", "Night", "Web", "Retail", "Mobile", "Basic", "Plus", "Premium", "Spring",
+                    "Summer", "Autumn", "Winter", "Alpha", "Beta", "Gamma", "Delta", "Omega", "Low", "High", "Urgent",
+                    "Online", "Store", "Partner", "Direct", "Texas", "Ohio", "Oregon", "Kenya", "Chile", "Peru",
+                    "Japan", "Spain", "Norway", "Egypt", "Q1", "Q2", "Q3", "Q4", "Zone 1", "Zone 2", "Line A",
+                    "Line B", "Team X", "Team Y"]
+_TEXT_WORDS = ["Customer", "Client", "Member", "Contact", "Owner", "Driver", "Author", "Project", "Account", "Title",
+               "Code", "Model", "Part", "Course Name", "Venue", "Station", "Site", "Ship", "Recipe", "Task"]
+_DATE_WORDS = ["Due Date", "Created", "Shipped", "Closed On", "Event Date", "Signup Date", "Renewal", "Deadline",
+               "Start", "End Date", "Joined", "Updated", "Delivered", "Booked"]
+_SYLLABLES = ["ka", "lo", "mi", "ren", "tas", "vo", "zu", "bel", "dor", "fin", "gal", "hex", "jor", "kel", "lum",
+              "mar", "nix", "pol", "quo", "ras", "sil", "tor", "ul", "ven", "wex", "yar", "zan", "bri", "cor", "dra"]
+
+
+def _made_up_word(rng: random.Random) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+
+def _held_out_words() -> set[str]:
+    words = {n.lower() for t in TOPICS if t.split == "test" for c in t.columns for n in c.test_names}
+    words |= {str(v).lower() for t in TOPICS if t.split == "test" for c in t.columns for v in c.values}
+    return words
+
+
+def _fresh_name(rng: random.Random, pool: list[str], used: set[str], forbidden: set[str]) -> str:
+    """A header from `pool`, sometimes made up or two-word, never a held-out name and never twice in a table."""
+    while True:
+        r = rng.random()
+        if r < 0.55:
+            name = rng.choice(pool)
+        elif r < 0.8:
+            name = _made_up_word(rng)
+        else:
+            name = f"{_made_up_word(rng)} {rng.choice(pool)}"
+        if name.lower() not in forbidden and name.lower() not in used:
+            used.add(name.lower())
+            return name
+
+
+def invented_topic(rng: random.Random) -> Topic:
+    """A one-off topic: 1 text, 1-2 category, 2-4 number and one date column with fresh names and values."""
+    forbidden, used = _held_out_words(), set()
+    cols = [_c(TEXT, [_fresh_name(rng, _TEXT_WORDS, used, forbidden)], [], key=rng.choice(["person", "product", "made_up"]))]
+    for _ in range(rng.randint(1, 2)):
+        pool = [v for v in _CATEGORY_VALUES if v.lower() not in forbidden] if rng.random() < 0.5 else []
+        while len(pool) < 5:
+            word = _made_up_word(rng)
+            if word.lower() not in forbidden:
+                pool.append(word)
+        values = tuple(rng.sample(pool, rng.randint(2, 5)))
+        cols.append(_c(CATEGORY, [_fresh_name(rng, _CATEGORY_WORDS, used, forbidden)], [], values=values))
+    for _ in range(rng.randint(2, 4)):
+        low = rng.choice([0, 1, 5, 10, 50, 100, 1000])
+        high = low + rng.choice([10, 50, 100, 500, 2000, 10000, 90000])
+        cols.append(_c(NUMBER, [_fresh_name(rng, _NUMBER_WORDS, used, forbidden)], [], low=low, high=high,
+                       decimals=rng.choice([0, 0, 0, 1, 2])))
+    cols.append(_c(DATE, [_fresh_name(rng, _DATE_WORDS, used, forbidden)], []))
+    return Topic("invented", "train", tuple(cols))
+
+
 @dataclass
 class Column:
     letter: str
@@ -210,6 +287,8 @@ def _draw(spec: ColumnSpec, rng: random.Random, n: int) -> list[Any]:
                 pool.add(f"{rng.choice(FIRST)} {rng.choice(LAST)}")
             elif spec.key == "address":
                 pool.add(f"{rng.randint(1, 250)} {rng.choice(STREET)}")
+            elif spec.key == "made_up":
+                pool.add(f"{_made_up_word(rng)} {rng.randint(1, 99)}")
             else:
                 pool.add(f"{rng.choice(ADJ)} {rng.choice(NOUN)}")
         values = sorted(pool)
@@ -231,9 +310,16 @@ def topics_for(split: str) -> list[Topic]:
     return [t for t in TOPICS if t.split == want]
 
 
-def random_table(rng: random.Random, split: str = "train", min_rows: int = 5, max_rows: int = 50) -> Table:
-    """Draw a table: the key text column, 1-2 categories, 2-4 numbers, maybe a date, in a shuffled order."""
-    topic = rng.choice(topics_for(split))
+def random_table(rng: random.Random, split: str = "train", min_rows: int = 5, max_rows: int = 50,
+                 invented_fraction: float = 0.0) -> Table:
+    """Draw a table: the key text column, 1-2 categories, 2-4 numbers, maybe a date, in a shuffled order.
+
+    Outside the test split, `invented_fraction` of the tables come from a freshly invented topic (see above).
+    """
+    if split != "test" and invented_fraction and rng.random() < invented_fraction:
+        topic = invented_topic(rng)
+    else:
+        topic = rng.choice(topics_for(split))
     text = [c for c in topic.columns if c.kind == TEXT]
     cats = [c for c in topic.columns if c.kind == CATEGORY]
     nums = [c for c in topic.columns if c.kind == NUMBER]

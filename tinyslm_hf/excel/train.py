@@ -17,6 +17,7 @@ import torch
 
 from .generator import Example, generate, read_jsonl
 from .prompt import example_messages
+from .tables import INVENTED_FRACTION
 
 
 @dataclass
@@ -27,6 +28,7 @@ class ExcelTrainConfig:
     data_dir: str | None = None  # train.jsonl (+ validation.jsonl); None: generate in memory
     n_train: int = 10000
     seed: int = 0
+    invented_fraction: float = INVENTED_FRACTION  # generated data only (see tables.py)
     init: str | None = None  # pretrained TinySLM folder; None: from scratch
     lora: bool = False
     lora_r: int = 16
@@ -76,7 +78,7 @@ def _load_examples(cfg: ExcelTrainConfig) -> list[Example]:
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found (make it with `tinyslm excel generate-data --out {cfg.data_dir}`)")
         return read_jsonl(path)
-    return list(generate("train", cfg.n_train, seed=cfg.seed))
+    return list(generate("train", cfg.n_train, seed=cfg.seed, invented_fraction=cfg.invented_fraction))
 
 
 def _fresh_model(cfg: ExcelTrainConfig, tokenizer):
