@@ -62,3 +62,23 @@ def test_vocab_mismatch_is_reported(tiny_tokenizer):
     with pytest.raises(ValueError, match="does not|do not belong"):
         check_vocab_compatible(tiny_tokenizer, tiny_config(vocab_size=len(tiny_tokenizer) - 1))
     check_vocab_compatible(tiny_tokenizer, tiny_config(vocab_size=len(tiny_tokenizer)))
+
+
+def test_copy_friendly_tokenizer_gives_a_value_the_same_tokens_in_prompt_and_answer(tmp_path):
+    texts = ["total Sales for Nadia Walsh in row 218", '=SUMIF(A2:A40,"Nadia Walsh",C2:C40)', "row 12 and 7"] * 50
+    plain = train_tokenizer(texts, vocab_size=300)
+    friendly = train_tokenizer(texts, vocab_size=300, copy_friendly=True)
+
+    def ids(tok, text):
+        return tok(text, add_special_tokens=False)["input_ids"]
+
+    # The plain byte-level BPE glues the space to the word, so the name differs between request and formula.
+    assert ids(plain, " Nadia") != ids(plain, "Nadia")
+    for tok_text in ("Nadia", "Walsh", "218", "40"):
+        request_side, answer_side = ids(friendly, " " + tok_text), ids(friendly, '"' + tok_text)
+        assert request_side[1:] == answer_side[1:], tok_text  # only the leading space / quote token differs
+    assert all(len(friendly.decode([i])) == 1 for i in ids(friendly, "218"))  # one token per digit
+    text = 'Request: get Nadia Walsh\'s Salary  in row 12\n=INDEX(C2:C18,MATCH("Nadia Walsh",D2:D18,0))'
+    assert friendly.decode(ids(friendly, text)) == text
+    friendly.save_pretrained(tmp_path)
+    assert ids(AutoTokenizer.from_pretrained(tmp_path), text) == ids(friendly, text)

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 EOS_TOKEN = "<|endoftext|>"
@@ -50,8 +50,15 @@ def train_tokenizer(
     vocab_size: int = 8192,
     min_frequency: int = 2,
     model_max_length: int = 512,
+    copy_friendly: bool = False,
 ) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on `texts` (an iterable of strings) or on UTF-8 text `files`.
+
+    `copy_friendly=True` makes every space and every digit a token of its own. A byte-level BPE normally glues the
+    space to the next word (" Walsh" vs "Walsh") and merges digit runs (" 218" vs "218"), so a name or number in
+    a prompt and the same name or number in the answer are *different* tokens and a small model has to learn each
+    pair. Tasks that copy from the prompt (the Excel task) learn far faster with the same token sequence on both
+    sides, at the cost of ~30% longer sequences.
 
     Returns a transformers fast tokenizer with eos/bos `<|endoftext|>`, pad `<|pad|>`, ChatML role tokens and
     the chat template set; `save_pretrained` / `AutoTokenizer.from_pretrained` round-trip it.
@@ -62,7 +69,15 @@ def train_tokenizer(
     if vocab_size < min_vocab:
         raise ValueError(f"vocab_size must be at least {min_vocab} (256 bytes + special tokens), got {vocab_size}")
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if copy_friendly:
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(r"\s"), behavior="isolated"),
+            pre_tokenizers.Digits(individual_digits=True),
+            byte_level,
+        ])
+    else:
+        tokenizer.pre_tokenizer = byte_level
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(

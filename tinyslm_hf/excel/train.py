@@ -34,6 +34,7 @@ class ExcelTrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     vocab_size: int = 2048
+    copy_friendly_tokenizer: bool = True  # spaces and digits as their own tokens (tokenization.train_tokenizer)
     hidden_size: int = 128
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
@@ -137,7 +138,8 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
         if tokenizer.chat_template is None:
             raise ValueError(f"{cfg.init}: tokenizer has no chat template")
     else:
-        tokenizer = train_tokenizer(train_texts(examples), vocab_size=cfg.vocab_size, model_max_length=cfg.max_length)
+        tokenizer = train_tokenizer(train_texts(examples), vocab_size=cfg.vocab_size, model_max_length=cfg.max_length,
+                                    copy_friendly=cfg.copy_friendly_tokenizer)
         model = _fresh_model(cfg, tokenizer)
     tokenizer.padding_side = "right"
     max_length = min(cfg.max_length, model.config.max_position_embeddings)
