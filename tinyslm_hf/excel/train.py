@@ -40,7 +40,7 @@ class ExcelTrainConfig:
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     intermediate_size: int = 352
-    max_length: int = 256
+    max_length: int = 320
     max_steps: int = 600
     batch_size: int = 16
     learning_rate: float = 3e-3
@@ -52,8 +52,12 @@ class ExcelTrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-def encode_example(tokenizer, example: Example, max_length: int = 256) -> dict:
-    """Token ids plus labels that are -100 everywhere except the assistant's answer (formula + <|im_end|>)."""
+def encode_example(tokenizer, example: Example, max_length: int = 320) -> dict:
+    """Token ids plus labels that are -100 everywhere except the assistant's answer (formula + <|im_end|>).
+
+    An example longer than `max_length` raises: cutting it would remove the request or schema lines the answer
+    depends on, so `train_excel` leaves such examples out (and counts them) instead.
+    """
     enc = tokenizer.apply_chat_template(
         example_messages(example), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
     )
@@ -61,9 +65,8 @@ def encode_example(tokenizer, example: Example, max_length: int = 256) -> dict:
     mask = list(enc["assistant_masks"])
     if not any(mask):
         raise ValueError("chat template marked no assistant tokens (is the {% generation %} block missing?)")
-    if len(ids) > max_length:  # drop schema lines from the front rather than the answer at the end
-        cut = len(ids) - max_length
-        ids, mask = ids[:1] + ids[1 + cut:], mask[:1] + mask[1 + cut:]
+    if len(ids) > max_length:
+        raise ValueError(f"example of {len(ids)} tokens exceeds max_length {max_length}")
     labels = [t if m else -100 for t, m in zip(ids, mask)]
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
 
@@ -143,7 +146,14 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
         model = _fresh_model(cfg, tokenizer)
     tokenizer.padding_side = "right"
     max_length = min(cfg.max_length, model.config.max_position_embeddings)
-    dataset = [encode_example(tokenizer, ex, max_length) for ex in examples]
+    dataset, too_long = [], 0
+    for ex in examples:
+        try:
+            dataset.append(encode_example(tokenizer, ex, max_length))
+        except ValueError:
+            too_long += 1
+    if not dataset:
+        raise ValueError(f"every example is longer than max_length={max_length} tokens")
     data_seconds = time.time() - start
     model.train()
     if cfg.lora:
@@ -179,6 +189,7 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
     save_model_folder(model.cpu(), tokenizer, out, overwrite=cfg.overwrite)
     summary = {
         "examples": len(dataset),
+        "skipped_too_long": too_long,
         "steps": cfg.max_steps,
         "trainable_parameters": n_trainable,
         "parameters": sum(p.numel() for p in model.parameters()),
