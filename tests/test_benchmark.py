@@ -18,12 +18,14 @@ def test_models_are_built_at_identical_dims():
 
 def test_bench_verb_writes_table_json_and_chart(tmp_path, capsys):
     out = tmp_path / "bench"
+    threads_before = torch.get_num_threads()
     code = main(["bench", "--vocab-size", "256", "--hidden-size", "32", "--num-layers", "1", "--num-heads", "2",
                  "--intermediate-size", "64", "--seq-len", "16", "--batch-size", "2", "--train-steps", "1",
                  "--repeats", "2", "--new-tokens", "3", "--generate-batches", "1", "--dtypes", "float32",
-                 "--models", "tinyslm-seed,gpt2", "--out", str(out)])
+                 "--models", "tinyslm-seed,gpt2", "--threads", "1", "--out", str(out)])
     assert code == 0
     results = json.loads((out / "benchmark.json").read_text())
+    assert results["torch_threads"] == 1 and torch.get_num_threads() == threads_before  # restored afterwards
     metrics = results["models"]["tinyslm-seed"]["metrics"]
     assert metrics["train_tok_s_float32"]["n"] == 2 and metrics["train_tok_s_float32"]["median"] > 0
     assert metrics["gen_tok_s_b1_float32"]["median"] > 0

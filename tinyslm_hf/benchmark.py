@@ -54,6 +54,9 @@ class BenchSettings:
     compile_dynamic: bool | None = False
     compile_backend: str = "inductor"
     device: str = "cpu"
+    # Intra-op threads (None: torch's default). On a machine shared with other jobs, fewer threads than cores avoids
+    # OpenMP barriers waiting on a thread that was descheduled, which can slow every kernel several-fold.
+    threads: int | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -306,8 +309,18 @@ def _graph_break_reasons() -> dict[str, int]:
 
 
 def run_benchmark(s: BenchSettings, log: Callable[[str], None] = print) -> dict[str, Any]:
-    if s.device.startswith("cpu"):
-        torch.set_num_threads(torch.get_num_threads())
+    """Measure every model in `s.models`, interleaved repeat by repeat; see the module docstring."""
+    previous_threads = torch.get_num_threads()
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    try:
+        results = _run_benchmark(s, log)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return results
+
+
+def _run_benchmark(s: BenchSettings, log: Callable[[str], None]) -> dict[str, Any]:
     dtypes = {name: getattr(torch, name) for name in s.dtypes}
     peaks = {name: 0.0 for name in dtypes}
     models = {name: build_model(name, s) for name in s.models}
@@ -362,7 +375,8 @@ def run_benchmark(s: BenchSettings, log: Callable[[str], None] = print) -> dict[
                     dynamo[name][k] = dynamo[name].get(k, 0) + after[k] - before[k]
                 log(f"repeat {repeat + 1}/{s.repeats} {name} done")
     log("matmul peak: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peaks.items()))
-    results: dict[str, Any] = {"settings": asdict(s), "matmul_peak_flops": peaks, "models": {}}
+    results: dict[str, Any] = {"settings": asdict(s), "torch_threads": torch.get_num_threads(),
+                               "matmul_peak_flops": peaks, "models": {}}
     for name, model in models.items():
         flops_tok = train_flops_per_token(model, s.seq_len, s.num_layers, s.hidden_size)
         entry: dict[str, Any] = {"parameters": sum(p.numel() for p in model.parameters()),

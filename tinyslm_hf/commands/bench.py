@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dynamic shapes; auto lets torch decide after a recompile")
     parser.add_argument("--compile-backend", default="inductor", help="eager / aot_eager only check tracing")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads; on a shared machine use fewer than the free cores")
     parser.add_argument("--out", default="bench_results", help="folder for benchmark.{json,md,png}")
 
 
@@ -45,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         dtypes=tuple(args.dtypes.split(",")), models=tuple(args.models.split(",")),
         attn_implementation=args.attn, compile=args.compile, compile_mode=args.compile_mode,
         compile_dynamic={"false": False, "true": True, "auto": None}[args.compile_dynamic],
-        compile_backend=args.compile_backend, device=args.device)
+        compile_backend=args.compile_backend, device=args.device,
+        threads=args.threads)
     results = run_benchmark(settings)
     print(markdown_table(results))
     for kind, path in save_results(results, args.out).items():
