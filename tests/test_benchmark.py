@@ -1,6 +1,11 @@
 import json
+from types import SimpleNamespace
 
-from tinyslm_hf.benchmark import BenchSettings, build_model
+import pytest
+import torch
+
+from tinyslm_hf.benchmark import (BenchSettings, build_model, check_greedy_match, compute_ratios,
+                                  time_generate)
 from tinyslm_hf.cli import main
 
 
@@ -13,12 +18,14 @@ def test_models_are_built_at_identical_dims():
 
 def test_bench_verb_writes_table_json_and_chart(tmp_path, capsys):
     out = tmp_path / "bench"
+    threads_before = torch.get_num_threads()
     code = main(["bench", "--vocab-size", "256", "--hidden-size", "32", "--num-layers", "1", "--num-heads", "2",
                  "--intermediate-size", "64", "--seq-len", "16", "--batch-size", "2", "--train-steps", "1",
                  "--repeats", "2", "--new-tokens", "3", "--generate-batches", "1", "--dtypes", "float32",
-                 "--models", "tinyslm-seed,gpt2", "--out", str(out)])
+                 "--models", "tinyslm-seed,gpt2", "--threads", "1", "--out", str(out)])
     assert code == 0
     results = json.loads((out / "benchmark.json").read_text())
+    assert results["torch_threads"] == 1 and torch.get_num_threads() == threads_before  # restored afterwards
     metrics = results["models"]["tinyslm-seed"]["metrics"]
     assert metrics["train_tok_s_float32"]["n"] == 2 and metrics["train_tok_s_float32"]["median"] > 0
     assert metrics["gen_tok_s_b1_float32"]["median"] > 0
@@ -27,3 +34,77 @@ def test_bench_verb_writes_table_json_and_chart(tmp_path, capsys):
     assert (out / "benchmark.png").stat().st_size > 1000
     assert "| train_tok_s_float32 |" in (out / "benchmark.md").read_text()
     assert "ratio" in capsys.readouterr().out
+
+
+def test_compile_adds_compiled_rows_and_both_kinds_of_ratio(tmp_path):
+    # backend "eager" runs dynamo's tracing (graph breaks, guards, the static-cache auto-compile route in generate)
+    # without inductor's code generation, which takes minutes; the benchmark itself uses inductor.
+    out = tmp_path / "bench"
+    code = main(["bench", "--vocab-size", "256", "--hidden-size", "32", "--num-layers", "1", "--num-heads", "2",
+                 "--intermediate-size", "64", "--seq-len", "16", "--batch-size", "2", "--train-steps", "1",
+                 "--repeats", "1", "--new-tokens", "6", "--generate-batches", "2", "--dtypes", "float32",
+                 "--models", "tinyslm-seed,gpt2", "--compile", "--compile-backend", "eager", "--out", str(out)])
+    assert code == 0
+    results = json.loads((out / "benchmark.json").read_text())
+    seed = results["models"]["tinyslm-seed"]
+    for key in ("train_tok_s_float32", "train_tok_s_float32_compiled", "gen_tok_s_b2_float32",
+                "gen_tok_s_b2_float32_static_compiled"):
+        assert seed["metrics"][key]["median"] > 0, key
+    assert set(seed["compile_seconds"]) == {"train_float32", "gen_b2_float32"}
+    assert seed["dynamo"]["graph_breaks"] == 0 and seed["dynamo"]["graphs"] >= 2  # train + decode graphs
+    assert results["models"]["gpt2"]["dynamo"]["graph_breaks"] == 0  # its loss-lookup log line is ignored
+    ratios = results["ratios"]
+    assert set(ratios["tinyslm-seed compiled/gpt2 eager"]) == {"train_tok_s_float32_compiled",
+                                                                "gen_tok_s_b2_float32_static_compiled"}
+    assert "train_tok_s_float32_compiled" in ratios["tinyslm-seed/gpt2"]
+    assert "gen_tok_s_b2_float32_static_compiled" in ratios["gpt2 compiled/gpt2 eager"]
+    table = (out / "benchmark.md").read_text()
+    assert "| tinyslm-seed compiled/gpt2 eager train_tok_s_float32_compiled |" in table
+    assert "| compile_s train_float32" in table
+
+
+def test_compiled_generate_uses_the_static_cache_and_auto_compile():
+    s = BenchSettings(vocab_size=256, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seq_len=16,
+                      new_tokens=5, compile=True, compile_backend="eager")
+    model = build_model("tinyslm-modern", s)
+    eager, compiled = {}, {}
+    time_generate(model, s, 1, torch.float32, timings=eager)
+    assert not hasattr(model, "_compiled_call")
+    time_generate(model, s, 1, torch.float32, compiled=True, timings=compiled)
+    assert hasattr(model, "_compiled_call")  # generate() took transformers' compiled decode path on CPU
+    assert compiled["tokens"].shape == (1, 16 + 5)
+    assert check_greedy_match(model, eager["tokens"], compiled["tokens"]) == 0
+
+
+class _FixedLogits:
+    """Stands in for a model whose next-token logits are the same after every prefix."""
+
+    def __init__(self, logits: list[float]):
+        self.logits = torch.tensor([logits])
+
+    def __call__(self, input_ids, use_cache=False):
+        return SimpleNamespace(logits=self.logits.expand(input_ids.shape[0], input_ids.shape[1], -1))
+
+
+def test_greedy_check_tolerates_exact_ties_and_raises_on_real_differences():
+    model = _FixedLogits([0.0, 2.0, 2.0, 0.5])
+    eager = torch.tensor([[3, 1, 1, 1]])
+    assert check_greedy_match(model, eager, eager.clone()) == 0
+    assert check_greedy_match(model, eager, torch.tensor([[3, 1, 2, 2]])) == 1  # tokens 1 and 2 tie
+    with pytest.raises(AssertionError, match="not a tie"):
+        check_greedy_match(model, eager, torch.tensor([[3, 1, 3, 3]]))  # token 3 is 1.5 below token 1
+
+
+def test_ratios_pair_compiled_metrics_with_the_eager_reference():
+    def metrics(**medians):
+        return {"metrics": {k: {"median": v} for k, v in medians.items()}}
+
+    models = {"tinyslm-seed": metrics(train_tok_s_float32=150, train_tok_s_float32_compiled=300,
+                                      gen_tok_s_b1_float32_static_compiled=400),
+              "gpt2": metrics(train_tok_s_float32=100, train_tok_s_float32_compiled=200, gen_tok_s_b1_float32=100)}
+    ratios = compute_ratios(models, compiled=True)
+    assert ratios["tinyslm-seed compiled/gpt2 eager"] == {"train_tok_s_float32_compiled": 3.0,
+                                                          "gen_tok_s_b1_float32_static_compiled": 4.0}
+    assert ratios["tinyslm-seed/gpt2"] == {"train_tok_s_float32": 1.5, "train_tok_s_float32_compiled": 1.5}
+    assert ratios["gpt2 compiled/gpt2 eager"] == {"train_tok_s_float32_compiled": 2.0}
+    assert "tinyslm-seed compiled/gpt2 eager" not in compute_ratios(models, compiled=False)

@@ -17,9 +17,11 @@ from transformers import (
     GPT2LMHeadModel,
     LlamaConfig,
     LlamaForCausalLM,
+    StaticCache,
 )
 
 from tinyslm_hf import TinySLMForCausalLM, TinySLMForSequenceClassification, TinySLMModel
+from tinyslm_hf.modeling_tinyslm import _CACHE_FIELD
 
 PRESETS = ["seed", "modern"]
 
@@ -239,6 +241,21 @@ def test_static_cache_generation_matches_dynamic():
         dynamic = model.generate(ids, **kw)
         static = model.generate(ids, cache_implementation="static", **kw)
     assert torch.equal(dynamic, static)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_static_cache_decode_step_compiles_to_one_graph_and_matches(preset):
+    """fullgraph=True raises on any graph break; the static cache reports its length as a tensor, which must not be
+    turned into Python ints (positions are derived from it when the caller passes no position_ids)."""
+    model = make_model(preset)
+    ids = torch.randint(2, 97, (2, 9))
+    with torch.no_grad():
+        full = model(ids).logits
+        cache = StaticCache(config=model.config, max_cache_len=16)
+        model(ids[:, :8], **{_CACHE_FIELD: cache})
+        step = torch.compile(model, backend="eager", fullgraph=True)
+        logits = step(ids[:, 8:], **{_CACHE_FIELD: cache}).logits
+    torch.testing.assert_close(logits[:, -1], full[:, -1], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -3,12 +3,19 @@
 All four models get identical dims and run in one process, interleaved repeat by repeat, so machine noise hits them
 alike and the *ratios* are meaningful even on a busy machine. MFU is computed against a matmul peak measured in the
 same run for the same dtype (not a datasheet number).
+
+With `compile=True` every model is *also* measured compiled, next to (never instead of) its eager numbers: training
+through `torch.compile(model)`, generation through `generate(cache_implementation="static", compile_config=...)`,
+i.e. transformers' own auto-compiled decode step. Compile time is the first call's wall time, reported apart from
+the timed steps, and the compiled greedy tokens are checked against the eager ones, so a speed-up never comes from
+generating something else.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import logging
 import statistics
 import tempfile
 import time
@@ -17,7 +24,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from transformers import (AutoModelForCausalLM, CompileConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig,
+                          LlamaForCausalLM)
 
 from .configuration_tinyslm import TinySLMConfig
 from .modeling_tinyslm import TinySLMForCausalLM
@@ -40,7 +48,15 @@ class BenchSettings:
     models: tuple[str, ...] = ("tinyslm-seed", "tinyslm-modern", "gpt2", "llama")
     attn_implementation: str = "sdpa"
     compile: bool = False
+    # "reduce-overhead" means CUDA graphs, which inductor skips on CPU (so it equals "default" there). dynamic=False:
+    # the decode step has one shape per batch size, so specialised graphs are both faster and never recompile.
+    compile_mode: str = "default"
+    compile_dynamic: bool | None = False
+    compile_backend: str = "inductor"
     device: str = "cpu"
+    # Intra-op threads (None: torch's default). On a machine shared with other jobs, fewer threads than cores avoids
+    # OpenMP barriers waiting on a thread that was descheduled, which can slow every kernel several-fold.
+    threads: int | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -103,8 +119,24 @@ def train_flops_per_token(model: torch.nn.Module, seq_len: int, num_layers: int,
     return 6 * n_params + 12 * num_layers * seq_len * hidden
 
 
-def time_train_steps(model, s: BenchSettings, dtype: torch.dtype) -> float:
-    """Seconds per optimizer step (forward + backward + AdamW) at batch x seq tokens."""
+def compile_kwargs(s: BenchSettings) -> dict[str, Any]:
+    """The same torch.compile options for training and generation, so both compiled columns mean one thing."""
+    return {"mode": s.compile_mode, "dynamic": s.compile_dynamic, "backend": s.compile_backend}
+
+
+def generate_compile_config(s: BenchSettings) -> CompileConfig:
+    """transformers only auto-compiles the decode step on CUDA/XPU/... unless told to on every device."""
+    config = CompileConfig(**compile_kwargs(s))
+    config._compile_all_devices = True
+    return config
+
+
+def time_train_steps(model, s: BenchSettings, dtype: torch.dtype, timings: dict[str, float] | None = None) -> float:
+    """Seconds per optimizer step (forward + backward + AdamW) at batch x seq tokens.
+
+    The warm-up step (allocations; compilation for a compiled model) is not timed into the result; its wall time goes
+    to `timings["warmup_s"]` when a dict is passed, which is how compile time is reported separately.
+    """
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=False)
     ids = torch.randint(0, s.vocab_size, (s.batch_size, s.seq_len), device=s.device)
@@ -117,8 +149,11 @@ def time_train_steps(model, s: BenchSettings, dtype: torch.dtype) -> float:
         opt.step()
         opt.zero_grad(set_to_none=True)
 
+    start = time.perf_counter()
     step()  # warm-up (allocations, compile)
     _sync(s.device)
+    if timings is not None:
+        timings["warmup_s"] = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(s.train_steps):
         step()
@@ -126,27 +161,75 @@ def time_train_steps(model, s: BenchSettings, dtype: torch.dtype) -> float:
     return (time.perf_counter() - start) / s.train_steps
 
 
+PROMPT_LEN = 16
+
+
+def bench_prompt(s: BenchSettings, batch: int) -> torch.Tensor:
+    """A fixed random prompt per batch size, so eager and compiled generation can be compared token for token."""
+    generator = torch.Generator().manual_seed(1234 + batch)
+    return torch.randint(0, s.vocab_size, (batch, PROMPT_LEN), generator=generator).to(s.device)
+
+
 @torch.no_grad()
-def time_generate(model, s: BenchSettings, batch: int, dtype: torch.dtype) -> tuple[float, float]:
-    """(new tokens per second over the whole generate call, seconds to the first new token)."""
+def time_generate(model, s: BenchSettings, batch: int, dtype: torch.dtype, compiled: bool = False,
+                  timings: dict[str, Any] | None = None) -> tuple[float, float]:
+    """(new tokens per second over the whole generate call, seconds to the first new token).
+
+    `compiled=True` generates with a static cache and transformers' auto-compiled decode step (the prefill stays
+    eager, as transformers intends). With a `timings` dict, the warm-up call's wall time (which includes compiling)
+    goes to `timings["warmup_s"]` and the timed call's token ids to `timings["tokens"]`.
+    """
     model.eval()
-    prompt = torch.randint(0, s.vocab_size, (batch, 16), device=s.device)
+    prompt = bench_prompt(s, batch)
     kw: dict[str, Any] = dict(do_sample=False, pad_token_id=0)
-    if s.compile:
-        kw["cache_implementation"] = "static"
+    if compiled:
+        # One cache size for every call below, so the warm-up's graphs are the ones timed (no re-allocation and
+        # no recompilation for the 1-token and the long call).
+        kw.update(cache_implementation="static", compile_config=generate_compile_config(s),
+                  max_cache_len=PROMPT_LEN + s.new_tokens)
     autocast = torch.autocast(device_type=s.device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32)
     with autocast:
+        start = time.perf_counter()
         model.generate(prompt, max_new_tokens=4, min_new_tokens=4, **kw)  # warm-up
         _sync(s.device)
+        warmup = time.perf_counter() - start
         start = time.perf_counter()
         model.generate(prompt, max_new_tokens=1, min_new_tokens=1, **kw)
         _sync(s.device)
         ttft = time.perf_counter() - start
         start = time.perf_counter()
-        model.generate(prompt, max_new_tokens=s.new_tokens, min_new_tokens=s.new_tokens, **kw)
+        tokens = model.generate(prompt, max_new_tokens=s.new_tokens, min_new_tokens=s.new_tokens, **kw)
         _sync(s.device)
         elapsed = time.perf_counter() - start
+    if timings is not None:
+        timings.update(warmup_s=warmup, tokens=tokens)
     return batch * s.new_tokens / elapsed, ttft
+
+
+@torch.no_grad()
+def check_greedy_match(model, expected: torch.Tensor, got: torch.Tensor, tie_tol: float = 1e-4) -> int:
+    """Raise unless `got` (compiled) equals `expected` (eager) up to exact ties; return the number of tie flips.
+
+    Compiled kernels sum in another order, so where the eager model's two best logits are within float noise greedy
+    decoding may legitimately pick the other one (and the rows then differ from there on). Any other difference is a
+    bug (wrong cache position, mask, ...), and those give logit gaps far above `tie_tol`.
+    """
+    if expected.shape != got.shape:
+        raise AssertionError(f"compiled generate returned shape {tuple(got.shape)}, eager {tuple(expected.shape)}")
+    flips = 0
+    for row in range(expected.shape[0]):
+        diff = (expected[row] != got[row]).nonzero()
+        if len(diff) == 0:
+            continue
+        pos = int(diff[0])
+        logits = model(input_ids=expected[row : row + 1, :pos], use_cache=False).logits[0, -1].float()
+        gap = abs(float(logits[expected[row, pos]] - logits[got[row, pos]]))
+        if gap > tie_tol * max(1.0, float(logits.abs().max())):
+            raise AssertionError(f"compiled greedy output differs from eager at row {row}, position {pos}: eager "
+                                 f"picks token {int(expected[row, pos])}, compiled {int(got[row, pos])}, logit gap "
+                                 f"{gap:.3g} (not a tie)")
+        flips += 1
+    return flips
 
 
 def time_load(model, repeats: int = 3) -> float:
@@ -199,53 +282,146 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
+COMPILED = "_compiled"  # suffix of a training key measured compiled
+STATIC_COMPILED = "_static_compiled"  # suffix of a generation key: static cache + auto-compiled decode step
+
+
+def eager_key(key: str) -> str:
+    """The eager metric a compiled one is compared with: `gen_tok_s_b1_float32_static_compiled` -> `..._float32`."""
+    for suffix in (STATIC_COMPILED, COMPILED):
+        if key.endswith(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
+def _dynamo_counts() -> dict[str, int]:
+    """Graph breaks, graphs and inductor cache hits so far; diffs per model show where compile time went."""
+    from torch._dynamo.utils import counters
+
+    return {"graph_breaks": sum(counters["graph_break"].values()), "graphs": counters["stats"]["unique_graphs"],
+            "fxgraph_cache_hits": counters["inductor"]["fxgraph_cache_hit"]}
+
+
+def _graph_break_reasons() -> dict[str, int]:
+    from torch._dynamo.utils import counters
+
+    return dict(counters["graph_break"])
+
+
 def run_benchmark(s: BenchSettings, log: Callable[[str], None] = print) -> dict[str, Any]:
-    if s.device.startswith("cpu"):
-        torch.set_num_threads(torch.get_num_threads())
+    """Measure every model in `s.models`, interleaved repeat by repeat; see the module docstring."""
+    previous_threads = torch.get_num_threads()
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    try:
+        results = _run_benchmark(s, log)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return results
+
+
+def _run_benchmark(s: BenchSettings, log: Callable[[str], None]) -> dict[str, Any]:
     dtypes = {name: getattr(torch, name) for name in s.dtypes}
     peaks = {name: 0.0 for name in dtypes}
     models = {name: build_model(name, s) for name in s.models}
-    if s.compile:
-        for m in models.values():
-            m.forward = torch.compile(m.forward)
+    # torch.compile(model) wraps without touching the model, so eager rows still measure the plain module and both
+    # share (and train) the same weights. Generation compiles through generate() itself (see time_generate).
+    compiled_train = {name: torch.compile(m, **compile_kwargs(s)) for name, m in models.items()} if s.compile else {}
+    if s.compile:  # the compiler's one-off start-up (imports, C++ toolchain probe) would land on the first model
+        torch.compile(lambda x: torch.nn.functional.gelu(x @ x).sum(), **compile_kwargs(s))(torch.randn(8, 8))
     raw: dict[str, dict[str, list[float]]] = {name: {} for name in models}
-    for repeat in range(s.repeats):
-        # The peak is re-measured every repeat and the best kept, so MFU is never computed against a peak taken
-        # in a busier moment than the model timings.
-        for dname, dt in dtypes.items():
-            peaks[dname] = max(peaks[dname], matmul_peak_flops(dt, s.device))
-        for name, model in models.items():  # interleaved: every model sees the same machine state per repeat
+    compile_s: dict[str, dict[str, float]] = {name: {} for name in models}
+    dynamo: dict[str, dict[str, int]] = {name: {} for name in models}
+    tie_flips: dict[str, int] = {name: 0 for name in models}
+    # Every model (and batch size and dtype) adds cache entries to the same transformers wrapper frames; the default
+    # limit of 8 would silently fall back to eager and time the wrong thing. GPT2LMHeadModel's loss lookup calls
+    # `logger.warning_once` on every forward (its class name maps to no loss type), a graph break that would split
+    # the reference's compiled training step for a log line; ignoring it gives the reference its best compiled run.
+    dynamo_patch = torch._dynamo.config.patch(
+        recompile_limit=max(torch._dynamo.config.recompile_limit, 64),
+        ignore_logging_functions=torch._dynamo.config.ignore_logging_functions | {logging.Logger.warning_once})
+    with dynamo_patch:
+        for repeat in range(s.repeats):
+            # The peak is re-measured every repeat and the best kept, so MFU is never computed against a peak taken
+            # in a busier moment than the model timings.
             for dname, dt in dtypes.items():
-                seconds = time_train_steps(model, s, dt)
-                raw[name].setdefault(f"train_tok_s_{dname}", []).append(s.batch_size * s.seq_len / seconds)
-                for batch in s.generate_batches:
-                    tps, ttft = time_generate(model, s, batch, dt)
-                    raw[name].setdefault(f"gen_tok_s_b{batch}_{dname}", []).append(tps)
-                    raw[name].setdefault(f"ttft_ms_b{batch}_{dname}", []).append(ttft * 1e3)
-            log(f"repeat {repeat + 1}/{s.repeats} {name} done")
+                peaks[dname] = max(peaks[dname], matmul_peak_flops(dt, s.device))
+            for name, model in models.items():  # interleaved: every model sees the same machine state per repeat
+                before = _dynamo_counts()
+                for dname, dt in dtypes.items():
+                    seconds = time_train_steps(model, s, dt)
+                    raw[name].setdefault(f"train_tok_s_{dname}", []).append(s.batch_size * s.seq_len / seconds)
+                    if s.compile:  # right after eager: same weights, same machine moment
+                        timing: dict[str, Any] = {}
+                        seconds = time_train_steps(compiled_train[name], s, dt, timing)
+                        raw[name].setdefault(f"train_tok_s_{dname}{COMPILED}", []).append(
+                            s.batch_size * s.seq_len / seconds)
+                        compile_s[name].setdefault(f"train_{dname}", timing["warmup_s"])
+                    for batch in s.generate_batches:
+                        eager: dict[str, Any] = {}
+                        tps, ttft = time_generate(model, s, batch, dt, timings=eager)
+                        raw[name].setdefault(f"gen_tok_s_b{batch}_{dname}", []).append(tps)
+                        raw[name].setdefault(f"ttft_ms_b{batch}_{dname}", []).append(ttft * 1e3)
+                        if s.compile:
+                            timing = {}
+                            tps, ttft = time_generate(model, s, batch, dt, compiled=True, timings=timing)
+                            raw[name].setdefault(f"gen_tok_s_b{batch}_{dname}{STATIC_COMPILED}", []).append(tps)
+                            raw[name].setdefault(f"ttft_ms_b{batch}_{dname}{STATIC_COMPILED}", []).append(ttft * 1e3)
+                            compile_s[name].setdefault(f"gen_b{batch}_{dname}", timing["warmup_s"])
+                            if dt == torch.float32:  # autocast to an emulated bf16 legitimately changes tokens
+                                tie_flips[name] += check_greedy_match(model, eager["tokens"], timing["tokens"])
+                after = _dynamo_counts()
+                for k in after:
+                    dynamo[name][k] = dynamo[name].get(k, 0) + after[k] - before[k]
+                log(f"repeat {repeat + 1}/{s.repeats} {name} done")
     log("matmul peak: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peaks.items()))
-    results: dict[str, Any] = {"settings": asdict(s), "matmul_peak_flops": peaks, "models": {}}
+    results: dict[str, Any] = {"settings": asdict(s), "torch_threads": torch.get_num_threads(),
+                               "matmul_peak_flops": peaks, "models": {}}
     for name, model in models.items():
         flops_tok = train_flops_per_token(model, s.seq_len, s.num_layers, s.hidden_size)
         entry: dict[str, Any] = {"parameters": sum(p.numel() for p in model.parameters()),
                                  "metrics": {k: _stats(v) for k, v in raw[name].items()}}
         for dname in dtypes:
-            tok_s = entry["metrics"][f"train_tok_s_{dname}"]["median"]
-            entry[f"mfu_{dname}"] = tok_s * flops_tok / peaks[dname]
+            for suffix in ("", COMPILED) if s.compile else ("",):
+                tok_s = entry["metrics"][f"train_tok_s_{dname}{suffix}"]["median"]
+                entry[f"mfu_{dname}{suffix}"] = tok_s * flops_tok / peaks[dname]
+        if s.compile:
+            entry["compile_seconds"] = compile_s[name]
+            entry["dynamo"] = dynamo[name]
+            entry["greedy_tie_flips"] = tie_flips[name]
         entry["load_seconds"] = time_load(model)
         entry["train_peak_mem_mb"] = peak_memory_mb(lambda m=model: time_train_steps(m, s, torch.float32), s.device)
         results["models"][name] = entry
         del model
         gc.collect()
-    base = {"tinyslm-seed": "gpt2", "tinyslm-modern": "llama"}
-    ratios = {}
-    for ours, ref in base.items():
-        if ours in results["models"] and ref in results["models"]:
-            ours_m, ref_m = results["models"][ours]["metrics"], results["models"][ref]["metrics"]
-            ratios[f"{ours}/{ref}"] = {k: ours_m[k]["median"] / ref_m[k]["median"]
-                                       for k in ours_m if "tok_s" in k and k in ref_m}
-    results["ratios"] = ratios
+    if s.compile:
+        results["graph_break_reasons"] = _graph_break_reasons()
+    results["ratios"] = compute_ratios(results["models"], compiled=s.compile)
     return results
+
+
+def compute_ratios(models: dict[str, Any], compiled: bool = False) -> dict[str, dict[str, float]]:
+    """Throughput ratios (>1: the first model is faster), all from medians of the same run.
+
+    "A/B": same metric for both (eager vs eager, compiled vs compiled: the fair pairing). With compile, also
+    "A compiled/B eager" (what issue #8's targets ask: ours compiled against the reference as shipped) and
+    "X compiled/X eager" (what compiling buys each model).
+    """
+    tok_s = {name: {k: v["median"] for k, v in entry["metrics"].items() if "tok_s" in k}
+             for name, entry in models.items()}
+    ratios: dict[str, dict[str, float]] = {}
+    for ours, ref in {"tinyslm-seed": "gpt2", "tinyslm-modern": "llama"}.items():
+        if ours in tok_s and ref in tok_s:
+            ratios[f"{ours}/{ref}"] = {k: v / tok_s[ref][k] for k, v in tok_s[ours].items() if k in tok_s[ref]}
+            if compiled:
+                ratios[f"{ours} compiled/{ref} eager"] = {
+                    k: v / tok_s[ref][eager_key(k)] for k, v in tok_s[ours].items()
+                    if eager_key(k) != k and eager_key(k) in tok_s[ref]}
+    if compiled:
+        for name, values in tok_s.items():
+            ratios[f"{name} compiled/{name} eager"] = {k: v / values[eager_key(k)] for k, v in values.items()
+                                                      if eager_key(k) != k and eager_key(k) in values}
+    return ratios
 
 
 def markdown_table(results: dict[str, Any]) -> str:
@@ -258,16 +434,24 @@ def markdown_table(results: dict[str, Any]) -> str:
             m = results["models"][name]["metrics"][key]
             cells.append(f"{m['median']:.1f} ({m['min']:.1f}-{m['max']:.1f})")
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    for extra in ("mfu_float32", "mfu_bfloat16"):
-        if extra in results["models"][names[0]]:
-            lines.append(f"| {extra} | " + " | ".join(f"{results['models'][n][extra]:.1%}" for n in names) + " |")
+    for extra in [k for k in results["models"][names[0]] if k.startswith("mfu_")]:
+        lines.append(f"| {extra} | " + " | ".join(f"{results['models'][n][extra]:.1%}" for n in names) + " |")
+    for key in results["models"][names[0]].get("compile_seconds", {}):
+        lines.append(f"| compile_s {key} (warm-up call incl. compiling) | "
+                     + " | ".join(f"{results['models'][n]['compile_seconds'][key]:.1f}" for n in names) + " |")
+    if "dynamo" in results["models"][names[0]]:
+        for key in ("graph_breaks", "graphs"):
+            lines.append(f"| dynamo {key} | " + " | ".join(str(results["models"][n]["dynamo"][key]) for n in names)
+                         + " |")
+        lines.append("| greedy tie flips, compiled vs eager (fp32) | "
+                     + " | ".join(str(results["models"][n]["greedy_tie_flips"]) for n in names) + " |")
     lines.append("| load_seconds | " + " | ".join(f"{results['models'][n]['load_seconds']:.3f}" for n in names) + " |")
     lines.append("| train_peak_mem_mb (fp32) | "
                  + " | ".join(f"{results['models'][n]['train_peak_mem_mb']:.0f}" for n in names) + " |")
     lines.append("| parameters (M) | " + " | ".join(f"{results['models'][n]['parameters'] / 1e6:.2f}" for n in names)
                  + " |")
     if results.get("ratios"):
-        lines += ["", "| ratio (TinySLM / reference, >1 is faster) | value |", "|---|---|"]
+        lines += ["", "| ratio (>1: the first named is faster) | value |", "|---|---|"]
         for pair, values in results["ratios"].items():
             for key, value in values.items():
                 lines.append(f"| {pair} {key} | {value:.2f}x |")

@@ -381,7 +381,9 @@ class TinySLMModel(TinySLMPreTrainedModel):
                 # Left-padding aware: the first real token of every row is position 0.
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -seq_len:]
             else:
-                position_ids = torch.arange(past_seen, past_seen + seq_len, device=inputs_embeds.device).unsqueeze(0)
+                # `arange(n) + past`, not `arange(past, past + n)`: a static cache reports its length as a tensor, and
+                # turning that into arange's Python bounds is a graph break (and a host sync) under torch.compile.
+                position_ids = (torch.arange(seq_len, device=inputs_embeds.device) + past_seen).unsqueeze(0)
 
         causal_mask = create_causal_mask(
             config=self.config,

@@ -22,8 +22,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--models", default="tinyslm-seed,tinyslm-modern,gpt2,llama")
     parser.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
-    parser.add_argument("--compile", action="store_true", help="torch.compile forward; static cache in generate")
+    parser.add_argument("--compile", action="store_true",
+                        help="also measure every model compiled: torch.compile for training, static cache + "
+                             "transformers' auto-compile in generate (extra *_compiled rows and ratios)")
+    parser.add_argument("--compile-mode", default="default",
+                        help="torch.compile mode; reduce-overhead (CUDA graphs) equals default on CPU")
+    parser.add_argument("--compile-dynamic", default="false", choices=["false", "true", "auto"],
+                        help="dynamic shapes; auto lets torch decide after a recompile")
+    parser.add_argument("--compile-backend", default="inductor", help="eager / aot_eager only check tracing")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads; on a shared machine use fewer than the free cores")
     parser.add_argument("--out", default="bench_results", help="folder for benchmark.{json,md,png}")
 
 
@@ -36,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, train_steps=args.train_steps, repeats=args.repeats, new_tokens=args.new_tokens,
         generate_batches=tuple(int(b) for b in args.generate_batches.split(",") if b.strip()),
         dtypes=tuple(args.dtypes.split(",")), models=tuple(args.models.split(",")),
-        attn_implementation=args.attn, compile=args.compile, device=args.device)
+        attn_implementation=args.attn, compile=args.compile, compile_mode=args.compile_mode,
+        compile_dynamic={"false": False, "true": True, "auto": None}[args.compile_dynamic],
+        compile_backend=args.compile_backend, device=args.device,
+        threads=args.threads)
     results = run_benchmark(settings)
     print(markdown_table(results))
     for kind, path in save_results(results, args.out).items():
