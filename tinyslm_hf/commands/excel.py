@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     gen = sub.add_parser("generate-data", help="write train/validation/test jsonl files")
     gen.add_argument("--out", required=True, help="output folder")
-    gen.add_argument("--n-train", type=int, default=10000)
+    gen.add_argument("--n-train", type=int, default=40000)
     gen.add_argument("--n-validation", type=int, default=500)
     gen.add_argument("--n-test", type=int, default=500)
     gen.add_argument("--seed", type=int, default=0)

@@ -1,9 +1,7 @@
-"""Chat messages for the task: the user turn carries the request and the table schema, the assistant turn the formula.
+"""Chat messages for the task: the user turn carries the table schema and the request, the assistant turn the formula.
 
-Kept short on purpose (a small model on a CPU pays for every prompt token). The order is chosen for a causal model:
-the request comes first, so while the model reads each schema line it can already check that line's header and
-sample values against the request; each line ends with its column letter, which can therefore carry "this is the
-column the request means"; the data row range comes last, right before the answer that copies it.
+Kept short on purpose (a small model on a CPU pays for every prompt token): one line per column with its letter,
+header, type and a couple of sample values, then the data row range, then the request.
 """
 
 from __future__ import annotations
@@ -24,10 +22,10 @@ def _fmt(value: Any, kind: str) -> str:
 
 
 def schema_text(table: Table, samples: bool = True, n_samples: int = 2) -> str:
-    """`Region (category: West, East) = A` lines, or bare `Region = A` when `samples` is False."""
+    """`A = Region (category: West, East)` lines, or bare `A = Region` when `samples` is False."""
     lines = []
     for col in table.columns:
-        line = col.header
+        line = f"{col.letter} = {col.header}"
         present = [v for v in col.values if v is not None and v != ""]
         if samples and present:
             shown: list[str] = []
@@ -38,12 +36,12 @@ def schema_text(table: Table, samples: bool = True, n_samples: int = 2) -> str:
                 if len(shown) >= (1 if col.kind in (NUMBER, DATE) else n_samples):
                     break
             line += f" ({col.kind}: {', '.join(shown)})"
-        lines.append(f"{line} = {col.letter}")
+        lines.append(line)
     return "Columns:\n" + "\n".join(lines) + f"\nData rows: {table.first_row}-{table.last_row}"
 
 
 def user_message(table: Table, request: str, samples: bool = True) -> str:
-    return f"Request: {request.strip()}\n{schema_text(table, samples)}"
+    return f"{schema_text(table, samples)}\nRequest: {request.strip()}"
 
 
 def build_messages(table: Table, request: str, formula: str | None = None, samples: bool = True) -> list[dict]:

@@ -26,7 +26,7 @@ class ExcelTrainConfig:
 
     out_dir: str
     data_dir: str | None = None  # train.jsonl (+ validation.jsonl); None: generate in memory
-    n_train: int = 10000
+    n_train: int = 40000
     seed: int = 0
     invented_fraction: float = INVENTED_FRACTION  # generated data only (see tables.py)
     init: str | None = None  # pretrained TinySLM folder; None: from scratch
@@ -34,14 +34,14 @@ class ExcelTrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     vocab_size: int = 2048
-    copy_friendly_tokenizer: bool = True  # spaces and digits as their own tokens (tokenization.train_tokenizer)
+    copy_friendly_tokenizer: bool = False  # spaces/digits as own tokens; measured no better here (docs/excel.md)
     hidden_size: int = 128
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     intermediate_size: int = 352
     max_length: int = 320
-    max_steps: int = 600
+    max_steps: int = 8000
     batch_size: int = 16
     learning_rate: float = 3e-3
     warmup_steps: int = 30
