@@ -9,7 +9,7 @@ import torch
 
 from tinyslm_hf.cli import main
 from tinyslm_hf.excel.generator import generate
-from tinyslm_hf.excel.train import ExcelTrainConfig, encode_example, train_excel, train_texts
+from tinyslm_hf.excel.train import ExampleTooLong, ExcelTrainConfig, encode_example, train_excel, train_texts
 from tinyslm_hf.tokenization import train_tokenizer
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
@@ -38,6 +38,13 @@ def test_labels_cover_only_the_assistant_formula(excel_tokenizer, examples):
         assert all(l != -100 for l in labels[first:first + len(answer)])
         prompt = excel_tokenizer.decode(ids[:first])
         assert ex.request.strip() in prompt and prompt.rstrip().endswith("assistant")
+
+
+def test_an_example_longer_than_max_length_is_refused_not_cut(excel_tokenizer, examples):
+    length = len(encode_example(excel_tokenizer, examples[0])["input_ids"])
+    assert len(encode_example(excel_tokenizer, examples[0], max_length=length)["input_ids"]) == length
+    with pytest.raises(ExampleTooLong, match=f"{length} tokens exceeds max_length {length - 1}"):
+        encode_example(excel_tokenizer, examples[0], max_length=length - 1)
 
 
 @pytest.fixture(scope="module")

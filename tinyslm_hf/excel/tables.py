@@ -136,7 +136,7 @@ TOPICS: tuple[Topic, ...] = (
 # learning to *read the schema* (find the header the request names, copy its letter; copy a value from the request).
 # Tables drawn from invented topics -- headers and values from broad word pools plus made-up words -- make memorising
 # useless, so what is learned is the copying that the held-out topics need. Nothing here may coincide with a held-out
-# header or category value (`_held_out_words` filters them; a test checks it).
+# header or category value (`_HELD_OUT_WORDS` filters them; a test checks it).
 INVENTED_FRACTION = 0.5  # default share of invented-topic tables in generated training data (docs/excel.md)
 _NUMBER_WORDS = ["Height", "Distance", "Volume", "Fuel", "Speed", "Load", "Yield", "Rainfall", "Calories", "Votes",
                  "Clicks", "Views", "Likes", "Downloads", "Errors", "Tickets", "Hours", "Miles", "Laps", "Pages",
@@ -166,10 +166,10 @@ def _made_up_word(rng: random.Random) -> str:
     return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
 
 
-def _held_out_words() -> set[str]:
-    words = {n.lower() for t in TOPICS if t.split == "test" for c in t.columns for n in c.test_names}
-    words |= {str(v).lower() for t in TOPICS if t.split == "test" for c in t.columns for v in c.values}
-    return words
+# Lower-cased held-out header names and category values: what an invented topic must never produce.
+_HELD_OUT_WORDS = frozenset(
+    {n.lower() for t in TOPICS if t.split == "test" for c in t.columns for n in c.test_names}
+    | {str(v).lower() for t in TOPICS if t.split == "test" for c in t.columns for v in c.values})
 
 
 def _fresh_name(rng: random.Random, pool: list[str], used: set[str], forbidden: set[str]) -> str:
@@ -189,7 +189,7 @@ def _fresh_name(rng: random.Random, pool: list[str], used: set[str], forbidden: 
 
 def invented_topic(rng: random.Random) -> Topic:
     """A one-off topic: 1 text, 1-2 category, 2-4 number and one date column with fresh names and values."""
-    forbidden, used = _held_out_words(), set()
+    forbidden, used = _HELD_OUT_WORDS, set()
     cols = [_c(TEXT, [_fresh_name(rng, _TEXT_WORDS, used, forbidden)], [], key=rng.choice(["person", "product", "made_up"]))]
     for _ in range(rng.randint(1, 2)):
         pool = [v for v in _CATEGORY_VALUES if v.lower() not in forbidden] if rng.random() < 0.5 else []

@@ -52,6 +52,10 @@ class ExcelTrainConfig:
     extra: dict = field(default_factory=dict)
 
 
+class ExampleTooLong(ValueError):
+    """An example does not fit `max_length`; training leaves it out rather than cutting it."""
+
+
 def encode_example(tokenizer, example: Example, max_length: int = 320) -> dict:
     """Token ids plus labels that are -100 everywhere except the assistant's answer (formula + <|im_end|>).
 
@@ -66,7 +70,7 @@ def encode_example(tokenizer, example: Example, max_length: int = 320) -> dict:
     if not any(mask):
         raise ValueError("chat template marked no assistant tokens (is the {% generation %} block missing?)")
     if len(ids) > max_length:
-        raise ValueError(f"example of {len(ids)} tokens exceeds max_length {max_length}")
+        raise ExampleTooLong(f"example of {len(ids)} tokens exceeds max_length {max_length}")
     labels = [t if m else -100 for t, m in zip(ids, mask)]
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
 
@@ -150,7 +154,7 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
     for ex in examples:
         try:
             dataset.append(encode_example(tokenizer, ex, max_length))
-        except ValueError:
+        except ExampleTooLong:
             too_long += 1
     if not dataset:
         raise ValueError(f"every example is longer than max_length={max_length} tokens")
