@@ -69,7 +69,8 @@ def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any],
         f"- Tokenizer: byte-level BPE, {config.get('vocab_size')} tokens, trained on the training split only.",
         f"- Steps: {metrics.get('steps')} of batch {config.get('batch_size')} x {config.get('block_size')} tokens "
         f"(grad accumulation {config.get('gradient_accumulation_steps')}), AdamW lr {config.get('learning_rate')} "
-        f"with warmup and cosine decay, weight decay {config.get('weight_decay')}, dropout {config.get('dropout')}.",
+        f"with warmup and cosine decay, weight decay {config.get('weight_decay')}, dropout {config.get('dropout')} "
+        f"(attention dropout {config.get('attention_dropout', 0.0)}).",
         f"- Wall time: {metrics.get('train_seconds')} s.",
         "",
         "## Evaluation",
