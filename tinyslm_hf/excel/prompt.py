@@ -1,13 +1,15 @@
 """Chat messages for the task: the user turn carries the table schema and the request, the assistant turn the formula.
 
 Kept short on purpose (a small model on a CPU pays for every prompt token): one line per column with its letter,
-header, type and a couple of sample values, then the data row range, then the request.
+header, type and a couple of sample values, then the data row range, then the request, then the schema links
+(linking.py: which request words name which column) that tell the model where to look.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .linking import links_text
 from .tables import DATE, NUMBER, Table, serial_to_iso
 
 SYSTEM = None  # no system turn: it would cost tokens in every example and carries no information
@@ -41,7 +43,8 @@ def schema_text(table: Table, samples: bool = True, n_samples: int = 2) -> str:
 
 
 def user_message(table: Table, request: str, samples: bool = True) -> str:
-    return f"{schema_text(table, samples)}\nRequest: {request.strip()}"
+    request = request.strip()
+    return f"{schema_text(table, samples)}\nRequest: {request}\n{links_text(table, request)}"
 
 
 def build_messages(table: Table, request: str, formula: str | None = None, samples: bool = True) -> list[dict]:

@@ -1,0 +1,118 @@
+"""Schema linking: find which columns a request refers to by plain string matching, and tell the model.
+
+Text-to-SQL parsers (IRNet, RAT-SQL) add this step because matching question words to column names and cell values
+is exactly what small models learn slowest: a from-scratch 1M-parameter model got the function and the syntax right
+but mostly guessed column letters (docs/excel.md). Matching is deterministic and sees only what a user supplies (the
+table and the request), so it runs the same way in training, evaluation and `tinyslm excel ask`.
+
+A request word matches a header or cell word when they are equal ignoring case, differ by a plural `s`/`es`, or (for
+words of 5+ letters) by one edit, so `sq ft`, `laptops` and `slaes` still link. Short values such as `IT` must match
+case and all, or "sum it" would link to the IT department.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .tables import CATEGORY, TEXT, Table
+
+_WORD = re.compile(r"[A-Za-z0-9]+")
+_LETTER_MENTION = re.compile(r"\b(?:column|col)\.?\s+([A-Za-z]{1,2})\b", re.IGNORECASE)
+_MAX_VALUE_WORDS = 4
+
+
+@dataclass(frozen=True)
+class Link:
+    """One request span linked to a column: a header mention (`sales = C`) or a cell value (`"West" in A`)."""
+
+    start: int  # character offsets of the span in the request
+    end: int
+    text: str  # the span as the user wrote it
+    letter: str
+    kind: str  # "header" | "value"
+
+    def render(self) -> str:
+        return f'"{self.text}" in {self.letter}' if self.kind == "value" else f"{self.text} = {self.letter}"
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when `a` and `b` differ by one insertion, deletion, substitution or adjacent swap."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long[i]:
+        i += 1
+    return short[i:] == long[i + 1:]
+
+
+def _same_word(request_word: str, name_word: str, exact_case: bool = False) -> bool:
+    if exact_case:
+        return request_word == name_word
+    a, b = request_word.lower(), name_word.lower()
+    if a == b:
+        return True
+    for suffix in ("s", "es"):
+        if a == b + suffix or b == a + suffix:
+            return True
+    return len(b) >= 5 and a[:1] == b[:1] and _one_edit(a, b)
+
+
+def _phrase_at(words: list[re.Match], i: int, phrase: list[str], exact_case: bool) -> bool:
+    if i + len(phrase) > len(words):
+        return False
+    return all(_same_word(words[i + k].group(), w, exact_case) for k, w in enumerate(phrase))
+
+
+def link_columns(table: Table, request: str) -> list[Link]:
+    """Links in request order. Overlapping candidates keep the longest span (`Sales Rep` beats `Sales`); the same
+    span may link to several columns, which leaves the ambiguity for the model to resolve."""
+    words = list(_WORD.finditer(request))
+    candidates: list[tuple[int, int, str, str]] = []  # (first word, end word, letter, kind)
+    for col in table.columns:
+        header = _WORD.findall(col.header)
+        if header:
+            candidates += [(i, i + len(header), col.letter, "header") for i in range(len(words))
+                           if _phrase_at(words, i, header, exact_case=False)]
+        if col.kind not in (TEXT, CATEGORY):
+            continue
+        seen: set[str] = set()
+        for value in col.values:
+            if not isinstance(value, str) or value in seen:
+                continue
+            seen.add(value)
+            phrase = _WORD.findall(value)
+            if not phrase or len(phrase) > _MAX_VALUE_WORDS:
+                continue
+            exact = len(value) <= 3
+            candidates += [(i, i + len(phrase), col.letter, "value") for i in range(len(words))
+                           if _phrase_at(words, i, phrase, exact)]
+    letters = {col.letter for col in table.columns}
+    spans: list[tuple[int, int, str, str, int, int]] = []
+    for m in _LETTER_MENTION.finditer(request):
+        if m.group(1).upper() in letters:
+            spans.append((m.start(), m.end(), m.group(1).upper(), "header", 99, 0))
+    for first, end, letter, kind in candidates:
+        spans.append((words[first].start(), words[end - 1].end(), letter, kind, end - first, first))
+    # Longest first; a span may repeat with another column but may not overlap a different kept span.
+    spans.sort(key=lambda s: (-(s[1] - s[0]), s[0]))
+    kept: list[tuple[int, int, str, str, int, int]] = []
+    for span in spans:
+        clash = any(span[0] < k[1] and k[0] < span[1] and (span[0], span[1]) != (k[0], k[1]) for k in kept)
+        duplicate = any((span[0], span[1], span[2], span[3]) == (k[0], k[1], k[2], k[3]) for k in kept)
+        if not clash and not duplicate:
+            kept.append(span)
+    kept.sort(key=lambda s: (s[0], s[2]))
+    return [Link(s[0], s[1], request[s[0]:s[1]], s[2], s[3]) for s in kept]
+
+
+def links_text(table: Table, request: str) -> str:
+    """The prompt line: `Links: sales = C; "West" in A` (or `Links: none`)."""
+    links = link_columns(table, request)
+    return "Links: " + ("; ".join(link.render() for link in links) if links else "none")
