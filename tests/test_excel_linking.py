@@ -42,8 +42,9 @@ def test_values_link_to_their_column_and_short_values_need_exact_case():
 
 def test_prompt_carries_the_links_line_after_the_request():
     text = user_message(_table(), "  total sq ft  ")
-    assert text.endswith("Request: total sq ft\nLinks: sq ft = D")
+    assert text.endswith("Request: total sq ft\nLinks: sq ft = D2:D3")
     assert user_message(_table(), "hello").endswith("Links: none")
+    assert links_text(_table(), "Laptop sales") == 'Links: "Laptop" in B2:B3; sales = C2:C3'
     assert links_text(_table(), 'West "x"') == "Links: none"
 
 

@@ -24,7 +24,7 @@ _MAX_VALUE_WORDS = 4
 
 @dataclass(frozen=True)
 class Link:
-    """One request span linked to a column: a header mention (`sales = C`) or a cell value (`"West" in A`)."""
+    """One request span linked to a column: a header mention (`sales = C2:C40`) or a cell value (`"West" in A2:A40`)."""
 
     start: int  # character offsets of the span in the request
     end: int
@@ -32,8 +32,11 @@ class Link:
     letter: str
     kind: str  # "header" | "value"
 
-    def render(self) -> str:
-        return f'"{self.text}" in {self.letter}' if self.kind == "value" else f"{self.text} = {self.letter}"
+    def render(self, first_row: int, last_row: int) -> str:
+        """`sales = C2:C40` / `"West" in A2:A40`: the whole data range, ready to copy into the formula (a small model
+        copies one span far more reliably than it assembles a letter and two row numbers from three places)."""
+        cells = f"{self.letter}{first_row}:{self.letter}{last_row}"
+        return f'"{self.text}" in {cells}' if self.kind == "value" else f"{self.text} = {cells}"
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -113,6 +116,7 @@ def link_columns(table: Table, request: str) -> list[Link]:
 
 
 def links_text(table: Table, request: str) -> str:
-    """The prompt line: `Links: sales = C; "West" in A` (or `Links: none`)."""
+    """The prompt line: `Links: sales = C2:C40; "West" in A2:A40` (or `Links: none`)."""
     links = link_columns(table, request)
-    return "Links: " + ("; ".join(link.render() for link in links) if links else "none")
+    rendered = [link.render(table.first_row, table.last_row) for link in links]
+    return "Links: " + ("; ".join(rendered) if rendered else "none")
