@@ -97,19 +97,18 @@ def link_columns(table: Table, request: str) -> list[Link]:
             candidates += [(i, i + len(phrase), col.letter, "value") for i in range(len(words))
                            if _phrase_at(words, i, phrase, exact)]
     letters = {col.letter for col in table.columns}
-    spans: list[tuple[int, int, str, str, int, int]] = []
+    spans: list[tuple[int, int, str, str]] = []  # (start char, end char, letter, kind)
     for m in _LETTER_MENTION.finditer(request):
         if m.group(1).upper() in letters:
-            spans.append((m.start(), m.end(), m.group(1).upper(), "header", 99, 0))
+            spans.append((m.start(), m.end(), m.group(1).upper(), "header"))
     for first, end, letter, kind in candidates:
-        spans.append((words[first].start(), words[end - 1].end(), letter, kind, end - first, first))
+        spans.append((words[first].start(), words[end - 1].end(), letter, kind))
     # Longest first; a span may repeat with another column but may not overlap a different kept span.
     spans.sort(key=lambda s: (-(s[1] - s[0]), s[0]))
-    kept: list[tuple[int, int, str, str, int, int]] = []
+    kept: list[tuple[int, int, str, str]] = []
     for span in spans:
         clash = any(span[0] < k[1] and k[0] < span[1] and (span[0], span[1]) != (k[0], k[1]) for k in kept)
-        duplicate = any((span[0], span[1], span[2], span[3]) == (k[0], k[1], k[2], k[3]) for k in kept)
-        if not clash and not duplicate:
+        if not clash and span not in kept:
             kept.append(span)
     kept.sort(key=lambda s: (s[0], s[2]))
     return [Link(s[0], s[1], request[s[0]:s[1]], s[2], s[3]) for s in kept]
