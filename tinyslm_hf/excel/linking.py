@@ -77,32 +77,26 @@ def link_columns(table: Table, request: str) -> list[Link]:
     """Links in request order. Overlapping candidates keep the longest span (`Sales Rep` beats `Sales`); the same
     span may link to several columns, which leaves the ambiguity for the model to resolve."""
     words = list(_WORD.finditer(request))
-    candidates: list[tuple[int, int, str, str]] = []  # (first word, end word, letter, kind)
+
+    def occurrences(phrase: list[str], exact_case: bool) -> list[tuple[int, int]]:
+        """Character spans of the request where `phrase` occurs word by word."""
+        return [(words[i].start(), words[i + len(phrase) - 1].end()) for i in range(len(words))
+                if _phrase_at(words, i, phrase, exact_case)]
+
+    spans: list[tuple[int, int, str, str]] = []  # (start char, end char, letter, kind)
+    for m in _LETTER_MENTION.finditer(request):
+        if m.group(1).upper() in {col.letter for col in table.columns}:
+            spans.append((m.start(), m.end(), m.group(1).upper(), "header"))
     for col in table.columns:
         header = _WORD.findall(col.header)
         if header:
-            candidates += [(i, i + len(header), col.letter, "header") for i in range(len(words))
-                           if _phrase_at(words, i, header, exact_case=False)]
+            spans += [(start, end, col.letter, "header") for start, end in occurrences(header, exact_case=False)]
         if col.kind not in (TEXT, CATEGORY):
             continue
-        seen: set[str] = set()
-        for value in col.values:
-            if not isinstance(value, str) or value in seen:
-                continue
-            seen.add(value)
+        for value in dict.fromkeys(v for v in col.values if isinstance(v, str)):  # distinct, in order
             phrase = _WORD.findall(value)
-            if not phrase or len(phrase) > _MAX_VALUE_WORDS:
-                continue
-            exact = len(value) <= 3
-            candidates += [(i, i + len(phrase), col.letter, "value") for i in range(len(words))
-                           if _phrase_at(words, i, phrase, exact)]
-    letters = {col.letter for col in table.columns}
-    spans: list[tuple[int, int, str, str]] = []  # (start char, end char, letter, kind)
-    for m in _LETTER_MENTION.finditer(request):
-        if m.group(1).upper() in letters:
-            spans.append((m.start(), m.end(), m.group(1).upper(), "header"))
-    for first, end, letter, kind in candidates:
-        spans.append((words[first].start(), words[end - 1].end(), letter, kind))
+            if phrase and len(phrase) <= _MAX_VALUE_WORDS:
+                spans += [(start, end, col.letter, "value") for start, end in occurrences(phrase, len(value) <= 3)]
     # Longest first; a span may repeat with another column but may not overlap a different kept span.
     spans.sort(key=lambda s: (-(s[1] - s[0]), s[0]))
     kept: list[tuple[int, int, str, str]] = []
