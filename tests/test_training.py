@@ -126,30 +126,3 @@ def test_resume_after_kill_continues_from_last_complete_checkpoint(tmp_path, cor
     assert (out / "final" / "model.safetensors").exists()
     model = AutoModelForCausalLM.from_pretrained(out / "final", trust_remote_code=True)
     assert torch.isfinite(model(torch.tensor([[5, 6, 7]])).logits).all()
-
-
-def test_budget_calibration_times_steady_state_not_warm_up():
-    """Fresh-process steps run several times slower than steady state; timing them sized the schedule to a third
-    of the budget. A model whose first 3 forward passes take 0.3 s and later ones 0.01 s must be planned at the
-    steady-state speed."""
-    from types import SimpleNamespace
-
-    from tinyslm_hf.training import STEP_OVERHEAD, TrainSettings, _calibrate_steps
-
-    class SlowStart(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.weight = torch.nn.Parameter(torch.ones(()))
-            self.config = SimpleNamespace(vocab_size=10)
-            self.calls = 0
-
-        def forward(self, input_ids, labels):
-            self.calls += 1
-            time.sleep(0.3 if self.calls <= 3 else 0.01)
-            return SimpleNamespace(loss=self.weight * 1.0)
-
-    model = SlowStart()
-    steps = _calibrate_steps(model, TrainSettings(batch_size=1, block_size=4), 1.0, torch.device("cpu"))
-    assert model.calls >= 3 + 5
-    planned_step = 60.0 / steps / STEP_OVERHEAD
-    assert 0.009 < planned_step < 0.05, planned_step  # steady state, not the 0.3 s warm-up steps

@@ -11,22 +11,23 @@ import json
 import math
 import os
 import shutil
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.optim.lr_scheduler import LambdaLR
 from transformers import (
     DataCollatorForLanguageModeling,
     Trainer,
-    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
+from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from .budget import StepPlan, TimeBudgetCallback, calibrate_steps
 from .configuration_tinyslm import TinySLMConfig
 from .data import embedded_corpus_path, prepare_data, training_texts
 from .evaluation import evaluate_text
@@ -36,10 +37,7 @@ from .tokenization import check_vocab_compatible, load_tokenizer, stop_token_ids
 
 
 PERIODIC_EVALS = 4  # evaluations during a run whose length is derived from a time budget
-CALIBRATION_WARMUP_SECONDS = 1.5
-CALIBRATION_MAX_WARMUP = 20
-CALIBRATION_TIMED_STEPS = 5
-STEP_OVERHEAD = 1.06  # optimizer step + clipping + logging on top of forward/backward (measured ~4-6% on CPU)
+REPLAN_HEADROOM = 1.5  # how far above the first plan a budgeted run may be corrected
 
 
 @dataclass
@@ -126,17 +124,18 @@ def last_complete_checkpoint(output_dir: Path) -> Path | None:
     return None
 
 
-class TimeBudgetCallback(TrainerCallback):
-    """Stops training (and saves) once the wall-clock budget is spent, whatever max_steps says."""
+class _PlannedTrainer(Trainer):
+    """A Trainer whose learning-rate schedule is a `StepPlan`, so a time budget can correct its length mid-run."""
 
-    def __init__(self, minutes: float):
-        self.deadline = time.monotonic() + minutes * 60.0
+    def __init__(self, plan: StepPlan, **kwargs):
+        super().__init__(**kwargs)
+        self.plan = plan
 
-    def on_step_end(self, args, state, control, **kwargs):
-        if time.monotonic() >= self.deadline:
-            control.should_training_stop = True
-            control.should_save = True
-        return control
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is None:
+            self.lr_scheduler = LambdaLR(optimizer if optimizer is not None else self.optimizer, self.plan)
+            self._created_lr_scheduler = True
+        return self.lr_scheduler
 
 
 def _model_config(settings: TrainSettings, vocab_size: int, tokenizer) -> TinySLMConfig:
@@ -163,36 +162,6 @@ def _model_config(settings: TrainSettings, vocab_size: int, tokenizer) -> TinySL
     else:  # parameter-matched SwiGLU (3 matrices of 8/3 x hidden ~ 2 of 4 x hidden), a multiple of 32 for GGUF q8_0
         overrides["intermediate_size"] = (8 * settings.hidden_size // 3 + 31) // 32 * 32
     return TinySLMConfig.from_preset(settings.preset, **overrides)
-
-
-def _calibrate_steps(model, settings: TrainSettings, minutes: float, device: torch.device) -> int:
-    """Measure training steps and size the schedule to the time budget, so the cosine decay finishes inside it
-    (stopping a schedule half-way wastes the low-learning-rate phase that gives the best loss).
-
-    The first steps of a fresh process run up to 3x slower than steady state (allocator and oneDNN warm-up), so
-    steps are timed only after ~1.5 s of warm-up; timing them too early sized the schedule to a third of the budget.
-    """
-    ids = torch.randint(0, model.config.vocab_size, (settings.batch_size, settings.block_size), device=device)
-    model.to(device).train()
-
-    def one_step() -> float:
-        start = time.perf_counter()
-        out = model(input_ids=ids, labels=ids)
-        out.loss.backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
-
-    warm_start = time.perf_counter()
-    for i in range(CALIBRATION_MAX_WARMUP):
-        one_step()
-        if i >= 2 and time.perf_counter() - warm_start >= CALIBRATION_WARMUP_SECONDS:
-            break
-    times = [one_step() for _ in range(CALIBRATION_TIMED_STEPS)]
-    model.zero_grad(set_to_none=True)
-    # Forward + backward only: the optimizer step, gradient clipping and logging add a few percent, charged here.
-    per_step = statistics.median(times) * settings.gradient_accumulation_steps * STEP_OVERHEAD
-    return max(10, int(minutes * 60.0 / per_step))
 
 
 def _plot_losses(log_history: list[dict], path: Path) -> Path | None:
@@ -247,8 +216,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         per_device_eval_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         learning_rate=settings.learning_rate,
-        lr_scheduler_type="cosine_with_min_lr",
-        lr_scheduler_kwargs={"min_lr_rate": settings.min_lr_ratio},
+        # the scheduler is _PlannedTrainer's StepPlan: warmup + cosine to min_lr_ratio x the peak
         warmup_steps=settings.warmup_steps,
         weight_decay=settings.weight_decay,
         adam_beta1=0.9,
@@ -304,15 +272,19 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     max_steps = settings.max_steps
     eval_steps = settings.eval_every
     warmup_steps = settings.warmup_steps
+    replan = False
+    # A periodic evaluation is a forward pass over the validation blocks, ~1/3 of a training step's cost per block.
+    eval_cost_in_steps = len(data.validation) / (3.0 * settings.batch_size)
     if max_steps <= 0:
         if resume_from is not None:
             max_steps = json.loads((resume_from / "trainer_state.json").read_text())["max_steps"]
         elif settings.max_minutes:
-            # Budgeted run: 4 periodic evaluations, each a forward pass over the validation blocks (~1/3 of a
-            # training step's cost per block), are charged to the budget before sizing the schedule.
-            steps = _calibrate_steps(model, settings, settings.max_minutes, args.device)
-            eval_cost = PERIODIC_EVALS * len(data.validation) / (3.0 * settings.batch_size)
-            max_steps = max(10, int(steps - eval_cost))
+            # Budgeted run: a first plan from timed steps, with the periodic evaluations charged to the budget;
+            # TimeBudgetCallback corrects it from the real step time once training runs.
+            steps = calibrate_steps(model, settings.batch_size, settings.block_size,
+                                    settings.gradient_accumulation_steps, settings.max_minutes, args.device)
+            max_steps = max(10, int(steps - PERIODIC_EVALS * eval_cost_in_steps))
+            replan = True
         else:
             max_steps = math.ceil(len(data.train) / (settings.batch_size * settings.gradient_accumulation_steps
                                                      * args.world_size))
@@ -322,23 +294,32 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
             max_steps = broadcast_object_list([max_steps])[0]
         eval_steps = max(1, max_steps // PERIODIC_EVALS)
         warmup_steps = min(settings.warmup_steps, max(1, max_steps // 10))
-    args.max_steps = max_steps
+    plan = StepPlan(max_steps, warmup_steps, settings.min_lr_ratio)
+    # The Trainer sizes its epoch loop from args.max_steps: leave room for a plan corrected upwards.
+    args.max_steps = int(max_steps * REPLAN_HEADROOM) if replan else max_steps
     args.eval_steps = eval_steps
     args.warmup_steps = warmup_steps
     epochs = max_steps * settings.batch_size * settings.gradient_accumulation_steps * args.world_size / len(data.train)
-    log(f"schedule: {max_steps} steps (~{epochs:.1f} epochs), warmup {warmup_steps}, eval every {eval_steps}, "
-        f"cosine to {settings.min_lr_ratio:g}x lr {settings.learning_rate:g}")
+    log(f"schedule: {max_steps} steps (~{epochs:.1f} epochs{', corrected while training' if replan else ''}), "
+        f"warmup {warmup_steps}, eval every {eval_steps}, cosine to {settings.min_lr_ratio:g}x lr "
+        f"{settings.learning_rate:g}")
 
-    callbacks = [TimeBudgetCallback(settings.max_minutes)] if settings.max_minutes else []
-    trainer = Trainer(
+    budget = None
+    if settings.max_minutes:
+        budget = TimeBudgetCallback(settings.max_minutes, plan if replan else None, args.max_steps,
+                                    eval_cost_in_steps)
+    trainer = _PlannedTrainer(
+        plan,
         model=model,
         args=args,
         train_dataset=data.train,
         eval_dataset=data.validation,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=[budget] if budget else [],
     )
+    if budget is not None:
+        budget.progress = [cb for cb in trainer.callback_handler.callbacks if isinstance(cb, ProgressCallback)]
     train_result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     final_eval = [h for h in trainer.state.log_history
                   if "eval_loss" in h and h.get("step") == trainer.state.global_step]
@@ -352,6 +333,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         "steps": trainer.state.global_step,
         "parameters": n_params,
         "train_seconds": round(train_seconds, 1),
+        "train_loop_seconds": round(train_result.metrics["train_runtime"], 1),  # what --max-minutes budgets
     }
     if trainer.is_world_process_zero():
         model = trainer.model
