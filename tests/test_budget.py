@@ -80,11 +80,12 @@ def _simulate(monkeypatch, seconds_per_step: float, first_plan: int, eval_every:
     while True:
         state.global_step += 1
         clock[0] += seconds_per_step
+        plan_ended = state.global_step >= state.max_steps  # the default flow callback runs before ours
         callback.on_step_end(args, state, control)
-        if state.global_step % eval_every == 0 or state.global_step >= state.max_steps:
+        if state.global_step % eval_every == 0 or plan_ended:
             clock[0] += eval_seconds
             callback.on_evaluate(args, state, control)
-        if control.should_training_stop or state.global_step >= state.max_steps:
+        if control.should_training_stop or plan_ended:
             return state.global_step, clock[0] - start, plan, control.should_training_stop
 
 
@@ -95,6 +96,14 @@ def test_budget_callback_corrects_the_plan_to_end_at_the_deadline(monkeypatch, f
     steps, elapsed, plan, stopped_by_deadline = _simulate(monkeypatch, 0.3, first_plan)
     assert 190 <= steps <= 198 and plan.total == steps, (steps, plan.total)
     assert elapsed <= 60.0 and not stopped_by_deadline
+
+
+def test_budget_callback_leaves_a_plan_alone_once_its_last_step_is_reached(monkeypatch):
+    """The flow callback ends the run when the step reaches the plan, before this callback runs: raising the total
+    at that very step left a run that ended one step short of its recorded plan (seen as a flaky real run)."""
+    steps, elapsed, plan, stopped_by_deadline = _simulate(monkeypatch, 0.01, first_plan=20)
+    # a correction at step 20 would have asked for ~5900 steps: the run must still end at its plan of 20
+    assert steps == 20 and plan.total == 20 and not stopped_by_deadline
 
 
 def test_budget_callback_charges_the_evaluations_still_to_come(monkeypatch):

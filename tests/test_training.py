@@ -81,6 +81,16 @@ def test_bad_input_file_exits_with_a_message(tmp_path, capsys):
     assert "binary" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU path of bf16 autocast")
+def test_bf16_autocast_trains_on_the_cpu(tmp_path, corpus):
+    """transformers refuses `bf16=True` without a GPU unless the run is marked as a CPU run; `--bf16 auto` turns
+    bf16 on for AVX512-BF16/AMX CPUs, where that refusal broke every training run."""
+    out = tmp_path / "run"
+    assert main(["train", str(corpus), "--output-dir", str(out), *TINY, "--max-steps", "4", "--bf16", "true"]) == 0
+    metrics = json.loads((out / "final" / "train_metrics.json").read_text())
+    assert metrics["steps"] == 4 and metrics["heldout_loss"] < 10.0
+
+
 def test_settings_file_and_unknown_keys(tmp_path, corpus):
     from tinyslm_hf.training import TrainSettings
 

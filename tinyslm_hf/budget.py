@@ -117,7 +117,9 @@ class TimeBudgetCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         now = time.monotonic()
         step = state.global_step
-        if self.plan is not None and step >= REPLAN_FROM_STEP:
+        # Once the plan's last step is reached the default flow callback (which runs first) has already ended the
+        # run, with the decay finished: a correction now would only leave a total that was never reached.
+        if self.plan is not None and REPLAN_FROM_STEP <= step < self.plan.total:
             self.marks.append((step, now, self.eval_total))
             if step % REPLAN_EVERY == 0 and len(self.marks) > REPLAN_EVERY:
                 total = _main_process_value(self._corrected_total(step, now, state.eval_steps), args)

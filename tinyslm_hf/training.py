@@ -230,6 +230,8 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         save_total_limit=settings.save_total_limit,
         logging_steps=settings.logging_steps,
         bf16=use_bf16,
+        # transformers refuses bf16 without a GPU unless told the run is on the CPU (AVX512-BF16 / AMX CPUs)
+        use_cpu=use_bf16 and not torch.cuda.is_available(),
         seed=settings.seed,
         report_to="none",
         dataloader_num_workers=0,
