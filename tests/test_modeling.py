@@ -430,3 +430,29 @@ def test_tensor_parallel_plan_names_only_existing_modules():
         names = {n for n, _ in model.model.named_modules()}
         for pattern in model.config.base_model_tp_plan:
             assert any(n.startswith(pattern.split(".*.")[0]) and n.endswith(pattern.split(".*.")[1]) for n in names)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_residual_dropout_is_bernoulli_with_inverted_scaling(dtype):
+    """The CPU dropout draws its mask from uniforms: it must still keep each element with probability 1 - p, scale
+    kept ones by 1 / (1 - p) (so the expectation is unchanged), pass gradients through the same mask, and be the
+    identity in eval mode."""
+    from tinyslm_hf.modeling_tinyslm import TinySLMDropout
+
+    torch.manual_seed(0)
+    dropout = TinySLMDropout(0.25).train()
+    x = torch.full((200, 500), 2.0, dtype=dtype, requires_grad=True)
+    y = dropout(x)
+    kept = y != 0
+    assert y.dtype == dtype
+    assert abs(kept.float().mean().item() - 0.75) < 0.01
+    assert torch.allclose(y[kept].float(), torch.tensor(2.0 / 0.75), rtol=1e-2)
+    y.sum().backward()
+    assert torch.equal(x.grad != 0, kept) and torch.allclose(x.grad[kept].float(), torch.tensor(1 / 0.75), rtol=1e-2)
+    assert torch.equal(dropout.eval()(x), x)
+    # and the model uses it: training-mode logits are noisy, eval-mode logits are not
+    model = make_model("modern", hidden_dropout=0.1)
+    ids = torch.randint(0, 97, (2, 12))
+    assert torch.equal(model(ids).logits, model(ids).logits)
+    model.train()
+    assert not torch.equal(model(ids).logits, model(ids).logits)
