@@ -452,6 +452,8 @@ def test_residual_dropout_is_bernoulli_with_inverted_scaling(dtype):
     assert torch.equal(dropout.eval()(x), x)
     # and the model uses it: training-mode logits are noisy, eval-mode logits are not
     model = make_model("modern", hidden_dropout=0.1)
+    assert isinstance(model.model.dropout, TinySLMDropout)
+    assert all(isinstance(layer.dropout, TinySLMDropout) for layer in model.model.layers)
     ids = torch.randint(0, 97, (2, 12))
     assert torch.equal(model(ids).logits, model(ids).logits)
     model.train()
