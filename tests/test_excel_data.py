@@ -128,3 +128,63 @@ def test_handwritten_requests_are_not_generator_templates():
     templates = {t.split("{")[0].strip().lower() for pair in T.values() for ts in pair for t in ts}
     assert all(e.request.lower() not in templates for e in examples)
     assert {e.function for e in examples} >= {"SUM", "VLOOKUP", "SUMIFS", "IF+OR", "SUMPRODUCT"}
+
+
+def _words(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"[a-z0-9']+", re.sub(r"\{[^}]*\}", "", text).lower()))
+
+
+def test_request_noise_words_are_not_held_out_vocabulary_or_header_names():
+    from tinyslm_hf.excel import generator, tables
+
+    held_out = set()
+    for _, test_templates in T.values():
+        for template in test_templates:
+            held_out |= _words(template)
+    for pairs in (generator.OPS, generator.DATE_OPS):
+        for _, test_words in pairs.values():
+            held_out |= {w for phrase in test_words for w in _words(phrase)}
+    held_out |= {w for phrase in generator.PREFIX[1] + generator.SUFFIX[1] for w in _words(phrase)}
+    names = set()
+    for topic in TOPICS:
+        for col in topic.columns:
+            for name in list(col.train_names) + list(col.test_names) + [str(v) for v in col.values]:
+                names |= _words(name)
+    for pool in (tables._NUMBER_WORDS, tables._CATEGORY_WORDS, tables._TEXT_WORDS, tables._DATE_WORDS,
+                 tables._CATEGORY_VALUES):
+        names |= {w for name in pool for w in _words(name)}
+    fillers = set(generator.FILLER_WORDS)
+    assert not fillers & held_out, "noise would leak held-out vocabulary into training"
+    assert not fillers & names, "noise words would be linked to a column"
+
+
+def test_request_noise_keeps_formulas_and_placeholders_and_is_off_by_default():
+    clean = list(generate("train", 200, seed=3))
+    assert _dump(clean) == _dump(list(generate("train", 200, seed=3, noise=0.0)))
+    noisy = list(generate("train", 200, seed=3, noise=1.0))
+    assert _dump(noisy) == _dump(list(generate("train", 200, seed=3, noise=1.0)))
+    from tinyslm_hf.excel.generator import FILLER_WORDS
+
+    changed = sum(any(w in FILLER_WORDS for w in e.request.lower().replace(",", " ").split()) for e in noisy)
+    assert changed > 100  # most requests got a filler word (the rest a made-up one)
+    for ex in noisy:
+        assert "{" not in ex.request and "}" not in ex.request
+        assert execute(ex.formula, ex.table).ok
+    with pytest.raises(ValueError, match="noise"):
+        list(generate("train", 1, noise=1.5))
+
+
+def test_english_category_values_bring_no_held_out_word_into_training():
+    from tinyslm_hf.excel.generator import FILLER_WORDS, held_out_phrasing_words
+    from tinyslm_hf.excel.tables import _HELD_OUT_WORDS, english_words
+
+    words = {w.lower() for w in english_words()}
+    assert len(words) > 5000
+    assert not words & held_out_phrasing_words()
+    assert not words & _HELD_OUT_WORDS
+    assert not words & set(FILLER_WORDS)
+    rng = random.Random(4)
+    used = {str(v) for _ in range(200) for c in invented_topic(rng).columns if c.kind == "category" for v in c.values}
+    assert used & set(english_words()), "invented topics should draw some category values from english_words()"

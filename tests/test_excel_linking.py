@@ -58,3 +58,27 @@ def test_generated_reference_columns_are_almost_always_linked():
             needed = set(re.findall(r"\b([A-Z]{1,2})\d+", ex.formula))
             hits += needed <= {link.letter for link in link_columns(ex.table, ex.request)}
         assert hits / len(examples) >= 0.95, (split, hits)
+
+
+def test_named_rows_give_each_header_link_its_cells():
+    table = _table()  # data rows 2-3
+    assert links_text(table, "sales in row 3 minus sq ft") == "Links: sales = C2:C3 (row 3 = C3); sq ft = D2:D3 (row 3 = D3)"
+    assert links_text(table, "% change in sales between rows 2 and 3") == "Links: sales = C2:C3 (row 2 = C2, row 3 = C3)"
+    assert links_text(table, "sales from Row 3 to row 2") == "Links: sales = C2:C3 (row 3 = C3, row 2 = C2)"
+    # value links keep their range; a row outside the data (1 is the header row, 9 does not exist) adds nothing
+    assert links_text(table, "Laptop sales in row 9") == 'Links: "Laptop" in B2:B3; sales = C2:C3'
+    assert links_text(table, "sales row 1") == "Links: sales = C2:C3"
+
+
+def test_generated_row_references_are_linked_cells():
+    """Every cell a row-level reference formula uses (IF, ABS, LEN, ...) is spelled out in its Links line."""
+    checked = eligible = 0
+    for ex in (ex for split in ("train", "test") for ex in generate(split, 300, seed=5)):
+        if ex.family not in ("if_and", "if_or", "abs", "len", "upper", "lower", "left", "right", "mid", "trim",
+                             "concat", "amp", "pct_rows", "pct_cols", "iferror_div"):
+            continue
+        eligible += 1
+        cells = set(re.findall(r"(?<![A-Z])([A-Z]\d+)(?![\d:])", ex.formula))
+        linked = set(re.findall(r"= ([A-Z]\d+)\b", links_text(ex.table, ex.request)))
+        checked += cells <= linked
+    assert eligible >= 100 and checked == eligible

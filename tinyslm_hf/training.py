@@ -108,6 +108,15 @@ def bf16_supported() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def precision_args(use_bf16: bool) -> dict:
+    """`TrainingArguments` keywords for a run with or without bf16 autocast, on whatever device is present.
+
+    transformers refuses `bf16=True` without a GPU unless it is told the run is on the CPU, so `use_cpu` is set for
+    bf16 on a CPU (AVX512-BF16 / AMX) and left alone otherwise: an MPS or XPU machine keeps its accelerator.
+    """
+    return {"bf16": use_bf16, "use_cpu": use_bf16 and not torch.cuda.is_available()}
+
+
 def last_complete_checkpoint(output_dir: Path) -> Path | None:
     """Newest `checkpoint-N` that finished saving. The Trainer writes trainer_state.json last, so a checkpoint
     without it was interrupted (e.g. `kill -9` during a save) and is removed rather than resumed from."""
@@ -230,9 +239,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         save_steps=settings.save_every,
         save_total_limit=settings.save_total_limit,
         logging_steps=settings.logging_steps,
-        bf16=use_bf16,
-        # transformers refuses bf16 without a GPU unless told the run is on the CPU (AVX512-BF16 / AMX CPUs)
-        use_cpu=use_bf16 and not torch.cuda.is_available(),
+        **precision_args(use_bf16),
         seed=settings.seed,
         report_to="none",
         dataloader_num_workers=0,
@@ -375,4 +382,4 @@ def generate_sample(model, tokenizer, prompt: str, max_new_tokens: int, seed: in
     return tokenizer.decode(output[0], skip_special_tokens=True)
 
 
-__all__ = ["TrainSettings", "bf16_supported", "generate_sample", "last_complete_checkpoint", "train"]
+__all__ = ["TrainSettings", "bf16_supported", "generate_sample", "last_complete_checkpoint", "precision_args", "train"]

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..excel.generator import REQUEST_NOISE
 from ..excel.tables import INVENTED_FRACTION
 
 HELP = "Excel-formula assistant: generate synthetic data, train (SFT or LoRA), evaluate by execution, ask."
@@ -25,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--invented-fraction", type=float, default=INVENTED_FRACTION,
                      help="share of training tables from invented topics (teaches reading the schema)")
+    gen.add_argument("--request-noise", type=float, default=REQUEST_NOISE,
+                     help="share of training requests given filler or replaced words (teaches ignoring unknown words)")
     gen.add_argument("--overwrite", action="store_true")
 
     tr = sub.add_parser("train", help="supervised fine-tuning on the synthetic data (answer-only loss)")
@@ -44,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--seed", type=int)
     tr.add_argument("--invented-fraction", type=float,
                     help=f"with generated data: share of invented-topic tables (default {INVENTED_FRACTION})")
+    tr.add_argument("--bf16", choices=["auto", "true", "false"], default="auto",
+                    help="bf16 autocast (auto: on a bf16 GPU only; slower than fp32 for this small model on a CPU)")
+    tr.add_argument("--request-noise", type=float,
+                    help=f"with generated data: share of requests given word-level noise (default {REQUEST_NOISE})")
     tr.add_argument("--overwrite", action="store_true")
 
     ev = sub.add_parser("eval", help="execution accuracy, exact match, valid-syntax share; JSON output")
@@ -89,7 +96,7 @@ def _generate(args) -> int:
         if getattr(args, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
     counts = generate_dataset(out, args.n_train, args.n_validation, args.n_test, seed=args.seed,
-                              invented_fraction=args.invented_fraction)
+                              invented_fraction=args.invented_fraction, noise=args.request_noise)
     print(json.dumps({"out": str(out), **counts}))
     return 0
 
@@ -99,13 +106,14 @@ def _train(args) -> int:
 
     overrides = {k: getattr(args, k) for k in ("n_train", "lora_r", "max_steps", "batch_size", "learning_rate",
                                                "hidden_size", "num_hidden_layers", "vocab_size", "threads", "seed",
-                                               "invented_fraction")
+                                               "invented_fraction", "request_noise")
                  if getattr(args, k) is not None}
     for key in ("n_train", "max_steps", "batch_size", "hidden_size", "num_hidden_layers"):
         if key in overrides and overrides[key] <= 0:
             raise ValueError(f"{key} must be positive")
+    bf16 = {"auto": None, "true": True, "false": False}[args.bf16]
     cfg = ExcelTrainConfig(out_dir=args.out, data_dir=args.data, init=args.init, lora=args.lora,
-                           overwrite=args.overwrite, **overrides)
+                           overwrite=args.overwrite, bf16=bf16, **overrides)
     summary = train_excel(cfg)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
     return 0

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .executor import execute
-from .tables import CATEGORY, DATE, INVENTED_FRACTION, NUMBER, TEXT, Table, random_table, serial_to_iso, table_from_json
+from .tables import (CATEGORY, DATE, INVENTED_FRACTION, NUMBER, TEXT, Table, _made_up_word, random_table, serial_to_iso,
+                     table_from_json)
 
 SPLITS = ("train", "validation", "test")
 
@@ -207,6 +209,78 @@ MORE_TRAIN: dict[str, list[str]] = {
     "large": ["{kth} biggest {num}", "{kth} highest value of {num}", "{kth} largest {num}"],
     "small": ["{kth} smallest {num}", "{kth} lowest value of {num}", "{kth} least {num}"],
 }
+# A third batch, written as people type into a help box or a chat: questions, commands, noun phrases, with the
+# column first or last. They avoid every word that only held-out phrasings use, so the held-out split still
+# measures unseen wording (docs/excel.md reports its out-of-vocabulary share).
+NATURAL_TRAIN: dict[str, list[str]] = {
+    "sum": ["what's the sum of the {num} column", "I need the total of {num}", "show me total {num}",
+            "sum {num}", "how much is {num} in total", "give me {num} summed up", "what do all the {num} come to",
+            "add together {num}", "calc total {num}"],
+    "average": ["what is {num} on average", "show me the mean {num}", "I need the average {num}", "avg value of {num}",
+                "mean for {num}", "give me the average of the {num} column", "average across {num}"],
+    "min": ["what is the smallest {num}", "show me the minimum {num}", "I need the lowest {num}",
+            "lowest number in {num}", "minimum value of {num}", "which is the lowest {num}", "min value in {num}"],
+    "max": ["what is the largest {num}", "show me the maximum {num}", "I need the highest {num}",
+            "highest number in {num}", "maximum value of {num}", "which is the highest {num}", "greatest {num}",
+            "max value in {num}"],
+    "count": ["count how many numbers {num} has", "how many numeric values are in {num}", "numeric count of {num}",
+              "how many cells in {num} contain numbers"],
+    "counta": ["how many {text} do we have", "count the {text}", "number of filled {text} cells",
+               "how many non-empty {text} cells are there", "count all {text} entries"],
+    "countif_eq": ["how many rows are {val}", "count how many {cat} values are {val}", "count the {val} rows",
+                   "how many {val} do we have in {cat}", "number of {val} entries in {cat}",
+                   "count {cat} that are {val}"],
+    "countif_num": ["how many rows with {num} {op} {x}", "count how many {num} are {op} {x}",
+                    "number of {num} values {op} {x}", "count the rows where {num} {op} {x}"],
+    "countif_date": ["how many rows with {date} {dop} {d}", "count of {date} {dop} {d}",
+                     "how many entries have {date} {dop} {d}"],
+    "countifs": ["how many {val} rows have {num} {op} {x}", "count {val} with {num} {op} {x}",
+                 "count how many rows are {val} in {cat} and {num} {op} {x}"],
+    "sumif": ["what is the total {num} for {val}", "sum the {num} of {val}", "total {num} of {val} rows",
+              "how much {num} did {val} have", "{num} for {val} in total", "sum {num} only for {val}"],
+    "sumif_num": ["sum {num} only where {num2} is {op} {x}", "total of {num} for rows with {num2} {op} {x}",
+                  "what do {num} add up to when {num2} is {op} {x}"],
+    "sumifs": ["total {num} of {val} rows with {num2} {op} {x}", "sum {num} only for {val} with {num2} {op} {x}",
+               "what is the total {num} for {cat} {val} where {num2} is {op} {x}"],
+    "sumifs_cat": ["total {num} of {val} rows in {val2}", "sum {num} only for {cat} {val} and {cat2} {val2}",
+                   "what is the total {num} for {val} and {val2}"],
+    "averageif": ["what is the mean {num} for {val}", "average {num} of {val} rows", "avg {num} only for {val}",
+                  "{num} average for {cat} {val}", "mean {num} among {val}"],
+    "averageifs": ["average {num} of {val} rows with {num2} {op} {x}", "mean {num} only for {val} with {num2} {op} {x}",
+                   "what is the average {num} for {cat} {val} where {num2} is {op} {x}"],
+    "if_and": ['row {row}: give "{yes}" if {num} {op} {x} and {num2} {op2} {x2}, or "{no}" otherwise',
+               'show "{yes}" in row {row} if {num} is {op} {x} and {num2} is {op2} {x2}; "{no}" if not'],
+    "if_or": ['row {row}: give "{yes}" if {num} {op} {x} or {num2} {op2} {x2}, or "{no}" otherwise',
+              'show "{yes}" in row {row} if {num} is {op} {x} or {num2} is {op2} {x2}; "{no}" if not'],
+    "round": ["{agg} {num}, {n} decimal places", "round {agg} {num} to {n} places", "{agg} {num} rounded, {n} decimals",
+              "give me the {agg} {num} rounded to {n} dp"],
+    "abs": ["positive difference of {num} and {num2} in row {row}", "how different are {num} and {num2} in row {row}",
+            "row {row}: {num} minus {num2} as a positive number", "absolute {num} - {num2} for row {row}"],
+    "lookup": ["look for {key} and return the {tgt}", "what is the {tgt} for {key}", "show me {key}'s {tgt}",
+               "get {key}'s {tgt}", "find the {tgt} that {key} has", "{key}: what {tgt}"],
+    "vlookup": ["vlookup for {key}, return {tgt}", "use a vlookup to get {key}'s {tgt}"],
+    "index_match": ["index and match to return {tgt} for {key}", "with index/match get the {tgt} of {key}"],
+    "iferror_lookup": ['{tgt} of {key}, "{nf}" if it can\'t be found', 'find {key}\'s {tgt}, or "{nf}" if not found',
+                       'look up the {tgt} for {key}, "{nf}" when it is missing'],
+    "iferror_div": ["row {row}: divide {num} by {num2} and return 0 if it errors", "{num} over {num2} in row {row}, 0 on error",
+                    "safe division of {num} by {num2} for row {row}"],
+    "len": ["count characters of {text} in row {row}", "length of row {row} {text}", "how many letters in {text} row {row}"],
+    "upper": ["uppercase version of {text} in row {row}", "row {row} {text} in caps", "make the {text} in row {row} upper case"],
+    "lower": ["lowercase version of {text} in row {row}", "row {row} {text} in lower case", "make the {text} in row {row} lower case"],
+    "left": ["leftmost {n} characters of {text} in row {row}", "the first {n} letters of row {row}'s {text}"],
+    "right": ["rightmost {n} characters of {text} in row {row}", "the last {n} letters of row {row}'s {text}"],
+    "mid": ["from {text} in row {row}, {n} characters starting at {p}", "{n} chars from position {p} of {text} in row {row}"],
+    "trim": ["remove the extra spaces in row {row}'s {text}", "trim the {text} of row {row}", "clean spaces from {text} row {row}"],
+    "concat": ['concatenate row {row} {text} with {cat}, "{sep}" between them', 'concat the {text} and {cat} of row {row} with "{sep}"'],
+    "amp": ['join row {row} {text} and {cat} with "{sep}" in the middle', 'put row {row} {text} and {cat} together, "{sep}" between'],
+    "pct_rows": ["% change in {num} between rows {row} and {row2}", "how much did {num} change in % from row {row} to row {row2}"],
+    "pct_cols": ["percent change {num} to {num2} in row {row}", "change in % from {num} to {num2} on row {row}"],
+    "sumproduct": ["sum of products of {num} and {num2}", "multiply {num} and {num2} and sum", "sumproduct {num} {num2}"],
+    "large": ["{kth} highest value in {num}", "the {kth} largest {num}", "{kth} greatest {num}"],
+    "small": ["{kth} lowest value in {num}", "the {kth} smallest {num}", "{kth} smallest number in {num}"],
+}
+for _family, _more in NATURAL_TRAIN.items():
+    MORE_TRAIN[_family] = MORE_TRAIN[_family] + _more
 for _family, _more in MORE_TRAIN.items():
     T[_family] = (T[_family][0] + [t for t in _more if t not in T[_family][0]], T[_family][1])
 
@@ -607,9 +681,69 @@ def _with_typo(template: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
+def held_out_phrasing_words() -> set[str]:
+    """Lower-cased words of the held-out phrasings, operator words, openers and closers (placeholders left out)."""
+    words: set[str] = set()
+    phrases = [t for _, test in T.values() for t in test] + list(PREFIX[1]) + list(SUFFIX[1])
+    phrases += [w for pairs in (OPS, DATE_OPS) for _, test in pairs.values() for w in test]
+    for phrase in phrases:
+        words |= set(re.findall(r"[a-z0-9']+", re.sub(r"\{[^}]*\}", "", phrase).lower()))
+    return words
+
+
+REQUEST_NOISE = 0.0  # default share of training requests given word-level noise: off, it did not help (docs/excel.md)
+
+# Words a user might wrap around or drop into a request that say nothing about the formula: chit-chat, context,
+# hedges. Request noise (below) draws from these and from made-up words. None of them is a word of a held-out
+# phrasing, operator, opener or closer (a test checks), so noise teaches "ignore what you do not know" without
+# leaking test vocabulary into training.
+FILLER_WORDS = [
+    "ok", "okay", "so", "just", "really", "actually", "basically", "maybe", "now", "today", "again", "quickly",
+    "boss", "report", "sheet", "tab", "workbook", "file", "stuff", "fyi", "hi", "hello", "morning", "btw", "um",
+    "sure", "kindly", "could", "you", "can", "we", "my", "our", "want", "wondering", "trying", "monthly", "weekly",
+    "quarterly", "annual", "current", "latest", "draft", "meeting", "review", "tomorrow", "tonight", "here", "that",
+    "quick", "ask", "help", "thanks", "cheers", "please", "would", "like", "know", "see", "figures", "sheet1",
+    "dashboard", "summary", "forecast", "friday", "monday", "lol", "hmm", "yo", "dear", "idk", "exactly",
+    "precisely", "roughly", "simply", "colleague", "deck", "slide", "email",
+]
+
+
+def _noise_word(rng: random.Random) -> str:
+    if rng.random() < 0.7:
+        return rng.choice(FILLER_WORDS)
+    word = _made_up_word(rng)
+    return word.lower() if rng.random() < 0.7 else word
+
+
+def _with_noise(template: str, rng: random.Random) -> str:
+    """Wrap the request in, or slip into it, words that do not matter (or replace one of its own words).
+
+    Held-out requests are full of words no training template has ("spreadsheet question:", "asap", "glue"); a
+    model that has only seen clean templates is thrown by them. Word-level noise of this kind (word dropout and
+    replacement, as in Iyyer et al. 2015 and SwitchOut, Wang et al. 2018) teaches it to read the rest of the request
+    and the Links line instead. Placeholders and quoted text are never touched.
+    """
+    words = template.split(" ")
+    own = [i for i, w in enumerate(words) if w.isalpha() and len(w) >= 3 and w.lower() not in {"vlookup", "index", "match"}]
+    filler = " ".join(_noise_word(rng) for _ in range(rng.randint(1, 2)))
+    r = rng.random()
+    if r < 0.35:
+        return filler + rng.choice([" ", ", ", ": ", " - "]) + template
+    if r < 0.6:
+        return template + rng.choice([" ", ", ", " - "]) + filler
+    if r < 0.8 and own:
+        words[rng.choice(own)] = _noise_word(rng)
+        return " ".join(words)
+    words.insert(rng.randint(1, len(words)), _noise_word(rng))
+    return " ".join(words)
+
+
 def make_example(rng: random.Random, split: str, index: int, families: list[str] | None = None,
-                 max_tries: int = 50, invented_fraction: float = 0.0) -> Example:
-    """Draw one example for `split` (test: held-out topics, headers and phrasings)."""
+                 max_tries: int = 50, invented_fraction: float = 0.0, noise: float = 0.0) -> Example:
+    """Draw one example for `split` (test: held-out topics, headers and phrasings).
+
+    `noise` (training data): the share of requests given word-level noise (`_with_noise`).
+    """
     held_out = split == "test"
     families = families or sorted(T)
     for _ in range(max_tries):
@@ -624,6 +758,8 @@ def make_example(rng: random.Random, split: str, index: int, families: list[str]
         template = rng.choice(test_t if held_out else train_t)
         if rng.random() < 0.12:
             template = _with_typo(template, rng)
+        if noise and rng.random() < noise:
+            template = _with_noise(template, rng)
         text = template.format(**b.slots)
         text = b.pick(PREFIX) + text + b.pick(SUFFIX)
         if rng.random() < 0.3:
@@ -638,18 +774,21 @@ def make_example(rng: random.Random, split: str, index: int, families: list[str]
 
 
 def generate(split: str, n: int, seed: int = 0, families: list[str] | None = None,
-             invented_fraction: float = 0.0) -> Iterator[Example]:
-    """`n` examples of `split`; the same (split, n, seed, invented_fraction) always gives the same examples.
+             invented_fraction: float = 0.0, noise: float = 0.0) -> Iterator[Example]:
+    """`n` examples of `split`; the same (split, n, seed, invented_fraction, noise) always gives the same examples.
 
-    `invented_fraction` of the train/validation tables come from invented topics (tables.py explains why).
+    `invented_fraction` of the train/validation tables come from invented topics (tables.py explains why);
+    `noise` of the requests get word-level noise (`_with_noise`; meant for training data only).
     """
     if not 0.0 <= invented_fraction <= 1.0:
         raise ValueError(f"invented_fraction must be in [0, 1], got {invented_fraction}")
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError(f"noise must be in [0, 1], got {noise}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     rng = random.Random(f"tinyslm-excel/{seed}/{split}")
     for i in range(n):
-        yield make_example(rng, split, i, families, invented_fraction=invented_fraction)
+        yield make_example(rng, split, i, families, invented_fraction=invented_fraction, noise=noise)
 
 
 def write_json_lines(rows, path: str | os.PathLike) -> int:
@@ -689,10 +828,15 @@ def read_jsonl(path: str | os.PathLike) -> list[Example]:
 
 
 def generate_dataset(out_dir: str | os.PathLike, n_train: int, n_validation: int, n_test: int, seed: int = 0,
-                     invented_fraction: float = INVENTED_FRACTION) -> dict:
-    """Write train/validation/test jsonl files into `out_dir`; returns the counts."""
+                     invented_fraction: float = INVENTED_FRACTION, noise: float = REQUEST_NOISE) -> dict:
+    """Write train/validation/test jsonl files into `out_dir`; returns the counts.
+
+    Invented topics and request noise go into the train split only: validation and test measure clean requests.
+    """
     counts = {}
     for split, n in (("train", n_train), ("validation", n_validation), ("test", n_test)):
-        frac = invented_fraction if split == "train" else 0.0  # validation keeps measuring the named topics
-        counts[split] = write_jsonl(generate(split, n, seed, invented_fraction=frac), Path(out_dir) / f"{split}.jsonl")
+        train = split == "train"
+        examples = generate(split, n, seed, invented_fraction=invented_fraction if train else 0.0,
+                            noise=noise if train else 0.0)
+        counts[split] = write_jsonl(examples, Path(out_dir) / f"{split}.jsonl")
     return counts

@@ -20,6 +20,8 @@ from .tables import CATEGORY, TEXT, Table
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _LETTER_MENTION = re.compile(r"\b(?:column|col)\.?\s+([A-Za-z]{1,2})\b", re.IGNORECASE)
 _MAX_VALUE_WORDS = 4
+# "row 4", "Row 12", "rows 2 and 3", "rows 5-9": the second number is only taken after "rows".
+_ROW_MENTION = re.compile(r"\brow(s)?\s*#?\s*(\d{1,5})\b(?:\s*(?:and|to|-|&|,)\s*(\d{1,5})\b)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,16 @@ class Link:
     letter: str
     kind: str  # "header" | "value"
 
-    def render(self, first_row: int, last_row: int) -> str:
+    def render(self, first_row: int, last_row: int, rows: tuple[int, ...] = ()) -> str:
         """`sales = C2:C40` / `"West" in A2:A40`: the whole data range, ready to copy into the formula (a small model
-        copies one span far more reliably than it assembles a letter and two row numbers from three places)."""
+        copies one span far more reliably than it assembles a letter and two row numbers from three places).
+        With rows named in the request, a header link also gives its cells: `sales = C2:C40 (row 4 = C4)`."""
         cells = f"{self.letter}{first_row}:{self.letter}{last_row}"
-        return f'"{self.text}" in {cells}' if self.kind == "value" else f"{self.text} = {cells}"
+        if self.kind == "value":
+            return f'"{self.text}" in {cells}'
+        if rows:
+            cells += " (" + ", ".join(f"row {r} = {self.letter}{r}" for r in rows) + ")"
+        return f"{self.text} = {cells}"
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -108,8 +115,26 @@ def link_columns(table: Table, request: str) -> list[Link]:
     return [Link(s[0], s[1], request[s[0]:s[1]], s[2], s[3]) for s in kept]
 
 
+def mentioned_rows(table: Table, request: str) -> tuple[int, ...]:
+    """Data rows the request names (`row 4`, `rows 2 and 3`), in order of mention, without repeats; a number outside
+    the table's data rows is left out (row 1 is the header row)."""
+    rows: list[int] = []
+    for m in _ROW_MENTION.finditer(request):
+        numbers = [m.group(2)] + ([m.group(3)] if m.group(1) and m.group(3) else [])
+        for number in numbers:
+            r = int(number)
+            if table.first_row <= r <= table.last_row and r not in rows:
+                rows.append(r)
+    return tuple(rows)
+
+
 def links_text(table: Table, request: str) -> str:
-    """The prompt line: `Links: sales = C2:C40; "West" in A2:A40` (or `Links: none`)."""
+    """The prompt line: `Links: sales = C2:C40 (row 4 = C4); "West" in A2:A40` (or `Links: none`).
+
+    Cells for named rows matter as much as ranges: with ranges alone, the model still wrote `D11` for "row 4"
+    (IF, ABS, LEN, LEFT, percentage change between rows), assembling a letter and a number it had to find apart.
+    """
     links = link_columns(table, request)
-    rendered = [link.render(table.first_row, table.last_row) for link in links]
+    rows = mentioned_rows(table, request)
+    rendered = [link.render(table.first_row, table.last_row, rows) for link in links]
     return "Links: " + ("; ".join(rendered) if rendered else "none")

@@ -8,7 +8,9 @@ model to read the schema instead of remembering that "Sales" lives in column C.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +140,7 @@ TOPICS: tuple[Topic, ...] = (
 # useless, so what is learned is the copying that the held-out topics need. Nothing here may coincide with a held-out
 # header or category value (`_HELD_OUT_WORDS` filters them; a test checks it).
 INVENTED_FRACTION = 0.5  # default share of invented-topic tables in generated training data (docs/excel.md)
+ENGLISH_VALUE_FRACTION = 1 / 3  # share of invented category columns whose values are English words (english_words)
 _NUMBER_WORDS = ["Height", "Distance", "Volume", "Fuel", "Speed", "Load", "Yield", "Rainfall", "Calories", "Votes",
                  "Clicks", "Views", "Likes", "Downloads", "Errors", "Tickets", "Hours", "Miles", "Laps", "Pages",
                  "Orders", "Returns", "Profit", "Margin", "Tax", "Fee", "Rent", "Deposit", "Balance", "Credits",
@@ -172,6 +175,25 @@ _HELD_OUT_WORDS = frozenset(
     | {str(v).lower() for t in TOPICS if t.split == "test" for c in t.columns for v in c.values})
 
 
+@functools.lru_cache(maxsize=1)
+def english_words() -> tuple[str, ...]:
+    """Distinct 4-10 letter words of the embedded corpus (Tiny Shakespeare), capitalised: category values to copy.
+
+    Five fixed topics and syllable-made words give the model a narrow set of strings to copy, and it then writes a
+    memorised value instead of an unseen one (`"Neuro"` -> `"Night"`). Thousands of real English words widen that.
+    Held-out header names and values are left out, and so is every word of a held-out phrasing, opener or closer:
+    a value is typed into the request, and it must not bring test vocabulary into training. Request-noise filler
+    words are left out too, so a filler is never also a value to copy.
+    """
+    from ..data import embedded_corpus_path
+    from .generator import FILLER_WORDS, held_out_phrasing_words  # generator imports this module: import here
+
+    text = embedded_corpus_path().read_text(encoding="utf-8")
+    forbidden = _HELD_OUT_WORDS | held_out_phrasing_words() | set(FILLER_WORDS)
+    words = {w.lower() for w in re.findall(r"[A-Za-z]{4,10}", text)} - forbidden
+    return tuple(sorted(w.capitalize() for w in words))
+
+
 def _fresh_name(rng: random.Random, pool: list[str], used: set[str], forbidden: set[str]) -> str:
     """A header from `pool`, sometimes made up or two-word, never a held-out name and never twice in a table."""
     while True:
@@ -192,7 +214,13 @@ def invented_topic(rng: random.Random) -> Topic:
     forbidden, used = _HELD_OUT_WORDS, set()
     cols = [_c(TEXT, [_fresh_name(rng, _TEXT_WORDS, used, forbidden)], [], key=rng.choice(["person", "product", "made_up"]))]
     for _ in range(rng.randint(1, 2)):
-        pool = [v for v in _CATEGORY_VALUES if v.lower() not in forbidden] if rng.random() < 0.5 else []
+        r = rng.random()
+        if r < ENGLISH_VALUE_FRACTION:
+            pool = list(rng.sample(english_words(), 5))
+        elif r < 0.5 + ENGLISH_VALUE_FRACTION / 2:
+            pool = [v for v in _CATEGORY_VALUES if v.lower() not in forbidden]
+        else:
+            pool = []
         while len(pool) < 5:
             word = _made_up_word(rng)
             if word.lower() not in forbidden:
