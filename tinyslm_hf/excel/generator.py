@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .executor import execute
-from .tables import (CATEGORY, DATE, INVENTED_FRACTION, NUMBER, TEXT, Table, _made_up_word, random_table, serial_to_iso,
-                     table_from_json)
+from .tables import (CATEGORY, DATE, INVENTED_FRACTION, NUMBER, TEXT, Table, made_up_word, random_table,
+                     serial_to_iso, table_from_json)
 
 SPLITS = ("train", "validation", "test")
 
@@ -711,7 +711,7 @@ FILLER_WORDS = [
 def _noise_word(rng: random.Random) -> str:
     if rng.random() < 0.7:
         return rng.choice(FILLER_WORDS)
-    word = _made_up_word(rng)
+    word = made_up_word(rng)
     return word.lower() if rng.random() < 0.7 else word
 
 

@@ -165,7 +165,7 @@ _SYLLABLES = ["ka", "lo", "mi", "ren", "tas", "vo", "zu", "bel", "dor", "fin", "
               "mar", "nix", "pol", "quo", "ras", "sil", "tor", "ul", "ven", "wex", "yar", "zan", "bri", "cor", "dra"]
 
 
-def _made_up_word(rng: random.Random) -> str:
+def made_up_word(rng: random.Random) -> str:
     return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
 
 
@@ -201,9 +201,9 @@ def _fresh_name(rng: random.Random, pool: list[str], used: set[str], forbidden: 
         if r < 0.55:
             name = rng.choice(pool)
         elif r < 0.8:
-            name = _made_up_word(rng)
+            name = made_up_word(rng)
         else:
-            name = f"{_made_up_word(rng)} {rng.choice(pool)}"
+            name = f"{made_up_word(rng)} {rng.choice(pool)}"
         if name.lower() not in forbidden and name.lower() not in used:
             used.add(name.lower())
             return name
@@ -222,7 +222,7 @@ def invented_topic(rng: random.Random) -> Topic:
         else:
             pool = []
         while len(pool) < 5:
-            word = _made_up_word(rng)
+            word = made_up_word(rng)
             if word.lower() not in forbidden:
                 pool.append(word)
         values = tuple(rng.sample(pool, rng.randint(2, 5)))
@@ -316,7 +316,7 @@ def _draw(spec: ColumnSpec, rng: random.Random, n: int) -> list[Any]:
             elif spec.key == "address":
                 pool.add(f"{rng.randint(1, 250)} {rng.choice(STREET)}")
             elif spec.key == "made_up":
-                pool.add(f"{_made_up_word(rng)} {rng.randint(1, 99)}")
+                pool.add(f"{made_up_word(rng)} {rng.randint(1, 99)}")
             else:
                 pool.add(f"{rng.choice(ADJ)} {rng.choice(NOUN)}")
         values = sorted(pool)
