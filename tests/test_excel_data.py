@@ -182,3 +182,28 @@ def test_english_category_values_bring_no_held_out_word_into_training():
     rng = random.Random(4)
     used = {str(v) for _ in range(200) for c in invented_topic(rng).columns if c.kind == "category" for v in c.values}
     assert used & set(english_words()), "invented topics should draw some category values from english_words()"
+
+
+def test_constrained_strings_must_be_copied_from_the_request_or_a_cell():
+    from tinyslm_hf.excel.constrained import copies_only, string_literals
+    from tinyslm_hf.excel.evaluate import copy_sources
+    from tinyslm_hf.excel.tables import CATEGORY, NUMBER, Column, Table
+
+    assert string_literals('=IF(A2>1,"Y","N")') == (["Y", "N"], None)
+    assert string_literals('=SUMIF(A2:A9,"We') == ([], "We")
+    assert string_literals('=A2&"""x"') == (['"x'], None)  # a doubled quote is one quote inside the string
+    table = Table("t", [Column("A", "City", CATEGORY, ["Leeds", "York"]), Column("B", "Sales", NUMBER, [5, 9])])
+    sources = copy_sources(table, 'sales in leeds of at least 4200, "-" if none')
+    assert sources == ['sales in leeds of at least 4200, "-" if none', "Leeds", "York"]
+    for ok in ['=SUMIF(A2:A3,"Leeds",B2:B3)', '=SUMIF(A2:A3,"leeds",B2:B3)', '=COUNTIF(B2:B3,">=4200")',
+               '=COUNTIF(B2:B3,"<"&DATE(2024,1,1))', '=IFERROR(A2,"-")', '=SUMIF(A2:A3,"Yo']:
+        assert copies_only(ok, sources), ok
+    for bad in ['=SUMIF(A2:A3,"Liity",B2:B3)', '=COUNTIF(B2:B3,">=4300")', '=SUMIF(A2:A3,"Yor")', '=SUMIF(A2:A3,"Q']:
+        assert not copies_only(bad, sources), bad
+    assert copies_only('=SUMIF(A2:A3,"Liity",B2:B3)', None)  # no sources: grammar only
+
+    # the constraint never blocks a right answer: every prefix of every reference passes it
+    examples = list(generate("train", 300, seed=3)) + list(generate("test", 300, seed=3)) + handwritten_examples()
+    for ex in examples:
+        sources = copy_sources(ex.table, ex.request)
+        assert all(copies_only(ex.formula[:i], sources) for i in range(len(ex.formula) + 1)), ex.formula

@@ -5,6 +5,11 @@ only those whose text is still a prefix of some valid formula (a character-level
 parentheses, closed strings, known function names, cell/range references, operators in operator position). The end
 of turn is allowed only once the text is a complete formula that the `formulas` parser accepts. Restricting the check
 to the top-k keeps it cheap; when none of them fits, the whole vocabulary is scanned once for that step.
+
+Given the request and the table (`sources`), it also makes every quoted string a *copy*: a piece of the request, a
+cell value, or a comparison operator followed by one (`">=4200"`, or `"<"` before `&DATE(...)`). A small model
+recalls a training value instead of copying an unseen one (`"Leeds"` -> `"Liity"`); a string literal is never
+something the model should invent.
 """
 
 from __future__ import annotations
@@ -143,6 +148,58 @@ def check_formula_prefix(text: str) -> tuple[bool, bool]:
     return True, (not stack and not expect_operand)
 
 
+_CRITERION_OPS = ("<>", "<=", ">=", "<", ">", "=")
+
+
+def string_literals(text: str) -> tuple[list[str], str | None]:
+    """Contents of the closed string literals of a formula prefix, and of the one still open (None if none is)."""
+    closed: list[str] = []
+    i = 0
+    while True:
+        start = text.find('"', i)
+        if start < 0:
+            return closed, None
+        j, parts = start + 1, []
+        while True:
+            k = text.find('"', j)
+            if k < 0:
+                parts.append(text[j:])
+                return closed, "".join(parts)
+            parts.append(text[j:k])
+            if k + 1 < len(text) and text[k + 1] == '"':  # "" inside a string is one quote
+                parts.append('"')
+                j = k + 2
+                continue
+            closed.append("".join(parts))
+            i = k + 1
+            break
+
+
+def _without_operator(content: str) -> str:
+    op = next((o for o in _CRITERION_OPS if content.startswith(o)), "")
+    return content[len(op):]
+
+
+def string_is_copied(content: str, sources: list[str], complete: bool) -> bool:
+    """True if a string literal's content is (a prefix of, when not `complete`) something it may copy: a piece of the
+    request (`sources[0]`) or a whole cell value (`sources[1:]`), after an optional comparison operator and ignoring
+    case; or only punctuation and spaces."""
+    value = _without_operator(content).lower()  # Excel compares criteria without case
+    if not any(ch.isalnum() for ch in value) or value in sources[0].lower():
+        return True  # separators such as "-" or ", " may be named rather than quoted ("joined with a dash")
+    cells = [cell.lower() for cell in sources[1:]]
+    return value in cells if complete else any(cell.startswith(value) for cell in cells)
+
+
+def copies_only(text: str, sources: list[str] | None) -> bool:
+    if not sources:
+        return True
+    closed, open_content = string_literals(text)
+    if not all(string_is_copied(c, sources, complete=True) for c in closed):
+        return False
+    return open_content is None or string_is_copied(open_content, sources, complete=False)
+
+
 def is_complete_formula(text: str) -> bool:
     ok, complete = check_formula_prefix(text)
     return ok and complete and is_valid_syntax(text)
@@ -154,15 +211,18 @@ class FormulaLogitsProcessor(LogitsProcessor):
     Create one per `generate` call: the prompt length is read from the first call's `input_ids`.
     """
 
-    def __init__(self, tokenizer, stop_ids: list[int], top_k: int = 20):
+    def __init__(self, tokenizer, stop_ids: list[int], top_k: int = 20, sources: list[list[str]] | None = None):
+        """`sources[row]`: that row's request followed by its table's text cell values (None: no copy constraint)."""
         self.tokenizer = tokenizer
+        self.sources = sources
         self.stop_ids = set(stop_ids)
         self.top_k = top_k
         self.prompt_len: int | None = None
         self._special = set(tokenizer.all_special_ids)
 
-    def _allowed(self, generated: list[int], candidates: list[int]) -> list[int]:
+    def _allowed(self, generated: list[int], candidates: list[int], row: int = 0) -> list[int]:
         text = self.tokenizer.decode(generated, skip_special_tokens=True)
+        sources = self.sources[row] if self.sources else None
         allowed = []
         complete: bool | None = None
         for tok in candidates:
@@ -174,8 +234,9 @@ class FormulaLogitsProcessor(LogitsProcessor):
                 continue
             if tok in self._special:
                 continue
-            ok, _ = check_formula_prefix(self.tokenizer.decode(generated + [tok], skip_special_tokens=True))
-            if ok:
+            candidate = self.tokenizer.decode(generated + [tok], skip_special_tokens=True)
+            ok, _ = check_formula_prefix(candidate)
+            if ok and copies_only(candidate, sources):
                 allowed.append(tok)
         return allowed
 
@@ -190,10 +251,10 @@ class FormulaLogitsProcessor(LogitsProcessor):
             if any(t in self.stop_ids for t in generated):
                 masked[row] = scores[row]  # finished row: generate pads it anyway
                 continue
-            allowed = self._allowed(generated, top[row])
+            allowed = self._allowed(generated, top[row], row)
             if not allowed:  # rare: scan the whole vocabulary, best first
                 order = torch.argsort(scores[row], descending=True).tolist()
-                allowed = self._allowed(generated, order)[:1] or sorted(self.stop_ids)
+                allowed = self._allowed(generated, order, row)[:1] or sorted(self.stop_ids)
             idx = torch.tensor(allowed, device=scores.device)
             masked[row, idx] = scores[row, idx]
         return masked

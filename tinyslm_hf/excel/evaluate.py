@@ -26,8 +26,12 @@ def _stop_ids(tokenizer) -> list[int]:
 
 @torch.no_grad()
 def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *, batch_size: int = 32,
-                     max_new_tokens: int = 96, constrained: bool = False, top_k: int = 20) -> list[str]:
-    """Greedy answers for (table, request, show_samples) triples, batched with left padding (sorted by length)."""
+                     max_new_tokens: int = 96, constrained: bool = False, top_k: int = 20,
+                     copy_strings: bool = True) -> list[str]:
+    """Greedy answers for (table, request, show_samples) triples, batched with left padding (sorted by length).
+
+    `constrained`: grammar-constrained decoding, and with `copy_strings` every quoted string must be copied from the
+    request or a cell (constrained.py)."""
     from transformers import LogitsProcessorList
 
     from .constrained import FormulaLogitsProcessor
@@ -54,7 +58,10 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
                 new_tokens = min(max_new_tokens, limit - longest)
             batch = tokenizer([prompts[i] for i in idx], add_special_tokens=False, padding=True, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
-            processors = LogitsProcessorList([FormulaLogitsProcessor(tokenizer, stop, top_k)]) if constrained else None
+            processors = None
+            if constrained:
+                sources = [copy_sources(requests[i][0], requests[i][1]) for i in idx] if copy_strings else None
+                processors = LogitsProcessorList([FormulaLogitsProcessor(tokenizer, stop, top_k, sources)])
             out = model.generate(**batch, max_new_tokens=new_tokens, do_sample=False, eos_token_id=stop,
                                  pad_token_id=tokenizer.pad_token_id, logits_processor=processors)
             width = batch["input_ids"].shape[1]
@@ -63,6 +70,12 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
     finally:
         tokenizer.padding_side = old_side
     return answers
+
+
+def copy_sources(table, request: str) -> list[str]:
+    """What a quoted string in the answer may copy: the request, then the table's distinct text cell values."""
+    cells = dict.fromkeys(str(v) for col in table.columns for v in col.values if isinstance(v, str) and v)
+    return [request, *cells]
 
 
 def score(examples: list[Example], predictions: list[str]) -> dict:
