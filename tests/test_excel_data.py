@@ -130,12 +130,6 @@ def test_handwritten_requests_are_not_generator_templates():
     assert {e.function for e in examples} >= {"SUM", "VLOOKUP", "SUMIFS", "IF+OR", "SUMPRODUCT"}
 
 
-def _words(text: str) -> set[str]:
-    import re
-
-    return set(re.findall(r"[a-z0-9']+", re.sub(r"\{[^}]*\}", "", text).lower()))
-
-
 def test_request_noise_words_are_not_held_out_vocabulary_or_header_names():
     from tinyslm_hf.excel import generator, tables
 
@@ -145,10 +139,10 @@ def test_request_noise_words_are_not_held_out_vocabulary_or_header_names():
     for topic in TOPICS:
         for col in topic.columns:
             for name in list(col.train_names) + list(col.test_names) + [str(v) for v in col.values]:
-                names |= _words(name)
+                names |= generator.phrase_words(name)
     for pool in (tables._NUMBER_WORDS, tables._CATEGORY_WORDS, tables._TEXT_WORDS, tables._DATE_WORDS,
                  tables._CATEGORY_VALUES):
-        names |= {w for name in pool for w in _words(name)}
+        names |= {w for name in pool for w in generator.phrase_words(name)}
     fillers = set(generator.FILLER_WORDS)
     assert not fillers & held_out, "noise would leak held-out vocabulary into training"
     assert not fillers & names, "noise words would be linked to a column"

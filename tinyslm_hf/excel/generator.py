@@ -279,10 +279,9 @@ NATURAL_TRAIN: dict[str, list[str]] = {
     "large": ["{kth} highest value in {num}", "the {kth} largest {num}", "{kth} greatest {num}"],
     "small": ["{kth} lowest value in {num}", "the {kth} smallest {num}", "{kth} smallest number in {num}"],
 }
-for _family, _more in NATURAL_TRAIN.items():
-    MORE_TRAIN[_family] = MORE_TRAIN[_family] + _more
-for _family, _more in MORE_TRAIN.items():
-    T[_family] = (T[_family][0] + [t for t in _more if t not in T[_family][0]], T[_family][1])
+for _batch in (MORE_TRAIN, NATURAL_TRAIN):
+    for _family, _more in _batch.items():
+        T[_family] = (T[_family][0] + [t for t in _more if t not in T[_family][0]], T[_family][1])
 
 OPS = {  # (train words, held-out words)
     ">": (["more than", "greater than", "over", "above", ">"], ["exceeding", "higher than"]),
@@ -670,10 +669,17 @@ def _typo(word: str, rng: random.Random) -> str:
     return word[:i] + word[i] + word[i:]
 
 
+def _own_words(words: list[str], min_len: int) -> list[int]:
+    """Positions of a template's own words: alphabetic (so no placeholder or quoted text), at least `min_len` letters,
+    and not a function name the request must keep (`vlookup`, `index`, `match`)."""
+    return [i for i, w in enumerate(words) if w.isalpha() and len(w) >= min_len
+            and w.lower() not in {"vlookup", "index", "match"}]
+
+
 def _with_typo(template: str, rng: random.Random) -> str:
     """Misspell one of the template's own words (placeholders and quoted text stay intact)."""
     words = template.split(" ")
-    options = [i for i, w in enumerate(words) if w.isalpha() and len(w) >= 4 and w.lower() not in {"vlookup", "index", "match"}]
+    options = _own_words(words, 4)
     if not options:
         return template
     i = rng.choice(options)
@@ -681,14 +687,16 @@ def _with_typo(template: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
+def phrase_words(phrase: str) -> set[str]:
+    """Lower-cased words of a phrasing, header or value, with `{placeholders}` left out."""
+    return set(re.findall(r"[a-z0-9']+", re.sub(r"\{[^}]*\}", "", phrase).lower()))
+
+
 def held_out_phrasing_words() -> set[str]:
     """Lower-cased words of the held-out phrasings, operator words, openers and closers (placeholders left out)."""
-    words: set[str] = set()
     phrases = [t for _, test in T.values() for t in test] + list(PREFIX[1]) + list(SUFFIX[1])
     phrases += [w for pairs in (OPS, DATE_OPS) for _, test in pairs.values() for w in test]
-    for phrase in phrases:
-        words |= set(re.findall(r"[a-z0-9']+", re.sub(r"\{[^}]*\}", "", phrase).lower()))
-    return words
+    return set().union(*(phrase_words(p) for p in phrases))
 
 
 REQUEST_NOISE = 0.0  # default share of training requests given word-level noise: off, it did not help (docs/excel.md)
@@ -724,7 +732,7 @@ def _with_noise(template: str, rng: random.Random) -> str:
     and the Links line instead. Placeholders and quoted text are never touched.
     """
     words = template.split(" ")
-    own = [i for i, w in enumerate(words) if w.isalpha() and len(w) >= 3 and w.lower() not in {"vlookup", "index", "match"}]
+    own = _own_words(words, 3)
     filler = " ".join(_noise_word(rng) for _ in range(rng.randint(1, 2)))
     r = rng.random()
     if r < 0.35:
