@@ -51,6 +51,7 @@ def test_gpt2_aliases_map_to_hf_names():
         (dict(pad_token_id=30000), "pad_token_id"),
         (dict(eos_token_id=[0, 99999]), "eos_token_id"),
         (dict(head_dim=32), "head_dim"),
+        (dict(fused_linear_cross_entropy="yes"), "fused_linear_cross_entropy"),
     ],
 )
 def test_invalid_values_raise_naming_the_field(kwargs, field):

@@ -276,6 +276,76 @@ def test_loss_is_shifted_cross_entropy_that_ignores_minus_100(preset):
     torch.testing.assert_close(model(ids, labels=labels, num_items_in_batch=n_items).loss, summed / 40)
 
 
+def _loss_and_grads(model, ids, labels, dtype, **kwargs):
+    model.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+        out = model(ids, labels=labels, **kwargs)
+    out.loss.backward()
+    return out, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("tied", [True, False])
+def test_fused_linear_cross_entropy_matches_the_unfused_loss_and_gradients(preset, dtype, tied):
+    """The fused LM head + loss of training steps gives transformers' loss and the same gradients for every weight,
+    with ignored labels, the Trainer's num_items_in_batch and under bf16 autocast; it returns no logits."""
+    fused = make_model(preset, tie_word_embeddings=tied).train()
+    unfused = copy.deepcopy(fused)
+    unfused.config.fused_linear_cross_entropy = False
+    ids = torch.randint(0, 97, (3, 40))
+    labels = ids.clone()
+    labels[0, :9] = -100
+    labels[2, -5:] = -100
+    for kwargs in ({}, {"num_items_in_batch": torch.tensor(150)}):
+        got, got_grads = _loss_and_grads(fused, ids, labels, dtype, **kwargs)
+        want, want_grads = _loss_and_grads(unfused, ids, labels, dtype, **kwargs)
+        assert got.logits is None and want.logits is not None
+        tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=2e-2, atol=1e-3)
+        torch.testing.assert_close(got.loss, want.loss, **tol)
+        assert got_grads.keys() == want_grads.keys()
+        for name in want_grads:
+            torch.testing.assert_close(got_grads[name], want_grads[name], **tol, msg=name)
+
+
+def test_fused_loss_over_many_blocks_equals_cross_entropy_of_the_logits():
+    """Rows are processed in blocks of 2**20 // vocab; a large vocabulary makes several blocks and a ragged last one."""
+    from tinyslm_hf.modeling_tinyslm import fused_linear_cross_entropy
+
+    torch.manual_seed(0)
+    vocab = 2**20 // 7 + 3  # 7 rows per block
+    hidden = torch.randn(2, 12, 8, requires_grad=True)
+    weight = (0.1 * torch.randn(vocab, 8)).requires_grad_()
+    labels = torch.randint(0, vocab, (2, 12))
+    labels[1, 2] = -100
+    loss = fused_linear_cross_entropy(hidden, weight, labels)
+    grads = torch.autograd.grad(loss, (hidden, weight))
+    logits = hidden[:, :-1].reshape(-1, 8) @ weight.t()
+    expected = F.cross_entropy(logits, labels[:, 1:].reshape(-1), ignore_index=-100)
+    torch.testing.assert_close(loss, expected)
+    for got, want in zip(grads, torch.autograd.grad(expected, (hidden, weight))):
+        torch.testing.assert_close(got, want)
+
+
+def test_fused_loss_is_used_only_for_training_steps():
+    model = make_model("seed").train()
+    ids = torch.randint(0, 97, (2, 10))
+    assert model(ids, labels=ids).logits is None
+    with torch.no_grad():  # e.g. the Trainer's evaluation loop: logits are needed for metrics
+        assert model(ids, labels=ids).logits.shape == (2, 10, 97)
+    model.eval()
+    assert model(ids, labels=ids).logits.shape == (2, 10, 97)
+
+
+def test_fused_loss_skips_the_gradient_of_a_frozen_head():
+    model = make_model("seed", tie_word_embeddings=False).train()
+    model.lm_head.weight.requires_grad_(False)
+    ids = torch.randint(0, 97, (2, 10))
+    model(ids, labels=ids).loss.backward()
+    assert model.lm_head.weight.grad is None
+    assert model.model.embed_tokens.weight.grad is not None
+
+
 def test_gradient_accumulation_matches_one_big_batch():
     """Two micro-batches with num_items_in_batch give the gradient of one batch with uneven label counts."""
     model = make_model("seed")

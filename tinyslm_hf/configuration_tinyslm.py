@@ -105,6 +105,8 @@ class TinySLMConfig(PretrainedConfig):
     attention_dropout: float = 0.0
     hidden_dropout: float = 0.0
     use_cache: bool = True
+    # Training steps compute the LM head and the loss together, without keeping logits (see modeling_tinyslm).
+    fused_linear_cross_entropy: bool = True
     tie_word_embeddings: bool = True
     pad_token_id: int | None = None
     bos_token_id: int | None = None
@@ -180,6 +182,8 @@ class TinySLMConfig(PretrainedConfig):
             raise ValueError(f"mlp_type must be one of {MLP_TYPES}, got {self.mlp_type!r}")
         if self.hidden_act not in HIDDEN_ACTS:
             raise ValueError(f"hidden_act must be one of {HIDDEN_ACTS}, got {self.hidden_act!r}")
+        if not isinstance(self.fused_linear_cross_entropy, bool):
+            raise ValueError(f"fused_linear_cross_entropy must be a bool, got {self.fused_linear_cross_entropy!r}")
         for name in ("attention_dropout", "hidden_dropout"):
             value = getattr(self, name)
             if not 0.0 <= float(value) < 1.0:
