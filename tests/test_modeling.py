@@ -346,6 +346,30 @@ def test_fused_loss_skips_the_gradient_of_a_frozen_head():
     assert model.model.embed_tokens.weight.grad is not None
 
 
+class _WrappedLinear(torch.nn.Linear):
+    """Stands for a wrapped projection (LoRA, quantised): not a plain nn.Linear, so q/k/v run one by one."""
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_fused_qkv_training_path_equals_separate_projections(preset):
+    """Training runs q/k/v as one matmul over concatenated weights: same loss and gradients as three projections,
+    and the one-by-one path is what wrapped projections and inference get."""
+    fused = make_model(preset).train()
+    separate = copy.deepcopy(fused)
+    for layer in separate.model.layers:
+        layer.self_attn.q_proj.__class__ = _WrappedLinear
+    ids = torch.randint(0, 97, (2, 12))
+    got, got_grads = _loss_and_grads(fused, ids, ids, torch.float32)
+    want, want_grads = _loss_and_grads(separate, ids, ids, torch.float32)
+    torch.testing.assert_close(got.loss, want.loss, rtol=1e-6, atol=1e-6)
+    for name in want_grads:
+        torch.testing.assert_close(got_grads[name], want_grads[name], rtol=1e-5, atol=1e-6, msg=name)
+    fused.eval()
+    with_grad = fused(ids).logits
+    with torch.no_grad():
+        torch.testing.assert_close(fused(ids).logits, with_grad.detach(), rtol=1e-5, atol=1e-5)
+
+
 def test_gradient_accumulation_matches_one_big_batch():
     """Two micro-batches with num_items_in_batch give the gradient of one batch with uneven label counts."""
     model = make_model("seed")
