@@ -351,13 +351,14 @@ class _WrappedLinear(torch.nn.Linear):
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_fused_qkv_training_path_equals_separate_projections(preset):
-    """Training runs q/k/v as one matmul over concatenated weights: same loss and gradients as three projections,
-    and the one-by-one path is what wrapped projections and inference get."""
+def test_fused_projections_in_training_equal_separate_ones(preset):
+    """Training runs q/k/v (and SwiGLU's gate/up) as one matmul over concatenated weights: same loss and gradients
+    as separate projections, and the one-by-one path is what wrapped projections and inference get."""
     fused = make_model(preset).train()
     separate = copy.deepcopy(fused)
     for layer in separate.model.layers:
         layer.self_attn.q_proj.__class__ = _WrappedLinear
+        layer.mlp.up_proj.__class__ = _WrappedLinear
     ids = torch.randint(0, 97, (2, 12))
     got, got_grads = _loss_and_grads(fused, ids, ids, torch.float32)
     want, want_grads = _loss_and_grads(separate, ids, ids, torch.float32)

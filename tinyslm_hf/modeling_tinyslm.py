@@ -155,11 +155,36 @@ def eager_attention_forward(
     return attn_output, attn_weights
 
 
+def fused_projections(projections: tuple[nn.Module, ...], hidden_states: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Outputs of several Linear layers reading the same input; in training, one matmul over their concatenated
+    weights.
+
+    One wide matmul instead of several narrow ones also means one autocast cast of the input instead of one per
+    layer, and one input gradient instead of a sum. The parameters stay separate modules (the Llama names PEFT,
+    llama.cpp and the tensor-parallel plan use), so the fused path is taken only where they are plain, local
+    weights; wrapped (LoRA, quantised), sharded (DTensor, ZeRO-3) or offloaded layers run one by one. Inference also
+    runs them one by one: per decoded token, concatenating the weights would cost more than the launches it saves.
+    """
+    fusable = torch.is_grad_enabled() and all(
+        type(proj) is nn.Linear
+        and type(proj.weight.data) is torch.Tensor
+        and not hasattr(proj.weight, "ds_id")
+        and not hasattr(proj, "_hf_hook")
+        and (proj.bias is None) == (projections[0].bias is None)
+        for proj in projections
+    )
+    if not fusable:
+        return tuple(proj(hidden_states) for proj in projections)
+    weight = torch.cat([proj.weight for proj in projections])
+    bias = None if projections[0].bias is None else torch.cat([proj.bias for proj in projections])
+    return nn.functional.linear(hidden_states, weight, bias).split([proj.out_features for proj in projections], -1)
+
+
 class TinySLMAttention(nn.Module):
     """Multi-head (or grouped-query) causal self-attention with separate q/k/v/o projections.
 
     Separate projection modules (not a fused c_attn) keep the Llama tensor names that PEFT, llama.cpp and
-    tensor-parallel plans recognise; training still runs them as one matmul (see `_project_qkv`).
+    tensor-parallel plans recognise; training still runs q/k/v as one matmul (`fused_projections`).
     """
 
     def __init__(self, config: TinySLMConfig, layer_idx: int):
@@ -179,32 +204,6 @@ class TinySLMAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, self.num_key_value_heads * self.head_dim, bias=bias)
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=bias)
 
-    def _project_qkv(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """q, k, v projections; in training as one matmul over the concatenated weights.
-
-        One [d, 3d] matmul instead of three [d, d] ones also means one autocast cast of the normed input instead of
-        three and one input gradient instead of a sum of three: ~6% of a bf16 training step on CPU. The parameters
-        stay three Linear modules (the names PEFT, llama.cpp and the tensor-parallel plan use), so the fused path is
-        taken only where they are plain, local weights; wrapped (LoRA, quantised), sharded (DTensor, ZeRO-3) or
-        offloaded projections run one by one. Inference also runs them one by one: per decoded token,
-        concatenating the weights would cost more than the two matmul launches it saves.
-        """
-        projections = (self.q_proj, self.k_proj, self.v_proj)
-        fusable = torch.is_grad_enabled() and all(
-            type(proj) is nn.Linear
-            and type(proj.weight.data) is torch.Tensor
-            and not hasattr(proj.weight, "ds_id")
-            and not hasattr(proj, "_hf_hook")
-            for proj in projections
-        )
-        if not fusable:
-            return tuple(proj(hidden_states) for proj in projections)
-        weight = torch.cat([proj.weight for proj in projections])
-        bias = None if self.q_proj.bias is None else torch.cat([proj.bias for proj in projections])
-        return nn.functional.linear(hidden_states, weight, bias).split(
-            [proj.out_features for proj in projections], dim=-1
-        )
-
     def forward(
         self,
         hidden_states: torch.Tensor,
@@ -217,7 +216,8 @@ class TinySLMAttention(nn.Module):
         hidden_shape = (*input_shape, -1, self.head_dim)
         # [batch, seq, heads * head_dim] -> [batch, heads, seq, head_dim]: view, then transpose (the seed bug skipped
         # the transpose and mixed sequence positions into the head dimension).
-        query, key, value = (t.view(hidden_shape).transpose(1, 2) for t in self._project_qkv(hidden_states))
+        projected = fused_projections((self.q_proj, self.k_proj, self.v_proj), hidden_states)
+        query, key, value = (t.view(hidden_shape).transpose(1, 2) for t in projected)
 
         if position_embeddings is not None:
             cos, sin = position_embeddings
@@ -261,7 +261,8 @@ class TinySLMMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
-            return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+            gate, up = fused_projections((self.gate_proj, self.up_proj), x)
+            return self.down_proj(self.act_fn(gate) * up)
         return self.down_proj(self.act_fn(self.up_proj(x)))
 
 
