@@ -108,3 +108,14 @@ def test_ratios_pair_compiled_metrics_with_the_eager_reference():
     assert ratios["tinyslm-seed/gpt2"] == {"train_tok_s_float32": 1.5, "train_tok_s_float32_compiled": 1.5}
     assert ratios["gpt2 compiled/gpt2 eager"] == {"train_tok_s_float32_compiled": 2.0}
     assert "tinyslm-seed compiled/gpt2 eager" not in compute_ratios(models, compiled=False)
+
+
+def test_cpu_peak_memory_is_measured_in_a_fresh_process_and_grows_with_the_batch():
+    from tinyslm_hf.benchmark import peak_memory_mb
+
+    s = BenchSettings(vocab_size=4096, hidden_size=64, num_layers=1, num_heads=2, intermediate_size=128, seq_len=256,
+                      train_steps=1, threads=1)
+    small = peak_memory_mb("gpt2", BenchSettings(**{**s.__dict__, "batch_size": 1}))
+    large = peak_memory_mb("gpt2", BenchSettings(**{**s.__dict__, "batch_size": 8}))
+    # batch 8 adds 7 x 256 tokens of fp32 logits (4 MB each per 1024 tokens x 4096 vocab) and their gradients
+    assert large - small > 20, (small, large)

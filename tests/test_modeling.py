@@ -181,6 +181,32 @@ def test_eager_equals_sdpa(preset):
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
+def test_sdpa_without_padding_gets_no_materialised_mask(monkeypatch):
+    """Without padding, sdpa runs its causal fast path (is_causal, no [batch, 1, q, k] mask built); padding gives it a
+    mask. Both in training and in cached decoding."""
+    import tinyslm_hf.modeling_tinyslm as modeling
+
+    masks = []
+    sdpa = modeling.ALL_ATTENTION_FUNCTIONS["sdpa"]
+
+    def spy(module, query, key, value, attention_mask, **kwargs):
+        masks.append(attention_mask)
+        return sdpa(module, query, key, value, attention_mask, **kwargs)
+
+    monkeypatch.setitem(modeling.ALL_ATTENTION_FUNCTIONS._global_mapping, "sdpa", spy)
+    model = make_model("seed", attn="sdpa").train()
+    ids = torch.randint(0, 97, (2, 10))
+    model(ids, labels=ids)
+    model(ids, attention_mask=torch.ones_like(ids), labels=ids)
+    model.eval().generate(ids[:, :4], max_new_tokens=3, do_sample=False, pad_token_id=0)
+    assert masks and all(mask is None for mask in masks)
+    padded = torch.ones_like(ids)
+    padded[0, -3:] = 0
+    masks.clear()
+    model(ids, attention_mask=padded)
+    assert masks[0] is not None and masks[0].shape[-2:] == (10, 10)
+
+
 @pytest.mark.parametrize("preset", PRESETS)
 def test_incremental_decoding_with_cache_equals_full_forward(preset):
     model = make_model(preset)

@@ -132,7 +132,8 @@ def generate_compile_config(s: BenchSettings) -> CompileConfig:
 
 
 def time_train_steps(model, s: BenchSettings, dtype: torch.dtype, timings: dict[str, float] | None = None) -> float:
-    """Seconds per optimizer step (forward + backward + AdamW) at batch x seq tokens.
+    """Seconds per optimizer step (forward + backward + AdamW) at batch x seq tokens: the median of `s.train_steps`
+    timed steps, so one step slowed by the machine (a neighbour, a page fault burst) does not move the result.
 
     The warm-up step (allocations; compilation for a compiled model) is not timed into the result; its wall time goes
     to `timings["warmup_s"]` when a dict is passed, which is how compile time is reported separately.
@@ -154,11 +155,13 @@ def time_train_steps(model, s: BenchSettings, dtype: torch.dtype, timings: dict[
     _sync(s.device)
     if timings is not None:
         timings["warmup_s"] = time.perf_counter() - start
-    start = time.perf_counter()
+    seconds = []
     for _ in range(s.train_steps):
+        start = time.perf_counter()
         step()
-    _sync(s.device)
-    return (time.perf_counter() - start) / s.train_steps
+        _sync(s.device)
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
 
 
 PROMPT_LEN = 16
@@ -244,38 +247,48 @@ def time_load(model, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * 4096
+_PEAK_MEMORY_CHILD = """
+import json, sys
+import torch
+from tinyslm_hf.benchmark import BenchSettings, build_model, time_train_steps
+
+def status_kb(field):
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith(field + ":"))
+
+fields = json.loads(sys.argv[1])
+s = BenchSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+torch.set_num_threads(s.threads or torch.get_num_threads())
+model = build_model(sys.argv[2], s)
+baseline = status_kb("VmRSS")
+with open("/proc/self/clear_refs", "w") as handle:  # resets the peak (VmHWM) to the current resident set
+    handle.write("5")
+time_train_steps(model, s, getattr(torch, sys.argv[3]))
+print(json.dumps((status_kb("VmHWM") - baseline) / 1024))
+"""
 
 
-def peak_memory_mb(fn: Callable[[], Any], device: str) -> float:
-    """Extra memory `fn` needs at its peak: the CUDA allocator's peak on GPU; on CPU, the peak of the process's
-    resident set (sampled every 2 ms by a thread) above what it was before the call."""
-    if device.startswith("cuda"):
+def peak_memory_mb(name: str, s: BenchSettings, dtype: str = "float32") -> float:
+    """Extra memory training steps of model `name` need at their peak, beyond the built model.
+
+    On GPU, the CUDA allocator's peak. On CPU there is no allocator counter, and the resident set of this process
+    says little (memory freed by the previous model is reused without growing it), so the steps run in a fresh
+    process whose peak resident set (VmHWM, reset after building the model) is compared with the resident set
+    after building it. Linux only, like the rest of the CPU memory reporting here.
+    """
+    if s.device.startswith("cuda"):
+        model = build_model(name, s)
         torch.cuda.reset_peak_memory_stats()
-        fn()
-        return torch.cuda.max_memory_allocated() / 2**20
-    import threading
+        before = torch.cuda.memory_allocated()
+        time_train_steps(model, s, getattr(torch, dtype))
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    import subprocess
+    import sys
 
-    gc.collect()
-    baseline = _rss_bytes()
-    peak = [baseline]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_bytes())
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        fn()
-    finally:
-        done.set()
-        thread.join()
-    return (max(peak[0], _rss_bytes()) - baseline) / 2**20
+    fields = {k: v for k, v in asdict(s).items() if k != "extra"}
+    out = subprocess.run([sys.executable, "-c", _PEAK_MEMORY_CHILD, json.dumps(fields), name, dtype],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -390,7 +403,7 @@ def _run_benchmark(s: BenchSettings, log: Callable[[str], None]) -> dict[str, An
             entry["dynamo"] = dynamo[name]
             entry["greedy_tie_flips"] = tie_flips[name]
         entry["load_seconds"] = time_load(model)
-        entry["train_peak_mem_mb"] = peak_memory_mb(lambda m=model: time_train_steps(m, s, torch.float32), s.device)
+        entry["train_peak_mem_mb"] = peak_memory_mb(name, s)
         results["models"][name] = entry
         del model
         gc.collect()
