@@ -555,9 +555,9 @@ def test_tensor_parallel_plan_names_only_existing_modules():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_residual_dropout_is_bernoulli_with_inverted_scaling(dtype):
-    """The CPU dropout draws its mask from uniforms: it must still keep each element with probability 1 - p, scale
-    kept ones by 1 / (1 - p) (so the expectation is unchanged), pass gradients through the same mask, and be the
-    identity in eval mode."""
+    """The CPU dropout draws its mask from 15-bit integers: it must still keep each element with probability 1 - p,
+    scale kept ones by 1 / (1 - p) (so the expectation is unchanged), pass gradients through the same mask, and be
+    the identity in eval mode; an odd number of elements uses half of the last 32-bit draw."""
     from tinyslm_hf.modeling_tinyslm import TinySLMDropout
 
     torch.manual_seed(0)
@@ -571,6 +571,11 @@ def test_residual_dropout_is_bernoulli_with_inverted_scaling(dtype):
     y.sum().backward()
     assert torch.equal(x.grad != 0, kept) and torch.allclose(x.grad[kept].float(), torch.tensor(1 / 0.75), rtol=1e-2)
     assert torch.equal(dropout.eval()(x), x)
+    odd = dropout.train()(torch.ones(3, 3333, dtype=dtype))
+    assert abs((odd != 0).float().mean().item() - 0.75) < 0.02
+    # the two 15-bit halves of a draw are independent: neighbours are kept together with probability (1 - p)^2
+    pairs = (dropout(torch.ones(400_000)) != 0).view(-1, 2)
+    assert abs(pairs.all(dim=1).float().mean().item() - 0.75**2) < 0.005
     # and the model uses it: training-mode logits are noisy, eval-mode logits are not
     model = make_model("modern", hidden_dropout=0.1)
     assert isinstance(model.model.dropout, TinySLMDropout)
