@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
@@ -62,14 +63,14 @@ class TinySLMDropout(nn.Dropout):
     torch's CPU dropout draws its mask with `bernoulli_`, and a uniform float costs one full draw of the (sequential)
     CPU generator per element; residual dropout cost ~19% of a training step of `tinyslm train`'s default model.
     Here an element is kept when its 15 bits are >= round(p * 2^15), so the drop probability is p rounded to a
-    multiple of 2^-15 (0.1 -> 0.099976), and kept elements are scaled by the exact inverse of the keep probability,
+    multiple of 2^-15 (0.1 -> 0.100006), and kept elements are scaled by the exact inverse of the keep probability,
     so the expectation is unchanged. Half the draws of a uniform mask: 0.84 -> 0.47 ms per [4, 256, 192] mask.
-    Other devices keep torch's fused kernel."""
+    Other devices, and a p that rounds to 0 or 1 on that grid, keep torch's kernel."""
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0 or hidden_states.device.type != "cpu":
-            return super().forward(hidden_states)
         threshold = round(self.p * 32768)
+        if not self.training or not 0 < threshold < 32768 or hidden_states.device.type != "cpu":
+            return super().forward(hidden_states)
         numel = hidden_states.numel()
         bits = torch.empty((numel + 1) // 2, dtype=torch.int32).random_().view(torch.int16)[:numel]
         keep = (bits & 0x7FFF).ge_(threshold).view(hidden_states.shape)
@@ -162,6 +163,17 @@ def eager_attention_forward(
     return attn_output, attn_weights
 
 
+def _is_plain_local_linear(module: nn.Module) -> bool:
+    """An `nn.Linear` whose weight can be used directly, without calling the module: not wrapped (LoRA,
+    quantisation), not sharded (DTensor, DeepSpeed ZeRO-3 partitions) and not moved in by an accelerate hook."""
+    return (
+        type(module) is nn.Linear
+        and type(module.weight.data) is torch.Tensor
+        and not hasattr(module.weight, "ds_id")
+        and not hasattr(module, "_hf_hook")
+    )
+
+
 def fused_projections(projections: tuple[nn.Module, ...], hidden_states: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Outputs of several Linear layers reading the same input; in training, one matmul over their concatenated
     weights.
@@ -171,14 +183,10 @@ def fused_projections(projections: tuple[nn.Module, ...], hidden_states: torch.T
     llama.cpp and the tensor-parallel plan use), so the fused path is taken only where they are plain, local
     weights; wrapped (LoRA, quantised), sharded (DTensor, ZeRO-3) or offloaded layers run one by one. Inference also
     runs them one by one: per decoded token, concatenating the weights would cost more than the launches it saves.
+    The concatenated weight is kept for the backward pass: a few hundred KB per layer at TinySLM sizes.
     """
     fusable = torch.is_grad_enabled() and all(
-        type(proj) is nn.Linear
-        and type(proj.weight.data) is torch.Tensor
-        and not hasattr(proj.weight, "ds_id")
-        and not hasattr(proj, "_hf_hook")
-        and (proj.bias is None) == (projections[0].bias is None)
-        for proj in projections
+        _is_plain_local_linear(proj) and (proj.bias is None) == (projections[0].bias is None) for proj in projections
     )
     if not fusable:
         return tuple(proj(hidden_states) for proj in projections)
@@ -496,23 +504,27 @@ class TinySLMLinearCrossEntropy(torch.autograd.Function):
             logits = hidden_c @ weight_c.t()
             valid = labels != ignore_index
             targets = torch.where(valid, labels, 0)[:, None]
-            scale = (valid.to(torch.float32) / normalizer)[:, None]
-            loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
+            # Ignored rows get exactly zero gradient even when nothing is left to average over (normalizer 0): the
+            # loss is then NaN, as transformers' loss is, but no NaN reaches the weights.
+            inverse = 1.0 / torch.as_tensor(normalizer, dtype=torch.float32, device=hidden.device)
+            scale = torch.where(valid, inverse, 0.0)[:, None]
+            nll = torch.zeros((), dtype=torch.float32, device=hidden.device)
             # ~4 MB fp32 blocks stay in a CPU core's cache; accelerators only need the blocks to bound memory.
             rows = max(1, (2**20 if device_type == "cpu" else 2**24) // logits.shape[1])
             for start in range(0, logits.shape[0], rows):
                 block = slice(start, start + rows)
                 log_probs = torch.log_softmax(logits[block], dim=-1, dtype=torch.float32)
-                loss -= (log_probs.gather(1, targets[block]) * scale[block]).sum()
+                nll -= (log_probs.gather(1, targets[block]) * valid[block, None]).sum()
                 grad = log_probs.exp_().mul_(scale[block])
                 grad.scatter_add_(1, targets[block], -scale[block])
                 logits[block] = grad
             grad_hidden = (logits @ weight_c).to(hidden.dtype) if ctx.needs_input_grad[0] else None
             grad_weight = (logits.t() @ hidden_c).to(weight.dtype) if ctx.needs_input_grad[1] else None
         ctx.save_for_backward(grad_hidden, grad_weight)
-        return loss
+        return nll * inverse
 
     @staticmethod
+    @once_differentiable  # the gradients are constants computed in forward: a second derivative must raise
     def backward(ctx, grad_loss: torch.Tensor):
         grad_hidden, grad_weight = ctx.saved_tensors
         if grad_hidden is not None:
@@ -560,13 +572,20 @@ class TinySLMForCausalLM(TinySLMPreTrainedModel, GenerationMixin):
 
     def _use_fused_loss(self, logits_to_keep: int | torch.Tensor) -> bool:
         """Fuse the LM head with the loss only where nobody needs the logits: a training step that will backpropagate
-        through a plain linear head (a LoRA- or quantisation-wrapped head keeps the unfused path)."""
+        through a plain, local linear head (a wrapped, sharded or offloaded head keeps the unfused path), in fp32 or
+        bf16. fp16 keeps it too: the fused gradient is rounded to the compute dtype before the loss scaler's factor
+        arrives in backward, and small softmax gradients would underflow fp16."""
+        device_type = self.lm_head.weight.device.type
+        autocast = torch.is_autocast_enabled(device_type)
+        autocast_fp16 = autocast and torch.get_autocast_dtype(device_type) == torch.float16
         return (
             self.config.fused_linear_cross_entropy
             and self.training
             and torch.is_grad_enabled()
-            and type(self.lm_head) is nn.Linear
+            and _is_plain_local_linear(self.lm_head)
             and self.lm_head.bias is None
+            and self.lm_head.weight.dtype != torch.float16
+            and not autocast_fp16
             and isinstance(logits_to_keep, int)
             and logits_to_keep == 0
         )
