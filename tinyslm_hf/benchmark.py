@@ -132,6 +132,15 @@ def generate_compile_config(s: BenchSettings) -> CompileConfig:
     return config
 
 
+def trainer_default_adamw(model: torch.nn.Module) -> torch.optim.Optimizer:
+    """AdamW as the HF Trainer builds it by default (`optim="adamw_torch_fused"`): torch's fused kernel, or the
+    default implementation on a device torch has no fused kernel for."""
+    try:
+        return torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    except RuntimeError:
+        return torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+
 def time_train_steps(model, s: BenchSettings, dtype: torch.dtype, timings: dict[str, float] | None = None) -> float:
     """Seconds per optimizer step (forward + backward + AdamW) at batch x seq tokens: the median of `s.train_steps`
     timed steps, so one step slowed by the machine (a neighbour, a page fault burst) does not move the result.
@@ -140,7 +149,7 @@ def time_train_steps(model, s: BenchSettings, dtype: torch.dtype, timings: dict[
     to `timings["warmup_s"]` when a dict is passed, which is how compile time is reported separately.
     """
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=False)
+    opt = trainer_default_adamw(model)
     ids = torch.randint(0, s.vocab_size, (s.batch_size, s.seq_len), device=s.device)
     autocast = torch.autocast(device_type=s.device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32)
 
