@@ -192,8 +192,12 @@ def test_constrained_strings_must_be_copied_from_the_request_or_a_cell():
     for ok in ['=SUMIF(A2:A3,"Leeds",B2:B3)', '=SUMIF(A2:A3,"leeds",B2:B3)', '=COUNTIF(B2:B3,">=4200")',
                '=COUNTIF(B2:B3,"<"&DATE(2024,1,1))', '=IFERROR(A2,"-")', '=SUMIF(A2:A3,"Yo']:
         assert copies_only(ok, sources), ok
-    for bad in ['=SUMIF(A2:A3,"Liity",B2:B3)', '=COUNTIF(B2:B3,">=4300")', '=SUMIF(A2:A3,"Yor")', '=SUMIF(A2:A3,"Q']:
-        assert not copies_only(bad, sources), bad
+    for bad in ['=SUMIF(A2:A3,"Liity",B2:B3)', '=COUNTIF(B2:B3,">=4300")', '=SUMIF(A2:A3,"Yor")', '=SUMIF(A2:A3,"Q',
+                '=SUMIF(A2:A3,"lee",B2:B3)', '=COUNTIF(B2:B3,">=42")', '=IFERROR(A2,"a")']:
+        assert not copies_only(bad, sources), bad  # a request word is copied whole, never stopped inside
+    possessive = copy_sources(table, "Vera Costa's sales, \"missing\" if absent")
+    assert copies_only('=IFERROR(VLOOKUP("Vera Costa",A2:B3,2,FALSE),"missing")', possessive)
+    assert not copies_only('=IFERROR(VLOOKUP("Vera Co",A2:B3,2,FALSE),"missing")', possessive)
     assert copies_only('=SUMIF(A2:A3,"Liity",B2:B3)', None)  # no sources: grammar only
 
     # the constraint never blocks a right answer: every prefix of every reference passes it

@@ -6,10 +6,10 @@ parentheses, closed strings, known function names, cell/range references, operat
 of turn is allowed only once the text is a complete formula that the `formulas` parser accepts. Restricting the check
 to the top-k keeps it cheap; when none of them fits, the whole vocabulary is scanned once for that step.
 
-Given the request and the table (`sources`), it also makes every quoted string a *copy*: a piece of the request, a
-cell value, or a comparison operator followed by one (`">=4200"`, or `"<"` before `&DATE(...)`). A small model
-recalls a training value instead of copying an unseen one (`"Leeds"` -> `"Liity"`); a string literal is never
-something the model should invent.
+Given the request and the table (`sources`), it also makes every quoted string a *copy*: whole words of the
+request, a whole cell value, or a comparison operator followed by one (`">=4200"`, or `"<"` before `&DATE(...)`). A
+small model recalls a training value instead of copying an unseen one (`"Leeds"` -> `"Liity"`), or closes the string
+after a letter or two (`"R"` for "Rossi"); a string literal is never something the model should invent.
 """
 
 from __future__ import annotations
@@ -180,24 +180,52 @@ def _without_operator(content: str) -> str:
     return content[len(op):]
 
 
-def string_is_copied(content: str, sources: list[str], complete: bool) -> bool:
-    """True if a string literal's content is (a prefix of, when not `complete`) something it may copy: a piece of the
-    request (`sources[0]`) or a whole cell value (`sources[1:]`), after an optional comparison operator and ignoring
-    case; or only punctuation and spaces."""
-    value = _without_operator(content).lower()  # Excel compares criteria without case
-    if not any(ch.isalnum() for ch in value) or value in sources[0].lower():
-        return True  # separators such as "-" or ", " may be named rather than quoted ("joined with a dash")
-    cells = [cell.lower() for cell in sources[1:]]
-    return value in cells if complete else any(cell.startswith(value) for cell in cells)
+_EDGE_PUNCTUATION = "\"'.,;:!?()[]{}"
+_MAX_COPIED_WORDS = 6
 
 
-def copies_only(text: str, sources: list[str] | None) -> bool:
+def request_spans(request: str) -> list[str]:
+    """Runs of 1-6 whole words of the request (edge punctuation and a possessive 's stripped): what a criterion or a
+    fallback text may copy from it. Whole words only, so a string cannot stop inside a word (`"R"` for "Rossi")."""
+    words = [w for w in (w.strip(_EDGE_PUNCTUATION) for w in request.split()) if w]
+    spans: list[str] = []
+    for i in range(len(words)):
+        for j in range(i + 1, min(i + _MAX_COPIED_WORDS, len(words)) + 1):
+            span = " ".join(words[i:j])
+            if j == i + 1 and span.lower() in ("a", "i"):  # the article and the pronoun are no values
+                continue
+            spans.append(span)
+            if span.lower().endswith("'s") and len(words[j - 1]) > 2:  # "Vera Costa's visits" -> "Vera Costa"
+                spans.append(span[:-2])
+    return spans
+
+
+class CopyTargets:
+    """What the quoted strings of one answer may be, lower-cased once: whole request spans and whole cell values
+    (`sources[0]` is the request, `sources[1:]` the cell values), and every prefix of them for a string still open."""
+
+    def __init__(self, sources: list[str]):
+        self.whole = {s.lower() for s in request_spans(sources[0])} | {c.lower() for c in sources[1:]}
+        self.prefixes = {w[:i] for w in self.whole for i in range(len(w) + 1)}
+
+    def allows(self, content: str, complete: bool) -> bool:
+        """True if a string literal's content (after an optional comparison operator, ignoring case as Excel's
+        criteria do) is one of the targets, or a prefix of one while the string is open; or only punctuation and
+        spaces (separators such as "-" or ", " may be named rather than quoted: "joined with a dash")."""
+        value = _without_operator(content).lower()
+        if not any(ch.isalnum() for ch in value):
+            return True
+        return value in (self.whole if complete else self.prefixes)
+
+
+def copies_only(text: str, sources: list[str] | CopyTargets | None) -> bool:
     if not sources:
         return True
+    targets = sources if isinstance(sources, CopyTargets) else CopyTargets(sources)
     closed, open_content = string_literals(text)
-    if not all(string_is_copied(c, sources, complete=True) for c in closed):
+    if not all(targets.allows(c, complete=True) for c in closed):
         return False
-    return open_content is None or string_is_copied(open_content, sources, complete=False)
+    return open_content is None or targets.allows(open_content, complete=False)
 
 
 def is_complete_formula(text: str) -> bool:
@@ -214,7 +242,7 @@ class FormulaLogitsProcessor(LogitsProcessor):
     def __init__(self, tokenizer, stop_ids: list[int], top_k: int = 20, sources: list[list[str]] | None = None):
         """`sources[row]`: that row's request followed by its table's text cell values (None: no copy constraint)."""
         self.tokenizer = tokenizer
-        self.sources = sources
+        self.targets = [CopyTargets(s) for s in sources] if sources else None
         self.stop_ids = set(stop_ids)
         self.top_k = top_k
         self.prompt_len: int | None = None
@@ -222,7 +250,7 @@ class FormulaLogitsProcessor(LogitsProcessor):
 
     def _allowed(self, generated: list[int], candidates: list[int], row: int = 0) -> list[int]:
         text = self.tokenizer.decode(generated, skip_special_tokens=True)
-        sources = self.sources[row] if self.sources else None
+        targets = self.targets[row] if self.targets else None
         allowed = []
         complete: bool | None = None
         for tok in candidates:
@@ -236,7 +264,7 @@ class FormulaLogitsProcessor(LogitsProcessor):
                 continue
             candidate = self.tokenizer.decode(generated + [tok], skip_special_tokens=True)
             ok, _ = check_formula_prefix(candidate)
-            if ok and copies_only(candidate, sources):
+            if ok and copies_only(candidate, targets):
                 allowed.append(tok)
         return allowed
 
