@@ -109,12 +109,63 @@ def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
     batch_in.write_text("\n".join(json.dumps({"id": i, "table": {"headers": ["Region", "Rep", "Sales"], "rows": rows},
                                               "request": "total sales"}) for i in ("a", "b")) + "\n")
     assert main(["excel", "ask", "--model", str(model), "--batch", str(batch_in), "--out", str(batch_out),
-                 "--constrained"]) == 0
+                 "--constrained", "--candidates", "2"]) == 0
     out = [json.loads(line) for line in batch_out.read_text().splitlines()]
     assert [o["id"] for o in out] == ["a", "b"] and all(isinstance(o["formula"], str) for o in out)
     capsys.readouterr()
     assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "A=Region,B=Rep,C=Sales",
                  "--rows", "2:40"]) == 0
     assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "Region,Sales"]) == 2
+    assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "A=Region",
+                 "--candidates", "0"]) == 2
     batch_in.write_text('{"id": 1, "request": "x"}\n')
     assert main(["excel", "ask", "--model", str(model), "--batch", str(batch_in), "--out", str(batch_out)]) == 2
+
+
+def test_execution_guided_pick_keeps_the_best_ranked_formula_that_runs():
+    from tinyslm_hf.excel.evaluate import pick_executable
+    from tinyslm_hf.excel.tables import CATEGORY, NUMBER, Column, Table, schema_table
+
+    table = Table("t", [Column("A", "City", CATEGORY, ["Leeds", "York"]), Column("B", "Sales", NUMBER, [5, 9])])
+    missing, div0, total, other = ('=VLOOKUP("Hull",A2:B3,2,FALSE)', '=AVERAGEIF(A2:A3,"Hull",B2:B3)',
+                                   '=SUM(B2:B3)', '=MAX(B2:B3)')
+    assert pick_executable([missing, div0, total, other], table) == total  # #N/A and #DIV/0! are skipped, in order
+    assert pick_executable([other, total], table) == other
+    assert pick_executable([missing, "=SUM(", div0], table) == missing  # nothing runs: the top beam
+    empty = schema_table({"A": "City", "B": "Sales"}, 2, 3)  # `ask --columns`: no values to run on
+    assert pick_executable([missing, total], empty) == missing
+
+
+def test_candidates_decode_beams_and_return_the_executable_one(base_dir):
+    from tinyslm_hf.excel.evaluate import pick_executable, predict_formulas
+    from tinyslm_hf.excel.prompt import build_messages, clean_answer
+    from tinyslm_hf.modelio import load_model_and_tokenizer
+    from tinyslm_hf.tokenization import stop_token_ids
+
+    model, tok = load_model_and_tokenizer(base_dir)
+    examples = list(generate("validation", 3, seed=5))
+    requests = [(ex.table, ex.request, ex.show_samples) for ex in examples]
+    got = predict_formulas(model, tok, requests, candidates=3, max_new_tokens=12, batch_size=1)  # no padding
+    for ex, answer in zip(examples, got):
+        ids = tok.apply_chat_template(build_messages(ex.table, ex.request, samples=ex.show_samples),
+                                      add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+        beams = model.generate(input_ids=ids, max_new_tokens=12, num_beams=3, num_return_sequences=3,
+                               do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=stop_token_ids(tok))
+        texts = [clean_answer(tok.decode(b[ids.shape[1]:], skip_special_tokens=True)) for b in beams]
+        assert answer == pick_executable(texts, ex.table)
+    constrained = predict_formulas(model, tok, requests, candidates=3, max_new_tokens=12, constrained=True)
+    assert len(constrained) == 3 and all(isinstance(a, str) for a in constrained)
+    with pytest.raises(ValueError, match="candidates must be >= 1"):
+        predict_formulas(model, tok, requests, candidates=0)
+
+
+def test_constraint_appends_token_text_exactly_as_decoding_the_whole_answer(excel_tokenizer, examples):
+    from tinyslm_hf.excel.constrained import FormulaLogitsProcessor
+
+    processor = FormulaLogitsProcessor(excel_tokenizer, stop_ids=[], sources=None)
+    tokens = excel_tokenizer("".join(ex.formula for ex in examples[:12]) + " é€ naïve", add_special_tokens=False)
+    ids = tokens["input_ids"]
+    for cut in range(1, len(ids)):
+        generated = ids[:cut - 1]
+        text = excel_tokenizer.decode(generated, skip_special_tokens=True)
+        assert processor._extend(text, generated, ids[cut - 1]) == excel_tokenizer.decode(ids[:cut])

@@ -63,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--limit", type=int, help="score only the first N examples")
     ev.add_argument("--constrained", action="store_true", help="decode with the formula-grammar LogitsProcessor")
     ev.add_argument("--compare", action="store_true", help="run plain and constrained decoding, report both")
+    ev.add_argument("--candidates", type=int, default=1,
+                    help="beam candidates per request; the best-ranked one that runs on its table without an error "
+                         "is kept (execution-guided decoding; default 1: greedy)")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--json", dest="json_out", help="write the metrics JSON here")
     ev.add_argument("--predictions", help="write one JSON line per example (request, reference, prediction, ...)")
@@ -76,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ask.add_argument("--batch", help="input jsonl: {id, table: {headers, rows}, request} per line")
     ask.add_argument("--out", help="output jsonl for --batch: {id, formula} per line")
     ask.add_argument("--constrained", action="store_true")
+    ask.add_argument("--candidates", type=int, default=1,
+                     help="beam candidates per request (--batch: keep the best-ranked one that runs on its table "
+                          "without an error; --columns has no values, so the top beam)")
     ask.add_argument("--threads", type=int)
 
 
@@ -130,6 +136,8 @@ def _eval(args) -> int:
     from ..excel.generator import generate, read_jsonl
 
     _threads(args)
+    if args.candidates < 1:
+        raise ValueError(f"--candidates must be >= 1, got {args.candidates}")
     if args.data:
         path = Path(args.data)
         if path.is_dir():
@@ -151,7 +159,8 @@ def _eval(args) -> int:
     modes = [False, True] if args.compare else [args.constrained]
     results = {}
     for constrained in modes:
-        res = evaluate_model(model, tokenizer, examples, constrained=constrained, batch_size=args.batch_size)
+        res = evaluate_model(model, tokenizer, examples, constrained=constrained, batch_size=args.batch_size,
+                             candidates=args.candidates)
         name = "constrained" if constrained else "plain"
         results[name] = res
         print(f"## {name} decoding ({res['metrics']['seconds']} s)\n")
@@ -175,6 +184,8 @@ def _ask(args) -> int:
     from ..excel.ask import answer_batch, ask, parse_columns, parse_rows
 
     _threads(args)
+    if args.candidates < 1:
+        raise CLIError(f"--candidates must be >= 1, got {args.candidates}")
     if args.batch:
         if not args.out:
             raise CLIError("--batch needs --out OUT.jsonl")
@@ -184,14 +195,16 @@ def _ask(args) -> int:
 
         read_batch(args.batch)  # validate before loading the model
         model, tokenizer = _load(args.model)
-        n = answer_batch(model, tokenizer, args.batch, args.out, constrained=args.constrained)
+        n = answer_batch(model, tokenizer, args.batch, args.out, constrained=args.constrained,
+                         candidates=args.candidates)
         print(f"wrote {n} formulas to {args.out}", file=sys.stderr)
         return 0
     if not args.request or not args.columns:
         raise CLIError('give a request and --columns (e.g. "A=Region,B=Rep,C=Sales"), or --batch IN --out OUT')
     columns, rows = parse_columns(args.columns), parse_rows(args.rows)
     model, tokenizer = _load(args.model)
-    print(ask(model, tokenizer, args.request, columns, rows, constrained=args.constrained))
+    print(ask(model, tokenizer, args.request, columns, rows, constrained=args.constrained,
+              candidates=args.candidates))
     return 0
 
 

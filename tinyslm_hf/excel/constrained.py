@@ -239,16 +239,35 @@ class FormulaLogitsProcessor(LogitsProcessor):
     Create one per `generate` call: the prompt length is read from the first call's `input_ids`.
     """
 
-    def __init__(self, tokenizer, stop_ids: list[int], top_k: int = 20, sources: list[list[str]] | None = None):
-        """`sources[row]`: that row's request followed by its table's text cell values (None: no copy constraint)."""
+    def __init__(self, tokenizer, stop_ids: list[int], top_k: int = 20, sources: list[list[str]] | None = None,
+                 keep: int | None = None):
+        """`sources[row]`: that row's request followed by its table's text cell values (None: no copy constraint).
+
+        `keep`: how many allowed tokens per row the decoding can use (1 for greedy search; generate's
+        `max(2, 1 + n_eos) * num_beams` for beam search, which picks no more per row); the check stops there, as
+        it is the slow part. None checks all `top_k` (sampling)."""
         self.tokenizer = tokenizer
         self.targets = [CopyTargets(s) for s in sources] if sources else None
         self.stop_ids = set(stop_ids)
         self.top_k = top_k
         self.prompt_len: int | None = None
         self._special = set(tokenizer.all_special_ids)
+        self._pieces: dict[int, str] = {}
+        self.keep = keep
 
-    def _allowed(self, generated: list[int], candidates: list[int], row: int = 0) -> list[int]:
+    def _extend(self, text: str, generated: list[int], tok: int) -> str:
+        """The answer's text after `tok`. A byte-level BPE decodes by concatenation, so the token's own text is
+        appended (memoised: decoding the whole answer for each of top-k tokens x beams x steps dominated the time);
+        a token or prefix holding part of a multi-byte character (U+FFFD) is decoded with the whole answer."""
+        piece = self._pieces.get(tok)
+        if piece is None:
+            piece = self._pieces[tok] = self.tokenizer.decode([tok], skip_special_tokens=True)
+        if "\ufffd" in piece or "\ufffd" in text:
+            return self.tokenizer.decode(generated + [tok], skip_special_tokens=True)
+        return text + piece
+
+    def _allowed(self, generated: list[int], candidates: list[int], row: int = 0, limit: int | None = None) -> list[int]:
+        """The candidates (in their order) that keep the answer a valid formula prefix; at most `limit` of them."""
         text = self.tokenizer.decode(generated, skip_special_tokens=True)
         targets = self.targets[row] if self.targets else None
         allowed = []
@@ -262,10 +281,12 @@ class FormulaLogitsProcessor(LogitsProcessor):
                 continue
             if tok in self._special:
                 continue
-            candidate = self.tokenizer.decode(generated + [tok], skip_special_tokens=True)
+            candidate = self._extend(text, generated, tok)
             ok, _ = check_formula_prefix(candidate)
             if ok and copies_only(candidate, targets):
                 allowed.append(tok)
+                if limit is not None and len(allowed) >= limit:
+                    break
         return allowed
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -279,10 +300,10 @@ class FormulaLogitsProcessor(LogitsProcessor):
             if any(t in self.stop_ids for t in generated):
                 masked[row] = scores[row]  # finished row: generate pads it anyway
                 continue
-            allowed = self._allowed(generated, top[row], row)
+            allowed = self._allowed(generated, top[row], row, limit=self.keep)
             if not allowed:  # rare: scan the whole vocabulary, best first
                 order = torch.argsort(scores[row], descending=True).tolist()
-                allowed = self._allowed(generated, order, row)[:1] or sorted(self.stop_ids)
+                allowed = self._allowed(generated, order, row, limit=1) or sorted(self.stop_ids)
             idx = torch.tensor(allowed, device=scores.device)
             masked[row, idx] = scores[row, idx]
         return masked

@@ -25,13 +25,34 @@ def _stop_ids(tokenizer) -> list[int]:
 
 
 @torch.no_grad()
+def has_values(table) -> bool:
+    """True if the table holds data to execute a formula on (`ask --columns` describes one with empty rows)."""
+    return any(v is not None for col in table.columns for v in col.values)
+
+
+def pick_executable(candidates: list[str], table) -> str:
+    """Execution-guided choice: the best-ranked candidate that runs on `table` without an error, else the first.
+
+    A formula that gives #N/A, #DIV/0! or #VALUE! on the user's own table is almost never what was asked for
+    (a value that is not in the column, a criterion on the wrong column); the next beam often is."""
+    if has_values(table):
+        for formula in candidates:
+            if execute(formula, table).ok:
+                return formula
+    return candidates[0]
+
+
 def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *, batch_size: int = 32,
                      max_new_tokens: int = 96, constrained: bool = False, top_k: int = 20,
-                     copy_strings: bool = True) -> list[str]:
+                     copy_strings: bool = True, candidates: int = 1) -> list[str]:
     """Greedy answers for (table, request, show_samples) triples, batched with left padding (sorted by length).
 
     `constrained`: grammar-constrained decoding, and with `copy_strings` every quoted string must be copied from the
-    request or a cell (constrained.py)."""
+    request or a cell (constrained.py). `candidates` > 1: beam search with that many beams, keeping the best-ranked
+    answer that executes on its table without an error (`pick_executable`; tables without values keep the top beam).
+    """
+    if candidates < 1:
+        raise ValueError(f"candidates must be >= 1, got {candidates}")
     from transformers import LogitsProcessorList
 
     from .constrained import FormulaLogitsProcessor
@@ -60,13 +81,19 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
             batch = {k: v.to(device) for k, v in batch.items()}
             processors = None
             if constrained:
-                sources = [copy_sources(requests[i][0], requests[i][1]) for i in idx] if copy_strings else None
-                processors = LogitsProcessorList([FormulaLogitsProcessor(tokenizer, stop, top_k, sources)])
+                # beam search runs each prompt's beams as consecutive rows, so each copy list is repeated per beam
+                sources = ([copy_sources(requests[i][0], requests[i][1]) for i in idx for _ in range(candidates)]
+                           if copy_strings else None)
+                keep = max(2, 1 + len(stop)) * candidates if candidates > 1 else 1  # what the search can pick
+                processors = LogitsProcessorList([FormulaLogitsProcessor(tokenizer, stop, top_k, sources, keep)])
+            beams = dict(num_beams=candidates, num_return_sequences=candidates) if candidates > 1 else {}
             out = model.generate(**batch, max_new_tokens=new_tokens, do_sample=False, eos_token_id=stop,
-                                 pad_token_id=tokenizer.pad_token_id, logits_processor=processors)
+                                 pad_token_id=tokenizer.pad_token_id, logits_processor=processors, **beams)
             width = batch["input_ids"].shape[1]
             for row, i in enumerate(idx):
-                answers[i] = clean_answer(tokenizer.decode(out[row, width:], skip_special_tokens=True))
+                texts = [clean_answer(tokenizer.decode(seq[width:], skip_special_tokens=True))
+                         for seq in out[row * candidates:(row + 1) * candidates]]
+                answers[i] = pick_executable(texts, requests[i][0]) if candidates > 1 else texts[0]
     finally:
         tokenizer.padding_side = old_side
     return answers
@@ -111,13 +138,15 @@ def score(examples: list[Example], predictions: list[str]) -> dict:
 
 
 def evaluate_model(model, tokenizer, examples: list[Example], *, constrained: bool = False, batch_size: int = 32,
-                   max_new_tokens: int = 96) -> dict:
+                   max_new_tokens: int = 96, candidates: int = 1) -> dict:
     """Predict and score; the result has "metrics" (JSON-ready) and "records"."""
     start = time.time()
     preds = predict_formulas(model, tokenizer, [(e.table, e.request, e.show_samples) for e in examples],
-                             batch_size=batch_size, max_new_tokens=max_new_tokens, constrained=constrained)
+                             batch_size=batch_size, max_new_tokens=max_new_tokens, constrained=constrained,
+                             candidates=candidates)
     result = score(examples, preds)
     result["metrics"]["constrained"] = constrained
+    result["metrics"]["candidates"] = candidates
     result["metrics"]["seconds"] = round(time.time() - start, 1)
     return result
 
