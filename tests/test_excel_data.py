@@ -205,3 +205,19 @@ def test_constrained_strings_must_be_copied_from_the_request_or_a_cell():
     for ex in examples:
         sources = copy_sources(ex.table, ex.request)
         assert all(copies_only(ex.formula[:i], sources) for i in range(len(ex.formula) + 1)), ex.formula
+
+
+def test_resumed_formula_scan_equals_a_scan_from_the_start():
+    from tinyslm_hf.excel.constrained import check_formula_prefix, scan_formula_prefix
+
+    texts = [ex.formula for ex in generate("train", 150, seed=9)] + [
+        '=IF(A2<>"x""y",1,2)', '=A2&" - "&B2', "=SUM(C2:C9)*100%", '=COUNTIF(B2:B9,"<"&DATE(2024,1,1))',
+        "=ROUND(-B2/1.5e3,2)", "=SUM(C2:", '=LEFT("ab', "=SUM((A2+B2)", "=$A$2", "=A2 +  B2"]
+    rng = random.Random(0)
+    junk = ['"', "(", ")", ",", "<", "=", ">", ":", "A", "1", " ", "SUM(", "%", ".", "e", "$", "&"]
+    for formula in texts:
+        variants = [formula] + [formula[:rng.randrange(len(formula) + 1)] + rng.choice(junk) for _ in range(4)]
+        for text in variants:
+            for cut in range(len(text) + 1):
+                resume = scan_formula_prefix(text[:cut])[2]
+                assert check_formula_prefix(text, resume) == check_formula_prefix(text), (text, cut)

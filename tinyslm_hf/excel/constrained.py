@@ -15,6 +15,7 @@ after a letter or two (`"R"` for "Rossi"); a string literal is never something t
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import torch
 from transformers import LogitsProcessor
@@ -49,29 +50,51 @@ def _ref_part_ok(part: str, at_end: bool) -> bool:
     return at_end and bool(_REF_PREFIX.match(part))
 
 
-def check_formula_prefix(text: str) -> tuple[bool, bool]:
-    """(is a valid prefix, is complete). Complete still needs `is_valid_syntax` for the final word."""
+class ScanState(NamedTuple):
+    """Where the scan of a formula prefix stands before one lexeme: position, open calls ("f") and groups ("g")."""
+    i: int = 1
+    stack: tuple[str, ...] = ()
+    expect_operand: bool = True
+    last_was_open_func: bool = False
+
+
+def check_formula_prefix(text: str, resume: ScanState | None = None) -> tuple[bool, bool]:
+    """(is a valid prefix, is complete). Complete still needs `is_valid_syntax` for the final word.
+
+    `resume` (from `scan_formula_prefix` of a shorter prefix of `text`) skips the part already scanned."""
+    ok, complete, _ = scan_formula_prefix(text, resume)
+    return ok, complete
+
+
+def scan_formula_prefix(text: str, resume: ScanState | None = None) -> tuple[bool, bool, ScanState | None]:
+    """`check_formula_prefix`, plus the state before the last lexeme scanned.
+
+    Every lexeme before the last one ends, with its one character of lookahead, inside `text`, so appending text
+    cannot change how they scan: a longer answer can resume from that state. The constraint checks the top-k
+    tokens after the same answer at every step, and rescanning the whole answer for each was most of its time."""
     if text == "":
-        return True, False
+        return True, False, None
     if text[0] != "=":
-        return False, False
-    stack: list[str] = []
-    expect_operand = True
-    i, n = 1, len(text)
-    last_was_open_func = False
+        return False, False, None
+    state = resume or ScanState()
+    i, stack, expect_operand, last_was_open_func = state.i, list(state.stack), state.expect_operand, \
+        state.last_was_open_func
+    n = len(text)
+    checkpoint = state
     while i < n:
+        checkpoint = ScanState(i, tuple(stack), expect_operand, last_was_open_func)
         ch = text[i]
         if ch == " ":
             i += 1
             continue
         if ch == '"':
             if not expect_operand:
-                return False, False
+                return False, False, None
             j = i + 1
             while True:
                 k = text.find('"', j)
                 if k < 0:
-                    return True, False  # string still open
+                    return True, False, checkpoint  # string still open
                 if k + 1 < n and text[k + 1] == '"':
                     j = k + 2
                     continue
@@ -80,72 +103,72 @@ def check_formula_prefix(text: str) -> tuple[bool, bool]:
             continue
         if ch.isdigit() or ch == ".":
             if not expect_operand:
-                return False, False
+                return False, False, None
             m = re.match(r"[0-9]*\.?[0-9]*([eE][+-]?[0-9]*)?", text[i:])
             i += max(1, m.end())
             expect_operand, last_was_open_func = False, False
             continue
         if ch.isalpha() or ch == "$":
             if not expect_operand:
-                return False, False
+                return False, False, None
             j = _ident_end(text, i)
             word = text[i:j]
             if j < n and text[j] == "(":
                 if word.upper() not in FUNCTIONS:
-                    return False, False
+                    return False, False, None
                 stack.append("f")
                 i, expect_operand, last_was_open_func = j + 1, True, True
                 continue
             if j == n:  # word still being written: a function name, a reference or TRUE/FALSE in the making
                 up = word.upper()
                 ok = any(f.startswith(up) for f in FUNCTIONS) or _ref_part_ok(up, True)
-                return ok, ok and (_REF_FULL.match(up) is not None or up in ("TRUE", "FALSE"))
+                return ok, ok and (_REF_FULL.match(up) is not None or up in ("TRUE", "FALSE")), checkpoint
             if text[j] == ":":
                 k = _ident_end(text, j + 1)
                 second = text[j + 1:k]
                 if not _ref_part_ok(word, False):
-                    return False, False
+                    return False, False, None
                 if k == n:
                     ok = _ref_part_ok(second, True) if second else True
                     a, b = word.upper(), second.upper()
                     full = bool((_REF_FULL.match(a) and _REF_FULL.match(b)) or (_COL_FULL.match(a) and _COL_FULL.match(b)))
-                    return ok, bool(ok and full and not stack)
+                    return ok, bool(ok and full and not stack), checkpoint
                 if not second or not _ref_part_ok(second, False):
-                    return False, False
+                    return False, False, None
                 j = k
             elif not (_REF_FULL.match(word.upper()) or word.upper() in ("TRUE", "FALSE")):
-                return False, False
+                return False, False, None
             i, expect_operand, last_was_open_func = j, False, False
             continue
         if ch == "(":
             if not expect_operand:
-                return False, False
+                return False, False, None
             stack.append("g")
             i, last_was_open_func = i + 1, False
             continue
         if ch == ")":
             if not stack or (expect_operand and not (last_was_open_func and stack[-1] == "f")):
-                return False, False
+                return False, False, None
             stack.pop()
             i, expect_operand, last_was_open_func = i + 1, False, False
             continue
         if ch == ",":
             if not stack or stack[-1] != "f" or expect_operand:
-                return False, False
+                return False, False, None
             i, expect_operand, last_was_open_func = i + 1, True, False
             continue
         if ch == "%":
             if expect_operand:
-                return False, False
+                return False, False, None
             i += 1
             continue
         op = next((o for o in _BINARY if text.startswith(o, i)), None)
         if op is None:
-            return False, False
+            return False, False, None
         if expect_operand and op not in ("+", "-"):
-            return False, False
+            return False, False, None
         i, expect_operand, last_was_open_func = i + len(op), True, False
-    return True, (not stack and not expect_operand)
+    return True, (not stack and not expect_operand), checkpoint
 
 
 _CRITERION_OPS = ("<>", "<=", ">=", "<", ">", "=")
@@ -266,9 +289,11 @@ class FormulaLogitsProcessor(LogitsProcessor):
             return self.tokenizer.decode(generated + [tok], skip_special_tokens=True)
         return text + piece
 
-    def _allowed(self, generated: list[int], candidates: list[int], row: int = 0, limit: int | None = None) -> list[int]:
+    def _allowed(self, generated: list[int], candidates: list[int], row: int = 0,
+                 limit: int | None = None) -> list[int]:
         """The candidates (in their order) that keep the answer a valid formula prefix; at most `limit` of them."""
         text = self.tokenizer.decode(generated, skip_special_tokens=True)
+        resume = scan_formula_prefix(text)[2]  # every candidate extends `text`: scan its common part once
         targets = self.targets[row] if self.targets else None
         allowed = []
         complete: bool | None = None
@@ -282,7 +307,7 @@ class FormulaLogitsProcessor(LogitsProcessor):
             if tok in self._special:
                 continue
             candidate = self._extend(text, generated, tok)
-            ok, _ = check_formula_prefix(candidate)
+            ok, _ = check_formula_prefix(candidate, resume if candidate.startswith(text) else None)
             if ok and copies_only(candidate, targets):
                 allowed.append(tok)
                 if limit is not None and len(allowed) >= limit:
