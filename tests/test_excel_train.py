@@ -122,22 +122,29 @@ def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
     assert main(["excel", "ask", "--model", str(model), "--batch", str(batch_in), "--out", str(batch_out)]) == 2
 
 
-def test_execution_guided_pick_keeps_the_best_ranked_formula_that_runs():
-    from tinyslm_hf.excel.evaluate import pick_executable
+def test_candidate_pick_prefers_formulas_that_run_and_use_every_linked_column():
+    from tinyslm_hf.excel.evaluate import pick_candidate, referenced_columns
     from tinyslm_hf.excel.tables import CATEGORY, NUMBER, Column, Table, schema_table
 
+    assert referenced_columns('=SUMIF(A2:A9,"B2 x",C2:C9)') == {"A", "C"}  # not the "B2" inside the string
+    assert referenced_columns("=LOG10(B2)+$D$4*2") == {"B", "D"}  # not the function name
     table = Table("t", [Column("A", "City", CATEGORY, ["Leeds", "York"]), Column("B", "Sales", NUMBER, [5, 9])])
     missing, div0, total, other = ('=VLOOKUP("Hull",A2:B3,2,FALSE)', '=AVERAGEIF(A2:A3,"Hull",B2:B3)',
                                    '=SUM(B2:B3)', '=MAX(B2:B3)')
-    assert pick_executable([missing, div0, total, other], table) == total  # #N/A and #DIV/0! are skipped, in order
-    assert pick_executable([other, total], table) == other
-    assert pick_executable([missing, "=SUM(", div0], table) == missing  # nothing runs: the top beam
+    count = "=COUNTA(A2:A3)"
+    # "sales" links column B: #N/A and #DIV/0! are skipped, then the first that uses B, in beam order
+    assert pick_candidate([missing, div0, count, total, other], table, "total sales") == total
+    assert pick_candidate([other, total], table, "total sales") == other
+    assert pick_candidate([count, missing], table, "total sales") == count  # runs, though B is unused
+    assert pick_candidate([count, total], table, "how many are there") == count  # nothing linked: the first that runs
+    assert pick_candidate([missing, "=SUM(", div0], table, "total sales") == missing  # nothing runs: the top beam
     empty = schema_table({"A": "City", "B": "Sales"}, 2, 3)  # `ask --columns`: no values to run on
-    assert pick_executable([missing, total], empty) == missing
+    assert pick_candidate([count, missing], empty, "total sales") == missing  # uses B; its #N/A cannot be seen
+    assert pick_candidate([count, total], empty, "how many are there") == count
 
 
 def test_candidates_decode_beams_and_return_the_executable_one(base_dir):
-    from tinyslm_hf.excel.evaluate import pick_executable, predict_formulas
+    from tinyslm_hf.excel.evaluate import pick_candidate, predict_formulas
     from tinyslm_hf.excel.prompt import build_messages, clean_answer
     from tinyslm_hf.modelio import load_model_and_tokenizer
     from tinyslm_hf.tokenization import stop_token_ids
@@ -152,7 +159,7 @@ def test_candidates_decode_beams_and_return_the_executable_one(base_dir):
         beams = model.generate(input_ids=ids, max_new_tokens=12, num_beams=3, num_return_sequences=3,
                                do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=stop_token_ids(tok))
         texts = [clean_answer(tok.decode(b[ids.shape[1]:], skip_special_tokens=True)) for b in beams]
-        assert answer == pick_executable(texts, ex.table)
+        assert answer == pick_candidate(texts, ex.table, ex.request)
     constrained = predict_formulas(model, tok, requests, candidates=3, max_new_tokens=12, constrained=True)
     assert len(constrained) == 3 and all(isinstance(a, str) for a in constrained)
     with pytest.raises(ValueError, match="candidates must be >= 1"):

@@ -7,6 +7,7 @@ A prediction that does not parse or fails to evaluate is simply wrong; nothing i
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from typing import Any
@@ -15,6 +16,7 @@ import torch
 
 from .executor import execute, is_valid_syntax, values_equal
 from .generator import Example
+from .linking import link_columns
 from .prompt import build_messages, clean_answer
 
 
@@ -30,16 +32,28 @@ def has_values(table) -> bool:
     return any(v is not None for col in table.columns for v in col.values)
 
 
-def pick_executable(candidates: list[str], table) -> str:
-    """Execution-guided choice: the best-ranked candidate that runs on `table` without an error, else the first.
+_CELL_REF = re.compile(r'"(?:[^"]|"")*"|(?<![A-Za-z0-9_.$])\$?([A-Z]{1,3})\$?[0-9]+(?![A-Za-z0-9_(])')
 
-    A formula that gives #N/A, #DIV/0! or #VALUE! on the user's own table is almost never what was asked for
-    (a value that is not in the column, a criterion on the wrong column); the next beam often is."""
-    if has_values(table):
-        for formula in candidates:
-            if execute(formula, table).ok:
-                return formula
-    return candidates[0]
+
+def referenced_columns(formula: str) -> set[str]:
+    """Column letters of the cell and range references in a formula (text inside string literals is skipped)."""
+    return {m.group(1) for m in _CELL_REF.finditer(formula.upper()) if m.group(1)}
+
+
+def pick_candidate(candidates: list[str], table, request: str) -> str:
+    """Choose among beam candidates (best first): the first that runs on `table` without an error and uses every
+    column the request links to (`linking.link_columns`), else the first that runs, else the top one.
+
+    Execution-guided: a formula that gives #N/A, #DIV/0! or #VALUE! on the user's own table is almost never what
+    was asked (a value that is not in the column, a criterion on the wrong column), and the next beam often is.
+    Schema-consistent: a column the user named is almost always one the formula needs. A table without values
+    (`ask --columns`) cannot be run, so there only the columns count."""
+    linked = {link.letter for link in link_columns(table, request)}
+    runs = [execute(f, table).ok for f in candidates] if has_values(table) else [True] * len(candidates)
+    for formula, ok in zip(candidates, runs):
+        if ok and linked <= referenced_columns(formula):
+            return formula
+    return next((formula for formula, ok in zip(candidates, runs) if ok), candidates[0])
 
 
 def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *, batch_size: int = 32,
@@ -49,7 +63,7 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
 
     `constrained`: grammar-constrained decoding, and with `copy_strings` every quoted string must be copied from the
     request or a cell (constrained.py). `candidates` > 1: beam search with that many beams, keeping the best-ranked
-    answer that executes on its table without an error (`pick_executable`; tables without values keep the top beam).
+    answer that executes on its table without an error and uses every linked column (`pick_candidate`).
     """
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1, got {candidates}")
@@ -93,7 +107,7 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
             for row, i in enumerate(idx):
                 texts = [clean_answer(tokenizer.decode(seq[width:], skip_special_tokens=True))
                          for seq in out[row * candidates:(row + 1) * candidates]]
-                answers[i] = pick_executable(texts, requests[i][0]) if candidates > 1 else texts[0]
+                answers[i] = pick_candidate(texts, requests[i][0], requests[i][1]) if candidates > 1 else texts[0]
     finally:
         tokenizer.padding_side = old_side
     return answers
