@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--compare", action="store_true", help="run plain and constrained decoding, report both")
     ev.add_argument("--candidates", type=int, default=1,
                     help="beam candidates per request; the best-ranked one that runs on its table without an error "
-                         "is kept (execution-guided decoding; default 1: greedy)")
+                         "and uses every linked column is kept (execution-guided decoding; default 1: greedy)")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--json", dest="json_out", help="write the metrics JSON here")
     ev.add_argument("--predictions", help="write one JSON line per example (request, reference, prediction, ...)")
@@ -80,8 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ask.add_argument("--out", help="output jsonl for --batch: {id, formula} per line")
     ask.add_argument("--constrained", action="store_true")
     ask.add_argument("--candidates", type=int, default=1,
-                     help="beam candidates per request (--batch: keep the best-ranked one that runs on its table "
-                          "without an error; --columns has no values, so the top beam)")
+                     help="beam candidates per request: keep the best-ranked one that uses every column the "
+                          "request names and (--batch, whose tables have values) runs without an error")
     ask.add_argument("--threads", type=int)
 
 
