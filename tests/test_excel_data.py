@@ -198,6 +198,16 @@ def test_constrained_strings_must_be_copied_from_the_request_or_a_cell():
     possessive = copy_sources(table, "Vera Costa's sales, \"missing\" if absent")
     assert copies_only('=IFERROR(VLOOKUP("Vera Costa",A2:B3,2,FALSE),"missing")', possessive)
     assert not copies_only('=IFERROR(VLOOKUP("Vera Co",A2:B3,2,FALSE),"missing")', possessive)
+    # a copy starts and ends on word boundaries, which punctuation, spaces and digit/letter changes also make
+    for request, formula in [("count sales over $4200", '=COUNTIF(B2:B3,">4200")'),
+                             ("count orders over 10kg", '=COUNTIF(B2:B3,">10")'),
+                             ("row 2: Pass/Fail depending on sales over 5", '=IF(B2>5,"Pass","Fail")'),
+                             ("join city and sales with ' and '", '=A2&" and "&B2'),
+                             ("label it 'Total: ' then the sum", '="Total: "&SUM(B2:B3)'),
+                             ("sales for Rossi\u2019s team", '=SUMIF(A2:A3,"Rossi",B2:B3)')]:
+        assert copies_only(formula, copy_sources(table, request)), (request, formula)
+    for bad in ['=SUMIF(A2:A3,"R",B2:B3)', '=SUMIF(A2:A3,"ross",B2:B3)', '=SUMIF(A2:A3,"ossi",B2:B3)']:
+        assert not copies_only(bad, copy_sources(table, "sales for Rossi's team")), bad
     assert copies_only('=SUMIF(A2:A3,"Liity",B2:B3)', None)  # no sources: grammar only
 
     # the constraint never blocks a right answer: every prefix of every reference passes it

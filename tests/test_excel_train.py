@@ -128,6 +128,8 @@ def test_candidate_pick_prefers_formulas_that_run_and_use_every_linked_column():
 
     assert referenced_columns('=SUMIF(A2:A9,"B2 x",C2:C9)') == {"A", "C"}  # not the "B2" inside the string
     assert referenced_columns("=LOG10(B2)+$D$4*2") == {"B", "D"}  # not the function name
+    assert referenced_columns('=VLOOKUP("x",A2:D9,3,FALSE)') == {"A", "B", "C", "D"}  # a range reads every column
+    assert referenced_columns("=SUM(B:B)") == {"B"} and referenced_columns('=COUNTIF(A2:A3,"C2') == {"A"}
     table = Table("t", [Column("A", "City", CATEGORY, ["Leeds", "York"]), Column("B", "Sales", NUMBER, [5, 9])])
     missing, div0, total, other = ('=VLOOKUP("Hull",A2:B3,2,FALSE)', '=AVERAGEIF(A2:A3,"Hull",B2:B3)',
                                    '=SUM(B2:B3)', '=MAX(B2:B3)')
@@ -138,6 +140,9 @@ def test_candidate_pick_prefers_formulas_that_run_and_use_every_linked_column():
     assert pick_candidate([count, missing], table, "total sales") == count  # runs, though B is unused
     assert pick_candidate([count, total], table, "how many are there") == count  # nothing linked: the first that runs
     assert pick_candidate([missing, "=SUM(", div0], table, "total sales") == missing  # nothing runs: the top beam
+    assert pick_candidate(["=SUM(B:B)", total], table, "total sales") == "=SUM(B:B)"
+    with pytest.raises(ValueError, match="no candidates"):
+        pick_candidate([], table, "total sales")
     empty = schema_table({"A": "City", "B": "Sales"}, 2, 3)  # `ask --columns`: no values to run on
     assert pick_candidate([count, missing], empty, "total sales") == missing  # uses B; its #N/A cannot be seen
     assert pick_candidate([count, total], empty, "how many are there") == count

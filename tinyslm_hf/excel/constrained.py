@@ -6,10 +6,11 @@ parentheses, closed strings, known function names, cell/range references, operat
 of turn is allowed only once the text is a complete formula that the `formulas` parser accepts. Restricting the check
 to the top-k keeps it cheap; when none of them fits, the whole vocabulary is scanned once for that step.
 
-Given the request and the table (`sources`), it also makes every quoted string a *copy*: whole words of the
-request, a whole cell value, or a comparison operator followed by one (`">=4200"`, or `"<"` before `&DATE(...)`). A
-small model recalls a training value instead of copying an unseen one (`"Leeds"` -> `"Liity"`), or closes the string
-after a letter or two (`"R"` for "Rossi"); a string literal is never something the model should invent.
+Given the request and the table (`sources`), it also makes every quoted string a *copy*: a piece of the request
+that starts and ends on word boundaries, a whole cell value, or a comparison operator followed by one (`">=4200"`,
+or `"<"` before `&DATE(...)`). A small model recalls a training value instead of copying an unseen one (`"Leeds"` ->
+`"Liity"`), or closes the string after a letter or two (`"R"` for "Rossi"); a string literal is never something
+the model should invent.
 """
 
 from __future__ import annotations
@@ -203,33 +204,34 @@ def _without_operator(content: str) -> str:
     return content[len(op):]
 
 
-_EDGE_PUNCTUATION = "\"'.,;:!?()[]{}"
-_MAX_COPIED_WORDS = 6
-
-
-def request_spans(request: str) -> list[str]:
-    """Runs of 1-6 whole words of the request (edge punctuation and a possessive 's stripped): what a criterion or a
-    fallback text may copy from it. Whole words only, so a string cannot stop inside a word (`"R"` for "Rossi")."""
-    words = [w for w in (w.strip(_EDGE_PUNCTUATION) for w in request.split()) if w]
-    spans: list[str] = []
-    for i in range(len(words)):
-        for j in range(i + 1, min(i + _MAX_COPIED_WORDS, len(words)) + 1):
-            span = " ".join(words[i:j])
-            if j == i + 1 and span.lower() in ("a", "i"):  # the article and the pronoun are no values
-                continue
-            spans.append(span)
-            if span.lower().endswith("'s") and len(words[j - 1]) > 2:  # "Vera Costa's visits" -> "Vera Costa"
-                spans.append(span[:-2])
-    return spans
+def _inside_word(text: str, k: int) -> bool:
+    """True if a cut before `text[k]` splits a run of letters or a run of digits ("Ros|si", "42|00"); a cut between
+    a digit and a letter ("10|kg"), or next to punctuation or a space, is a word boundary."""
+    if k <= 0 or k >= len(text):
+        return False
+    a, b = text[k - 1], text[k]
+    return (a.isalpha() and b.isalpha()) or (a.isdigit() and b.isdigit())
 
 
 class CopyTargets:
-    """What the quoted strings of one answer may be, lower-cased once: whole request spans and whole cell values
-    (`sources[0]` is the request, `sources[1:]` the cell values), and every prefix of them for a string still open."""
+    """What the quoted strings of one answer may be (`sources[0]` is the request, `sources[1:]` the cell values),
+    lower-cased once: a whole cell value, or a piece of the request that starts and ends on word boundaries
+    (`"Rossi"` from "Rossi's team", `">4200"` from "over $4200", `" and "`, `"Pass"` from "Pass/Fail"), so a
+    string cannot stop inside a word (`"R"` for "Rossi", `"lee"` for "Leeds"). "a" and "I" alone are not values."""
 
     def __init__(self, sources: list[str]):
-        self.whole = {s.lower() for s in request_spans(sources[0])} | {c.lower() for c in sources[1:]}
-        self.prefixes = {w[:i] for w in self.whole for i in range(len(w) + 1)}
+        self.request = sources[0].lower()
+        self.starts = [i for i in range(len(self.request)) if not _inside_word(self.request, i)]
+        self.cells = {c.lower() for c in sources[1:]}
+        self.cell_prefixes = {c[:i] for c in self.cells for i in range(len(c) + 1)}
+
+    def _in_request(self, value: str, complete: bool) -> bool:
+        if complete and value.strip() in ("a", "i"):  # the article and the pronoun are no values
+            return False
+        for i in self.starts:
+            if self.request.startswith(value, i) and not (complete and _inside_word(self.request, i + len(value))):
+                return True
+        return False
 
     def allows(self, content: str, complete: bool) -> bool:
         """True if a string literal's content (after an optional comparison operator, ignoring case as Excel's
@@ -238,7 +240,9 @@ class CopyTargets:
         value = _without_operator(content).lower()
         if not any(ch.isalnum() for ch in value):
             return True
-        return value in (self.whole if complete else self.prefixes)
+        if value in (self.cells if complete else self.cell_prefixes):
+            return True
+        return self._in_request(value, complete)
 
 
 def copies_only(text: str, sources: list[str] | CopyTargets | None) -> bool:
@@ -270,7 +274,14 @@ class FormulaLogitsProcessor(LogitsProcessor):
         `max(2, 1 + n_eos) * num_beams` for beam search, which picks no more per row); the check stops there, as
         it is the slow part. None checks all `top_k` (sampling)."""
         self.tokenizer = tokenizer
-        self.targets = [CopyTargets(s) for s in sources] if sources else None
+        # beam search repeats one prompt's sources for each of its beams: build each distinct list's targets once
+        self.targets: list[CopyTargets] | None = None
+        if sources:
+            built: dict[int, CopyTargets] = {}
+            for s in sources:
+                if id(s) not in built:
+                    built[id(s)] = CopyTargets(s)
+            self.targets = [built[id(s)] for s in sources]
         self.stop_ids = set(stop_ids)
         self.top_k = top_k
         self.prompt_len: int | None = None

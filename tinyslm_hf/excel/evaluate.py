@@ -26,18 +26,42 @@ def _stop_ids(tokenizer) -> list[int]:
     return stop_token_ids(tokenizer)
 
 
-@torch.no_grad()
 def has_values(table) -> bool:
     """True if the table holds data to execute a formula on (`ask --columns` describes one with empty rows)."""
     return any(v is not None for col in table.columns for v in col.values)
 
 
-_CELL_REF = re.compile(r'"(?:[^"]|"")*"|(?<![A-Za-z0-9_.$])\$?([A-Z]{1,3})\$?[0-9]+(?![A-Za-z0-9_(])')
+_CELL_REF = re.compile(r'"(?:[^"]|"")*"?'  # a string literal (to the end if unclosed): skipped
+                       r'|(?<![A-Za-z0-9_.$])\$?([A-Z]{1,3})\$?([0-9]+)?:\$?([A-Z]{1,3})\$?([0-9]+)?(?![A-Za-z0-9_(])'
+                       r'|(?<![A-Za-z0-9_.$])\$?([A-Z]{1,3})\$?[0-9]+(?![A-Za-z0-9_(])')
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + ord(ch) - 64
+    return number
+
+
+def _column_letters(number: int) -> str:
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def referenced_columns(formula: str) -> set[str]:
-    """Column letters of the cell and range references in a formula (text inside string literals is skipped)."""
-    return {m.group(1) for m in _CELL_REF.finditer(formula.upper()) if m.group(1)}
+    """Column letters a formula reads: those of its cell references and every column a range spans (`A2:D9` reads
+    A-D, `B:B` reads B); text inside string literals does not count."""
+    columns: set[str] = set()
+    for m in _CELL_REF.finditer(formula.upper()):
+        if m.group(1):
+            first, last = sorted((_column_number(m.group(1)), _column_number(m.group(3))))
+            columns.update(_column_letters(n) for n in range(first, min(last, first + 1000) + 1))
+        elif m.group(5):
+            columns.add(m.group(5))
+    return columns
 
 
 def pick_candidate(candidates: list[str], table, request: str) -> str:
@@ -48,6 +72,8 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
     was asked (a value that is not in the column, a criterion on the wrong column), and the next beam often is.
     Schema-consistent: a column the user named is almost always one the formula needs. A table without values
     (`ask --columns`) cannot be run, so there only the columns count."""
+    if not candidates:
+        raise ValueError("no candidates to pick from")
     linked = {link.letter for link in link_columns(table, request)}
     runs = [execute(f, table).ok for f in candidates] if has_values(table) else [True] * len(candidates)
     for formula, ok in zip(candidates, runs):
@@ -56,6 +82,7 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
     return next((formula for formula, ok in zip(candidates, runs) if ok), candidates[0])
 
 
+@torch.no_grad()
 def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *, batch_size: int = 32,
                      max_new_tokens: int = 96, constrained: bool = False, top_k: int = 20,
                      copy_strings: bool = True, candidates: int = 1) -> list[str]:
@@ -96,8 +123,10 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
             processors = None
             if constrained:
                 # beam search runs each prompt's beams as consecutive rows, so each copy list is repeated per beam
-                sources = ([copy_sources(requests[i][0], requests[i][1]) for i in idx for _ in range(candidates)]
-                           if copy_strings else None)
+                sources = None
+                if copy_strings:  # the same list object per beam, so the processor builds its targets once
+                    own = [copy_sources(requests[i][0], requests[i][1]) for i in idx]
+                    sources = [s for s in own for _ in range(candidates)]
                 keep = max(2, 1 + len(stop)) * candidates if candidates > 1 else 1  # what the search can pick
                 processors = LogitsProcessorList([FormulaLogitsProcessor(tokenizer, stop, top_k, sources, keep)])
             beams = dict(num_beams=candidates, num_return_sequences=candidates) if candidates > 1 else {}
@@ -107,6 +136,7 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
             for row, i in enumerate(idx):
                 texts = [clean_answer(tokenizer.decode(seq[width:], skip_special_tokens=True))
                          for seq in out[row * candidates:(row + 1) * candidates]]
+                texts = list(dict.fromkeys(texts))  # beams that differ only in tokenisation give the same text
                 answers[i] = pick_candidate(texts, requests[i][0], requests[i][1]) if candidates > 1 else texts[0]
     finally:
         tokenizer.padding_side = old_side
