@@ -181,3 +181,34 @@ def test_constraint_appends_token_text_exactly_as_decoding_the_whole_answer(exce
         generated = ids[:cut - 1]
         text = excel_tokenizer.decode(generated, skip_special_tokens=True)
         assert processor._extend(text, generated, ids[cut - 1]) == excel_tokenizer.decode(ids[:cut])
+
+
+def test_constrained_beams_see_their_own_request_and_table(base_dir, monkeypatch):
+    from tinyslm_hf.excel import constrained
+    from tinyslm_hf.excel.evaluate import predict_formulas
+    from tinyslm_hf.modelio import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(base_dir)
+    checked: list[bool] = []
+
+    class Checking(constrained.FormulaLogitsProcessor):
+        """Checks, at every step, that each row's copy targets are those of the prompt in that row."""
+
+        def __init__(self, tokenizer, stop_ids, top_k=20, sources=None, keep=None):
+            super().__init__(tokenizer, stop_ids, top_k, sources, keep)
+            self.requests = [s[0] for s in sources]
+
+        def __call__(self, input_ids, scores):
+            if self.prompt_len is None:
+                self.prompt_len = input_ids.shape[1]
+            assert input_ids.shape[0] == len(self.requests)
+            for row in range(input_ids.shape[0]):
+                prompt = self.tokenizer.decode(input_ids[row, :self.prompt_len], skip_special_tokens=True)
+                checked.append(f"Request: {self.requests[row]}\n" in prompt)
+            return super().__call__(input_ids, scores)
+
+    monkeypatch.setattr(constrained, "FormulaLogitsProcessor", Checking)
+    examples = list(generate("validation", 3, seed=11))
+    requests = [(ex.table, ex.request, ex.show_samples) for ex in examples]
+    answers = predict_formulas(model, tok, requests, candidates=2, max_new_tokens=6, constrained=True, batch_size=3)
+    assert len(answers) == 3 and checked and all(checked)
