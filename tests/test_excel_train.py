@@ -212,3 +212,23 @@ def test_constrained_beams_see_their_own_request_and_table(base_dir, monkeypatch
     requests = [(ex.table, ex.request, ex.show_samples) for ex in examples]
     answers = predict_formulas(model, tok, requests, candidates=2, max_new_tokens=6, constrained=True, batch_size=3)
     assert len(answers) == 3 and checked and all(checked)
+
+
+def test_constrained_beams_give_the_same_answers_when_every_allowed_token_is_checked(base_dir, monkeypatch):
+    from tinyslm_hf.excel import constrained
+    from tinyslm_hf.excel.evaluate import predict_formulas
+    from tinyslm_hf.modelio import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(base_dir)
+    examples = list(generate("validation", 4, seed=12))
+    requests = [(ex.table, ex.request, ex.show_samples) for ex in examples]
+    for k in (1, 3):
+        limited = predict_formulas(model, tok, requests, candidates=k, max_new_tokens=10, constrained=True)
+        with monkeypatch.context() as patch:
+            class Unlimited(constrained.FormulaLogitsProcessor):
+                def __init__(self, tokenizer, stop_ids, top_k=20, sources=None, keep=None):
+                    super().__init__(tokenizer, stop_ids, top_k, sources, keep=None)
+
+            patch.setattr(constrained, "FormulaLogitsProcessor", Unlimited)
+            unlimited = predict_formulas(model, tok, requests, candidates=k, max_new_tokens=10, constrained=True)
+        assert limited == unlimited, k  # `keep` only skips tokens the search could never pick
