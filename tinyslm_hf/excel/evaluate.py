@@ -18,6 +18,7 @@ from .executor import execute, is_valid_syntax, values_equal
 from .generator import Example
 from .linking import link_columns
 from .prompt import build_messages, clean_answer
+from .tables import col_index, col_letter
 
 
 def _stop_ids(tokenizer) -> list[int]:
@@ -36,29 +37,14 @@ _CELL_REF = re.compile(r'"(?:[^"]|"")*"?'  # a string literal (to the end if unc
                        r'|(?<![A-Za-z0-9_.$])\$?([A-Z]{1,3})\$?[0-9]+(?![A-Za-z0-9_(])')
 
 
-def _column_number(letters: str) -> int:
-    number = 0
-    for ch in letters:
-        number = number * 26 + ord(ch) - 64
-    return number
-
-
-def _column_letters(number: int) -> str:
-    letters = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 def referenced_columns(formula: str) -> set[str]:
     """Column letters a formula reads: those of its cell references and every column a range spans (`A2:D9` reads
     A-D, `B:B` reads B); text inside string literals does not count."""
     columns: set[str] = set()
     for m in _CELL_REF.finditer(formula.upper()):
         if m.group(1):
-            first, last = sorted((_column_number(m.group(1)), _column_number(m.group(3))))
-            columns.update(_column_letters(n) for n in range(first, min(last, first + 1000) + 1))
+            first, last = sorted((col_index(m.group(1)), col_index(m.group(3))))
+            columns.update(col_letter(n) for n in range(first, min(last, first + 1000) + 1))
         elif m.group(5):
             columns.add(m.group(5))
     return columns

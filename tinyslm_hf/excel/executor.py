@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .tables import Table, col_letter
+from .tables import Table, col_index, col_letter
 
 # schedula logs a full traceback for every formula that fails; a wrong prediction is an expected outcome here.
 logging.getLogger("schedula").setLevel(logging.CRITICAL)
@@ -36,13 +36,6 @@ class ExecResult:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def _letter_index(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + (ord(ch) - 64)
-    return n - 1
 
 
 @lru_cache(maxsize=1)
@@ -72,7 +65,7 @@ def _input_value(table: Table, name: str) -> Any:
     if r1 is None:  # whole columns, e.g. C:C -> the header row to the last data row
         r1, r2 = 1, table.last_row
     r1, r2 = int(r1), int(r2)
-    i1, i2 = sorted((_letter_index(c1), _letter_index(c2)))
+    i1, i2 = sorted((col_index(c1), col_index(c2)))
     r1, r2 = sorted((r1, r2))
     if (i2 - i1 + 1) * (r2 - r1 + 1) > _MAX_CELLS:
         raise ValueError(f"range {name!r} is too large")

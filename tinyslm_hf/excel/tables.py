@@ -289,6 +289,14 @@ class Table:
         return {"headers": [c.header for c in self.columns], "rows": rows}
 
 
+def col_index(letters: str) -> int:
+    """A -> 0, Z -> 25, AA -> 26: the inverse of `col_letter`."""
+    index = 0
+    for ch in letters.upper():
+        index = index * 26 + ord(ch) - 64
+    return index - 1
+
+
 def col_letter(index: int) -> str:
     """0 -> A, 25 -> Z, 26 -> AA."""
     letters = ""
