@@ -101,7 +101,7 @@ def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
     metrics = json.loads(report.read_text())
     for mode in ("plain", "constrained"):
         m = metrics[mode]
-        assert m["n"] == 6 and 0 <= m["execution_accuracy"] <= 1
+        assert m["n"] == 6 and 0 <= m["execution_accuracy"] <= 1 and m["synonyms"] is True  # the default
         assert set(m["per_difficulty"]) <= {"easy", "medium", "hard"} and m["per_function"]
     assert len(preds.read_text().splitlines()) == 12
     batch_in, batch_out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -114,7 +114,7 @@ def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
     assert [o["id"] for o in out] == ["a", "b"] and all(isinstance(o["formula"], str) for o in out)
     capsys.readouterr()
     assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "A=Region,B=Rep,C=Sales",
-                 "--rows", "2:40"]) == 0
+                 "--rows", "2:40", "--no-synonyms"]) == 0
     assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "Region,Sales"]) == 2
     assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "A=Region",
                  "--candidates", "0"]) == 2
@@ -212,6 +212,35 @@ def test_constrained_beams_see_their_own_request_and_table(base_dir, monkeypatch
     requests = [(ex.table, ex.request, ex.show_samples) for ex in examples]
     answers = predict_formulas(model, tok, requests, candidates=2, max_new_tokens=6, constrained=True, batch_size=3)
     assert len(answers) == 3 and checked and all(checked)
+
+
+def test_the_model_reads_the_rewritten_request_and_copies_from_the_original(base_dir, monkeypatch):
+    from tinyslm_hf.excel import constrained
+    from tinyslm_hf.excel.evaluate import predict_formulas
+    from tinyslm_hf.modelio import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(base_dir)
+    seen: list[tuple[str, str]] = []
+
+    class Recording(constrained.FormulaLogitsProcessor):
+        def __init__(self, tokenizer, stop_ids, top_k=20, sources=None, keep=None):
+            super().__init__(tokenizer, stop_ids, top_k, sources, keep)
+            self.sources = sources
+
+        def __call__(self, input_ids, scores):
+            if self.prompt_len is None:
+                self.prompt_len = input_ids.shape[1]
+                for row in range(input_ids.shape[0]):
+                    prompt = self.tokenizer.decode(input_ids[row, :self.prompt_len], skip_special_tokens=True)
+                    seen.append((prompt, self.sources[row][0]))
+            return super().__call__(input_ids, scores)
+
+    monkeypatch.setattr(constrained, "FormulaLogitsProcessor", Recording)
+    ex = next(generate("validation", 1, seed=4))
+    predict_formulas(model, tok, [(ex.table, ex.request, True)], max_new_tokens=4, constrained=True,
+                     rewrite=lambda request, table: request + " rewritten")
+    (prompt, copied_from), = seen
+    assert f"Request: {ex.request} rewritten\n" in prompt and copied_from == ex.request
 
 
 def test_constrained_beams_give_the_same_answers_when_every_allowed_token_is_checked(base_dir, monkeypatch):

@@ -67,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="beam candidates per request; the best-ranked one that runs on its table without an error "
                          "and uses every linked column is kept (execution-guided decoding; default 1: greedy)")
     ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
+                    help="rewrite request words the model never read in training into known ones with the shipped "
+                         "WordNet thesaurus (default: on)")
     ev.add_argument("--json", dest="json_out", help="write the metrics JSON here")
     ev.add_argument("--predictions", help="write one JSON line per example (request, reference, prediction, ...)")
     ev.add_argument("--threads", type=int)
@@ -83,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="beam candidates per request: keep the best-ranked one that uses every column the "
                           "request names and (--batch, whose tables have values) runs without an error")
     ask.add_argument("--threads", type=int)
+    ask.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
+                     help="rewrite request words the model never read in training into known ones with the shipped "
+                          "WordNet thesaurus (default: on)")
 
 
 def _threads(args) -> None:
@@ -160,7 +166,7 @@ def _eval(args) -> int:
     results = {}
     for constrained in modes:
         res = evaluate_model(model, tokenizer, examples, constrained=constrained, batch_size=args.batch_size,
-                             candidates=args.candidates)
+                             candidates=args.candidates, synonyms=args.synonyms)
         name = "constrained" if constrained else "plain"
         results[name] = res
         print(f"## {name} decoding ({res['metrics']['seconds']} s)\n")
@@ -196,7 +202,7 @@ def _ask(args) -> int:
         read_batch(args.batch)  # validate before loading the model
         model, tokenizer = _load(args.model)
         n = answer_batch(model, tokenizer, args.batch, args.out, constrained=args.constrained,
-                         candidates=args.candidates)
+                         candidates=args.candidates, synonyms=args.synonyms)
         print(f"wrote {n} formulas to {args.out}", file=sys.stderr)
         return 0
     if not args.request or not args.columns:
@@ -204,7 +210,7 @@ def _ask(args) -> int:
     columns, rows = parse_columns(args.columns), parse_rows(args.rows)
     model, tokenizer = _load(args.model)
     print(ask(model, tokenizer, args.request, columns, rows, constrained=args.constrained,
-              candidates=args.candidates))
+              candidates=args.candidates, synonyms=args.synonyms))
     return 0
 
 

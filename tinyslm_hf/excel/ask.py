@@ -42,14 +42,22 @@ def parse_rows(spec: str) -> tuple[int, int]:
     return first, last
 
 
+def _rewriter(synonyms: bool):
+    from .synonyms import default_rewriter
+
+    return default_rewriter() if synonyms else None
+
+
 def ask(model, tokenizer, request: str, columns: dict[str, str], rows: tuple[int, int],
-        constrained: bool = False, candidates: int = 1) -> str:
-    """The formula for one request about a table known only by its headers and data row range."""
+        constrained: bool = False, candidates: int = 1, synonyms: bool = False) -> str:
+    """The formula for one request about a table known only by its headers and data row range.
+
+    `synonyms`: rewrite request words the model never read in training (`synonyms.RequestRewriter`)."""
     if not request or not request.strip():
         raise ValueError("the request is empty")
     table = schema_table(columns, *rows)
     return predict_formulas(model, tokenizer, [(table, request, False)], batch_size=1, constrained=constrained,
-                            candidates=candidates)[0]
+                            candidates=candidates, rewrite=_rewriter(synonyms))[0]
 
 
 def read_batch(path: str | os.PathLike) -> list[tuple[object, Table, str]]:
@@ -72,10 +80,11 @@ def read_batch(path: str | os.PathLike) -> list[tuple[object, Table, str]]:
 
 
 def answer_batch(model, tokenizer, in_path: str | os.PathLike, out_path: str | os.PathLike,
-                 constrained: bool = False, batch_size: int = 32, candidates: int = 1) -> int:
+                 constrained: bool = False, batch_size: int = 32, candidates: int = 1,
+                 synonyms: bool = False) -> int:
     """Answer every line of `in_path` and write {"id", "formula"} lines to `out_path` (atomically); returns the count."""
     items = read_batch(in_path)
     formulas = predict_formulas(model, tokenizer, [(t, r, True) for _, t, r in items], batch_size=batch_size,
-                                constrained=constrained, candidates=candidates)
+                                constrained=constrained, candidates=candidates, rewrite=_rewriter(synonyms))
     return write_json_lines(
         ({"id": item_id, "formula": formula} for (item_id, _, _), formula in zip(items, formulas)), out_path)

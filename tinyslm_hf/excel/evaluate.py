@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -71,15 +71,21 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
 @torch.no_grad()
 def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *, batch_size: int = 32,
                      max_new_tokens: int = 96, constrained: bool = False, top_k: int = 20,
-                     copy_strings: bool = True, candidates: int = 1) -> list[str]:
+                     copy_strings: bool = True, candidates: int = 1,
+                     rewrite: Callable[[str, Any], str] | None = None) -> list[str]:
     """Greedy answers for (table, request, show_samples) triples, batched with left padding (sorted by length).
 
     `constrained`: grammar-constrained decoding, and with `copy_strings` every quoted string must be copied from the
     request or a cell (constrained.py). `candidates` > 1: beam search with that many beams, keeping the best-ranked
     answer that executes on its table without an error and uses every linked column (`pick_candidate`).
+    `rewrite(request, table)`: what the model reads instead of the request (`synonyms.RequestRewriter`); strings are
+    still copied from the request as the user wrote it.
     """
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1, got {candidates}")
+    originals = [r for _, r, _ in requests]
+    if rewrite is not None:
+        requests = [(t, rewrite(r, t), s) for t, r, s in requests]
     from transformers import LogitsProcessorList
 
     from .constrained import FormulaLogitsProcessor
@@ -111,7 +117,7 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
                 # beam search runs each prompt's beams as consecutive rows, so each copy list is repeated per beam
                 sources = None
                 if copy_strings:  # the same list object per beam, so the processor builds its targets once
-                    own = [copy_sources(requests[i][0], requests[i][1]) for i in idx]
+                    own = [copy_sources(requests[i][0], originals[i]) for i in idx]
                     sources = [s for s in own for _ in range(candidates)]
                 keep = max(2, 1 + len(stop)) * candidates if candidates > 1 else 1  # what the search can pick
                 processors = LogitsProcessorList([FormulaLogitsProcessor(tokenizer, stop, top_k, sources, keep)])
@@ -168,15 +174,27 @@ def score(examples: list[Example], predictions: list[str]) -> dict:
 
 
 def evaluate_model(model, tokenizer, examples: list[Example], *, constrained: bool = False, batch_size: int = 32,
-                   max_new_tokens: int = 96, candidates: int = 1) -> dict:
-    """Predict and score; the result has "metrics" (JSON-ready) and "records"."""
+                   max_new_tokens: int = 96, candidates: int = 1, synonyms: bool = False) -> dict:
+    """Predict and score; the result has "metrics" (JSON-ready) and "records".
+
+    `synonyms`: the model reads each request with its unknown words rewritten (`synonyms.default_rewriter`); a
+    record whose request was rewritten carries the rewritten text as "model_request"."""
+    from .synonyms import default_rewriter
+
     start = time.time()
+    rewrite = default_rewriter() if synonyms else None
     preds = predict_formulas(model, tokenizer, [(e.table, e.request, e.show_samples) for e in examples],
                              batch_size=batch_size, max_new_tokens=max_new_tokens, constrained=constrained,
-                             candidates=candidates)
+                             candidates=candidates, rewrite=rewrite)
     result = score(examples, preds)
+    if rewrite is not None:
+        for example, record in zip(examples, result["records"]):
+            rewritten = rewrite(example.request, example.table)
+            if rewritten != example.request:
+                record["model_request"] = rewritten
     result["metrics"]["constrained"] = constrained
     result["metrics"]["candidates"] = candidates
+    result["metrics"]["synonyms"] = synonyms
     result["metrics"]["seconds"] = round(time.time() - start, 1)
     return result
 

@@ -692,11 +692,21 @@ def phrase_words(phrase: str) -> set[str]:
     return set(re.findall(r"[a-z0-9']+", re.sub(r"\{[^}]*\}", "", phrase).lower()))
 
 
+def _phrasing_words(side: int) -> set[str]:
+    phrases = [t for pair in T.values() for t in pair[side]] + list(PREFIX[side]) + list(SUFFIX[side])
+    phrases += [w for pairs in (OPS, DATE_OPS) for pair in pairs.values() for w in pair[side]]
+    return set().union(*(phrase_words(p) for p in phrases))
+
+
 def held_out_phrasing_words() -> set[str]:
     """Lower-cased words of the held-out phrasings, operator words, openers and closers (placeholders left out)."""
-    phrases = [t for _, test in T.values() for t in test] + list(PREFIX[1]) + list(SUFFIX[1])
-    phrases += [w for pairs in (OPS, DATE_OPS) for _, test in pairs.values() for w in test]
-    return set().union(*(phrase_words(p) for p in phrases))
+    return _phrasing_words(1)
+
+
+def training_phrasing_words() -> set[str]:
+    """Lower-cased words of the training phrasings, operator words, openers and closers: the request wording a
+    model trained on this generator has read (`synonyms.RequestRewriter` maps other words onto these)."""
+    return _phrasing_words(0) | {w for words in ORD.values() for w in words}
 
 
 REQUEST_NOISE = 0.0  # default share of training requests given word-level noise: off, it did not help (docs/excel.md)

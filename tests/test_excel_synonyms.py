@@ -1,0 +1,70 @@
+"""Thesaurus rewriting of request words a model never read in training (tinyslm_hf/excel/synonyms.py)."""
+
+from __future__ import annotations
+
+import re
+
+from tinyslm_hf.excel.generator import generate, held_out_phrasing_words, training_phrasing_words
+from tinyslm_hf.excel.synonyms import RequestRewriter, Thesaurus, default_rewriter, load_thesaurus
+from tinyslm_hf.excel.tables import table_from_json
+
+
+def test_shipped_thesaurus_holds_wordnet_senses_and_inflections():
+    thesaurus = load_thesaurus()
+    assert "uppercase" in thesaurus.synonyms["capital letter"]  # lemmas of several words are kept
+    assert "last" in thesaurus.synonyms["final"]
+    assert "uppercase" not in thesaurus.synonyms.get("capital", [])  # only the most frequent sense (money)
+    assert thesaurus.inflections["geese"] == "goose"
+
+
+def test_unknown_words_become_known_ones():
+    rewrite = default_rewriter()
+    assert rewrite("rep in row 5 in capital letters") == "rep in row 5 in uppercase"  # the longer lemma wins
+    assert rewrite("final 3 characters of Name on row 2") == "last 3 characters of Name on row 2"
+    assert rewrite("Averaged sales") == "Average sales"  # an inflection of a known word; sentence case kept
+    for word in ("uppercase", "last", "average"):
+        assert word in training_phrasing_words()
+
+
+def test_quotes_table_words_names_and_known_words_are_left_alone():
+    rewrite = default_rewriter()
+    table = table_from_json({"headers": ["Final Score", "Grade"], "rows": [[3, "capital letters"], [4, "B"]]})
+    assert rewrite("total final score", table) == "total final score"  # a header word
+    assert rewrite("count capital letters in Grade", table) == "count capital letters in Grade"  # a cell value
+    assert rewrite('show "final" when row 2 is over 3') == 'show "final" when row 2 is over 3'  # quoted
+    assert rewrite("sales of Rose Final, please") == "sales of Rose Final, please"  # a name
+    assert rewrite("Final 2 letters of Name") == "Last 2 letters of Name"  # sentence start: not a name
+    assert rewrite("what is the total sales") == "what is the total sales"  # all known
+
+
+def test_function_words_are_never_targets():
+    thesaurus = Thesaurus(synonyms={"hold": ["have", "contain"]}, inflections={})
+    assert RequestRewriter({"have", "contain", "cells"}, thesaurus)("cells that holds a number") == \
+        "cells that contain a number"
+    assert RequestRewriter({"have", "cells"}, thesaurus)("cells that holds a number") == "cells that holds a number"
+
+
+def test_training_requests_keep_every_known_word():
+    """What the model reads at answer time matches what it trained on: known words are never touched, and only a
+    few typos (`sumed` -> `sum`) change at all."""
+    rewrite = default_rewriter()
+    known = training_phrasing_words()
+    changed = 0
+    for ex in generate("train", 600, seed=2):
+        new = rewrite(ex.request, ex.table)
+        changed += new != ex.request
+        old_words = [w for w in re.findall(r"[a-z]+", ex.request.lower()) if w in known]
+        assert all(w in re.findall(r"[a-z]+", new.lower()) for w in old_words), (ex.request, new)
+    assert changed <= 3
+
+
+def test_held_out_wording_is_what_gets_rewritten():
+    rewrite = default_rewriter()
+    examples = list(generate("test", 200, seed=0))
+    rewritten = [ex for ex in examples if rewrite(ex.request, ex.table) != ex.request]
+    assert len(rewritten) >= 20
+    held_out = held_out_phrasing_words()
+    for ex in rewritten:  # every change removes a held-out word, never a training one
+        new = rewrite(ex.request, ex.table)
+        gone = set(re.findall(r"[a-z]+", ex.request.lower())) - set(re.findall(r"[a-z]+", new.lower()))
+        assert gone and gone <= held_out | {"letters"}, (ex.request, gone)

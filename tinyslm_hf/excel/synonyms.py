@@ -1,0 +1,171 @@
+"""Rewrite request words the model never read in training into words it did, with a thesaurus (WordNet 3.0).
+
+A model trained from scratch on generated requests knows only their wording: it reads `uppercase` but not
+`capital letters`, `last` but not `final`. Without pretrained language knowledge, the cheapest general-English
+knowledge there is is a thesaurus. Before the prompt is built, each request word (or WordNet lemma of up to three
+words, longest first) outside the training wording is replaced by its own base form when the model knows that
+(`averaged` -> `average`), else by the first synonym the model knows in its most frequent WordNet sense
+(`capital letters` -> `uppercase`, `final` -> `last`); a word with neither stays as it is. This is the lexical
+normalisation step of natural-language interfaces to databases, which map user words onto the vocabulary the system
+understands through WordNet.
+
+Never rewritten: words inside quotes, words of the table's own headers and text cells (they are what schema linking
+and copying need), capitalised words that do not start a sentence (names), words of one or two letters, and numbers.
+Only content words are targets: rewriting into `can` or `have` would add nothing but noise. Without context there
+is no telling which sense a user means; the most frequent one is the standard guess, and it is sometimes wrong
+(`orders` -> `tell`, WordNet's commonest sense of `order` being the verb).
+
+The thesaurus ships compact in `data/wordnet_thesaurus.json.gz` (built by `scripts/build_thesaurus.py`; WordNet's
+licence and attribution in `data/README.md`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Iterable
+
+THESAURUS_FILE = "wordnet_thesaurus.json.gz"
+
+# Closed-class words, light verbs and the verbs that frame a request (`tell me`, `show`): they say nothing about
+# which formula is wanted, so a word is never rewritten into one of them (WordNet makes `can` a synonym of `bottom`,
+# `have` one of `hold`, and the commonest sense of `order` is `tell`).
+FUNCTION_WORDS = frozenset("""
+a an the this that these those i me my we our you your it its he she they them one ones
+be is are was were been being am have has had having do does did done can could will would shall should may might
+must get gets got give gives gave make makes made take takes took come comes came go goes went put set let
+tell say show want need please
+and or but nor if then else so as of in on at to by for from with without into onto out up down over under
+what whats which who whom whose when where why how there here not no all any some each every""".split())
+
+# Regular inflections, tried longest ending first; a stripped form counts only if it is a known word or lemma.
+_SUFFIXES = (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("xes", "x"), ("zes", "z"),
+             ("ing", "e"), ("ing", ""), ("est", "e"), ("est", ""), ("ied", "y"), ("ed", "e"), ("ed", ""),
+             ("er", "e"), ("er", ""), ("es", "e"), ("es", ""), ("s", ""))
+
+_QUOTED = re.compile(r'("[^"]*"|\u201c[^\u201d]*\u201d)')
+_WORD = re.compile(r"[A-Za-z]+")
+_SENTENCE_START = re.compile(r"(^|[.:;!?]\s*|\(\s*)$")
+
+
+@dataclass(frozen=True)
+class Thesaurus:
+    synonyms: dict[str, list[str]]  # lemma (words joined by spaces) -> the other lemmas of its most frequent sense
+    inflections: dict[str, str]  # irregular form -> base form
+
+    def bases(self, word: str, known: frozenset[str] = frozenset()) -> list[str]:
+        """`word` and the base forms it could be an inflection of (irregular first), each a lemma or known word."""
+        forms = [word]
+        if word in self.inflections:
+            forms.append(self.inflections[word])
+        for ending, replacement in _SUFFIXES:
+            if word.endswith(ending) and len(word) > len(ending) + 1:
+                stem = word[: -len(ending)] + replacement
+                if stem in self.synonyms or stem in known:
+                    forms.append(stem)
+        return list(dict.fromkeys(forms))
+
+
+@lru_cache(maxsize=1)
+def load_thesaurus() -> Thesaurus:
+    """The shipped WordNet thesaurus (read once per process)."""
+    data = (resources.files("tinyslm_hf.excel") / "data" / THESAURUS_FILE).read_bytes()
+    table = json.loads(gzip.decompress(data))
+    return Thesaurus(table["synonyms"], table["inflections"])
+
+
+def table_words(table) -> set[str]:
+    """Lower-cased words of a table's headers and text cells: the words schema linking and copying rely on."""
+    words: set[str] = set()
+    for col in table.columns:
+        words.update(w.lower() for w in _WORD.findall(col.header))
+        for value in col.values:
+            if isinstance(value, str):
+                words.update(w.lower() for w in _WORD.findall(value))
+    return words
+
+
+class RequestRewriter:
+    """Maps request words outside `vocabulary` (the wording the model was trained on) onto words inside it."""
+
+    max_span = 3  # WordNet lemmas of up to three words (`capital letter`, `add together`)
+
+    def __init__(self, vocabulary: Iterable[str], thesaurus: Thesaurus | None = None):
+        self.vocabulary = frozenset(w.lower() for w in vocabulary)
+        self.targets = self.vocabulary - FUNCTION_WORDS
+        self.thesaurus = thesaurus or load_thesaurus()
+        self._cache: dict[str, str | None] = {}
+
+    def replacement(self, phrase: str) -> str | None:
+        """The known word to write instead of the lower-cased `phrase` (one to three words), or None to keep it."""
+        if phrase not in self._cache:
+            self._cache[phrase] = self._find(phrase)
+        return self._cache[phrase]
+
+    def _find(self, phrase: str) -> str | None:
+        *head, last = phrase.split(" ")
+        if not head and last in self.vocabulary:
+            return None
+        forms = [" ".join([*head, base]) for base in self.thesaurus.bases(last, self.vocabulary)]
+        if not head:  # an inflection of a word the model knows: `averaged` -> `average`
+            for base in forms[1:]:
+                if base in self.targets:
+                    return base
+        for form in forms:  # the first synonym the model knows, in the most frequent sense
+            for synonym in self.thesaurus.synonyms.get(form, ()):
+                if synonym in self.targets:
+                    return synonym
+        return None
+
+    def __call__(self, request: str, table=None) -> str:
+        """`request` with its unknown words rewritten; quoted text and the table's own words are left alone."""
+        protected = table_words(table) if table is not None else set()
+        pieces = _QUOTED.split(request)
+        for i in range(0, len(pieces), 2):  # odd pieces are quoted
+            pieces[i] = self._rewrite(pieces[i], "".join(pieces[:i]), protected)
+        return "".join(pieces)
+
+    def _keep(self, word: str, prefix: str, protected: set[str]) -> bool:
+        """Words never rewritten: short ones, the table's own, names and acronyms."""
+        if len(word) < 3 or word.lower() in protected or any(c.isupper() for c in word[1:]):
+            return True
+        return word[0].isupper() and _SENTENCE_START.search(prefix) is None
+
+    def _rewrite(self, text: str, before: str, protected: set[str]) -> str:
+        words = list(_WORD.finditer(text))
+        out, pos, i = [], 0, 0
+        while i < len(words):
+            done = False
+            for span in range(min(self.max_span, len(words) - i), 0, -1):  # longest lemma first
+                group = words[i:i + span]
+                if any(text[a.end():b.start()] != " " for a, b in zip(group, group[1:])):
+                    continue  # only words separated by single spaces form a lemma
+                if any(self._keep(m.group(0), before + text[:m.start()], protected) for m in group):
+                    continue
+                lowered = [m.group(0).lower() for m in group]
+                if all(w in self.vocabulary for w in lowered):
+                    continue
+                new = self.replacement(" ".join(lowered))
+                if new is None:
+                    continue
+                first = group[0].group(0)
+                out.append(text[pos:group[0].start()])
+                out.append(new.capitalize() if first[0].isupper() else new)
+                pos, i, done = group[-1].end(), i + span, True
+                break
+            if not done:
+                i += 1
+        out.append(text[pos:])
+        return "".join(out)
+
+
+@lru_cache(maxsize=1)
+def default_rewriter() -> RequestRewriter:
+    """The rewriter for models trained on this package's generator (`generator.training_phrasing_words`)."""
+    from .generator import training_phrasing_words
+
+    return RequestRewriter(training_phrasing_words())
