@@ -49,7 +49,7 @@ _SUFFIXES = (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("xes
 
 _QUOTED = re.compile(r'("[^"]*"|\u201c[^\u201d]*\u201d)')
 _WORD = re.compile(r"[A-Za-z]+")
-_SENTENCE_START = re.compile(r"(^|[.:;!?]\s*|\(\s*)$")
+_SENTENCE_ENDS = ".:;!?("  # a capitalised word after one of these (or first) starts a sentence, not a name
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,8 @@ class RequestRewriter:
         """Words never rewritten: short ones, the table's own, names and acronyms."""
         if len(word) < 3 or word.lower() in protected or any(c.isupper() for c in word[1:]):
             return True
-        return word[0].isupper() and _SENTENCE_START.search(prefix) is None
+        stripped = prefix.rstrip()
+        return word[0].isupper() and bool(stripped) and stripped[-1] not in _SENTENCE_ENDS
 
     def _rewrite(self, text: str, before: str, protected: set[str]) -> str:
         words = list(_WORD.finditer(text))
