@@ -3,7 +3,7 @@
 import re
 
 from tinyslm_hf.excel.generator import generate
-from tinyslm_hf.excel.linking import link_columns, links_text
+from tinyslm_hf.excel.linking import COMPARISON_PHRASES, link_columns, links_text, request_comparisons
 from tinyslm_hf.excel.prompt import user_message
 from tinyslm_hf.excel.tables import CATEGORY, NUMBER, TEXT, Column, Table
 
@@ -82,3 +82,33 @@ def test_generated_row_references_are_linked_cells():
         linked = set(re.findall(r"= ([A-Z]\d+)\b", links_text(ex.table, ex.request)))
         checked += cells <= linked
     assert eligible >= 100 and checked == eligible
+
+
+def test_stated_comparisons_are_read_with_their_operator_and_value():
+    assert request_comparisons("how many rows have column C > 153") == {(">", "153")}
+    assert request_comparisons("Score is below 19 or HW Points is >= 5") == {("<", "19"), (">=", "5")}
+    assert request_comparisons("sum where cost is no less than 86") == {(">=", "86")}  # not `less than`
+    assert request_comparisons("deals over $4,200.0, not above 7") == {(">", "4200"), ("<=", "7")}
+    assert request_comparisons("count rows before 2023-07-28") == {("<", "2023-07-28")}
+    assert request_comparisons("Spend over Allowance for row 3, turnover 5") == set()  # no number; inside a word
+
+
+def test_comparisons_read_from_requests_are_in_every_generated_reference():
+    """The candidate ranking prefers formulas that test what the request states, so a reading that disagreed with a
+    right formula would push a wrong one ahead of it."""
+    from tinyslm_hf.excel.evaluate import formula_comparisons
+
+    seen = 0
+    for split in ("train", "test"):
+        for ex in generate(split, 800, seed=7):
+            stated = request_comparisons(ex.request)
+            seen += bool(stated)
+            assert stated <= formula_comparisons(ex.formula), (ex.request, ex.formula)
+    assert seen > 200
+    from tinyslm_hf.excel.generator import DATE_OPS, OPS
+
+    lexicon = {p for phrases in COMPARISON_PHRASES.values() for p in phrases}
+    for table in (OPS, DATE_OPS):
+        for op, (train_words, held_out_words) in table.items():
+            assert set(train_words) <= set(COMPARISON_PHRASES[op])
+            assert not set(held_out_words) & lexicon  # the held-out split's operator phrases stay unknown

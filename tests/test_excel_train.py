@@ -148,6 +148,23 @@ def test_candidate_pick_prefers_formulas_that_run_and_use_every_linked_column():
     assert pick_candidate([count, total], empty, "how many are there") == count
 
 
+def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons():
+    from tinyslm_hf.excel.evaluate import formula_comparisons, pick_candidate
+    from tinyslm_hf.excel.tables import CATEGORY, NUMBER, Column, Table
+
+    assert formula_comparisons('=COUNTIF(C2:C9,">153")') == {(">", "153")}
+    assert formula_comparisons('=COUNTIF(D2:D9,"<"&DATE(2023,7,8))') == {("<", "2023-07-08")}
+    assert formula_comparisons('=IF(AND(F4<4900,50<=B4),"Y","N")') == {("<", "4900"), (">=", "50")}  # 50<=B4: B4>=50
+    assert formula_comparisons('=SUMIF(A2:A9,"x>5",B2:B9)') == set()  # text, not a criterion
+    table = Table("t", [Column("A", "City", CATEGORY, ["Leeds", "York"]), Column("B", "Sales", NUMBER, [5, 9])])
+    flipped, right = '=COUNTIF(B2:B3,"<6")', '=COUNTIF(B2:B3,">6")'
+    assert pick_candidate([flipped, right], table, "how many sales over 6") == right
+    assert pick_candidate([flipped, right], table, "how many sales not above 6") == flipped  # `not above` is <=
+    assert pick_candidate([flipped, right], table, "how many sales are big") == flipped  # nothing stated: beam order
+    # running without an error and using the linked columns still come first
+    assert pick_candidate(['=COUNTIF(A2:A3,">6")', flipped], table, "how many sales over 6") == flipped
+
+
 def test_candidates_decode_beams_and_return_the_executable_one(base_dir):
     from tinyslm_hf.excel.evaluate import pick_candidate, predict_formulas
     from tinyslm_hf.excel.prompt import build_messages, clean_answer

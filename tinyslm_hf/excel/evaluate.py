@@ -16,7 +16,7 @@ import torch
 
 from .executor import execute, is_valid_syntax, values_equal
 from .generator import Example
-from .linking import link_columns
+from .linking import link_columns, normalise_number, request_comparisons
 from .prompt import build_messages, clean_answer
 from .tables import col_index, col_letter
 
@@ -50,22 +50,43 @@ def referenced_columns(formula: str) -> set[str]:
     return columns
 
 
+_OPS = r"(>=|<=|<>|>|<)"
+_NUMBER = r"(-?\d+(?:\.\d+)?)"
+_CRITERION = re.compile(r'"' + _OPS + _NUMBER + r'"')  # ">4200"
+_DATE_CRITERION = re.compile(r'"' + _OPS + r'"\s*&\s*DATE\(\s*(\d{4})\s*,\s*(\d{1,2})\s*,\s*(\d{1,2})\s*\)', re.I)
+_CELL_COMPARISON = re.compile(r"(?<![A-Za-z])\$?[A-Z]{1,3}\$?\d+\s*" + _OPS + r"\s*" + _NUMBER + r"(?![\d.])")
+_FLIPPED = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "<>": "<>"}
+_NUMBER_CELL_COMPARISON = re.compile(r"(?<![\w.])" + _NUMBER + r"\s*" + _OPS + r"\s*\$?[A-Z]{1,3}\$?\d+\b")
+
+
+def formula_comparisons(formula: str) -> set[tuple[str, str]]:
+    """(operator, value) pairs a formula tests, in the form `linking.request_comparisons` gives: criteria strings
+    (`">4200"`, `"<"&DATE(2024,3,1)`) and cell comparisons (`B4>=50`, `50<=B4` read as `B4>=50`)."""
+    found = {(op, normalise_number(num)) for op, num in _CRITERION.findall(formula)}
+    found |= {(op, f"{int(y):04d}-{int(m):02d}-{int(d):02d}") for op, y, m, d in _DATE_CRITERION.findall(formula)}
+    found |= {(op, normalise_number(num)) for op, num in _CELL_COMPARISON.findall(formula)}
+    found |= {(_FLIPPED[op], normalise_number(num)) for num, op in _NUMBER_CELL_COMPARISON.findall(formula)}
+    return found
+
+
 def pick_candidate(candidates: list[str], table, request: str) -> str:
-    """Choose among beam candidates (best first): the first that runs on `table` without an error and uses every
-    column the request links to (`linking.link_columns`), else the first that runs, else the top one.
+    """Choose among beam candidates (best first) the first that best meets, in this order of importance: it runs on
+    `table` without an error; it uses every column the request links to (`linking.link_columns`); it tests every
+    comparison the request states (`over 4200` -> `">4200"` or `C4>4200`: `linking.request_comparisons`).
 
     Execution-guided: a formula that gives #N/A, #DIV/0! or #VALUE! on the user's own table is almost never what
     was asked (a value that is not in the column, a criterion on the wrong column), and the next beam often is.
-    Schema-consistent: a column the user named is almost always one the formula needs. A table without values
-    (`ask --columns`) cannot be run, so there only the columns count."""
+    Schema-consistent: a column the user named is almost always one the formula needs. Comparison-consistent: the
+    model flips operators (`"<153"` for "> 153") and garbles numbers more than any other argument, and a lower beam
+    often has them right. A table without values (`ask --columns`) cannot be run, so there the other two count."""
     if not candidates:
         raise ValueError("no candidates to pick from")
     linked = {link.letter for link in link_columns(table, request)}
+    stated = request_comparisons(request)
     runs = [execute(f, table).ok for f in candidates] if has_values(table) else [True] * len(candidates)
-    for formula, ok in zip(candidates, runs):
-        if ok and linked <= referenced_columns(formula):
-            return formula
-    return next((formula for formula, ok in zip(candidates, runs) if ok), candidates[0])
+    scores = [(ok, linked <= referenced_columns(f), stated <= formula_comparisons(f)) for f, ok in zip(candidates, runs)]
+    best = max(scores)
+    return candidates[scores.index(best)]
 
 
 @torch.no_grad()

@@ -128,6 +128,41 @@ def mentioned_rows(table: Table, request: str) -> tuple[int, ...]:
     return tuple(rows)
 
 
+# Comparison phrases a request may put before a number or a date: `over 4200`, `at least $50`, `before 2024-03-01`,
+# `> 153`. Only words the training requests use (and the symbols), so the held-out split's own operator words stay
+# unseen; longest first, so `no less than` is not read as `less than`.
+COMPARISON_PHRASES = {
+    ">": ("more than", "greater than", "over", "above", "after", "later than", ">"),
+    ">=": ("at least", "no less than", ">="),
+    "<": ("less than", "below", "under", "before", "earlier than", "<"),
+    "<=": ("at most", "no more than", "<="),
+}
+_PHRASE_OP = {p: op for op, phrases in COMPARISON_PHRASES.items() for p in phrases}
+_NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}  # `not above 5` is `<=5`
+_COMPARISON = re.compile(
+    r"(?<![A-Za-z<>=])(not\s+)?(" + "|".join(re.escape(p) for p in sorted(_PHRASE_OP, key=len, reverse=True)) + r")"
+    r"\s*\$?\s*(\d{4}-\d{2}-\d{2}|-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)(?![\d.,]*\d)", re.IGNORECASE)
+
+
+def request_comparisons(request: str) -> set[tuple[str, str]]:
+    """(operator, value) pairs the request states (`over 4200` -> ('>', '4200'), `not above 5` -> ('<=', '5'),
+    `before 2024-03-01` -> ('<', '2024-03-01')); numbers are normalised (`4200.0` -> `4200`), dates stay ISO."""
+    found = set()
+    for m in _COMPARISON.finditer(request):
+        op = _PHRASE_OP[m.group(2).lower()]
+        found.add((_NEGATED[op] if m.group(1) else op, normalise_number(m.group(3))))
+    return found
+
+
+def normalise_number(text: str) -> str:
+    """`4,200.0` -> `4200`, `0.50` -> `0.5`; an ISO date or anything else is returned as it is."""
+    try:
+        value = float(text.replace(",", ""))
+    except ValueError:
+        return text
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
 def links_text(table: Table, request: str) -> str:
     """The prompt line: `Links: sales = C2:C40 (row 4 = C4); "West" in A2:A40` (or `Links: none`).
 
