@@ -112,3 +112,10 @@ def test_comparisons_read_from_requests_are_in_every_generated_reference():
         for op, (train_words, held_out_words) in table.items():
             assert set(train_words) <= set(COMPARISON_PHRASES[op])
             assert not set(held_out_words) & lexicon  # the held-out split's operator phrases stay unknown
+
+
+def test_value_links_carry_the_cell_value_they_matched():
+    table = Table("t", [Column("A", "City", CATEGORY, ["Leeds", "York", "Leeds"]), Column("B", "Sales", NUMBER, [1, 2])])
+    (link,) = [l for l in link_columns(table, "sales for leedss") if l.kind == "value"]
+    assert (link.text, link.value, link.letter) == ("leedss", "Leeds", "A")
+    assert all(l.value is None for l in link_columns(table, "sales for leeds") if l.kind == "header")

@@ -148,7 +148,7 @@ def test_candidate_pick_prefers_formulas_that_run_and_use_every_linked_column():
     assert pick_candidate([count, total], empty, "how many are there") == count
 
 
-def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons():
+def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons_and_quote_named_values():
     from tinyslm_hf.excel.evaluate import formula_comparisons, pick_candidate
     from tinyslm_hf.excel.tables import CATEGORY, NUMBER, Column, Table
 
@@ -163,6 +163,10 @@ def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons():
     assert pick_candidate([flipped, right], table, "how many sales are big") == flipped  # nothing stated: beam order
     # running without an error and using the linked columns still come first
     assert pick_candidate(['=COUNTIF(A2:A3,">6")', flipped], table, "how many sales over 6") == flipped
+    # a named cell value must be quoted (the cell's own text, whatever the request's case)
+    york, leeds = '=COUNTIF(A2:A3,"York")', '=COUNTIF(A2:A3,"LEEDS")'
+    assert pick_candidate([york, leeds], table, "how many rows are leeds") == leeds
+    assert pick_candidate([york, leeds], table, "how many rows") == york
 
 
 def test_candidates_decode_beams_and_return_the_executable_one(base_dir):

@@ -55,6 +55,7 @@ _NUMBER = r"(-?\d+(?:\.\d+)?)"
 _CRITERION = re.compile(r'"' + _OPS + _NUMBER + r'"')  # ">4200"
 _DATE_CRITERION = re.compile(r'"' + _OPS + r'"\s*&\s*DATE\(\s*(\d{4})\s*,\s*(\d{1,2})\s*,\s*(\d{1,2})\s*\)', re.I)
 _CELL_COMPARISON = re.compile(r"(?<![A-Za-z])\$?[A-Z]{1,3}\$?\d+\s*" + _OPS + r"\s*" + _NUMBER + r"(?![\d.])")
+_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
 _FLIPPED = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "<>": "<>"}
 _NUMBER_CELL_COMPARISON = re.compile(r"(?<![\w.])" + _NUMBER + r"\s*" + _OPS + r"\s*\$?[A-Z]{1,3}\$?\d+\b")
 
@@ -72,19 +73,24 @@ def formula_comparisons(formula: str) -> set[tuple[str, str]]:
 def pick_candidate(candidates: list[str], table, request: str) -> str:
     """Choose among beam candidates (best first) the first that best meets, in this order of importance: it runs on
     `table` without an error; it uses every column the request links to (`linking.link_columns`); it tests every
-    comparison the request states (`over 4200` -> `">4200"` or `C4>4200`: `linking.request_comparisons`).
+    comparison the request states (`over 4200` -> `">4200"` or `C4>4200`: `linking.request_comparisons`); it quotes
+    every cell value the request names (`for 7B` -> `"7B"`, ignoring case as Excel's criteria do).
 
     Execution-guided: a formula that gives #N/A, #DIV/0! or #VALUE! on the user's own table is almost never what
     was asked (a value that is not in the column, a criterion on the wrong column), and the next beam often is.
     Schema-consistent: a column the user named is almost always one the formula needs. Comparison-consistent: the
     model flips operators (`"<153"` for "> 153") and garbles numbers more than any other argument, and a lower beam
-    often has them right. A table without values (`ask --columns`) cannot be run, so there the other two count."""
+    often has them right; so does a value swapped for another of its column (`"7A"` for "7B"). A table without
+    values (`ask --columns`) cannot be run, so there the other rules count."""
     if not candidates:
         raise ValueError("no candidates to pick from")
-    linked = {link.letter for link in link_columns(table, request)}
+    links = link_columns(table, request)
+    linked = {link.letter for link in links}
+    values = {link.value.lower() for link in links if link.kind == "value"}
     stated = request_comparisons(request)
     runs = [execute(f, table).ok for f in candidates] if has_values(table) else [True] * len(candidates)
-    scores = [(ok, linked <= referenced_columns(f), stated <= formula_comparisons(f)) for f, ok in zip(candidates, runs)]
+    scores = [(ok, linked <= referenced_columns(f), stated <= formula_comparisons(f),
+               values <= {q.lower() for q in _QUOTED.findall(f)}) for f, ok in zip(candidates, runs)]
     best = max(scores)
     return candidates[scores.index(best)]
 

@@ -33,6 +33,7 @@ class Link:
     text: str  # the span as the user wrote it
     letter: str
     kind: str  # "header" | "value"
+    value: str | None = None  # for a value link, the cell value it matched (`West` for "west", "Wests")
 
     def render(self, first_row: int, last_row: int, rows: tuple[int, ...] = ()) -> str:
         """`sales = C2:C40` / `"West" in A2:A40`: the whole data range, ready to copy into the formula (a small model
@@ -90,29 +91,30 @@ def link_columns(table: Table, request: str) -> list[Link]:
         return [(words[i].start(), words[i + len(phrase) - 1].end()) for i in range(len(words))
                 if _phrase_at(words, i, phrase, exact_case)]
 
-    spans: list[tuple[int, int, str, str]] = []  # (start char, end char, letter, kind)
+    spans: list[tuple[int, int, str, str, str | None]] = []  # (start char, end char, letter, kind, cell value)
     for m in _LETTER_MENTION.finditer(request):
         if m.group(1).upper() in {col.letter for col in table.columns}:
-            spans.append((m.start(), m.end(), m.group(1).upper(), "header"))
+            spans.append((m.start(), m.end(), m.group(1).upper(), "header", None))
     for col in table.columns:
         header = _WORD.findall(col.header)
         if header:
-            spans += [(start, end, col.letter, "header") for start, end in occurrences(header, exact_case=False)]
+            spans += [(start, end, col.letter, "header", None) for start, end in occurrences(header, exact_case=False)]
         if col.kind not in (TEXT, CATEGORY):
             continue
         for value in dict.fromkeys(v for v in col.values if isinstance(v, str)):  # distinct, in order
             phrase = _WORD.findall(value)
             if phrase and len(phrase) <= _MAX_VALUE_WORDS:
-                spans += [(start, end, col.letter, "value") for start, end in occurrences(phrase, len(value) <= 3)]
+                spans += [(start, end, col.letter, "value", value)
+                          for start, end in occurrences(phrase, len(value) <= 3)]
     # Longest first; a span may repeat with another column but may not overlap a different kept span.
     spans.sort(key=lambda s: (-(s[1] - s[0]), s[0]))
-    kept: list[tuple[int, int, str, str]] = []
+    kept: list[tuple[int, int, str, str, str | None]] = []
     for span in spans:
         clash = any(span[0] < k[1] and k[0] < span[1] and (span[0], span[1]) != (k[0], k[1]) for k in kept)
-        if not clash and span not in kept:
+        if not clash and span[:4] not in [k[:4] for k in kept]:
             kept.append(span)
     kept.sort(key=lambda s: (s[0], s[2]))
-    return [Link(s[0], s[1], request[s[0]:s[1]], s[2], s[3]) for s in kept]
+    return [Link(s[0], s[1], request[s[0]:s[1]], s[2], s[3], s[4]) for s in kept]
 
 
 def mentioned_rows(table: Table, request: str) -> tuple[int, ...]:
