@@ -7,7 +7,8 @@ Writes `tinyslm_hf/excel/data/wordnet_thesaurus.json.gz`: for every lemma of one
 the other lemmas of its **most frequent sense** (the sense the WordNet sense-tagged corpus uses most, across parts
 of speech; the first sense when it has none); and WordNet's irregular inflections (`geese` -> `goose`). Without
 context there is no telling which sense a user means, and the most frequent sense is the standard guess: it keeps
-`orders` from becoming `tell` (a verb sense) and `bottom` from becoming `can` (a rare noun sense).
+`bottom` from becoming `can` (a rare noun sense). It also lists every one-word lemma, so that a word which is a
+lemma itself (`mining`, `lens`) is never taken for an inflection (`min`, `len`).
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def most_frequent_sense(offsets: dict[str, list[str]], counts: dict[str, dict[in
     """The (pos, offset) of a lemma's most frequent sense across parts of speech; untagged: its first sense,
     nouns first."""
     best = None
-    for pos, offs in offsets.items():
-        for number, count in counts.get(pos, {}).items():
+    for pos, offs in offsets.items():  # ties: the first part of speech in POS_FILES order, then the lower number
+        for number, count in sorted(counts.get(pos, {}).items()):
             if number <= len(offs) and (best is None or count > best[0]):
                 best = (count, pos, offs[number - 1])
     if best is not None:
@@ -88,8 +89,9 @@ def build(folder: Path) -> dict:
             form, *bases = line.split()
             if bases and ONE_WORD.match(form) and ONE_WORD.match(bases[0]) and form != bases[0]:
                 inflections.setdefault(form, bases[0])
+    lemmas = sorted(lemma for lemma in offsets if ONE_WORD.match(lemma))  # a lemma is never a stripped inflection
     return {"source": "WordNet 3.0 (Princeton University); see tinyslm_hf/excel/data/README.md",
-            "synonyms": synonyms, "inflections": dict(sorted(inflections.items()))}
+            "synonyms": synonyms, "inflections": dict(sorted(inflections.items())), "lemmas": lemmas}
 
 
 def main() -> None:

@@ -37,6 +37,22 @@ def test_quotes_table_words_names_and_known_words_are_left_alone():
     assert rewrite("what is the total sales") == "what is the total sales"  # all known
 
 
+def test_words_in_their_own_right_values_and_other_scripts_are_not_mangled():
+    from tinyslm_hf.excel.tables import schema_table
+
+    rewrite = default_rewriter()
+    assert rewrite("sum of mining revenue") == "sum of mining revenue"  # a lemma itself, not `min` + ing
+    assert rewrite("count of lens rows") == "count of lens rows"  # not `len` + s
+    assert rewrite("rep in 'final' row") == "rep in 'final' row"  # single quotes too
+    assert rewrite("row 3's final letters") == "row 3's last letters"  # an apostrophe is not a quote
+    assert rewrite("final 3 letters of Zürich") == "last 3 letters of Zürich"  # `Zürich` is one word
+    assert rewrite("(Final 3 chars)") == "(Last 3 chars)"  # after a bracket: a sentence start, not a name
+    no_values = schema_table({"A": "Region", "B": "Status", "C": "Sales"}, 2, 40)  # `ask --columns`
+    assert rewrite("total sales where status is final", no_values) == "total sales where status is final"
+    assert rewrite("total sales where status = final", no_values) == "total sales where status = final"
+    assert rewrite("final 2 letters of region", no_values) == "last 2 letters of region"
+
+
 def test_function_words_are_never_targets():
     thesaurus = Thesaurus(synonyms={"hold": ["have", "contain"]}, inflections={})
     assert RequestRewriter({"have", "contain", "cells"}, thesaurus)("cells that holds a number") == \

@@ -156,6 +156,10 @@ def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons_and_qu
     assert formula_comparisons('=COUNTIF(D2:D9,"<"&DATE(2023,7,8))') == {("<", "2023-07-08")}
     assert formula_comparisons('=IF(AND(F4<4900,50<=B4),"Y","N")') == {("<", "4900"), (">=", "50")}  # 50<=B4: B4>=50
     assert formula_comparisons('=SUMIF(A2:A9,"x>5",B2:B9)') == set()  # text, not a criterion
+    assert formula_comparisons('=SUMIF(A2:A9,"B4>5",C2:C9)') == set()  # a cell comparison inside a string is text
+    assert formula_comparisons('=COUNTIF(A2:A9,">"&4200)+IF(D4<DATE(2023,7,8),1,0)') == {
+        (">", "4200"), ("<", "2023-07-08")}
+    assert formula_comparisons('=COUNTIF(A2:A9,">"&B2)') == set()  # compared with a cell, not a stated number
     table = Table("t", [Column("A", "City", CATEGORY, ["Leeds", "York"]), Column("B", "Sales", NUMBER, [5, 9])])
     flipped, right = '=COUNTIF(B2:B3,"<6")', '=COUNTIF(B2:B3,">6")'
     assert pick_candidate([flipped, right], table, "how many sales over 6") == right
@@ -163,10 +167,18 @@ def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons_and_qu
     assert pick_candidate([flipped, right], table, "how many sales are big") == flipped  # nothing stated: beam order
     # running without an error and using the linked columns still come first
     assert pick_candidate(['=COUNTIF(A2:A3,">6")', flipped], table, "how many sales over 6") == flipped
-    # a named cell value must be quoted (the cell's own text, whatever the request's case)
+    # a named cell value must be quoted (the cell's own text, whatever the request's case or criteria marks)
     york, leeds = '=COUNTIF(A2:A3,"York")', '=COUNTIF(A2:A3,"LEEDS")'
     assert pick_candidate([york, leeds], table, "how many rows are leeds") == leeds
+    assert pick_candidate([york, '=COUNTIF(A2:A3,"<>Leeds")'], table, "rows not leeds") == '=COUNTIF(A2:A3,"<>Leeds")'
     assert pick_candidate([york, leeds], table, "how many rows") == york
+    # the comparison outranks the value
+    wrong_value, wrong_op = '=COUNTIFS(A2:A3,"York",B2:B3,">6")', '=COUNTIFS(A2:A3,"Leeds",B2:B3,"<6")'
+    assert pick_candidate([wrong_op, wrong_value], table, "leeds rows with sales over 6") == wrong_value
+    # one request word may match several cell values: quoting any of them will do
+    twin = Table("t", [Column("A", "City", CATEGORY, ["Wests", "West"]), Column("B", "Sales", NUMBER, [5, 9])])
+    west = '=SUMIF(A2:A3,"West",B2:B3)'
+    assert pick_candidate(['=SUMIF(A2:A3,"North",B2:B3)', west], twin, "total sales for west") == west
 
 
 def test_candidates_decode_beams_and_return_the_executable_one(base_dir):
@@ -262,6 +274,28 @@ def test_the_model_reads_the_rewritten_request_and_copies_from_the_original(base
                      rewrite=lambda request, table: request + " rewritten")
     (prompt, copied_from), = seen
     assert f"Request: {ex.request} rewritten\n" in prompt and copied_from == ex.request
+
+
+def test_ask_batch_and_eval_rewrite_when_asked(base_dir, tmp_path, monkeypatch):
+    import tinyslm_hf.excel.ask as ask_module
+    from tinyslm_hf.excel.evaluate import evaluate_model
+    from tinyslm_hf.excel.synonyms import RequestRewriter
+    from tinyslm_hf.modelio import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(base_dir)
+    rewrites = []
+    real = ask_module.predict_formulas
+    monkeypatch.setattr(ask_module, "predict_formulas",
+                        lambda *a, **k: rewrites.append(k["rewrite"]) or real(*a, **{**k, "max_new_tokens": 2}))
+    ask_module.ask(model, tok, "total sales", {"A": "Sales"}, (2, 9), synonyms=True)
+    batch = tmp_path / "in.jsonl"
+    batch.write_text(json.dumps({"id": 1, "table": {"headers": ["Sales"], "rows": [[1]]}, "request": "total sales"}))
+    ask_module.answer_batch(model, tok, batch, tmp_path / "out.jsonl", synonyms=True)
+    ask_module.ask(model, tok, "total sales", {"A": "Sales"}, (2, 9))
+    assert [type(r) for r in rewrites] == [RequestRewriter, RequestRewriter, type(None)]
+    ex = next(e for e in generate("test", 200, seed=0) if "capital letters" in e.request)
+    record = evaluate_model(model, tok, [ex], synonyms=True, max_new_tokens=2)["records"][0]
+    assert "uppercase" in record["model_request"] and record["request"] == ex.request
 
 
 def test_constrained_beams_give_the_same_answers_when_every_allowed_token_is_checked(base_dir, monkeypatch):

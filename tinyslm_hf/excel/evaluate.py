@@ -52,22 +52,41 @@ def referenced_columns(formula: str) -> set[str]:
 
 _OPS = r"(>=|<=|<>|>|<)"
 _NUMBER = r"(-?\d+(?:\.\d+)?)"
-_CRITERION = re.compile(r'"' + _OPS + _NUMBER + r'"')  # ">4200"
-_DATE_CRITERION = re.compile(r'"' + _OPS + r'"\s*&\s*DATE\(\s*(\d{4})\s*,\s*(\d{1,2})\s*,\s*(\d{1,2})\s*\)', re.I)
-_CELL_COMPARISON = re.compile(r"(?<![A-Za-z])\$?[A-Z]{1,3}\$?\d+\s*" + _OPS + r"\s*" + _NUMBER + r"(?![\d.])")
-_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
+_DATE = r"DATE\(\s*(\d{4})\s*,\s*(\d{1,2})\s*,\s*(\d{1,2})\s*\)"
+_STRING = re.compile(r'"(?:[^"]|"")*"')
+_CRITERION = re.compile(r'"' + _OPS + _NUMBER + r'"(?!\s*&)|"' + _OPS + r'"\s*&\s*' + _NUMBER + r"(?![\d.(])")
+_DATE_CRITERION = re.compile(r'"' + _OPS + r'"\s*&\s*' + _DATE, re.I)
+_CELL = r"(?<![A-Za-z0-9_.$])\$?[A-Z]{1,3}\$?\d+(?![\d(])"
+_CELL_COMPARISON = re.compile(_CELL + r"\s*" + _OPS + r"\s*(?:" + _NUMBER + r"(?![\d.(])|" + _DATE + ")", re.I)
+_NUMBER_CELL_COMPARISON = re.compile(r"(?<![\w.$])" + _NUMBER + r"\s*" + _OPS + r"\s*" + _CELL)
 _FLIPPED = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "<>": "<>"}
-_NUMBER_CELL_COMPARISON = re.compile(r"(?<![\w.])" + _NUMBER + r"\s*" + _OPS + r"\s*\$?[A-Z]{1,3}\$?\d+\b")
+_CRITERION_MARKS = re.compile(r"^(?:<>|>=|<=|=|>|<)?\*?|\*$")  # `<>West`, `*West*`: the value inside
+
+
+def _iso(y: str, m: str, d: str) -> str:
+    return f"{int(y):04d}-{int(m):02d}-{int(d):02d}"
 
 
 def formula_comparisons(formula: str) -> set[tuple[str, str]]:
-    """(operator, value) pairs a formula tests, in the form `linking.request_comparisons` gives: criteria strings
-    (`">4200"`, `"<"&DATE(2024,3,1)`) and cell comparisons (`B4>=50`, `50<=B4` read as `B4>=50`)."""
-    found = {(op, normalise_number(num)) for op, num in _CRITERION.findall(formula)}
-    found |= {(op, f"{int(y):04d}-{int(m):02d}-{int(d):02d}") for op, y, m, d in _DATE_CRITERION.findall(formula)}
-    found |= {(op, normalise_number(num)) for op, num in _CELL_COMPARISON.findall(formula)}
-    found |= {(_FLIPPED[op], normalise_number(num)) for num, op in _NUMBER_CELL_COMPARISON.findall(formula)}
+    """(operator, value) pairs a formula tests, in the form `linking.request_comparisons` gives: criteria
+    (`">4200"`, `">"&4200`, `"<"&DATE(2024,3,1)`) and cell comparisons outside strings (`B4>=50`, `D4<DATE(...)`,
+    and `50<=B4` read as `B4>=50`)."""
+    found = set()
+    for m in _CRITERION.finditer(formula):
+        op, num = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        found.add((op, normalise_number(num)))
+    found |= {(op, _iso(y, mo, d)) for op, y, mo, d in _DATE_CRITERION.findall(formula)}
+    code = _STRING.sub('""', formula)  # cell comparisons are code, never text inside a string
+    for op, num, y, mo, d in _CELL_COMPARISON.findall(code):
+        found.add((op, normalise_number(num) if num else _iso(y, mo, d)))
+    found |= {(_FLIPPED[op], normalise_number(num)) for num, op in _NUMBER_CELL_COMPARISON.findall(code)}
     return found
+
+
+def quoted_values(formula: str) -> set[str]:
+    """The text values a formula's strings hold, lower-cased, without criteria marks (`"<>West"`, `"*west*"` ->
+    `west`)."""
+    return {_CRITERION_MARKS.sub("", m.group(0)[1:-1].replace('""', '"')).lower() for m in _STRING.finditer(formula)}
 
 
 def pick_candidate(candidates: list[str], table, request: str) -> str:
@@ -80,17 +99,24 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
     was asked (a value that is not in the column, a criterion on the wrong column), and the next beam often is.
     Schema-consistent: a column the user named is almost always one the formula needs. Comparison-consistent: the
     model flips operators (`"<153"` for "> 153") and garbles numbers more than any other argument, and a lower beam
-    often has them right; so does a value swapped for another of its column (`"7A"` for "7B"). A table without
-    values (`ask --columns`) cannot be run, so there the other rules count."""
+    often has them right; so does a value swapped for another of its column (`"7A"` for "7B"); a request word that
+    matches several cell values is satisfied by any of them. A table without values (`ask --columns`) cannot be
+    run, so there the other rules count."""
     if not candidates:
         raise ValueError("no candidates to pick from")
     links = link_columns(table, request)
     linked = {link.letter for link in links}
-    values = {link.value.lower() for link in links if link.kind == "value"}
+    named: dict[tuple[int, int], set[str]] = defaultdict(set)  # span -> every cell value it matched
+    for link in links:
+        if link.kind == "value":
+            named[(link.start, link.end)].add(link.value.lower())
     stated = request_comparisons(request)
     runs = [execute(f, table).ok for f in candidates] if has_values(table) else [True] * len(candidates)
-    scores = [(ok, linked <= referenced_columns(f), stated <= formula_comparisons(f),
-               values <= {q.lower() for q in _QUOTED.findall(f)}) for f, ok in zip(candidates, runs)]
+    scores = []
+    for formula, ok in zip(candidates, runs):
+        quoted = quoted_values(formula)
+        scores.append((ok, linked <= referenced_columns(formula), stated <= formula_comparisons(formula),
+                       all(values & quoted for values in named.values())))
     best = max(scores)
     return candidates[scores.index(best)]
 

@@ -111,7 +111,7 @@ def link_columns(table: Table, request: str) -> list[Link]:
     kept: list[tuple[int, int, str, str, str | None]] = []
     for span in spans:
         clash = any(span[0] < k[1] and k[0] < span[1] and (span[0], span[1]) != (k[0], k[1]) for k in kept)
-        if not clash and span[:4] not in [k[:4] for k in kept]:
+        if not clash and span not in kept:  # one link per matched value: pick_candidate accepts any of them
             kept.append(span)
     kept.sort(key=lambda s: (s[0], s[2]))
     return [Link(s[0], s[1], request[s[0]:s[1]], s[2], s[3], s[4]) for s in kept]
@@ -131,28 +131,48 @@ def mentioned_rows(table: Table, request: str) -> tuple[int, ...]:
 
 
 # Comparison phrases a request may put before a number or a date: `over 4200`, `at least $50`, `before 2024-03-01`,
-# `> 153`. Only words the training requests use (and the symbols), so the held-out split's own operator words stay
-# unseen; longest first, so `no less than` is not read as `less than`.
+# `> 153`. Only words the training requests use (and the symbols), so most of the held-out split's operator words
+# stay unread; longest first, so `no less than` is not read as `less than`. A `not`/`no`/`n't` in front negates
+# (`not above 5` is <=5, `no greater than 5` too), which also reads the held-out `not above` / `not below`.
 COMPARISON_PHRASES = {
     ">": ("more than", "greater than", "over", "above", "after", "later than", ">"),
     ">=": ("at least", "no less than", ">="),
     "<": ("less than", "below", "under", "before", "earlier than", "<"),
     "<=": ("at most", "no more than", "<="),
 }
+_DATE_PHRASES = {"after", "later than", "before", "earlier than"}  # these take dates only: `after 2023` is a year
 _PHRASE_OP = {p: op for op, phrases in COMPARISON_PHRASES.items() for p in phrases}
-_NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}  # `not above 5` is `<=5`
+_NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
+
+
+def _alternation(phrases) -> str:
+    return "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+
+
+_WORD_PHRASES = [p for p in _PHRASE_OP if p[0].isalpha()]
 _COMPARISON = re.compile(
-    r"(?<![A-Za-z<>=])(not\s+)?(" + "|".join(re.escape(p) for p in sorted(_PHRASE_OP, key=len, reverse=True)) + r")"
-    r"\s*\$?\s*(\d{4}-\d{2}-\d{2}|-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)(?![\d.,]*\d)", re.IGNORECASE)
+    r"(\b(?:not|no|never)\s+|n't\s+)?"  # negation
+    r"(?:(?<![A-Za-z])(" + _alternation(_WORD_PHRASES) + r")\b|(?<![<>=])(" +
+    _alternation(set(_PHRASE_OP) - set(_WORD_PHRASES)) + r")(?![<>=]))"
+    r"\s*\$?\s*(\d{4}-\d{2}-\d{2}|-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)"
+    # not part of a longer number, date or time, and not scaled by a unit (`50%`, `5k`, `1 million`)
+    r"(?![\d.,]*\d|[-/:]\d|\s*(?:%|k\b|m\b|bn\b|thousand|million|billion|percent))", re.IGNORECASE)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}$")
 
 
 def request_comparisons(request: str) -> set[tuple[str, str]]:
     """(operator, value) pairs the request states (`over 4200` -> ('>', '4200'), `not above 5` -> ('<=', '5'),
-    `before 2024-03-01` -> ('<', '2024-03-01')); numbers are normalised (`4200.0` -> `4200`), dates stay ISO."""
+    `before 2024-03-01` -> ('<', '2024-03-01')); numbers are normalised (`4200.0` -> `4200`), dates stay ISO.
+    Anything it cannot read for sure (`over 5k`, `after 2023`, `before 28/07/2023`) is left out: the candidate
+    ranking trusts what this returns."""
     found = set()
     for m in _COMPARISON.finditer(request):
-        op = _PHRASE_OP[m.group(2).lower()]
-        found.add((_NEGATED[op] if m.group(1) else op, normalise_number(m.group(3))))
+        phrase, value = (m.group(2) or m.group(3)).lower(), m.group(4)
+        is_date = bool(_ISO_DATE.match(value))
+        if phrase in _DATE_PHRASES and not is_date or phrase[0].isalpha() and phrase not in _DATE_PHRASES and is_date:
+            continue
+        op = _PHRASE_OP[phrase]
+        found.add((_NEGATED[op] if m.group(1) else op, normalise_number(value)))
     return found
 
 
@@ -173,5 +193,5 @@ def links_text(table: Table, request: str) -> str:
     """
     links = link_columns(table, request)
     rows = mentioned_rows(table, request)
-    rendered = [link.render(table.first_row, table.last_row, rows) for link in links]
+    rendered = dict.fromkeys(link.render(table.first_row, table.last_row, rows) for link in links)  # one span, two values
     return "Links: " + ("; ".join(rendered) if rendered else "none")

@@ -29,6 +29,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable
 
+from .tables import Table
+
 THESAURUS_FILE = "wordnet_thesaurus.json.gz"
 
 # Closed-class words, light verbs and the verbs that frame a request (`tell me`, `show`): they say nothing about
@@ -47,15 +49,21 @@ _SUFFIXES = (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("xes
              ("ing", "e"), ("ing", ""), ("est", "e"), ("est", ""), ("ied", "y"), ("ed", "e"), ("ed", ""),
              ("er", "e"), ("er", ""), ("es", "e"), ("es", ""), ("s", ""))
 
-_QUOTED = re.compile(r'("[^"]*"|\u201c[^\u201d]*\u201d)')
-_WORD = re.compile(r"[A-Za-z]+")
+# Quoted text is the user's own value: "...", curly quotes, and '...' (an apostrophe inside a word is not a quote).
+_QUOTED = re.compile(r'("[^"]*"|\u201c[^\u201d]*\u201d|(?<!\w)\'[^\']*\'(?!\w))')
+_WORD = re.compile(r"[^\W\d_]+")  # letters of any script: `Zürich` is one word, not `Z` + `rich`
 _SENTENCE_ENDS = ".:;!?("  # a capitalised word after one of these (or first) starts a sentence, not a name
+_BEFORE_A_VALUE = re.compile(r"(?:\b(?:is|are|was|equals)|=)\s*$", re.IGNORECASE)  # `status is closed`
+_CACHE_LIMIT = 100_000  # a long-running server sees ever new words
 
 
 @dataclass(frozen=True)
 class Thesaurus:
+    """Read-only after loading (the dicts are not copied)."""
+
     synonyms: dict[str, list[str]]  # lemma (words joined by spaces) -> the other lemmas of its most frequent sense
     inflections: dict[str, str]  # irregular form -> base form
+    lemmas: frozenset[str] = frozenset()  # every one-word lemma: such a word is never taken for an inflection
 
     def bases(self, word: str, known: frozenset[str] = frozenset()) -> list[str]:
         """`word` and the base forms it could be an inflection of (irregular first), each a lemma or known word."""
@@ -65,7 +73,7 @@ class Thesaurus:
         for ending, replacement in _SUFFIXES:
             if word.endswith(ending) and len(word) > len(ending) + 1:
                 stem = word[: -len(ending)] + replacement
-                if stem in self.synonyms or stem in known:
+                if stem in self.synonyms or stem in self.lemmas or stem in known:
                     forms.append(stem)
         return list(dict.fromkeys(forms))
 
@@ -75,18 +83,22 @@ def load_thesaurus() -> Thesaurus:
     """The shipped WordNet thesaurus (read once per process)."""
     data = (resources.files("tinyslm_hf.excel") / "data" / THESAURUS_FILE).read_bytes()
     table = json.loads(gzip.decompress(data))
-    return Thesaurus(table["synonyms"], table["inflections"])
+    return Thesaurus(table["synonyms"], table["inflections"], frozenset(table["lemmas"]))
 
 
-def table_words(table) -> set[str]:
+def table_words(table: Table | None) -> set[str]:
     """Lower-cased words of a table's headers and text cells: the words schema linking and copying rely on."""
     words: set[str] = set()
-    for col in table.columns:
+    for col in table.columns if table is not None else ():
         words.update(w.lower() for w in _WORD.findall(col.header))
         for value in col.values:
             if isinstance(value, str):
                 words.update(w.lower() for w in _WORD.findall(value))
     return words
+
+
+def _has_values(table: Table | None) -> bool:
+    return table is not None and any(v is not None for col in table.columns for v in col.values)
 
 
 class RequestRewriter:
@@ -103,6 +115,8 @@ class RequestRewriter:
     def replacement(self, phrase: str) -> str | None:
         """The known word to write instead of the lower-cased `phrase` (one to three words), or None to keep it."""
         if phrase not in self._cache:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
             self._cache[phrase] = self._find(phrase)
         return self._cache[phrase]
 
@@ -111,8 +125,10 @@ class RequestRewriter:
         if not head and last in self.vocabulary:
             return None
         forms = [" ".join([*head, base]) for base in self.thesaurus.bases(last, self.vocabulary)]
-        if not head:  # an inflection of a word the model knows: `averaged` -> `average`
-            for base in forms[1:]:
+        if not head:
+            if last in self.thesaurus.lemmas:  # a word in its own right: `mining` is not `min`, `lens` not `len`
+                forms = forms[:1] + [f for f in forms[1:] if f == self.thesaurus.inflections.get(last)]
+            for base in forms[1:]:  # an inflection of a word the model knows: `averaged` -> `average`
                 if base in self.targets:
                     return base
         for form in forms:  # the first synonym the model knows, in the most frequent sense
@@ -121,23 +137,36 @@ class RequestRewriter:
                     return synonym
         return None
 
-    def __call__(self, request: str, table=None) -> str:
-        """`request` with its unknown words rewritten; quoted text and the table's own words are left alone."""
-        protected = table_words(table) if table is not None else set()
+    def __call__(self, request: str, table: Table | None = None) -> str:
+        """`request` with its unknown words rewritten; quoted text and the table's own words are left alone. A
+        table without cell values (`ask --columns`) cannot say which words are values, so a word right after
+        `is` / `=` is kept too (`status is final` must not become `status is last`)."""
+        protected = table_words(table)
+        guard_values = not _has_values(table)
         pieces = _QUOTED.split(request)
+        before = ""
         for i in range(0, len(pieces), 2):  # odd pieces are quoted
-            pieces[i] = self._rewrite(pieces[i], "".join(pieces[:i]), protected)
+            rewritten = self._rewrite(pieces[i], before, protected, guard_values)
+            before = (before + pieces[i] + (pieces[i + 1] if i + 1 < len(pieces) else ""))[-16:]
+            pieces[i] = rewritten
         return "".join(pieces)
 
-    def _keep(self, word: str, prefix: str, protected: set[str]) -> bool:
-        """Words never rewritten: short ones, the table's own, names and acronyms."""
+    def _keep(self, word: str, prefix: str, protected: set[str], guard_values: bool) -> bool:
+        """Words never rewritten: short ones, the table's own, names and acronyms (and, without cell values, a word
+        in value position). `prefix` is the text just before the word (a few characters are enough)."""
         if len(word) < 3 or word.lower() in protected or any(c.isupper() for c in word[1:]):
+            return True
+        if guard_values and _BEFORE_A_VALUE.search(prefix):
             return True
         stripped = prefix.rstrip()
         return word[0].isupper() and bool(stripped) and stripped[-1] not in _SENTENCE_ENDS
 
-    def _rewrite(self, text: str, before: str, protected: set[str]) -> str:
+    def _rewrite(self, text: str, before: str, protected: set[str], guard_values: bool) -> str:
         words = list(_WORD.finditer(text))
+
+        def prefix(m: re.Match) -> str:  # the 16 characters before the word, across the previous pieces
+            return (before + text[max(0, m.start() - 16):m.start()])[-16:]
+
         out, pos, i = [], 0, 0
         while i < len(words):
             done = False
@@ -145,7 +174,7 @@ class RequestRewriter:
                 group = words[i:i + span]
                 if any(text[a.end():b.start()] != " " for a, b in zip(group, group[1:])):
                     continue  # only words separated by single spaces form a lemma
-                if any(self._keep(m.group(0), before + text[:m.start()], protected) for m in group):
+                if any(self._keep(m.group(0), prefix(m), protected, guard_values) for m in group):
                     continue
                 lowered = [m.group(0).lower() for m in group]
                 if all(w in self.vocabulary for w in lowered):
