@@ -64,12 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--constrained", action="store_true", help="decode with the formula-grammar LogitsProcessor")
     ev.add_argument("--compare", action="store_true", help="run plain and constrained decoding, report both")
     ev.add_argument("--candidates", type=int, default=1,
-                    help="beam candidates per request; the best-ranked one that runs on its table without an error "
-                         "and uses every linked column is kept (execution-guided decoding; default 1: greedy)")
+                    help="beam candidates per request; keep the best-ranked one that runs on its table without an "
+                         "error, uses every linked column, tests every stated comparison and quotes every named "
+                         "value (execution-guided decoding; default 1: greedy)")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
                     help="rewrite request words the model never read in training into known ones with the shipped "
-                         "WordNet thesaurus (default: on)")
+                         "WordNet thesaurus (default: on; it maps onto the wording of `excel generate-data`, so pass "
+                         "--no-synonyms for a model trained on requests of your own)")
     ev.add_argument("--json", dest="json_out", help="write the metrics JSON here")
     ev.add_argument("--predictions", help="write one JSON line per example (request, reference, prediction, ...)")
     ev.add_argument("--threads", type=int)
@@ -83,12 +85,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ask.add_argument("--out", help="output jsonl for --batch: {id, formula} per line")
     ask.add_argument("--constrained", action="store_true")
     ask.add_argument("--candidates", type=int, default=1,
-                     help="beam candidates per request: keep the best-ranked one that uses every column the "
-                          "request names and (--batch, whose tables have values) runs without an error")
+                     help="beam candidates per request: keep the best-ranked one that (--batch, whose tables have "
+                          "values) runs without an error, uses every column the request names, tests every "
+                          "comparison it states and quotes every value it names")
     ask.add_argument("--threads", type=int)
     ask.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
                      help="rewrite request words the model never read in training into known ones with the shipped "
-                          "WordNet thesaurus (default: on)")
+                          "WordNet thesaurus (default: on; it maps onto the wording of `excel generate-data`, so pass "
+                          "--no-synonyms for a model trained on requests of your own)")
 
 
 def _threads(args) -> None:

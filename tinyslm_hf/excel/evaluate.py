@@ -130,9 +130,9 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
 
     `constrained`: grammar-constrained decoding, and with `copy_strings` every quoted string must be copied from the
     request or a cell (constrained.py). `candidates` > 1: beam search with that many beams, keeping the best-ranked
-    answer that executes on its table without an error and uses every linked column (`pick_candidate`).
-    `rewrite(request, table)`: what the model reads instead of the request (`synonyms.RequestRewriter`); strings are
-    still copied from the request as the user wrote it.
+    answer by `pick_candidate` (runs without an error, uses every linked column, tests every stated comparison,
+    quotes every named value). `rewrite(request, table)`: what the model reads instead of the request
+    (`synonyms.RequestRewriter`); the constraint still copies strings from the request as the user wrote it.
     """
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1, got {candidates}")

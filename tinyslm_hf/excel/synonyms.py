@@ -27,9 +27,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from .tables import Table
+if TYPE_CHECKING:
+    from .tables import Table
 
 THESAURUS_FILE = "wordnet_thesaurus.json.gz"
 
