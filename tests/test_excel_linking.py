@@ -3,7 +3,8 @@
 import re
 
 from tinyslm_hf.excel.generator import generate
-from tinyslm_hf.excel.linking import COMPARISON_PHRASES, link_columns, links_text, request_comparisons
+from tinyslm_hf.excel.linking import (COMPARISON_PHRASES, link_columns, links_text, request_comparisons,
+                                      request_numbers)
 from tinyslm_hf.excel.prompt import user_message
 from tinyslm_hf.excel.tables import CATEGORY, NUMBER, TEXT, Column, Table
 
@@ -99,10 +100,17 @@ def test_stated_comparisons_are_read_with_their_operator_and_value():
         assert request_comparisons(unsure) == set(), unsure
 
 
-def test_comparisons_read_from_requests_are_in_every_generated_reference():
+def test_stated_numbers_are_read_as_the_formula_would_write_them():
+    assert request_numbers("from employee in row 8, 3 characters starting at 2") == {"8", "3", "2"}
+    assert request_numbers("over $4,200.0 in Q1 of sheet2") == {"4200"}  # `Q1`, `sheet2` are names, not numbers
+    assert request_numbers("before 2023-07-08") == {"2023", "7", "8"}  # DATE(2023,7,8)
+    assert request_numbers('3rd largest; say "7B" if 10.50') == {"3", "10.5"}  # quoted text is a value
+
+
+def test_comparisons_and_numbers_read_from_requests_are_in_every_generated_reference():
     """The candidate ranking prefers formulas that test what the request states, so a reading that disagreed with a
     right formula would push a wrong one ahead of it."""
-    from tinyslm_hf.excel.evaluate import formula_comparisons
+    from tinyslm_hf.excel.evaluate import formula_comparisons, formula_numbers
 
     from tinyslm_hf.excel.handwritten import handwritten_examples
 
@@ -113,6 +121,7 @@ def test_comparisons_read_from_requests_are_in_every_generated_reference():
             stated = request_comparisons(ex.request)
             seen += bool(stated)
             assert stated <= formula_comparisons(ex.formula), (ex.request, ex.formula)
+            assert request_numbers(ex.request) <= formula_numbers(ex.formula), (ex.request, ex.formula)
     assert seen > 250
     from tinyslm_hf.excel.generator import DATE_OPS, OPS
 

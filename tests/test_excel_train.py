@@ -175,6 +175,12 @@ def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons_and_qu
     # the comparison outranks the value
     wrong_value, wrong_op = '=COUNTIFS(A2:A3,"York",B2:B3,">6")', '=COUNTIFS(A2:A3,"Leeds",B2:B3,"<6")'
     assert pick_candidate([wrong_op, wrong_value], table, "leeds rows with sales over 6") == wrong_value
+    # last, every number the request states: `3 characters starting at 2` is MID(..,2,3), not MID(..,3,3)
+    text = Table("t", [Column("A", "Name", CATEGORY, ["Ann Lee", "Bo Park"])])
+    assert pick_candidate(["=MID(A3,3,3)", "=MID(A3,2,3)"], text, "from name in row 3, 3 chars starting at 2") == \
+        "=MID(A3,2,3)"
+    assert pick_candidate(['=COUNTIF(A2:A3,"York")+7', '=COUNTIF(A2:A3,"Leeds")'], table, "leeds rows times 7") == \
+        '=COUNTIF(A2:A3,"Leeds")'  # the value rule outranks the numbers one
     # one request word may match several cell values: quoting any of them will do
     twin = Table("t", [Column("A", "City", CATEGORY, ["Wests", "West"]), Column("B", "Sales", NUMBER, [5, 9])])
     west = '=SUMIF(A2:A3,"West",B2:B3)'

@@ -65,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--compare", action="store_true", help="run plain and constrained decoding, report both")
     ev.add_argument("--candidates", type=int, default=1,
                     help="beam candidates per request; keep the best-ranked one that runs on its table without an "
-                         "error, uses every linked column, tests every stated comparison and quotes every named "
-                         "value (execution-guided decoding; default 1: greedy)")
+                         "error, uses every linked column, tests every stated comparison, quotes every named value "
+                         "and writes every stated number (execution-guided decoding; default 1: greedy)")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
                     help="rewrite request words the model never read in training into known ones with the shipped "
@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ask.add_argument("--candidates", type=int, default=1,
                      help="beam candidates per request: keep the best-ranked one that (--batch, whose tables have "
                           "values) runs without an error, uses every column the request names, tests every "
-                          "comparison it states and quotes every value it names")
+                          "comparison it states, quotes every value it names and writes every number it states")
     ask.add_argument("--threads", type=int)
     ask.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
                      help="rewrite request words the model never read in training into known ones with the shipped "

@@ -16,7 +16,7 @@ import torch
 
 from .executor import execute, is_valid_syntax, values_equal
 from .generator import Example
-from .linking import link_columns, normalise_number, request_comparisons
+from .linking import link_columns, normalise_number, request_comparisons, request_numbers
 from .prompt import build_messages, clean_answer
 from .tables import col_index, col_letter
 
@@ -83,6 +83,12 @@ def formula_comparisons(formula: str) -> set[tuple[str, str]]:
     return found
 
 
+def formula_numbers(formula: str) -> set[str]:
+    """Every number written in a formula, in strings too (`">4200"`, `"7B"`) and in cell references (`B8`), in the
+    form `linking.request_numbers` gives."""
+    return {normalise_number(n) for n in re.findall(r"\d+(?:\.\d+)?", formula)}
+
+
 def quoted_values(formula: str) -> set[str]:
     """The text values a formula's strings hold, lower-cased, without criteria marks (`"<>West"`, `"*west*"` ->
     `west`)."""
@@ -93,7 +99,8 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
     """Choose among beam candidates (best first) the first that best meets, in this order of importance: it runs on
     `table` without an error; it uses every column the request links to (`linking.link_columns`); it tests every
     comparison the request states (`over 4200` -> `">4200"` or `C4>4200`: `linking.request_comparisons`); it quotes
-    every cell value the request names (`for 7B` -> `"7B"`, ignoring case as Excel's criteria do).
+    every cell value the request names (`for 7B` -> `"7B"`, ignoring case as Excel's criteria do); it writes every
+    number the request states (`3 chars starting at 2` -> `MID(A3,2,3)`: `linking.request_numbers`).
 
     Execution-guided: a formula that gives #N/A, #DIV/0! or #VALUE! on the user's own table is almost never what
     was asked (a value that is not in the column, a criterion on the wrong column), and the next beam often is.
@@ -111,12 +118,13 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
         if link.kind == "value":
             named[(link.start, link.end)].add(link.value.lower())
     stated = request_comparisons(request)
+    numbers = request_numbers(request)
     runs = [execute(f, table).ok for f in candidates] if has_values(table) else [True] * len(candidates)
     scores = []
     for formula, ok in zip(candidates, runs):
         quoted = quoted_values(formula)
         scores.append((ok, linked <= referenced_columns(formula), stated <= formula_comparisons(formula),
-                       all(values & quoted for values in named.values())))
+                       all(values & quoted for values in named.values()), numbers <= formula_numbers(formula)))
     best = max(scores)
     return candidates[scores.index(best)]
 
@@ -131,7 +139,7 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
     `constrained`: grammar-constrained decoding, and with `copy_strings` every quoted string must be copied from the
     request or a cell (constrained.py). `candidates` > 1: beam search with that many beams, keeping the best-ranked
     answer by `pick_candidate` (runs without an error, uses every linked column, tests every stated comparison,
-    quotes every named value). `rewrite(request, table)`: what the model reads instead of the request
+    quotes every named value, writes every stated number). `rewrite(request, table)`: what the model reads instead of the request
     (`synonyms.RequestRewriter`); the constraint still copies strings from the request as the user wrote it.
     """
     if candidates < 1:

@@ -176,6 +176,20 @@ def request_comparisons(request: str) -> set[tuple[str, str]]:
     return found
 
 
+_ISO_DATE_PARTS = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
+_REQUEST_NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:\.\d+)?(?![\d.]*\d)")
+_QUOTED_TEXT = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
+
+
+def request_numbers(request: str) -> set[str]:
+    """Every number the request states outside quotes, normalised (`$4,200` -> `4200`, `row 4` -> `4`, `3rd` -> `3`,
+    `2024-03-01` -> `2024`, `3`, `1`: the arguments of DATE); part of a word (`Q1`, `sheet2`) is not a number."""
+    text = _QUOTED_TEXT.sub(" ", request)
+    text = _ISO_DATE_PARTS.sub(lambda m: " ".join(str(int(g)) for g in m.groups()), text)
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    return {normalise_number(n) for n in _REQUEST_NUMBER.findall(text)}
+
+
 def normalise_number(text: str) -> str:
     """`4,200.0` -> `4200`, `0.50` -> `0.5`; an ISO date or anything else is returned as it is."""
     try:
