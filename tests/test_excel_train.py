@@ -101,8 +101,10 @@ def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
     metrics = json.loads(report.read_text())
     for mode in ("plain", "constrained"):
         m = metrics[mode]
-        assert m["n"] == 6 and 0 <= m["execution_accuracy"] <= 1 and m["synonyms"] is True  # the default
+        assert m["n"] == 6 and 0 <= m["execution_accuracy"] <= 1
+        assert m["synonyms"] is True and m["candidates"] == 4  # the defaults: the best measured decoding
         assert set(m["per_difficulty"]) <= {"easy", "medium", "hard"} and m["per_function"]
+    assert metrics["plain"]["constrained"] is False and metrics["constrained"]["constrained"] is True
     assert len(preds.read_text().splitlines()) == 12
     batch_in, batch_out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     rows = [["West", "Ann", 10], ["East", "Bo", 20]]

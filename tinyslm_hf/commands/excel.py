@@ -61,12 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--n", type=int, default=500, help="examples to generate when --data is not given")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--limit", type=int, help="score only the first N examples")
-    ev.add_argument("--constrained", action="store_true", help="decode with the formula-grammar LogitsProcessor")
-    ev.add_argument("--compare", action="store_true", help="run plain and constrained decoding, report both")
-    ev.add_argument("--candidates", type=int, default=1,
+    ev.add_argument("--constrained", action=argparse.BooleanOptionalAction, default=True,
+                    help="decode with the formula-grammar LogitsProcessor (default: on)")
+    ev.add_argument("--compare", action="store_true",
+                    help="run plain and constrained decoding (each with --candidates), report both")
+    ev.add_argument("--candidates", type=int, default=4,
                     help="beam candidates per request; keep the best-ranked one that runs on its table without an "
                          "error, uses every linked column, tests every stated comparison, quotes every named value "
-                         "and writes every stated number (execution-guided decoding; default 1: greedy)")
+                         "and writes every stated number (execution-guided decoding; default 4; 1: greedy)")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
                     help="rewrite request words the model never read in training into known ones with the shipped "
@@ -83,11 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ask.add_argument("--rows", default="2:40", help="data row range FIRST:LAST (default 2:40)")
     ask.add_argument("--batch", help="input jsonl: {id, table: {headers, rows}, request} per line")
     ask.add_argument("--out", help="output jsonl for --batch: {id, formula} per line")
-    ask.add_argument("--constrained", action="store_true")
-    ask.add_argument("--candidates", type=int, default=1,
+    ask.add_argument("--constrained", action=argparse.BooleanOptionalAction, default=True,
+                     help="decode with the formula-grammar LogitsProcessor (default: on)")
+    ask.add_argument("--candidates", type=int, default=4,
                      help="beam candidates per request: keep the best-ranked one that (--batch, whose tables have "
                           "values) runs without an error, uses every column the request names, tests every "
-                          "comparison it states, quotes every value it names and writes every number it states")
+                          "comparison it states, quotes every value it names and writes every number it states "
+                          "(default 4; 1: greedy)")
     ask.add_argument("--threads", type=int)
     ask.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
                      help="rewrite request words the model never read in training into known ones with the shipped "
