@@ -27,11 +27,6 @@ def _stop_ids(tokenizer) -> list[int]:
     return stop_token_ids(tokenizer)
 
 
-def has_values(table) -> bool:
-    """True if the table holds data to execute a formula on (`ask --columns` describes one with empty rows)."""
-    return any(v is not None for col in table.columns for v in col.values)
-
-
 _CELL_REF = re.compile(r'"(?:[^"]|"")*"?'  # a string literal (to the end if unclosed): skipped
                        r'|(?<![A-Za-z0-9_.$])\$?([A-Z]{1,3})\$?([0-9]+)?:\$?([A-Z]{1,3})\$?([0-9]+)?(?![A-Za-z0-9_(])'
                        r'|(?<![A-Za-z0-9_.$])\$?([A-Z]{1,3})\$?[0-9]+(?![A-Za-z0-9_(])')
@@ -119,7 +114,7 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
             named[(link.start, link.end)].add(link.value.lower())
     stated = request_comparisons(request)
     numbers = request_numbers(request)
-    runs = [execute(f, table).ok for f in candidates] if has_values(table) else [True] * len(candidates)
+    runs = [execute(f, table).ok for f in candidates] if table.has_values else [True] * len(candidates)
     scores = []
     for formula, ok in zip(candidates, runs):
         quoted = quoted_values(formula)

@@ -98,10 +98,6 @@ def table_words(table: Table | None) -> set[str]:
     return words
 
 
-def _has_values(table: Table | None) -> bool:
-    return table is not None and any(v is not None for col in table.columns for v in col.values)
-
-
 class RequestRewriter:
     """Maps request words outside `vocabulary` (the wording the model was trained on) onto words inside it."""
 
@@ -143,7 +139,7 @@ class RequestRewriter:
         table without cell values (`ask --columns`) cannot say which words are values, so a word right after
         `is` / `=` is kept too (`status is final` must not become `status is last`)."""
         protected = table_words(table)
-        guard_values = not _has_values(table)
+        guard_values = table is None or not table.has_values
         pieces = _QUOTED.split(request)
         before = ""
         for i in range(0, len(pieces), 2):  # odd pieces are quoted

@@ -260,6 +260,12 @@ class Table:
     def last_row(self) -> int:
         return self.first_row + self.n_rows - 1
 
+    @property
+    def has_values(self) -> bool:
+        """True if the table holds data (`ask --columns` describes one by its headers, with empty rows): only then
+        can a formula be run on it, or a word be told to be a cell value."""
+        return any(v is not None for col in self.columns for v in col.values)
+
     def column(self, letter: str) -> Column:
         for col in self.columns:
             if col.letter == letter:
