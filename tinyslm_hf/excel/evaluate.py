@@ -13,7 +13,9 @@ from collections import defaultdict
 from typing import Any, Callable
 
 import torch
+from transformers import LogitsProcessorList
 
+from .constrained import string_literals
 from .executor import execute, is_valid_syntax, values_equal
 from .generator import Example
 from .linking import link_columns, normalise_number, request_comparisons, request_numbers
@@ -87,7 +89,7 @@ def formula_numbers(formula: str) -> set[str]:
 def quoted_values(formula: str) -> set[str]:
     """The text values a formula's strings hold, lower-cased, without criteria marks (`"<>West"`, `"*west*"` ->
     `west`)."""
-    return {_CRITERION_MARKS.sub("", m.group(0)[1:-1].replace('""', '"')).lower() for m in _STRING.finditer(formula)}
+    return {_CRITERION_MARKS.sub("", content).lower() for content in string_literals(formula)[0]}
 
 
 def pick_candidate(candidates: list[str], table, request: str) -> str:
@@ -134,18 +136,16 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
     `constrained`: grammar-constrained decoding, and with `copy_strings` every quoted string must be copied from the
     request or a cell (constrained.py). `candidates` > 1: beam search with that many beams, keeping the best-ranked
     answer by `pick_candidate` (runs without an error, uses every linked column, tests every stated comparison,
-    quotes every named value, writes every stated number). `rewrite(request, table)`: what the model reads instead of the request
-    (`synonyms.RequestRewriter`); the constraint still copies strings from the request as the user wrote it.
+    quotes every named value, writes every stated number). `rewrite(request, table)`: what the model reads instead
+    of the request (`synonyms.RequestRewriter`); the constraint still copies strings from the request as the user
+    wrote it.
     """
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1, got {candidates}")
     originals = [r for _, r, _ in requests]
     if rewrite is not None:
         requests = [(t, rewrite(r, t), s) for t, r, s in requests]
-    from transformers import LogitsProcessorList
-
-    from .constrained import FormulaLogitsProcessor
-
+    from .constrained import FormulaLogitsProcessor  # looked up per call: tests wrap it to watch each row
     prompts = [tokenizer.apply_chat_template(build_messages(t, r, samples=s), tokenize=False, add_generation_prompt=True)
                for t, r, s in requests]
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]

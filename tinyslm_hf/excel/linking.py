@@ -169,8 +169,8 @@ def request_comparisons(request: str) -> set[tuple[str, str]]:
     for m in _COMPARISON.finditer(request):
         phrase, value = (m.group(2) or m.group(3)).lower(), m.group(4)
         is_date = bool(_ISO_DATE.match(value))
-        if phrase in _DATE_PHRASES and not is_date or phrase[0].isalpha() and phrase not in _DATE_PHRASES and is_date:
-            continue
+        if is_date != (phrase in _DATE_PHRASES) and phrase[0].isalpha():
+            continue  # a date after a number word (`above 2023-07-28`) or a number after a date word (`after 2023`)
         op = _PHRASE_OP[phrase]
         found.add((_NEGATED[op] if m.group(1) else op, normalise_number(value)))
     return found
@@ -207,5 +207,6 @@ def links_text(table: Table, request: str) -> str:
     """
     links = link_columns(table, request)
     rows = mentioned_rows(table, request)
-    rendered = dict.fromkeys(link.render(table.first_row, table.last_row, rows) for link in links)  # one span, two values
+    # a span that matched two cell values of one column renders the same link twice: keep it once
+    rendered = dict.fromkeys(link.render(table.first_row, table.last_row, rows) for link in links)
     return "Links: " + ("; ".join(rendered) if rendered else "none")
