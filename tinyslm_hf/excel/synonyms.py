@@ -166,7 +166,6 @@ class RequestRewriter:
 
         out, pos, i = [], 0, 0
         while i < len(words):
-            done = False
             for span in range(min(self.max_span, len(words) - i), 0, -1):  # longest lemma first
                 group = words[i:i + span]
                 if any(text[a.end():b.start()] != " " for a, b in zip(group, group[1:])):
@@ -182,9 +181,9 @@ class RequestRewriter:
                 first = group[0].group(0)
                 out.append(text[pos:group[0].start()])
                 out.append(new.capitalize() if first[0].isupper() else new)
-                pos, i, done = group[-1].end(), i + span, True
+                pos, i = group[-1].end(), i + span
                 break
-            if not done:
+            else:  # nothing to rewrite at this word
                 i += 1
         out.append(text[pos:])
         return "".join(out)
