@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tinyslm_hf.benchmark import (BenchSettings, build_model, check_greedy_match, compute_ratios,
+from tinyslm_hf.benchmark import (SIZES, BenchSettings, build_model, check_greedy_match, compute_ratios,
                                   time_generate)
 from tinyslm_hf.cli import main
 
@@ -14,6 +14,48 @@ def test_models_are_built_at_identical_dims():
     counts = {name: sum(p.numel() for p in build_model(name, s).parameters()) for name in s.models}
     assert counts["tinyslm-seed"] == counts["gpt2"]
     assert counts["tinyslm-modern"] == counts["llama"]
+
+
+def test_125m_size_is_gpt2_small_for_every_model():
+    """`--size 125m` is GPT-2 small's shape: ~124M parameters for each pair, equal within each pair."""
+    s = BenchSettings(**SIZES["125m"], device="meta")
+    with torch.device("meta"):
+        counts = {name: sum(p.numel() for p in build_model(name, s).parameters()) for name in s.models}
+    assert counts["tinyslm-seed"] == counts["gpt2"] and counts["tinyslm-modern"] == counts["llama"]
+    assert all(120e6 < count < 130e6 for count in counts.values()), counts
+
+
+def test_bench_trainer_rows_time_steps_through_the_trainer(tmp_path, monkeypatch):
+    """`--trainer` adds tokens/s and MFU measured through transformers' Trainer, and ratios for them; the Trainer
+    really runs the warm-up plus the timed steps."""
+    import transformers
+
+    from tinyslm_hf import benchmark
+
+    trained_steps = []
+    real_train = transformers.Trainer.train
+
+    def counting_train(self, *args, **kwargs):
+        result = real_train(self, *args, **kwargs)
+        trained_steps.append(self.state.global_step)
+        return result
+
+    monkeypatch.setattr(transformers.Trainer, "train", counting_train)
+    out = tmp_path / "bench"
+    code = main(["bench", "--vocab-size", "256", "--hidden-size", "32", "--num-layers", "1", "--num-heads", "2",
+                 "--intermediate-size", "64", "--seq-len", "16", "--batch-size", "2", "--train-steps", "3",
+                 "--repeats", "1", "--generate-batches", "", "--dtypes", "bfloat16", "--trainer",
+                 "--models", "tinyslm-seed,gpt2", "--out", str(out)])
+    assert code == 0
+    assert trained_steps == [benchmark.TRAINER_WARMUP_STEPS + 3] * 2  # one run per model
+    results = json.loads((out / "benchmark.json").read_text())
+    assert results["settings"]["batch_size"] == 2 and results["settings"]["trainer"] is True
+    for name in ("tinyslm-seed", "gpt2"):
+        entry = results["models"][name]
+        assert entry["metrics"]["trainer_tok_s_bfloat16"]["median"] > 0  # the Trainer's own bf16 mixed precision
+        assert 0 < entry["mfu_trainer_bfloat16"] < 1.5
+    assert "trainer_tok_s_bfloat16" in results["ratios"]["tinyslm-seed/gpt2"]
+    assert "| mfu_trainer_bfloat16 |" in (out / "benchmark.md").read_text()
 
 
 def test_bench_verb_writes_table_json_and_chart(tmp_path, capsys):

@@ -58,7 +58,20 @@ class BenchSettings:
     # Intra-op threads (None: torch's default). On a machine shared with other jobs, fewer threads than cores avoids
     # OpenMP barriers waiting on a thread that was descheduled, which can slow every kernel several-fold.
     threads: int | None = None
+    # Also time training through transformers' Trainer (its default fused AdamW, accelerate's autocast for bf16,
+    # its data loader): what `tinyslm train` and most users run, next to the bare loop above.
+    trainer: bool = False
     extra: dict = field(default_factory=dict)
+
+
+# Model sizes for `tinyslm bench --size`: "small" is the default above; "125m" is GPT-2 small's shape (124M
+# parameters with the tied 50257-token embedding), the size issue #8 asks to measure on a GPU.
+SIZE_FIELDS = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size", "seq_len", "batch_size")
+SIZES: dict[str, dict[str, int]] = {
+    "small": {name: getattr(BenchSettings, name) for name in SIZE_FIELDS},
+    "125m": {"vocab_size": 50257, "hidden_size": 768, "num_layers": 12, "num_heads": 12, "intermediate_size": 3072,
+             "seq_len": 1024, "batch_size": 16},
+}
 
 
 def build_model(name: str, s: BenchSettings) -> torch.nn.Module:
@@ -99,8 +112,14 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_peak_flops(dtype: torch.dtype, device: str, n: int = 1024, iters: int = 10) -> float:
-    """Best-of achieved FLOP/s of a square matmul: the machine's practical peak for this dtype."""
+def matmul_peak_flops(dtype: torch.dtype, device: str, n: int | None = None, iters: int = 10) -> float:
+    """Best-of achieved FLOP/s of a square matmul: the machine's practical peak for this dtype.
+
+    n = 1024 on a CPU (a 2 GFLOP matmul already saturates a few cores); 8192 on an accelerator, where a 1024
+    matmul takes microseconds and launch overhead would understate the peak (and overstate every MFU).
+    """
+    if n is None:
+        n = 1024 if device == "cpu" else 8192
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     torch.mm(a, b)
@@ -172,6 +191,64 @@ def time_train_steps(model, s: BenchSettings, dtype: torch.dtype, timings: dict[
         _sync(s.device)
         seconds.append(time.perf_counter() - start)
     return statistics.median(seconds)
+
+
+class _RandomTokens(torch.utils.data.Dataset):
+    """Fixed random token rows (labels = inputs): the Trainer's input pipeline without a tokenizer or files."""
+
+    def __init__(self, rows: int, seq_len: int, vocab_size: int):
+        self.ids = torch.randint(0, vocab_size, (rows, seq_len), generator=torch.Generator().manual_seed(0))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.ids[index], "labels": self.ids[index]}
+
+
+TRAINER_WARMUP_STEPS = 2  # the first steps allocate, build the optimizer state and (compiled) compile
+
+
+def time_trainer_steps(model, s: BenchSettings, dtype: torch.dtype, compiled: bool = False,
+                       timings: dict[str, float] | None = None) -> float:
+    """Seconds per optimizer step through `transformers.Trainer`: the median interval between consecutive step ends
+    after `TRAINER_WARMUP_STEPS` steps, so it includes what the Trainer adds to a step (data loading and collation,
+    accelerate's autocast and loss scaling, gradient clipping, the scheduler, callbacks).
+
+    bf16 and fp16 are the Trainer's own mixed precision (`bf16=True` / `fp16=True`); `compiled=True` is its
+    `torch_compile` option with this run's compile settings. Warm-up wall time goes to `timings["warmup_s"]`.
+    """
+    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments
+
+    class StepClock(TrainerCallback):
+        def __init__(self):
+            self.ends: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            _sync(s.device)
+            self.ends.append(time.perf_counter())
+
+    clock = StepClock()
+    steps = TRAINER_WARMUP_STEPS + s.train_steps
+    with tempfile.TemporaryDirectory() as out_dir:
+        args = TrainingArguments(
+            output_dir=out_dir, per_device_train_batch_size=s.batch_size, max_steps=steps, learning_rate=1e-4,
+            bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16, use_cpu=s.device == "cpu",
+            logging_strategy="no", save_strategy="no", report_to=[], disable_tqdm=True, dataloader_num_workers=0,
+            torch_compile=compiled, torch_compile_backend=s.compile_backend if compiled else None,
+            torch_compile_mode=s.compile_mode if compiled else None, seed=0)
+        trainer = Trainer(model=model, args=args, callbacks=[clock],
+                          train_dataset=_RandomTokens(steps * s.batch_size, s.seq_len, s.vocab_size))
+        for quiet in (PrinterCallback, ProgressCallback):  # the end-of-training summary line
+            trainer.remove_callback(quiet)
+        start = time.perf_counter()
+        trainer.train()
+    if len(clock.ends) != steps:
+        raise RuntimeError(f"the Trainer ran {len(clock.ends)} steps, not {steps}")
+    if timings is not None:
+        timings["warmup_s"] = clock.ends[TRAINER_WARMUP_STEPS - 1] - start
+    ends = clock.ends[TRAINER_WARMUP_STEPS - 1:]
+    return statistics.median(b - a for a, b in zip(ends, ends[1:]))
 
 
 PROMPT_LEN = 16
@@ -388,6 +465,15 @@ def _run_benchmark(s: BenchSettings, log: Callable[[str], None]) -> dict[str, An
                         raw[name].setdefault(f"train_tok_s_{dname}{COMPILED}", []).append(
                             s.batch_size * s.seq_len / seconds)
                         compile_s[name].setdefault(f"train_{dname}", timing["warmup_s"])
+                    if s.trainer:
+                        seconds = time_trainer_steps(model, s, dt)
+                        raw[name].setdefault(f"trainer_tok_s_{dname}", []).append(s.batch_size * s.seq_len / seconds)
+                        if s.compile:
+                            timing = {}
+                            seconds = time_trainer_steps(model, s, dt, compiled=True, timings=timing)
+                            raw[name].setdefault(f"trainer_tok_s_{dname}{COMPILED}", []).append(
+                                s.batch_size * s.seq_len / seconds)
+                            compile_s[name].setdefault(f"trainer_{dname}", timing["warmup_s"])
                     for batch in s.generate_batches:
                         eager: dict[str, Any] = {}
                         tps, ttft = time_generate(model, s, batch, dt, timings=eager)
@@ -414,8 +500,10 @@ def _run_benchmark(s: BenchSettings, log: Callable[[str], None]) -> dict[str, An
                                  "metrics": {k: _stats(v) for k, v in raw[name].items()}}
         for dname in dtypes:
             for suffix in ("", COMPILED) if s.compile else ("",):
-                tok_s = entry["metrics"][f"train_tok_s_{dname}{suffix}"]["median"]
-                entry[f"mfu_{dname}{suffix}"] = tok_s * flops_tok / peaks[dname]
+                for loop, prefix in (("train", "mfu_"), ("trainer", "mfu_trainer_")):
+                    if f"{loop}_tok_s_{dname}{suffix}" in entry["metrics"]:
+                        tok_s = entry["metrics"][f"{loop}_tok_s_{dname}{suffix}"]["median"]
+                        entry[f"{prefix}{dname}{suffix}"] = tok_s * flops_tok / peaks[dname]
         if s.compile:
             entry["compile_seconds"] = compile_s[name]
             entry["dynamo"] = dynamo[name]
@@ -526,4 +614,4 @@ def save_results(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path
     return paths
 
 
-__all__ = ["BenchSettings", "build_model", "markdown_table", "run_benchmark", "save_results"]
+__all__ = ["SIZES", "BenchSettings", "build_model", "markdown_table", "run_benchmark", "save_results"]

@@ -8,13 +8,13 @@ HELP = "Benchmark TinySLM presets against transformers' GPT-2 and Llama at ident
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vocab-size", type=int, default=8192)
-    parser.add_argument("--hidden-size", type=int, default=256)
-    parser.add_argument("--num-layers", type=int, default=8)
-    parser.add_argument("--num-heads", type=int, default=4)
-    parser.add_argument("--intermediate-size", type=int, default=1024)
-    parser.add_argument("--seq-len", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--size", default="small", choices=["small", "125m"],
+                        help="model and batch shape: small (vocab 8192, hidden 256, 8 layers, 4 heads, MLP 1024, "
+                             "seq 256, batch 8) or 125m (GPT-2 small: vocab 50257, hidden 768, 12 layers, 12 heads, "
+                             "MLP 3072, seq 1024, batch 16); the flags below override single fields")
+    for flag in ("--vocab-size", "--hidden-size", "--num-layers", "--num-heads", "--intermediate-size", "--seq-len",
+                 "--batch-size"):
+        parser.add_argument(flag, type=int, default=None)
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--new-tokens", type=int, default=128)
@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile-dynamic", default="false", choices=["false", "true", "auto"],
                         help="dynamic shapes; auto lets torch decide after a recompile")
     parser.add_argument("--compile-backend", default="inductor", help="eager / aot_eager only check tracing")
+    parser.add_argument("--trainer", action="store_true",
+                        help="also time training through transformers' Trainer (trainer_tok_s_* rows, MFU too)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads; on a shared machine use fewer than the free cores")
@@ -37,18 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmark import BenchSettings, markdown_table, run_benchmark, save_results
+    from ..benchmark import SIZES, BenchSettings, markdown_table, run_benchmark, save_results
 
+    shape = {name: value if getattr(args, name) is None else getattr(args, name)
+             for name, value in SIZES[args.size].items()}
     settings = BenchSettings(
-        vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.num_layers,
-        num_heads=args.num_heads, intermediate_size=args.intermediate_size, seq_len=args.seq_len,
-        batch_size=args.batch_size, train_steps=args.train_steps, repeats=args.repeats, new_tokens=args.new_tokens,
+        **shape, train_steps=args.train_steps, repeats=args.repeats, new_tokens=args.new_tokens,
         generate_batches=tuple(int(b) for b in args.generate_batches.split(",") if b.strip()),
         dtypes=tuple(args.dtypes.split(",")), models=tuple(args.models.split(",")),
         attn_implementation=args.attn, compile=args.compile, compile_mode=args.compile_mode,
         compile_dynamic={"false": False, "true": True, "auto": None}[args.compile_dynamic],
         compile_backend=args.compile_backend, device=args.device,
-        threads=args.threads)
+        threads=args.threads, trainer=args.trainer)
     results = run_benchmark(settings)
     print(markdown_table(results))
     for kind, path in save_results(results, args.out).items():
