@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tinyslm_hf.benchmark import (SIZES, BenchSettings, build_model, check_greedy_match, compute_ratios,
-                                  time_generate)
+                                  time_generate, time_trainer_steps)
 from tinyslm_hf.cli import main
 
 
@@ -56,6 +56,24 @@ def test_bench_trainer_rows_time_steps_through_the_trainer(tmp_path, monkeypatch
         assert 0 < entry["mfu_trainer_bfloat16"] < 1.5
     assert "trainer_tok_s_bfloat16" in results["ratios"]["tinyslm-seed/gpt2"]
     assert "| mfu_trainer_bfloat16 |" in (out / "benchmark.md").read_text()
+
+
+def test_each_trainer_run_gets_its_own_precision_and_leaves_the_timed_model_alone():
+    """accelerate prepares a model once and keeps that precision: without a copy per run, a bf16 Trainer after an
+    fp32 one would train in fp32, and a bf16 one would leave autocast wrapped around the bare loop's model."""
+    s = BenchSettings(vocab_size=256, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seq_len=16,
+                      batch_size=2, train_steps=1)
+    model = build_model("tinyslm-seed", s)
+    seen = []
+    model.model.register_forward_pre_hook(lambda module, args: seen.append(torch.is_autocast_enabled("cpu")))
+    for dtype, autocast in ((torch.float32, False), (torch.bfloat16, True), (torch.float32, False)):
+        seen.clear()
+        time_trainer_steps(model, s, dtype)
+        assert seen and set(seen) == {autocast}, dtype
+    assert not getattr(model, "_is_accelerate_prepared", False)
+    seen.clear()
+    model(torch.zeros(1, 4, dtype=torch.long))
+    assert seen == [False]
 
 
 def test_bench_verb_writes_table_json_and_chart(tmp_path, capsys):

@@ -13,6 +13,7 @@ generating something else.
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import logging
@@ -217,8 +218,14 @@ def time_trainer_steps(model, s: BenchSettings, dtype: torch.dtype, compiled: bo
 
     bf16 and fp16 are the Trainer's own mixed precision (`bf16=True` / `fp16=True`); `compiled=True` is its
     `torch_compile` option with this run's compile settings. Warm-up wall time goes to `timings["warmup_s"]`.
+
+    The Trainer gets a copy of the model: accelerate marks a model it has prepared and never prepares it again, so a
+    second Trainer would silently keep the first one's precision (a bf16 run after an fp32 one trained in fp32), and
+    a bf16 Trainer would leave its autocast wrapped around the forward of the model the other rows time.
     """
     from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments
+
+    model = copy.deepcopy(model)
 
     class StepClock(TrainerCallback):
         def __init__(self):
