@@ -30,6 +30,7 @@ from transformers import (AutoModelForCausalLM, CompileConfig, GPT2Config, GPT2L
                           LlamaForCausalLM)
 
 from .configuration_tinyslm import TinySLMConfig
+from .generation import decode_compile_config
 from .modeling_tinyslm import TinySLMForCausalLM
 
 
@@ -146,10 +147,7 @@ def compile_kwargs(s: BenchSettings) -> dict[str, Any]:
 
 
 def generate_compile_config(s: BenchSettings) -> CompileConfig:
-    """transformers only auto-compiles the decode step on CUDA/XPU/... unless told to on every device."""
-    config = CompileConfig(**compile_kwargs(s))
-    config._compile_all_devices = True
-    return config
+    return decode_compile_config(**compile_kwargs(s))
 
 
 def trainer_default_adamw(model: torch.nn.Module) -> torch.optim.Optimizer:

@@ -16,10 +16,20 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer, set_seed
+from transformers import (CompileConfig, GenerationConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer,
+                          set_seed)
 
 DEFAULT_MAX_NEW_TOKENS = 128
 MAX_STOP_SEQUENCES = 4
+
+
+def decode_compile_config(backend: str = "inductor", mode: str = "default", dynamic: bool | None = False,
+                          ) -> CompileConfig:
+    """The `compile_config` for `generate(cache_implementation="static", ...)`: transformers compiles the decode step
+    with it, but only on CUDA-like devices unless told to compile on every device (CPUs included)."""
+    config = CompileConfig(backend=backend, mode=mode, dynamic=dynamic)
+    config._compile_all_devices = True
+    return config
 
 
 class PromptTooLongError(ValueError):
@@ -146,6 +156,7 @@ class TextStream:
             pad_token_id=generator.pad_token_id,
             eos_token_id=generator.eos_token_ids,
             **params.generate_kwargs(),
+            **generator.cache_kwargs,
         )
         if params.stop:
             # transformers stops on the text (across token boundaries); we trim the stop text off below.
@@ -215,13 +226,24 @@ class TextStream:
 
 
 class Generator:
-    """A model + tokenizer pair ready for prompting; not thread-safe: run one generation at a time."""
+    """A model + tokenizer pair ready for prompting; not thread-safe: run one generation at a time.
 
-    def __init__(self, model: Any, tokenizer: Any, stream_timeout: float | None = 600.0):
+    `compile=True` decodes through a static KV cache and a `torch.compile`d decode step (transformers' own
+    auto-compile). The cache is sized to the whole context window, so every prompt and completion length reuses one
+    compiled graph: the first request pays the compile (seconds to a minute), later ones decode faster.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, stream_timeout: float | None = 600.0, compile: bool = False,
+                 compile_backend: str = "inductor"):
         self.model = model
         self.tokenizer = tokenizer
         self.stream_timeout = stream_timeout
         self.context_length = int(model.config.max_position_embeddings)
+        self.cache_kwargs: dict[str, Any] = {}
+        if compile:
+            self.cache_kwargs = dict(cache_implementation="static", compile_config=decode_compile_config(compile_backend))
+            if "max_cache_len" in GenerationConfig().to_dict():  # transformers >= 5.2x; older ones size per call
+                self.cache_kwargs["max_cache_len"] = self.context_length
         eos = model.generation_config.eos_token_id if model.generation_config is not None else None
         if eos is None:
             eos = tokenizer.eos_token_id
@@ -293,6 +315,7 @@ class Generator:
 
 __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
+    "decode_compile_config",
     "GenerationResult",
     "Generator",
     "PromptTooLongError",

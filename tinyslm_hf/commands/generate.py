@@ -12,6 +12,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model folder (weights, config, tokenizer)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default: cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--compile", action="store_true",
+                        help="decode with a static KV cache and a torch.compile'd step: the first reply waits for "
+                             "the compile, later tokens come faster")
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,10 +43,15 @@ def load_generator(args: argparse.Namespace):
     from ..generation import Generator
     from ..modelio import load_model_and_tokenizer
 
+    from ..cli import CLIError
+
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, int8=getattr(args, "int8", False))
-    return Generator(model, tokenizer)
+    int8 = getattr(args, "int8", False)
+    if args.compile and int8:
+        raise CLIError("--compile and --int8 cannot be combined; choose one")
+    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, int8=int8)
+    return Generator(model, tokenizer, compile=args.compile)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
     params = sampling_from_args(args)  # validate flags before the (slower) model load
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if args.backend != "hf":
+        if args.compile:
+            from ..cli import CLIError
+
+            raise CLIError(f"--compile applies to the hf backend only, not {args.backend}")
         return _run_exported(args, prompt, params)
     generator = load_generator(args)
     stream = generator.stream(prompt, params)
