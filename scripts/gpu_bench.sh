@@ -4,9 +4,10 @@
 #   bash scripts/gpu_bench.sh eager     # all four models, bf16: bare loop, Trainer, generate b1/b8 (a few minutes)
 #   bash scripts/gpu_bench.sh compile   # TinySLM seed vs GPT-2 compiled too (inductor compiles take minutes)
 #
-# It runs from a checkout without installing it: the GPU image needs torch, transformers 5.x and accelerate (no
-# datasets or tokenizers training is involved). Results (benchmark.{json,md,png}, gpu.txt) go to $OUT when set,
-# else to gpu_bench_<stage>/. MFU is against the bf16 matmul peak measured in the same run (8192^3 matmuls).
+# It runs from a checkout without installing it: the GPU image needs torch, transformers >= 5.17 and accelerate (the
+# lent H200 image had torch 2.11 and transformers 5.17 in 2026-11; the suite passes on 5.17). No datasets needed.
+# Results (benchmark.{json,md,png}, gpu.txt) go to $OUT when set, else to gpu_bench_<stage>/. MFU is against the
+# bf16 matmul peak measured in the same run (8192^3 matmuls).
 set -euo pipefail
 stage="${1:-eager}"
 out="${OUT:-gpu_bench_$stage}"

@@ -587,8 +587,9 @@ def test_tensor_parallel_plan_names_only_existing_modules():
     for preset in PRESETS:
         model = make_model(preset)
         names = {n for n, _ in model.model.named_modules()}
-        for pattern in model.config.base_model_tp_plan:
-            assert any(n.startswith(pattern.split(".*.")[0]) and n.endswith(pattern.split(".*.")[1]) for n in names)
+        for pattern in model.config.base_model_tp_plan:  # "layers.*.mlp.up_proj", or a plain name ("embed_tokens")
+            prefix, _, suffix = pattern.partition(".*.")
+            assert any(n.startswith(prefix) and n.endswith(suffix) for n in names), pattern
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -14,6 +14,7 @@ transpose (mixing positions across heads), and scaled scores by 1/sqrt(hidden_si
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable
 
@@ -36,18 +37,29 @@ from .configuration_tinyslm import TinySLMConfig
 
 logger = logging.get_logger(__name__)
 
-# transformers 5.24 renamed the cache argument and output field from `past_key_values` to `cache`; accept both so the
-# same remote code runs on every 5.x release.
+# transformers 5.24 renamed the cache argument and output field from `past_key_values` to `cache`; both are handled
+# so that the same remote code runs on the releases before it too (tested against 5.17 and 5.24).
 _CACHE_FIELD = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
+# The same release renamed create_causal_mask's cache argument.
+_MASK_CACHE_ARG = "cache" if "cache" in inspect.signature(create_causal_mask).parameters else "past_key_values"
 
 
-def _resolve_cache(owner: nn.Module, cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
-    """Accept the pre-5.24 name with the same FutureWarning in-tree models give; silent where it is still current."""
+def _resolve_cache(owner: nn.Module, cache: Cache | None, past_key_values: Cache | None,
+                   kwargs: dict) -> Cache | None:
+    """The model's KV cache, under whichever name this transformers release uses.
+
+    From 5.24 it is `cache`; `past_key_values` is still accepted, with the FutureWarning in-tree models give. Before
+    5.24 it was `past_key_values`, and a `cache` argument was continuous batching's paged cache meant for the
+    attention functions: that one is moved into `kwargs`, which reach them.
+    """
+    if _CACHE_FIELD == "past_key_values":
+        if cache is not None:
+            kwargs["cache"] = cache
+        return past_key_values
     if past_key_values is None:
         return cache
-    if _CACHE_FIELD == "cache":
-        warnings.warn(f"`past_key_values` is deprecated for `{type(owner).__name__}.forward`; use `cache` instead.",
-                      FutureWarning, stacklevel=3)
+    warnings.warn(f"`past_key_values` is deprecated for `{type(owner).__name__}.forward`; use `cache` instead.",
+                  FutureWarning, stacklevel=3)
     return past_key_values if cache is None else cache
 
 
@@ -280,9 +292,11 @@ class TinySLMAttention(nn.Module):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-        cache: Cache | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # The KV cache arrives under this release's name (`cache`, or `past_key_values` before 5.24; see
+        # `_resolve_cache`); everything else in kwargs goes on to the attention function.
+        cache = kwargs.pop(_CACHE_FIELD, None)
         input_shape = hidden_states.shape[:-1]
         hidden_shape = (*input_shape, -1, self.head_dim)
         # [batch, seq, heads * head_dim] -> [batch, heads, seq, head_dim]: view, then transpose (the seed bug skipped
@@ -295,9 +309,9 @@ class TinySLMAttention(nn.Module):
             query, key = apply_rotary_pos_emb(query, key, cos, sin)
 
         if cache is not None:
-            if kwargs:  # continuous batching's paged cache reads/fills its block indices here (in place)
+            if _CACHE_FIELD == "cache":  # continuous batching's paged cache reads/fills its block indices in kwargs
                 key, value = cache.update(key, value, self.layer_idx, kwargs=kwargs)
-            else:
+            else:  # before 5.24 the paged cache came in kwargs and the paged attention function updated it
                 key, value = cache.update(key, value, self.layer_idx)
 
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
@@ -353,7 +367,6 @@ class TinySLMBlock(GradientCheckpointingLayer):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-        cache: Cache | None = None,
         use_cache: bool | None = False,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -361,7 +374,6 @@ class TinySLMBlock(GradientCheckpointingLayer):
             self.input_layernorm(hidden_states),
             attention_mask=attention_mask,
             position_embeddings=position_embeddings,
-            cache=cache,
             **kwargs,
         )
         # Dropout is only called when it does something: two module calls per block are a measurable share of a
@@ -461,7 +473,7 @@ class TinySLMModel(TinySLMPreTrainedModel):
     ) -> BaseModelOutputWithPast | tuple:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
-        cache = _resolve_cache(self, cache, past_key_values)
+        cache = _resolve_cache(self, cache, past_key_values, kwargs)
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
@@ -481,7 +493,7 @@ class TinySLMModel(TinySLMPreTrainedModel):
         seq_len = inputs_embeds.shape[1]
         # Continuous batching's paged cache has no sequence length (it packs several requests into one row and
         # always passes position_ids), so the length check below only applies to ordinary caches.
-        paged = cache is not None and not hasattr(cache, "get_seq_length")
+        paged = "cache" in kwargs or (cache is not None and not hasattr(cache, "get_seq_length"))
         past_seen = cache.get_seq_length() if cache is not None and not paged else 0
 
         if self.embed_positions is not None and not paged and not torch.compiler.is_compiling():
@@ -505,8 +517,8 @@ class TinySLMModel(TinySLMPreTrainedModel):
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            cache=cache,
             position_ids=position_ids,
+            **{_MASK_CACHE_ARG: cache},
         )
 
         hidden_states = inputs_embeds
@@ -527,8 +539,8 @@ class TinySLMModel(TinySLMPreTrainedModel):
                 hidden_states,
                 attention_mask=causal_mask,
                 position_embeddings=position_embeddings,
-                cache=cache,
                 use_cache=use_cache,
+                **{_CACHE_FIELD: cache},
                 **kwargs,
             )
             if output_attentions:
@@ -680,11 +692,12 @@ class TinySLMForCausalLM(TinySLMPreTrainedModel, GenerationMixin):
         Extra `**kwargs` (e.g. the Trainer's `num_items_in_batch`) go to the loss so gradient accumulation is
         normalised over the whole accumulated batch.
         """
+        cache = _resolve_cache(self, cache, past_key_values, kwargs)
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            cache=_resolve_cache(self, cache, past_key_values),
+            **{_CACHE_FIELD: cache},
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             output_attentions=output_attentions,

@@ -56,6 +56,8 @@ class _CachedCausalLM(nn.Module):
     def forward(self, input_ids, attention_mask, position_ids, *past):
         from transformers import DynamicCache
 
+        from ..modeling_tinyslm import _CACHE_FIELD
+
         cache = DynamicCache(config=self.model.config)
         for layer in range(len(past) // 2):
             cache.update(past[2 * layer], past[2 * layer + 1], layer)
@@ -63,8 +65,8 @@ class _CachedCausalLM(nn.Module):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            cache=cache,
             use_cache=True,
+            **{_CACHE_FIELD: cache},  # `cache` from transformers 5.24, `past_key_values` before
         )
         present = []
         for layer in cache.layers:  # updated in place by the forward pass
