@@ -60,7 +60,7 @@ def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any],
         'tokenizer = AutoTokenizer.from_pretrained("PATH", trust_remote_code=True)',
         "```",
         "",
-        "Requires transformers >= 5.0. `trust_remote_code` runs the two .py files next to the weights "
+        "Requires transformers >= 5.17. `trust_remote_code` runs the two .py files next to the weights "
         "(they import only torch and transformers).",
         "",
         "## Training",

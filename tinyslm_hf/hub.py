@@ -28,7 +28,7 @@ MODEL_FILES = (
     "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
 )
-SPACE_REQUIREMENTS = ("torch", "transformers>=5.0", "safetensors", "tokenizers", "gradio>=5.0")
+SPACE_REQUIREMENTS = ("torch", "transformers>=5.17", "safetensors", "tokenizers", "gradio>=5.0")
 NEVER_UPLOAD = ["training_args.bin", "*.bin", "*.pt", "*.pth", "*.pkl", "optimizer*", "scheduler*", "rng_state*",
                 "checkpoint-*/**"]
 AUTO_MAP = {
