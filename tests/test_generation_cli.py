@@ -200,3 +200,17 @@ def test_generate_command_compile_flag(tiny_model_dir, capsys, monkeypatch):
         assert cli_main([*argv, "--compile", *extra]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_ui_verb_arguments_load_an_eager_generator(tiny_model_dir):
+    """`tinyslm ui` shares the loader but has no --compile or --int8 flag."""
+    import argparse
+
+    from tinyslm_hf.commands import ui
+    from tinyslm_hf.commands.generate import load_generator
+
+    parser = argparse.ArgumentParser()
+    ui.add_arguments(parser)
+    generator = load_generator(parser.parse_args(["--model", str(tiny_model_dir)]))
+    assert generator.cache_kwargs == {}
+    assert generator.complete("The quick", SamplingParams(max_new_tokens=3, temperature=0)).completion_tokens > 0

@@ -48,10 +48,11 @@ def load_generator(args: argparse.Namespace):
     if args.threads:
         torch.set_num_threads(args.threads)
     int8 = getattr(args, "int8", False)
-    if args.compile and int8:
+    compile = getattr(args, "compile", False)  # `tinyslm ui` shares this loader without the flag
+    if compile and int8:
         raise CLIError("--compile and --int8 cannot be combined; choose one")
     model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, int8=int8)
-    return Generator(model, tokenizer, compile=args.compile)
+    return Generator(model, tokenizer, compile=compile)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
