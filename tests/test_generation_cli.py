@@ -202,8 +202,9 @@ def test_generate_command_compile_flag(tiny_model_dir, capsys, monkeypatch):
         assert message in err and "Traceback" not in err
 
 
-def test_ui_verb_arguments_load_an_eager_generator(tiny_model_dir):
-    """`tinyslm ui` shares the loader but has no --compile or --int8 flag."""
+def test_ui_verb_arguments_load_a_generator_with_or_without_compile(tiny_model_dir):
+    """`tinyslm ui` shares the loader with generate/chat but has no --int8 flag (it once crashed on a missing
+    attribute); its --compile gives the static-cache compiled decode, since the app generates one reply at a time."""
     import argparse
 
     from tinyslm_hf.commands import ui
@@ -214,3 +215,5 @@ def test_ui_verb_arguments_load_an_eager_generator(tiny_model_dir):
     generator = load_generator(parser.parse_args(["--model", str(tiny_model_dir)]))
     assert generator.cache_kwargs == {}
     assert generator.complete("The quick", SamplingParams(max_new_tokens=3, temperature=0)).completion_tokens > 0
+    compiled = load_generator(parser.parse_args(["--model", str(tiny_model_dir), "--compile"]))
+    assert compiled.cache_kwargs["cache_implementation"] == "static"

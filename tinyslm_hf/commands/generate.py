@@ -48,7 +48,7 @@ def load_generator(args: argparse.Namespace):
     if args.threads:
         torch.set_num_threads(args.threads)
     int8 = getattr(args, "int8", False)
-    compile = getattr(args, "compile", False)  # `tinyslm ui` shares this loader without the flag
+    compile = getattr(args, "compile", False)  # verbs without the flag may share this loader
     if compile and int8:
         raise CLIError("--compile and --int8 cannot be combined; choose one")
     model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, int8=int8)

@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", default=None, help="page title (default: folder name)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--compile", action="store_true",
+                        help="decode with a static KV cache and a torch.compile'd step (the app generates one reply "
+                             "at a time, so one graph serves all; the first reply waits for the compile)")
 
 
 def run(args: argparse.Namespace) -> int:
