@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import torch
-from transformers import (CompileConfig, GenerationConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer,
-                          set_seed)
+from transformers import CompileConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer, set_seed
 
 DEFAULT_MAX_NEW_TOKENS = 128
 MAX_STOP_SEQUENCES = 4
@@ -241,9 +240,8 @@ class Generator:
         self.context_length = int(model.config.max_position_embeddings)
         self.cache_kwargs: dict[str, Any] = {}
         if compile:
-            self.cache_kwargs = dict(cache_implementation="static", compile_config=decode_compile_config(compile_backend))
-            if "max_cache_len" in GenerationConfig().to_dict():  # transformers >= 5.2x; older ones size per call
-                self.cache_kwargs["max_cache_len"] = self.context_length
+            self.cache_kwargs = dict(cache_implementation="static", max_cache_len=self.context_length,
+                                     compile_config=decode_compile_config(compile_backend))
         eos = model.generation_config.eos_token_id if model.generation_config is not None else None
         if eos is None:
             eos = tokenizer.eos_token_id

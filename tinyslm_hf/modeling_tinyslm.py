@@ -69,10 +69,16 @@ def _is_plain_local_parameter(parameter: torch.Tensor | None) -> bool:
     return parameter is not None and type(parameter.data) is torch.Tensor and not hasattr(parameter, "ds_id")
 
 
+def _has_plain_local_weight(module: nn.Module) -> bool:
+    """A module whose weight can be used directly, without calling the module: not sharded and not moved in by an
+    accelerate hook (offloading)."""
+    return _is_plain_local_parameter(module.weight) and not hasattr(module, "_hf_hook")
+
+
 def _is_plain_local_linear(module: nn.Module) -> bool:
     """An `nn.Linear` whose weight can be used directly, without calling the module: not wrapped (LoRA,
     quantisation), not sharded (DTensor, DeepSpeed ZeRO-3 partitions) and not moved in by an accelerate hook."""
-    return type(module) is nn.Linear and _is_plain_local_parameter(module.weight) and not hasattr(module, "_hf_hook")
+    return type(module) is nn.Linear and _has_plain_local_weight(module)
 
 
 class TinySLMRMSNormFunction(torch.autograd.Function):
@@ -117,8 +123,7 @@ class TinySLMRMSNorm(nn.RMSNorm):
         if (
             torch.is_grad_enabled()
             and hidden_states.device.type == "cpu"
-            and _is_plain_local_parameter(self.weight)
-            and not hasattr(self, "_hf_hook")
+            and _has_plain_local_weight(self)
             and not torch.compiler.is_compiling()
         ):
             eps = self.eps if self.eps is not None else torch.finfo(hidden_states.dtype).eps
@@ -141,6 +146,12 @@ class TinySLMDropout(nn.Dropout):
     multiple of 2^-15 (0.1 -> 0.100006), and kept elements are scaled by the exact inverse of the keep probability,
     so the expectation is unchanged. Half the draws of a uniform mask: 0.84 -> 0.47 ms per [4, 256, 192] mask.
     Other devices, and a p that rounds to 0 or 1 on that grid, keep torch's kernel."""
+
+    @property
+    def drops(self) -> bool:
+        """Whether calling it can change anything; callers skip the module call otherwise (in eval mode or at p = 0
+        it is the identity, and two module calls per block are a measurable share of a decoded token)."""
+        return self.training and self.p > 0
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         threshold = round(self.p * 32768)
@@ -236,8 +247,6 @@ def eager_attention_forward(
     attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
     attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()
     return attn_output, attn_weights
-
-
 
 
 def fused_projections(projections: tuple[nn.Module, ...], hidden_states: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -376,14 +385,11 @@ class TinySLMBlock(GradientCheckpointingLayer):
             position_embeddings=position_embeddings,
             **kwargs,
         )
-        # Dropout is only called when it does something: two module calls per block are a measurable share of a
-        # decoded token at TinySLM sizes.
-        dropout = self.training and self.dropout.p > 0
-        if dropout:
+        if self.dropout.drops:
             attn_output = self.dropout(attn_output)
         hidden_states = hidden_states + attn_output
         mlp_output = self.mlp(self.post_attention_layernorm(hidden_states))
-        if dropout:
+        if self.dropout.drops:
             mlp_output = self.dropout(mlp_output)
         return hidden_states + mlp_output, attn_weights
 
@@ -527,7 +533,7 @@ class TinySLMModel(TinySLMPreTrainedModel):
             hidden_states = hidden_states + self.embed_positions(position_ids)
         else:
             position_embeddings = self.rotary_emb(hidden_states, position_ids)
-        if self.training and self.dropout.p > 0:
+        if self.dropout.drops:
             hidden_states = self.dropout(hidden_states)
 
         all_hidden_states = () if output_hidden_states else None

@@ -40,10 +40,9 @@ def sampling_from_args(args: argparse.Namespace):
 def load_generator(args: argparse.Namespace):
     import torch
 
+    from ..cli import CLIError
     from ..generation import Generator
     from ..modelio import load_model_and_tokenizer
-
-    from ..cli import CLIError
 
     if args.threads:
         torch.set_num_threads(args.threads)
