@@ -91,7 +91,12 @@ def test_f16_and_q8_0_logits(gguf_files, tiny_tokenizer, preset):
     f16 = _gguf_logits(gguf_files[preset, "f16"], ids, f32_cache=False)
     assert np.abs(f16 - ref).max() < 0.05
     q8 = _gguf_logits(gguf_files[preset, "q8_0"], ids, f32_cache=False)
-    assert (q8.argmax(-1) == ref.argmax(-1)).mean() >= 0.95
+    # q8_0 moves logits by ~0.1 (0.13 measured): the top-1 token must survive wherever it leads the runner-up by more
+    # than twice that; near-ties of a tiny random-ish model may flip (3 of 60 positions, margins < 0.04, measured).
+    top2 = np.sort(ref, -1)[:, -2:]
+    decided = top2[:, 1] - top2[:, 0] > 0.3
+    agree = q8.argmax(-1) == ref.argmax(-1)
+    assert decided.sum() >= len(ids) // 2 and agree[decided].all() and agree.mean() >= 0.9
     # bits/byte: q8_0 costs little (the NLL sums stay within 2%).
     nll_hf = hf_token_nll(trained_model(tiny_tokenizer, preset), ids)
     nll_q8 = gguf_token_nll(load_gguf(gguf_files[preset, "q8_0"], logits_all=True), ids)
