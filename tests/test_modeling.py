@@ -700,3 +700,64 @@ def test_rmsnorm_training_path_matches_torch_rms_norm(dtype):
     model.model.norm.register_forward_hook(lambda mod, args, out: names.append(out.grad_fn.name()))
     model(torch.randint(0, 97, (2, 12)))
     assert names == ["TinySLMRMSNormFunctionBackward"]
+
+
+def test_kept_probabilities_attention_equals_causal_softmax_attention():
+    """bf16 CPU training's attention (`TinySLMCausalAttentionFunction`): causal softmax attention and its gradients,
+    exact in float64 (gradcheck, and against sdpa) with several query chunks, several head groups and a length that
+    is no multiple of the chunk; to bf16 rounding at the benchmark's shape."""
+    from tinyslm_hf.modeling_tinyslm import TinySLMCausalAttentionFunction as Attention
+
+    torch.manual_seed(0)
+    for dtype, shape, chunk_rows, block_bytes in [(torch.float64, (2, 3, 13, 4), 4, 200),
+                                                  (torch.bfloat16, (2, 4, 70, 16), 32, 10_000)]:
+        q, k, v = (torch.randn(shape, dtype=dtype, requires_grad=True) for _ in range(3))
+        grad = torch.randn(shape, dtype=dtype)
+        got = Attention.apply(q, k, v, shape[-1] ** -0.5, chunk_rows, block_bytes)
+        got_grads = torch.autograd.grad(got, (q, k, v), grad)
+        doubles = [t.detach().double().requires_grad_() for t in (q, k, v)]
+        want = F.scaled_dot_product_attention(*doubles, is_causal=True)
+        want_grads = torch.autograd.grad(want, doubles, grad.double())
+        rel = 1e-12 if dtype == torch.float64 else 2e-2
+        for a, b in zip((got, *got_grads), (want, *want_grads)):
+            assert a.dtype == dtype and (a.double() - b).abs().max() <= rel * b.abs().max()
+    doubles = [torch.randn(1, 2, 9, 4, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    assert torch.autograd.gradcheck(lambda q, k, v: Attention.apply(q, k, v, 0.5, 4, 100), doubles)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_bf16_cpu_training_attention_keeps_probabilities_only_where_it_applies(preset, monkeypatch):
+    """A bf16 autocast training step with sdpa takes the kept-probabilities attention (grouped-query heads too) and
+    gives sdpa's loss and gradients to bf16 rounding; inference, fp32, padding masks, attention dropout and an
+    explicitly chosen eager attention keep the configured attention function."""
+    import tinyslm_hf.modeling_tinyslm as modeling
+
+    calls = []
+    apply = modeling.TinySLMCausalAttentionFunction.apply
+    monkeypatch.setattr(modeling.TinySLMCausalAttentionFunction, "apply",
+                        lambda *args: calls.append(args[0].shape) or apply(*args))
+    model = make_model(preset, attn="sdpa", initializer_range=0.1).train()
+    ids = torch.randint(0, 97, (2, 24))
+    got, got_grads = _loss_and_grads(model, ids, ids, torch.bfloat16, num_items_in_batch=torch.tensor(40))
+    assert len(calls) == model.config.num_hidden_layers and calls[0] == (2, 4, 24, 8)
+    monkeypatch.setattr(modeling, "_use_kept_probabilities_attention", lambda *args: False)
+    want, want_grads = _loss_and_grads(model, ids, ids, torch.bfloat16, num_items_in_batch=torch.tensor(40))
+    assert len(calls) == model.config.num_hidden_layers
+    torch.testing.assert_close(got.loss, want.loss, rtol=1e-2, atol=1e-2)
+    for name, want_grad in want_grads.items():
+        if name.endswith("k_proj.bias"):  # exactly zero in theory (softmax ignores a per-row shift): rounding noise
+            continue
+        assert (got_grads[name] - want_grad).abs().max() <= 3e-2 * want_grad.abs().max(), name
+    monkeypatch.undo()
+    monkeypatch.setattr(modeling.TinySLMCausalAttentionFunction, "apply",
+                        lambda *args: calls.append(args[0].shape) or apply(*args))
+    calls.clear()
+    padded = torch.ones_like(ids)
+    padded[0, :3] = 0
+    _loss_and_grads(model, ids, ids, torch.float32)
+    _loss_and_grads(model, ids, ids, torch.bfloat16, attention_mask=padded)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(ids)
+    _loss_and_grads(make_model(preset, attn="sdpa", attention_dropout=0.1).train(), ids, ids, torch.bfloat16)
+    _loss_and_grads(make_model(preset, attn="eager").train(), ids, ids, torch.bfloat16)
+    assert calls == []
