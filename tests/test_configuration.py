@@ -10,7 +10,7 @@ from tinyslm_hf import PRESETS, TinySLMConfig
 def test_default_is_the_seed_model():
     config = TinySLMConfig()
     assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (256, 8, 4)
-    assert config.intermediate_size == 1024 and config.mlp_type == "gelu" and config.hidden_act == "gelu"
+    assert config.intermediate_size == 1024 and config.mlp_type == "gelu" and config.hidden_act == "gelu_pytorch_tanh"
     assert config.position_embedding_type == "learned" and config.max_position_embeddings == 512
     assert config.norm_type == "layernorm" and config.vocab_size == 30000
     assert config.head_dim == 64 and config.num_key_value_heads == 4

@@ -47,7 +47,7 @@ def gguf_arch_for(config: Any) -> str:
     if pos == "learned" and norm == "layernorm" and mlp == "gelu" and act in _GPT2_ACTS:
         if act == "gelu":
             # The two GELUs differ by at most 4.7e-4, less than the error of ggml's f16-table GELU itself.
-            logger.info("hidden_act='gelu' (erf) runs as llama.cpp's tanh-approximate GELU: logits differ slightly")
+            logger.warning("hidden_act='gelu' (erf) runs as llama.cpp's tanh-approximate GELU: logits differ slightly")
         return "gpt2"
     rope_type = (config.rope_parameters or {}).get("rope_type", "default")
     if (
