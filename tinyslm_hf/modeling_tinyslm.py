@@ -256,9 +256,9 @@ class TinySLMCausalAttentionFunction(torch.autograd.Function):
     goes; on the benchmark's shape ([8, 4, 256, 64], 2-core AMX CPU) its backward alone takes 11-15 ms against
     ~1.6 ms forward. Here the forward keeps the bf16 probabilities (what eager attention under autocast keeps too)
     and the backward is four batched matmuls and one fused softmax backward: ~11 ms forward + backward against
-    ~14-17 ms. Queries go in chunks of `chunk_rows` and each chunk only multiplies the keys it can see, so ~40% of
-    the masked upper triangle is never computed or stored; batch x heads go in groups whose score block stays in
-    the cache (`block_bytes`). The kept probabilities cost about batch x heads x seq^2 / 2 elements per layer,
+    ~14-17 ms. Queries go in chunks of `chunk_rows` and each chunk only multiplies the keys it can see, so 3/8 of
+    the score matrix at seq 256 (three quarters of its masked half) is never computed or stored; batch x heads go
+    in groups whose score block stays in the cache (`block_bytes`). The kept probabilities cost about batch x heads x seq^2 / 2 elements per layer,
     which is why `_use_kept_probabilities_attention` bounds them.
     """
 
