@@ -704,16 +704,21 @@ def test_rmsnorm_training_path_matches_torch_rms_norm(dtype):
 
 def test_kept_probabilities_attention_equals_causal_softmax_attention():
     """bf16 CPU training's attention (`TinySLMCausalAttentionFunction`): causal softmax attention and its gradients,
-    exact in float64 (gradcheck, and against sdpa) with several query chunks, several head groups and a length that
-    is no multiple of the chunk; to bf16 rounding at the benchmark's shape."""
+    exact in float64 (gradcheck, and against sdpa) with several query chunks, several head groups (the last one
+    short) and lengths that are no multiple of the chunk; to bf16 rounding, also with the default chunk sizes."""
     from tinyslm_hf.modeling_tinyslm import TinySLMCausalAttentionFunction as Attention
 
     torch.manual_seed(0)
-    for dtype, shape, chunk_rows, block_bytes in [(torch.float64, (2, 3, 13, 4), 4, 200),
-                                                  (torch.bfloat16, (2, 4, 70, 16), 32, 10_000)]:
+    # (dtype, [batch, heads, seq, head_dim], chunk rows, block bytes): the last case uses the defaults (64, 1 MiB).
+    cases = [(torch.float64, (2, 3, 13, 4), 4, 200),  # 4 chunks, groups of 3 (block 200 B // (4 * 13 * 8 B))
+             (torch.float64, (3, 2, 70, 16), 32, 4 * 32 * 70 * 8),  # 3 chunks, groups of 4 over 6: the last has 2
+             (torch.bfloat16, (2, 4, 70, 16), 32, 10_000),
+             (torch.bfloat16, (2, 3, 150, 16), None, None)]
+    for dtype, shape, chunk_rows, block_bytes in cases:
         q, k, v = (torch.randn(shape, dtype=dtype, requires_grad=True) for _ in range(3))
         grad = torch.randn(shape, dtype=dtype)
-        got = Attention.apply(q, k, v, shape[-1] ** -0.5, chunk_rows, block_bytes)
+        sizes = () if chunk_rows is None else (chunk_rows, block_bytes)
+        got = Attention.apply(q, k, v, shape[-1] ** -0.5, *sizes)
         got_grads = torch.autograd.grad(got, (q, k, v), grad)
         doubles = [t.detach().double().requires_grad_() for t in (q, k, v)]
         want = F.scaled_dot_product_attention(*doubles, is_causal=True)
@@ -727,21 +732,22 @@ def test_kept_probabilities_attention_equals_causal_softmax_attention():
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_bf16_cpu_training_attention_keeps_probabilities_only_where_it_applies(preset, monkeypatch):
-    """A bf16 autocast training step with sdpa takes the kept-probabilities attention (grouped-query heads too) and
-    gives sdpa's loss and gradients to bf16 rounding; inference, fp32, padding masks, attention dropout and an
-    explicitly chosen eager attention keep the configured attention function."""
+    """A bf16 autocast training step with sdpa takes the kept-probabilities attention (grouped-query heads too, and
+    sequences longer than its 64-row chunks) and gives sdpa's loss and gradients to bf16 rounding; eval mode (with
+    or without grad), fp32, padding masks, attention dropout, a cache prefix and an explicitly chosen eager
+    attention keep the configured attention function."""
     import tinyslm_hf.modeling_tinyslm as modeling
 
     calls = []
     apply = modeling.TinySLMCausalAttentionFunction.apply
     monkeypatch.setattr(modeling.TinySLMCausalAttentionFunction, "apply",
                         lambda *args: calls.append(args[0].shape) or apply(*args))
-    model = make_model(preset, attn="sdpa", initializer_range=0.1).train()
-    ids = torch.randint(0, 97, (2, 24))
-    got, got_grads = _loss_and_grads(model, ids, ids, torch.bfloat16, num_items_in_batch=torch.tensor(40))
-    assert len(calls) == model.config.num_hidden_layers and calls[0] == (2, 4, 24, 8)
+    model = make_model(preset, attn="sdpa", initializer_range=0.1, max_position_embeddings=160).train()
+    ids = torch.randint(0, 97, (2, 150))
+    got, got_grads = _loss_and_grads(model, ids, ids, torch.bfloat16, num_items_in_batch=torch.tensor(250))
+    assert len(calls) == model.config.num_hidden_layers and calls[0] == (2, 4, 150, 8)
     monkeypatch.setattr(modeling, "_use_kept_probabilities_attention", lambda *args: False)
-    want, want_grads = _loss_and_grads(model, ids, ids, torch.bfloat16, num_items_in_batch=torch.tensor(40))
+    want, want_grads = _loss_and_grads(model, ids, ids, torch.bfloat16, num_items_in_batch=torch.tensor(250))
     assert len(calls) == model.config.num_hidden_layers
     torch.testing.assert_close(got.loss, want.loss, rtol=1e-2, atol=1e-2)
     for name, want_grad in want_grads.items():
@@ -756,8 +762,14 @@ def test_bf16_cpu_training_attention_keeps_probabilities_only_where_it_applies(p
     padded[0, :3] = 0
     _loss_and_grads(model, ids, ids, torch.float32)
     _loss_and_grads(model, ids, ids, torch.bfloat16, attention_mask=padded)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        model(ids)
-    _loss_and_grads(make_model(preset, attn="sdpa", attention_dropout=0.1).train(), ids, ids, torch.bfloat16)
-    _loss_and_grads(make_model(preset, attn="eager").train(), ids, ids, torch.bfloat16)
-    assert calls == []
+    dropout = make_model(preset, attn="sdpa", attention_dropout=0.1, max_position_embeddings=160).train()
+    _loss_and_grads(dropout, ids, ids, torch.bfloat16)
+    _loss_and_grads(make_model(preset, attn="eager", max_position_embeddings=160).train(), ids, ids, torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model.eval()(ids)  # eval mode with grad enabled
+        model.train()
+        prefix = model(ids[:, :100], use_cache=True)
+        assert len(calls) == model.config.num_hidden_layers  # the prefill has no prefix
+        # One new token over 101 keys: sdpa gets no mask for a single query, so only the key-length check excludes it.
+        model(ids[:, 100:101], **{_CACHE_FIELD: cache_of(prefix)})
+    assert len(calls) == model.config.num_hidden_layers

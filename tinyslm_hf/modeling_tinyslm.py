@@ -258,8 +258,10 @@ class TinySLMCausalAttentionFunction(torch.autograd.Function):
     and the backward is four batched matmuls and one fused softmax backward: ~11 ms forward + backward against
     ~14-17 ms. Queries go in chunks of `chunk_rows` and each chunk only multiplies the keys it can see, so 3/8 of
     the score matrix at seq 256 (three quarters of its masked half) is never computed or stored; batch x heads go
-    in groups whose score block stays in the cache (`block_bytes`). The kept probabilities cost about batch x heads x seq^2 / 2 elements per layer,
-    which is why `_use_kept_probabilities_attention` bounds them.
+    in groups whose score block stays in the cache (`block_bytes`). The kept probabilities cost about
+    batch x heads x seq^2 / 2 elements per layer, which is why `_use_kept_probabilities_attention` bounds them. The
+    key and value gradients are summed over the query chunks in bf16 (one rounding per chunk): at seq 256 as precise
+    as eager attention under autocast, at seq 2048 ~10% less (1.6e-2 vs 1.4e-2 relative error against float64).
     """
 
     @staticmethod
@@ -306,9 +308,9 @@ class TinySLMCausalAttentionFunction(torch.autograd.Function):
                 grad_scores = torch._softmax_backward_data(
                     torch.bmm(g, v[rows, :stop].transpose(1, 2)), p, -1, p.dtype
                 )
-                torch.bmm(grad_scores, k[rows, :stop], out=grad_q[rows, start:stop])
+                # beta=0: grad_q is uninitialised and ignored; the scaling is applied inside the matmul, one rounding.
+                grad_q[rows, start:stop].baddbmm_(grad_scores, k[rows, :stop], beta=0, alpha=ctx.scaling)
                 grad_k[rows, :stop].baddbmm_(grad_scores.transpose(1, 2), q[rows, start:stop], alpha=ctx.scaling)
-        grad_q.mul_(ctx.scaling)
         return (grad_q.view(ctx.shape), grad_k.view(ctx.shape), grad_v.view(ctx.shape), None, None, None)
 
 
@@ -324,8 +326,10 @@ def _use_kept_probabilities_attention(module: nn.Module, query: torch.Tensor, ke
                                       attention_mask: torch.Tensor | None, dropout: float, kwargs: dict) -> bool:
     """Where `TinySLMCausalAttentionFunction` replaces sdpa: a bf16 (autocast) CPU training step over whole causal
     sequences. Padding or packed-sequence masks, attention dropout, a cache prefix, explicitly chosen attention
-    implementations, compiled graphs and other devices keep the attention function of `_attn_implementation`."""
-    if not (torch.is_grad_enabled() and query.device.type == "cpu" and not torch.compiler.is_compiling()):
+    implementations, compiled graphs, other devices and eval mode keep the attention function of
+    `_attn_implementation`. The choice follows `module.training`, not grad mode, so that a reentrant activation
+    checkpoint (forward under no_grad, then a recompute with grad) computes the same function both times."""
+    if not (module.training and query.device.type == "cpu" and not torch.compiler.is_compiling()):
         return False
     compute_dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else query.dtype
     batch, heads, seq = query.shape[:3]
