@@ -78,3 +78,22 @@ def test_generation_params_do_not_leak_into_model_config():
     # Sampling defaults belong in generation_config.json; transformers refuses to save them in config.json.
     config = TinySLMConfig()
     assert not hasattr(config, "temperature") or config.to_diff_dict().get("temperature") is None
+
+
+def test_learned_positions_do_not_present_themselves_as_rope(tmp_path):
+    config = TinySLMConfig()
+    assert config.rope_parameters is None and not hasattr(config, "rope_theta")
+    assert "rope_parameters" not in config.to_dict()
+    config.save_pretrained(tmp_path)
+    assert "rope" not in (tmp_path / "config.json").read_text()
+    # A folder saved before this check carried plain RoPE defaults: it still loads, without them.
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved["rope_parameters"] = {"rope_theta": 10000.0, "rope_type": "default"}
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert TinySLMConfig.from_pretrained(tmp_path).rope_parameters is None
+    assert TinySLMConfig.from_preset("modern").rope_parameters["rope_type"] == "default"
+
+
+def test_rope_scaling_on_learned_positions_is_refused():
+    with pytest.raises(ValueError, match="rope_parameters.*learned positions"):
+        TinySLMConfig(rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0})

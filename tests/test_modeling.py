@@ -574,6 +574,46 @@ def test_continuous_batching_generate_batch_matches_generate():
     assert [out[k].generated_tokens for k in sorted(out)] == expected
 
 
+ROPE_TYPES = {
+    "default": {},
+    "linear": {"factor": 2.0},
+    "dynamic": {"factor": 2.0},
+    "yarn": {"factor": 4.0, "original_max_position_embeddings": 16},
+    "longrope": {"short_factor": [1.0, 1.1, 1.3, 1.6], "long_factor": [1.0, 2.0, 3.0, 4.5],
+                 "original_max_position_embeddings": 8},
+    "llama3": {"factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8},
+}
+
+
+def _llama_twin(model: TinySLMForCausalLM) -> LlamaForCausalLM:
+    c = model.config
+    ref = LlamaForCausalLM(LlamaConfig(
+        vocab_size=c.vocab_size, hidden_size=c.hidden_size, intermediate_size=c.intermediate_size,
+        num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
+        num_key_value_heads=c.num_key_value_heads, max_position_embeddings=c.max_position_embeddings,
+        rms_norm_eps=c.layer_norm_eps, rope_parameters=copy.deepcopy(c.rope_parameters), tie_word_embeddings=True,
+        hidden_act="silu",
+    )).eval()
+    ref.load_state_dict(model.state_dict(), strict=True)
+    return ref
+
+
+@pytest.mark.parametrize("rope_type", sorted(ROPE_TYPES))
+def test_every_rope_type_runs_past_the_trained_context_exactly_like_llama(rope_type):
+    """Each scaling type through transformers' own RoPE functions, on sequences 2.5x max_position_embeddings."""
+    rope = {"rope_type": rope_type, "rope_theta": 10000.0, **ROPE_TYPES[rope_type]}
+    model = make_model("modern", initializer_range=0.1, max_position_embeddings=16, rope_parameters=rope)
+    assert model.model.rotary_emb.rope_type == rope_type
+    ref = _llama_twin(model)
+    ids = torch.randint(0, 97, (2, 40))
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, ref(ids).logits, rtol=1e-5, atol=1e-5)
+        # and token by token through the cache, where dynamic / longrope switch frequencies as the sequence grows
+        ours = model.generate(ids[:, :4], max_new_tokens=30, min_new_tokens=30, do_sample=False)
+        theirs = ref.generate(ids[:, :4], max_new_tokens=30, min_new_tokens=30, do_sample=False)
+    assert torch.equal(ours, theirs)
+
+
 def test_dynamic_rope_scaling_changes_only_positions_beyond_the_trained_context():
     default = make_model("modern", max_position_embeddings=16)
     dynamic = make_model("modern", max_position_embeddings=16,

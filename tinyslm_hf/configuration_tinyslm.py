@@ -133,7 +133,34 @@ class TinySLMConfig(PretrainedConfig):
         self._check_fields()
         if self.mlp_type != "swiglu":  # the GELU MLP has no gate_proj; a plan entry matching nothing is an error
             self.base_model_tp_plan = {k: v for k, v in type(self).base_model_tp_plan.items() if "gate_proj" not in k}
+        learned_positions = self.position_embedding_type == "learned"
+        if learned_positions:
+            self._drop_rope_parameters(kwargs)
         super().__post_init__(**kwargs)
+        if learned_positions:
+            # PretrainedConfig fills in default RoPE parameters for every config that has the field; a model with a
+            # table of learned positions must not present itself as RoPE to tools that look for them.
+            self.rope_parameters = None
+
+    def _drop_rope_parameters(self, kwargs: dict) -> None:
+        """Refuse RoPE scaling on learned positions; drop the plain RoPE defaults that folders saved before this
+        check carry (they described nothing the model computes)."""
+        legacy = kwargs.pop("rope_scaling", None)
+        kwargs.pop("rope_theta", None)
+        for given in (self.rope_parameters, legacy):
+            rope_type = (given or {}).get("rope_type", (given or {}).get("type", "default"))
+            if rope_type != "default":
+                raise ValueError(
+                    f"rope_parameters (rope_type={rope_type!r}) needs position_embedding_type='rope'; this config "
+                    "has learned positions, which have no RoPE to scale"
+                )
+        self.rope_parameters = None
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        if self.position_embedding_type == "learned":
+            output.pop("rope_parameters", None)
+        return output
 
     def validate_architecture(self):
         """Hook that `@strict` runs again before saving, so a field edited after construction is re-checked."""

@@ -489,6 +489,17 @@ class TinySLMBlock(GradientCheckpointingLayer):
         return hidden_states + mlp_output, attn_weights
 
 
+def _mask_cache(cache: Cache | None, past_seen: int, paged: bool) -> Cache | None:
+    """The cache `create_causal_mask` should see. transformers looks for packed sequences (position ids restarting
+    at 0, no attention mask) only when it is given no cache, so an empty dynamic cache - what `generate` and a plain
+    eval forward with `use_cache` create - would let each packed document attend to the ones before it. An empty
+    dynamic cache gives the mask the same sizes as no cache, so it is left out; a filled, static or paged cache,
+    whose sizes the mask needs, is passed on."""
+    if cache is None or paged or getattr(cache, "is_compileable", True):
+        return cache
+    return cache if past_seen > 0 else None
+
+
 class TinySLMPreTrainedModel(PreTrainedModel):
     config_class = TinySLMConfig
     config: TinySLMConfig
@@ -558,6 +569,23 @@ class TinySLMModel(TinySLMPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
+    def _check_learned_positions(self, position_ids: torch.Tensor | None, past_seen: int, seq_len: int) -> None:
+        """The learned table has `max_position_embeddings` rows: refuse positions past it with a message instead of
+        an index error. Packed rows (several documents, positions restarting at 0) may be longer than the table;
+        what must fit is the positions they use, so given position ids are checked, not the row length."""
+        limit = self.config.max_position_embeddings
+        if position_ids is not None:
+            if position_ids.numel() and int(position_ids.max()) >= limit:
+                raise ValueError(
+                    f"position_ids reach {int(position_ids.max())}, beyond max_position_embeddings={limit} of this "
+                    f"model (learned positions 0..{limit - 1}); shorten the documents or the prompt."
+                )
+        elif past_seen + seq_len > limit:
+            raise ValueError(
+                f"Sequence length {past_seen + seq_len} (cached {past_seen} + new {seq_len}) exceeds "
+                f"max_position_embeddings={limit} of this model; shorten the prompt or lower max_new_tokens."
+            )
+
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -579,7 +607,10 @@ class TinySLMModel(TinySLMPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        use_cache = use_cache if use_cache is not None else self.config.use_cache
+        if use_cache is None:
+            # config.use_cache is a default for inference: a training forward does not create a cache unless asked
+            # explicitly (nothing reads it, and it used to hide packed sequences from the mask; see `_mask_cache`).
+            use_cache = self.config.use_cache and not self.training
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if self.gradient_checkpointing and self.training and use_cache:
             logger.warning_once("use_cache=True is incompatible with gradient checkpointing; setting use_cache=False.")
@@ -598,12 +629,7 @@ class TinySLMModel(TinySLMPreTrainedModel):
         past_seen = cache.get_seq_length() if cache is not None and not paged else 0
 
         if self.embed_positions is not None and not paged and not torch.compiler.is_compiling():
-            if past_seen + seq_len > self.config.max_position_embeddings:
-                raise ValueError(
-                    f"Sequence length {past_seen + seq_len} (cached {past_seen} + new {seq_len}) exceeds "
-                    f"max_position_embeddings={self.config.max_position_embeddings} of this model; shorten the "
-                    "prompt or lower max_new_tokens."
-                )
+            self._check_learned_positions(position_ids, past_seen, seq_len)
 
         if position_ids is None:
             if attention_mask is not None and attention_mask.dim() == 2:
@@ -619,7 +645,7 @@ class TinySLMModel(TinySLMPreTrainedModel):
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            **{_MASK_CACHE_ARG: cache},
+            **{_MASK_CACHE_ARG: _mask_cache(cache, past_seen, paged)},
         )
 
         hidden_states = inputs_embeds
