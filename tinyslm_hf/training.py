@@ -108,13 +108,69 @@ def bf16_supported() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def accelerator_available() -> bool:
+    """Whether torch sees a GPU or another accelerator (CUDA, ROCm, XPU, MPS, ...)."""
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None:
+        return accelerator.is_available()
+    mps = getattr(torch.backends, "mps", None)
+    return torch.cuda.is_available() or bool(mps and mps.is_available())
+
+
 def precision_args(use_bf16: bool) -> dict:
     """`TrainingArguments` keywords for a run with or without bf16 autocast, on whatever device is present.
 
-    transformers refuses `bf16=True` without a GPU unless it is told the run is on the CPU, so `use_cpu` is set for
-    bf16 on a CPU (AVX512-BF16 / AMX) and left alone otherwise: an MPS or XPU machine keeps its accelerator.
+    `use_cpu` is set whenever no accelerator is present, in every precision: Accelerate forms a multi-process
+    (gloo) group on CPUs only when told the run is on the CPU, so without it each rank of a `torchrun` launch would
+    train alone on all the data; transformers also refuses `bf16=True` without a GPU otherwise. A machine with an
+    accelerator keeps it.
     """
-    return {"bf16": use_bf16, "use_cpu": use_bf16 and not torch.cuda.is_available()}
+    return {"bf16": use_bf16, "use_cpu": not accelerator_available()}
+
+
+def check_launch(args: TrainingArguments, log=print) -> None:
+    """Refuse launches that would not do what they ask for, then log what the run actually is.
+
+    FSDP and DeepSpeed shard across GPUs; on a machine without one Accelerate would quietly run plain data
+    parallelism (or independent copies) instead, so such a launch is refused. A launcher that started several
+    processes (WORLD_SIZE) must have produced a process group of that size, or every rank would train alone and
+    write the same folder.
+    """
+    if not accelerator_available():
+        for variable, name in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
+            if os.environ.get(variable, "").lower() in ("1", "true", "yes"):
+                raise ValueError(
+                    f"this launch asks for {name} ({variable}), which shards across GPUs, and this machine has "
+                    "none; on CPUs run data-parallel training: torchrun --nproc_per_node N -m tinyslm_hf train ..."
+                )
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != args.world_size:
+        raise RuntimeError(f"the launcher started {launched} processes (WORLD_SIZE) but the run joined a process "
+                           f"group of {args.world_size}; refusing to train {launched} independent copies")
+    if args.process_index == 0:
+        state = args.distributed_state
+        log(f"processes: {args.world_size} ({state.distributed_type.value if state else 'NO'}, "
+            f"backend {state.backend if state else None}), device {args.device}")
+
+
+def prepare_output_dir(settings: "TrainSettings", args: TrainingArguments, log=print) -> Path | None:
+    """The output-dir policy (refuse, overwrite or resume), applied by the main process before the others look, so
+    ranks never race on one folder. Returns the checkpoint to resume from, if any."""
+    output_dir = Path(settings.output_dir)
+    with args.main_process_first(desc="output directory"):
+        if args.process_index == 0:
+            if output_dir.exists() and any(output_dir.iterdir()) and not (settings.overwrite or settings.resume):
+                raise FileExistsError(
+                    f"{output_dir} already exists: pass --overwrite to replace it or --resume to continue")
+            if settings.overwrite and not settings.resume and output_dir.exists():
+                shutil.rmtree(output_dir)
+            output_dir.mkdir(parents=True, exist_ok=True)
+        resume_from = last_complete_checkpoint(output_dir) if settings.resume else None
+    if settings.resume:
+        if resume_from is None:
+            raise FileNotFoundError(f"--resume: no complete checkpoint in {output_dir}")
+        log(f"resuming from {resume_from}")
+    return resume_from
 
 
 def last_complete_checkpoint(output_dir: Path) -> Path | None:
@@ -205,17 +261,6 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     started = time.monotonic()
     output_dir = Path(settings.output_dir)
     final_dir = output_dir / "final"
-    if output_dir.exists() and any(output_dir.iterdir()) and not (settings.overwrite or settings.resume):
-        raise FileExistsError(f"{output_dir} already exists: pass --overwrite to replace it or --resume to continue")
-    resume_from = None
-    if settings.resume:
-        resume_from = last_complete_checkpoint(output_dir)
-        if resume_from is None:
-            raise FileNotFoundError(f"--resume: no complete checkpoint in {output_dir}")
-        log(f"resuming from {resume_from}")
-    elif settings.overwrite and output_dir.exists():
-        shutil.rmtree(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(settings.seed)
     data_paths = settings.data or [str(embedded_corpus_path())]
     use_bf16 = bf16_supported() if settings.bf16 == "auto" else settings.bf16 in ("true", "True", True, "1")
@@ -247,6 +292,8 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         disable_tqdm=False,
         save_only_model=False,
     )
+    check_launch(args, log)
+    resume_from = prepare_output_dir(settings, args, log)
 
     # Tokenizer and data are built once, on the main process first; other ranks then hit the datasets cache.
     tokenizer_dir = output_dir / "tokenizer"
@@ -344,6 +391,8 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         "parameters": n_params,
         "train_seconds": round(train_seconds, 1),
         "train_loop_seconds": round(train_result.metrics["train_runtime"], 1),  # what --max-minutes budgets
+        "world_size": args.world_size,
+        "distributed_type": args.distributed_state.distributed_type.value if args.distributed_state else "NO",
     }
     if trainer.is_world_process_zero():
         model = trainer.model
@@ -382,4 +431,14 @@ def generate_sample(model, tokenizer, prompt: str, max_new_tokens: int, seed: in
     return tokenizer.decode(output[0], skip_special_tokens=True)
 
 
-__all__ = ["TrainSettings", "bf16_supported", "generate_sample", "last_complete_checkpoint", "precision_args", "train"]
+__all__ = [
+    "TrainSettings",
+    "accelerator_available",
+    "bf16_supported",
+    "check_launch",
+    "generate_sample",
+    "last_complete_checkpoint",
+    "precision_args",
+    "prepare_output_dir",
+    "train",
+]
