@@ -3,7 +3,18 @@ import json
 import pytest
 from datasets import Dataset
 
-from tinyslm_hf.data import embedded_corpus_path, load_documents, prepare_data, split_documents, tokenize_and_pack
+import torch
+
+from tinyslm_hf import TinySLMConfig, TinySLMForCausalLM
+from tinyslm_hf.data import (
+    PackedBlockCollator,
+    document_positions,
+    embedded_corpus_path,
+    load_documents,
+    prepare_data,
+    split_documents,
+    tokenize_and_pack,
+)
 
 
 def test_embedded_corpus_ships_with_the_package():
@@ -35,6 +46,36 @@ def test_packing_blocks_and_eos_between_documents(tiny_tokenizer):
     flat = [t for ids in packed["input_ids"] for t in ids]
     assert flat == stream[: (len(stream) // block) * block]  # order kept, only the tail remainder dropped
     assert flat.count(tiny_tokenizer.eos_token_id) >= 2
+
+
+def test_document_positions_restart_at_every_eos_and_at_the_block_start():
+    assert document_positions([5, 6, 0, 7, 8, 9, 0, 0, 4], eos=0) == [0, 1, 0, 1, 2, 3, 0, 0, 1]
+    assert document_positions([0, 3], eos=0) == [0, 1]
+
+
+def test_document_masked_blocks_keep_attention_inside_each_document(tiny_tokenizer):
+    """Blocks carry restarting positions and the collator sends no attention mask, so a document after the first
+    gets the logits it gets alone (opened by its eos), not ones that saw the document before it."""
+    docs = Dataset.from_dict({"text": ["alpha beta", "delta epsilon delta", "zeta eta " * 30]})
+    eos = tiny_tokenizer.eos_token_id
+    packed = tokenize_and_pack(docs, tiny_tokenizer, 48, document_masking=True)
+    assert packed.column_names == ["input_ids", "position_ids"]
+    batch = PackedBlockCollator()(list(packed))
+    assert set(batch) == {"input_ids", "labels", "position_ids"} and torch.equal(batch["labels"], batch["input_ids"])
+    ids, positions = batch["input_ids"][0], batch["position_ids"][0]
+    starts = [i for i, token in enumerate(ids.tolist()) if token == eos]
+    assert len(starts) >= 2 and all(positions[i] == 0 for i in starts)
+    torch.manual_seed(0)
+    model = TinySLMForCausalLM(TinySLMConfig.from_preset(
+        "modern", vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=64, intermediate_size=64, initializer_range=0.3)).train()
+    segment = slice(starts[0], starts[1])  # the second document, opened by the first document's eos
+    with torch.no_grad():
+        packed_logits = model(ids[None], position_ids=positions[None]).logits[0, segment]
+        alone = model(ids[None, segment]).logits[0]
+        unmasked = model(ids[None]).logits[0, segment]
+    torch.testing.assert_close(packed_logits, alone, rtol=1e-4, atol=1e-4)
+    assert (unmasked - alone).abs().max() > 1e-2
 
 
 def test_inputs_text_folder_jsonl_and_saved_dataset(tmp_path):

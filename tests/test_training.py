@@ -91,6 +91,29 @@ def test_bf16_autocast_trains_on_the_cpu(tmp_path, corpus):
     assert metrics["steps"] == 4 and metrics["heldout_loss"] < 10.0
 
 
+def test_document_masking_trains_on_blocks_with_restarting_positions(tmp_path, monkeypatch):
+    """--document-masking reaches the model: every training batch carries position ids that restart at each eos."""
+    from tinyslm_hf import modeling_tinyslm
+
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("\n".join(json.dumps({"text": f"Story {i}: the cat sat on mat {i}."}) for i in range(200)))
+    seen = []
+    forward = modeling_tinyslm.TinySLMModel.forward
+
+    def spy(self, *args, **kwargs):
+        if self.training:
+            seen.append(kwargs.get("position_ids"))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(modeling_tinyslm.TinySLMModel, "forward", spy)
+    out = tmp_path / "run"
+    assert main(["train", str(corpus), "--output-dir", str(out), *TINY, "--max-steps", "3",
+                 "--document-masking"]) == 0
+    assert len(seen) == 3 and all(p is not None for p in seen)
+    assert all((p == 0).sum() > p.shape[0] for p in seen)  # several documents per block, each from position 0
+    assert json.loads((out / "final" / "train_metrics.json").read_text())["steps"] == 3
+
+
 def test_settings_file_and_unknown_keys(tmp_path, corpus):
     from tinyslm_hf.training import TrainSettings
 

@@ -124,13 +124,30 @@ class PackedData:
     validation_text: str  # the raw held-out text, for tokenizer-independent bits per byte
 
 
+def document_positions(block: list[int], eos: int) -> list[int]:
+    """Position ids that restart at 0 at every eos and at the block's start.
+
+    Given to the model without an attention mask, they make each document attend only to itself (transformers
+    derives the packed-sequence mask from restarting positions). The eos opens the segment of the document after it,
+    like a BOS: the eos is predicted from its own document, and the next document's first token from the eos
+    alone. A document cut by a block boundary continues at position 0, since it cannot see its earlier part there.
+    """
+    positions, position = [], 0
+    for index, token in enumerate(block):
+        position = 0 if index == 0 or token == eos else position + 1
+        positions.append(position)
+    return positions
+
+
 def tokenize_and_pack(
-    docs: Dataset, tokenizer: PreTrainedTokenizerBase, block_size: int, num_proc: int | None = None
+    docs: Dataset, tokenizer: PreTrainedTokenizerBase, block_size: int, num_proc: int | None = None,
+    document_masking: bool = False,
 ) -> Dataset:
     """Tokenize (batched, multi-process), append end-of-text to every document, pack into `block_size` blocks.
 
     Packing concatenates documents, so no padding is ever trained on; the eos between documents teaches the model
-    where texts end. The incomplete last block is dropped.
+    where texts end. The incomplete last block is dropped. With `document_masking`, every block also gets
+    `position_ids` (see `document_positions`) so that attention stays inside each document.
     """
     if block_size < 2:
         raise ValueError(f"block_size must be at least 2, got {block_size}")
@@ -145,6 +162,8 @@ def tokenize_and_pack(
         flat = [tok for seq in batch["input_ids"] for tok in seq]
         usable = (len(flat) // block_size) * block_size
         blocks = [flat[i : i + block_size] for i in range(0, usable, block_size)]
+        if document_masking:
+            return {"input_ids": blocks, "position_ids": [document_positions(b, eos) for b in blocks]}
         return {"input_ids": blocks}
 
     num_proc = num_proc if (num_proc or 0) > 1 and len(docs) >= 2 * (num_proc or 1) else None
@@ -152,6 +171,21 @@ def tokenize_and_pack(
                          desc="tokenize")
     # One packing batch spans many documents; documents are long texts here so 1000 rows is plenty.
     return tokenized.map(pack, batched=True, batch_size=1000, desc=f"pack into {block_size}-token blocks")
+
+
+class PackedBlockCollator:
+    """Batches of equal-length packed blocks for causal LM training: labels are the inputs (the model shifts them),
+    `position_ids` pass through when the blocks carry them, and there is no attention mask - a mask would stop
+    transformers from deriving the document mask from the positions (and is all ones for packed blocks anyway)."""
+
+    def __call__(self, features: list[dict]) -> dict:
+        import torch
+
+        input_ids = torch.tensor([f["input_ids"] for f in features], dtype=torch.long)
+        batch = {"input_ids": input_ids, "labels": input_ids.clone()}
+        if "position_ids" in features[0]:
+            batch["position_ids"] = torch.tensor([f["position_ids"] for f in features], dtype=torch.long)
+        return batch
 
 
 def prepare_data(
@@ -162,11 +196,12 @@ def prepare_data(
     seed: int = 0,
     num_proc: int | None = None,
     text_field: str = "text",
+    document_masking: bool = False,
 ) -> PackedData:
     """Files -> documents -> train/validation split -> packed token blocks (+ the raw validation text)."""
     splits = split_documents(load_documents(paths, text_field), validation_fraction, seed)
-    train = tokenize_and_pack(splits["train"], tokenizer, block_size, num_proc)
-    validation = tokenize_and_pack(splits["validation"], tokenizer, block_size, num_proc)
+    train = tokenize_and_pack(splits["train"], tokenizer, block_size, num_proc, document_masking)
+    validation = tokenize_and_pack(splits["validation"], tokenizer, block_size, num_proc, document_masking)
     if len(train) == 0:
         raise ValueError(f"training text is shorter than one block of {block_size} tokens; lower --block-size")
     if len(validation) == 0:
@@ -184,7 +219,9 @@ def training_texts(paths: list[str | os.PathLike], validation_fraction: float = 
 
 
 __all__ = [
+    "PackedBlockCollator",
     "PackedData",
+    "document_positions",
     "embedded_corpus_path",
     "load_documents",
     "prepare_data",

@@ -19,7 +19,6 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import (
-    DataCollatorForLanguageModeling,
     Trainer,
     TrainingArguments,
     set_seed,
@@ -29,7 +28,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .budget import StepPlan, TimeBudgetCallback, calibrate_steps
 from .configuration_tinyslm import TinySLMConfig
-from .data import embedded_corpus_path, prepare_data, training_texts
+from .data import PackedBlockCollator, embedded_corpus_path, prepare_data, training_texts
 from .evaluation import evaluate_text
 from .modeling_tinyslm import TinySLMForCausalLM
 from .modelio import save_model_folder
@@ -83,6 +82,9 @@ class TrainSettings:
     sample_prompt: str = "ROMEO:"
     sample_tokens: int = 120
     attn_implementation: str = "sdpa"
+    # Attention stays inside each document of a packed block (position ids restart at every eos); off by default:
+    # the embedded corpus is one document, where it changes nothing (README, "Document masking").
+    document_masking: bool = False
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "TrainSettings":
@@ -313,7 +315,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
                 tokenizer.save_pretrained(str(tokenizer_dir))
             log(f"trained a {len(tokenizer)}-token byte-level BPE in {time.monotonic() - t0:.1f}s")
         data = prepare_data(data_paths, tokenizer, settings.block_size, settings.validation_fraction,
-                            settings.seed, settings.num_proc, settings.text_field)
+                            settings.seed, settings.num_proc, settings.text_field, settings.document_masking)
     log(f"data: {len(data.train)} train / {len(data.validation)} validation blocks of {settings.block_size} tokens")
 
     config = _model_config(settings, len(tokenizer), tokenizer)
@@ -371,7 +373,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         args=args,
         train_dataset=data.train,
         eval_dataset=data.validation,
-        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+        data_collator=PackedBlockCollator(),
         processing_class=tokenizer,
         callbacks=[budget] if budget else [],
     )
