@@ -41,7 +41,8 @@ def staged(model_with_leftovers, tmp_path_factory):
 def test_staged_folder_is_complete(staged):
     names = {p.name for p in staged.iterdir()}
     assert {"model.safetensors", "config.json", "generation_config.json", "configuration_tinyslm.py",
-            "modeling_tinyslm.py", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "README.md",
+            "modeling_tinyslm.py", "kernels_tinyslm.py", "tokenizer.json", "tokenizer_config.json",
+            "chat_template.jinja", "README.md",
             "app.py", "generation.py", "requirements.txt"} <= names
     assert not {"training_args.bin", "optimizer.pt"} & names
     assert not [p for p in staged.iterdir() if p.suffix in (".bin", ".pt", ".pkl")]

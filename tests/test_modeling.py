@@ -358,7 +358,7 @@ def test_fused_linear_cross_entropy_matches_the_unfused_loss_and_gradients(prese
 
 def test_fused_loss_over_many_blocks_equals_cross_entropy_of_the_logits():
     """Rows are processed in blocks of 2**20 // vocab; a large vocabulary makes several blocks and a ragged last one."""
-    from tinyslm_hf.modeling_tinyslm import fused_linear_cross_entropy
+    from tinyslm_hf.kernels_tinyslm import fused_linear_cross_entropy
 
     torch.manual_seed(0)
     vocab = 2**20 // 7 + 3  # 7 rows per block
@@ -388,7 +388,7 @@ def test_fused_loss_with_no_targets_is_nan_like_transformers_but_leaves_zero_gra
 
 
 def test_fused_loss_cannot_be_differentiated_twice():
-    from tinyslm_hf.modeling_tinyslm import fused_linear_cross_entropy
+    from tinyslm_hf.kernels_tinyslm import fused_linear_cross_entropy
 
     hidden = torch.randn(1, 5, 8, requires_grad=True)
     weight = torch.randn(11, 8, requires_grad=True)
@@ -651,7 +651,7 @@ def test_residual_dropout_is_bernoulli_with_inverted_scaling(dtype):
     """The CPU dropout draws its mask from 15-bit integers: it must still keep each element with probability 1 - p,
     scale kept ones by 1 / (1 - p) (so the expectation is unchanged), pass gradients through the same mask, and be
     the identity in eval mode; an odd number of elements uses half of the last 32-bit draw."""
-    from tinyslm_hf.modeling_tinyslm import TinySLMDropout
+    from tinyslm_hf.kernels_tinyslm import TinySLMDropout
 
     torch.manual_seed(0)
     dropout = TinySLMDropout(0.25).train()
@@ -712,7 +712,8 @@ def test_rmsnorm_training_path_matches_torch_rms_norm(dtype):
     """The modern preset's RMSNorm has a hand-written backward for CPU training: its output and both gradients must
     equal torch's `rms_norm` (exact in float64 gradcheck; to rounding in fp32 / bf16), its output keeps the input
     dtype, and the model's training steps use it while inference uses torch's kernel."""
-    from tinyslm_hf.modeling_tinyslm import TinySLMRMSNorm, TinySLMRMSNormFunction
+    from tinyslm_hf.kernels_tinyslm import TinySLMRMSNormFunction
+    from tinyslm_hf.modeling_tinyslm import TinySLMRMSNorm
 
     torch.manual_seed(0)
     norm = TinySLMRMSNorm(64, eps=1e-5)
@@ -746,7 +747,7 @@ def test_kept_probabilities_attention_equals_causal_softmax_attention():
     """bf16 CPU training's attention (`TinySLMCausalAttentionFunction`): causal softmax attention and its gradients,
     exact in float64 (gradcheck, and against sdpa) with several query chunks, several head groups (the last one
     short) and lengths that are no multiple of the chunk; to bf16 rounding, also with the default chunk sizes."""
-    from tinyslm_hf.modeling_tinyslm import TinySLMCausalAttentionFunction as Attention
+    from tinyslm_hf.kernels_tinyslm import TinySLMCausalAttentionFunction as Attention
 
     torch.manual_seed(0)
     # (dtype, [batch, heads, seq, head_dim], chunk rows, block bytes): the last case uses the defaults (64, 1 MiB).
@@ -786,7 +787,7 @@ def test_bf16_cpu_training_attention_keeps_probabilities_only_where_it_applies(p
     ids = torch.randint(0, 97, (2, 150))
     got, got_grads = _loss_and_grads(model, ids, ids, torch.bfloat16, num_items_in_batch=torch.tensor(250))
     assert len(calls) == model.config.num_hidden_layers and calls[0] == (2, 4, 150, 8)
-    monkeypatch.setattr(modeling, "_use_kept_probabilities_attention", lambda *args: False)
+    monkeypatch.setattr(modeling, "use_kept_probabilities_attention", lambda *args: False)
     want, want_grads = _loss_and_grads(model, ids, ids, torch.bfloat16, num_items_in_batch=torch.tensor(250))
     assert len(calls) == model.config.num_hidden_layers
     torch.testing.assert_close(got.loss, want.loss, rtol=1e-2, atol=1e-2)

@@ -65,7 +65,7 @@ def test_saved_folder_is_safetensors_only_and_complete(fixture, request):
     folder = request.getfixturevalue(fixture)
     names = set(os.listdir(folder))
     assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
-            "configuration_tinyslm.py", "modeling_tinyslm.py"} <= names
+            "configuration_tinyslm.py", "modeling_tinyslm.py", "kernels_tinyslm.py"} <= names
     assert not [n for n in names if n.endswith((".bin", ".pt", ".pth", ".pkl"))]
     config = json.loads((folder / "config.json").read_text())
     assert config["use_cache"] is True and config["model_type"] == "tinyslm"

@@ -40,7 +40,7 @@ def test_final_folder_is_complete(trained):
     final = trained / "final"
     names = set(os.listdir(final))
     assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "README.md",
-            "loss_curve.png", "modeling_tinyslm.py", "configuration_tinyslm.py", "train_metrics.json"} <= names
+            "loss_curve.png", "modeling_tinyslm.py", "kernels_tinyslm.py", "configuration_tinyslm.py", "train_metrics.json"} <= names
     config = json.loads((final / "config.json").read_text())
     assert config["use_cache"] is True and "AutoModelForCausalLM" in config["auto_map"]
     generation = json.loads((final / "generation_config.json").read_text())

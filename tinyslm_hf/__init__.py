@@ -27,7 +27,7 @@ AutoModel.register(TinySLMConfig, TinySLMModel, exist_ok=True)
 AutoModelForCausalLM.register(TinySLMConfig, TinySLMForCausalLM, exist_ok=True)
 AutoModelForSequenceClassification.register(TinySLMConfig, TinySLMForSequenceClassification, exist_ok=True)
 
-# `save_pretrained` then writes `auto_map` and copies configuration_/modeling_tinyslm.py next to the weights.
+# `save_pretrained` then writes `auto_map` and copies configuration_/modeling_/kernels_tinyslm.py next to the weights.
 TinySLMConfig.register_for_auto_class()
 TinySLMModel.register_for_auto_class("AutoModel")
 TinySLMForCausalLM.register_for_auto_class("AutoModelForCausalLM")

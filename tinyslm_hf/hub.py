@@ -2,8 +2,8 @@
 
 `stage_repo` builds the exact folder that will be uploaded, so it can be inspected (and loaded) before anything
 leaves the machine: safetensors weights, `config.json` with `auto_map`, the remote-code files
-(`configuration_tinyslm.py`, `modeling_tinyslm.py`) so `trust_remote_code=True` works without this package,
-tokenizer files + chat template, `generation_config.json`, a `README.md` model card with Hub metadata, and a Gradio
+(`configuration_tinyslm.py`, `modeling_tinyslm.py`, `kernels_tinyslm.py`) so `trust_remote_code=True` works without
+this package, tokenizer files + chat template, `generation_config.json`, a `README.md` model card with Hub metadata, and a Gradio
 Space (`app.py`, its `generation.py` helper and `requirements.txt`). Training leftovers (`training_args.bin`,
 optimizer states, checkpoints) are never staged. `push` uploads a staged folder in one commit with
 `HfApi.upload_folder`.
@@ -22,7 +22,7 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 from .modelio import atomic_directory
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-REMOTE_CODE = ("configuration_tinyslm.py", "modeling_tinyslm.py")
+REMOTE_CODE = ("configuration_tinyslm.py", "modeling_tinyslm.py", "kernels_tinyslm.py")
 # Everything a user of the repo needs; nothing else from the model folder is copied.
 MODEL_FILES = (
     "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
@@ -124,7 +124,8 @@ tokenizer = AutoTokenizer.from_pretrained("{repo_id}", trust_remote_code=True)
 print(pipeline("text-generation", model=model, tokenizer=tokenizer)("Once upon a time", max_new_tokens=40))
 ```
 
-`trust_remote_code=True` runs `modeling_tinyslm.py` / `configuration_tinyslm.py` from this repo: read them first.
+`trust_remote_code=True` runs `modeling_tinyslm.py`, `kernels_tinyslm.py` and `configuration_tinyslm.py` from this repo:
+read them first.
 `python app.py` (after `pip install -r requirements.txt`) starts a Gradio demo; the same files work as a Space.
 
 ## Limitations

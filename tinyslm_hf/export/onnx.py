@@ -56,7 +56,7 @@ class _CachedCausalLM(nn.Module):
     def forward(self, input_ids, attention_mask, position_ids, *past):
         from transformers import DynamicCache
 
-        from ..modeling_tinyslm import _CACHE_FIELD
+        from ..modeling_tinyslm import cache_kwarg
 
         cache = DynamicCache(config=self.model.config)
         for layer in range(len(past) // 2):
@@ -66,7 +66,7 @@ class _CachedCausalLM(nn.Module):
             attention_mask=attention_mask,
             position_ids=position_ids,
             use_cache=True,
-            **{_CACHE_FIELD: cache},  # `cache` from transformers 5.24, `past_key_values` before
+            **cache_kwarg(cache),  # `cache` from transformers 5.24, `past_key_values` before
         )
         present = []
         for layer in cache.layers:  # updated in place by the forward pass
