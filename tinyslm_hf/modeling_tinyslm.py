@@ -308,6 +308,17 @@ class TinySLMBlock(GradientCheckpointingLayer):
         return hidden_states + mlp_output, attn_weights
 
 
+def _default_position_ids(attention_mask: torch.Tensor | None, seq_len: int, past_seen: int | torch.Tensor,
+                          device: torch.device) -> torch.Tensor:
+    """Positions when the caller gives none: from a 2-D attention mask (left-padding aware: the first real token of
+    every row is position 0), else `arange(n) + past` - not `arange(past, past + n)`: a static cache reports its
+    length as a tensor, and turning that into arange's Python bounds is a graph break (and a host sync) under
+    torch.compile."""
+    if attention_mask is not None and attention_mask.dim() == 2:
+        return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -seq_len:]
+    return (torch.arange(seq_len, device=device) + past_seen).unsqueeze(0)
+
+
 def _mask_cache(cache: Cache | None, past_seen: int, paged: bool) -> Cache | None:
     """The cache `create_causal_mask` should see. transformers looks for packed sequences (position ids restarting
     at 0, no attention mask) only when it is given no cache, so an empty dynamic cache - what `generate` and a plain
@@ -388,6 +399,20 @@ class TinySLMModel(TinySLMPreTrainedModel):
         self.gradient_checkpointing = False
         self.post_init()
 
+    def _cache_for_forward(self, use_cache: bool | None, cache: Cache | None) -> tuple[bool, Cache | None]:
+        """Whether this forward uses a cache, and which. A cache passed in is always used (continuous batching passes
+        its paged cache with use_cache=False); use_cache only decides whether to create one. `config.use_cache` is a
+        default for inference: a training forward creates no cache unless asked explicitly (nothing reads it, and it
+        used to hide packed sequences from the mask; see `_mask_cache`)."""
+        if use_cache is None:
+            use_cache = self.config.use_cache and not self.training
+        if self.gradient_checkpointing and self.training and use_cache:
+            logger.warning_once("use_cache=True is incompatible with gradient checkpointing; setting use_cache=False.")
+            use_cache = False
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
+        return use_cache, cache
+
     def _check_learned_positions(self, position_ids: torch.Tensor | None, past_seen: int, seq_len: int) -> None:
         """The learned table has `max_position_embeddings` rows: refuse positions past it with a message instead of
         an index error. Packed rows (several documents, positions restarting at 0) may be longer than the table;
@@ -426,18 +451,8 @@ class TinySLMModel(TinySLMPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        if use_cache is None:
-            # config.use_cache is a default for inference: a training forward does not create a cache unless asked
-            # explicitly (nothing reads it, and it used to hide packed sequences from the mask; see `_mask_cache`).
-            use_cache = self.config.use_cache and not self.training
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        if self.gradient_checkpointing and self.training and use_cache:
-            logger.warning_once("use_cache=True is incompatible with gradient checkpointing; setting use_cache=False.")
-            use_cache = False
-        # A cache passed in is always used (continuous batching passes its paged cache with use_cache=False);
-        # use_cache only decides whether to create one.
-        if use_cache and cache is None:
-            cache = DynamicCache(config=self.config)
+        use_cache, cache = self._cache_for_forward(use_cache, cache)
 
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
@@ -451,13 +466,7 @@ class TinySLMModel(TinySLMPreTrainedModel):
             self._check_learned_positions(position_ids, past_seen, seq_len)
 
         if position_ids is None:
-            if attention_mask is not None and attention_mask.dim() == 2:
-                # Left-padding aware: the first real token of every row is position 0.
-                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -seq_len:]
-            else:
-                # `arange(n) + past`, not `arange(past, past + n)`: a static cache reports its length as a tensor, and
-                # turning that into arange's Python bounds is a graph break (and a host sync) under torch.compile.
-                position_ids = (torch.arange(seq_len, device=inputs_embeds.device) + past_seen).unsqueeze(0)
+            position_ids = _default_position_ids(attention_mask, seq_len, past_seen, inputs_embeds.device)
 
         causal_mask = create_causal_mask(
             config=self.config,
