@@ -258,17 +258,10 @@ def _plot_losses(log_history: list[dict], path: Path) -> Path | None:
     return path
 
 
-def train(settings: TrainSettings, log=print) -> dict[str, Any]:
-    """Run the main job; returns metrics and the path of the final model folder."""
-    started = time.monotonic()
-    output_dir = Path(settings.output_dir)
-    final_dir = output_dir / "final"
-    set_seed(settings.seed)
-    data_paths = settings.data or [str(embedded_corpus_path())]
-    use_bf16 = bf16_supported() if settings.bf16 == "auto" else settings.bf16 in ("true", "True", True, "1")
-
-    args = TrainingArguments(
-        output_dir=str(output_dir),
+def training_arguments(settings: TrainSettings, use_bf16: bool) -> TrainingArguments:
+    """The Trainer's arguments for these settings; the schedule's length is set later, by `plan_schedule`."""
+    return TrainingArguments(
+        output_dir=str(settings.output_dir),
         per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
@@ -279,7 +272,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         adam_beta1=0.9,
         adam_beta2=0.95,
         max_grad_norm=1.0,
-        max_steps=max(settings.max_steps, 1),  # replaced below once the budget is known
+        max_steps=max(settings.max_steps, 1),  # replaced by plan_schedule once the budget is known
         eval_strategy="steps",
         eval_steps=settings.eval_every,
         save_strategy="steps",
@@ -294,11 +287,12 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         disable_tqdm=False,
         save_only_model=False,
     )
-    check_launch(args, log)
-    resume_from = prepare_output_dir(settings, args, log)
 
-    # Tokenizer and data are built once, on the main process first; other ranks then hit the datasets cache.
-    tokenizer_dir = output_dir / "tokenizer"
+
+def tokenizer_and_data(settings: TrainSettings, args: TrainingArguments, data_paths: list[str], log=print):
+    """The tokenizer (given, left by an earlier run of this output dir, or trained on the training split) and the
+    packed blocks. Built on the main process first; other ranks then hit the datasets cache."""
+    tokenizer_dir = Path(settings.output_dir) / "tokenizer"
     with args.main_process_first(desc="tokenizer and data"):
         if settings.tokenizer:
             tokenizer = load_tokenizer(settings.tokenizer)
@@ -317,20 +311,32 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         data = prepare_data(data_paths, tokenizer, settings.block_size, settings.validation_fraction,
                             settings.seed, settings.num_proc, settings.text_field, settings.document_masking)
     log(f"data: {len(data.train)} train / {len(data.validation)} validation blocks of {settings.block_size} tokens")
+    return tokenizer, data
 
-    config = _model_config(settings, len(tokenizer), tokenizer)
-    config._attn_implementation = settings.attn_implementation
+
+def build_model(settings: TrainSettings, tokenizer, resume_from: Path | None) -> TinySLMForCausalLM:
+    """A new model for these settings, or the checkpoint's when resuming."""
     if resume_from is not None:
         model = TinySLMForCausalLM.from_pretrained(str(resume_from), attn_implementation=settings.attn_implementation)
         check_vocab_compatible(tokenizer, model.config)
-    else:
-        model = TinySLMForCausalLM(config)
-    n_params = sum(p.numel() for p in model.parameters())
-    log(f"model: {settings.preset} preset, {n_params / 1e6:.2f}M parameters, bf16={use_bf16}")
+        return model
+    config = _model_config(settings, len(tokenizer), tokenizer)
+    config._attn_implementation = settings.attn_implementation
+    return TinySLMForCausalLM(config)
 
-    max_steps = settings.max_steps
-    eval_steps = settings.eval_every
-    warmup_steps = settings.warmup_steps
+
+@dataclass
+class Schedule:
+    plan: StepPlan
+    replan: bool  # a budgeted run: TimeBudgetCallback corrects the plan from the measured step time
+    eval_cost_in_steps: float
+
+
+def plan_schedule(settings: TrainSettings, args: TrainingArguments, model, data, resume_from: Path | None,
+                  log=print) -> Schedule:
+    """Steps, warmup and evaluation interval: as given, from the checkpoint, from the time budget, or one epoch.
+    Sets them on `args`."""
+    max_steps, eval_steps, warmup_steps = settings.max_steps, settings.eval_every, settings.warmup_steps
     replan = False
     # A periodic evaluation is a forward pass over the validation blocks, ~1/3 of a training step's cost per block.
     eval_cost_in_steps = len(data.validation) / (3.0 * settings.batch_size)
@@ -353,7 +359,6 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
             max_steps = broadcast_object_list([max_steps])[0]
         eval_steps = max(1, max_steps // PERIODIC_EVALS)
         warmup_steps = min(settings.warmup_steps, max(1, max_steps // 10))
-    plan = StepPlan(max_steps, warmup_steps, settings.min_lr_ratio)
     # The Trainer sizes its epoch loop from args.max_steps: leave room for a plan corrected upwards.
     args.max_steps = int(max_steps * REPLAN_HEADROOM) if replan else max_steps
     args.eval_steps = eval_steps
@@ -362,13 +367,53 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     log(f"schedule: {max_steps} steps (~{epochs:.1f} epochs{', corrected while training' if replan else ''}), "
         f"warmup {warmup_steps}, eval every {eval_steps}, cosine to {settings.min_lr_ratio:g}x lr "
         f"{settings.learning_rate:g}")
+    return Schedule(StepPlan(max_steps, warmup_steps, settings.min_lr_ratio), replan, eval_cost_in_steps)
+
+
+def finish(trainer: Trainer, tokenizer, settings: TrainSettings, data, data_paths: list[str],
+           result: dict[str, Any]) -> dict[str, Any]:
+    """On the main process: held-out evaluation, the final model folder with its card, loss curve, metrics and a
+    sample."""
+    final_dir = Path(settings.output_dir) / "final"
+    model = trainer.model
+    model.config.use_cache = True  # the Trainer turned it off; generation needs it
+    held_out = evaluate_text(model, tokenizer, data.validation_text, block_size=settings.block_size,
+                             batch_size=settings.batch_size)
+    result.update({f"heldout_{k}": v for k, v in held_out.items()})
+    save_model_folder(model, tokenizer, final_dir, overwrite=True)
+    plot = _plot_losses(trainer.state.log_history, final_dir / "loss_curve.png")
+    from .card import write_model_card
+
+    write_model_card(final_dir, settings, result, data_paths, plot is not None)
+    result["final_dir"] = str(final_dir)
+    result["sample"] = generate_sample(model, tokenizer, settings.sample_prompt, settings.sample_tokens,
+                                       settings.seed)
+    (final_dir / "train_metrics.json").write_text(json.dumps(
+        {k: v for k, v in result.items() if k != "sample"}, indent=2))
+    return result
+
+
+def train(settings: TrainSettings, log=print) -> dict[str, Any]:
+    """Run the main job; returns metrics and the path of the final model folder."""
+    started = time.monotonic()
+    set_seed(settings.seed)
+    data_paths = settings.data or [str(embedded_corpus_path())]
+    use_bf16 = bf16_supported() if settings.bf16 == "auto" else settings.bf16 in ("true", "True", True, "1")
+    args = training_arguments(settings, use_bf16)
+    check_launch(args, log)
+    resume_from = prepare_output_dir(settings, args, log)
+    tokenizer, data = tokenizer_and_data(settings, args, data_paths, log)
+    model = build_model(settings, tokenizer, resume_from)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {settings.preset} preset, {n_params / 1e6:.2f}M parameters, bf16={use_bf16}")
+    schedule = plan_schedule(settings, args, model, data, resume_from, log)
 
     budget = None
     if settings.max_minutes:
-        budget = TimeBudgetCallback(settings.max_minutes, plan if replan else None, args.max_steps,
-                                    eval_cost_in_steps)
+        budget = TimeBudgetCallback(settings.max_minutes, schedule.plan if schedule.replan else None,
+                                    args.max_steps, schedule.eval_cost_in_steps)
     trainer = _PlannedTrainer(
-        plan,
+        schedule.plan,
         model=model,
         args=args,
         train_dataset=data.train,
@@ -384,34 +429,19 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
                   if "eval_loss" in h and h.get("step") == trainer.state.global_step]
     # The last periodic evaluation usually lands on the final step; evaluate again only when it did not.
     eval_metrics = final_eval[-1] if final_eval else trainer.evaluate()
-    train_seconds = time.monotonic() - started
 
     result: dict[str, Any] = {
         "train_loss": train_result.training_loss,
         "eval_loss": eval_metrics["eval_loss"],
         "steps": trainer.state.global_step,
         "parameters": n_params,
-        "train_seconds": round(train_seconds, 1),
+        "train_seconds": round(time.monotonic() - started, 1),
         "train_loop_seconds": round(train_result.metrics["train_runtime"], 1),  # what --max-minutes budgets
         "world_size": args.world_size,
         "distributed_type": args.distributed_state.distributed_type.value if args.distributed_state else "NO",
     }
     if trainer.is_world_process_zero():
-        model = trainer.model
-        model.config.use_cache = True  # the Trainer turned it off; generation needs it
-        held_out = evaluate_text(model, tokenizer, data.validation_text, block_size=settings.block_size,
-                                 batch_size=settings.batch_size)
-        result.update({f"heldout_{k}": v for k, v in held_out.items()})
-        save_model_folder(model, tokenizer, final_dir, overwrite=True)
-        plot = _plot_losses(trainer.state.log_history, final_dir / "loss_curve.png")
-        from .card import write_model_card
-
-        write_model_card(final_dir, settings, result, data_paths, plot is not None)
-        result["final_dir"] = str(final_dir)
-        sample = generate_sample(model, tokenizer, settings.sample_prompt, settings.sample_tokens, settings.seed)
-        result["sample"] = sample
-        (final_dir / "train_metrics.json").write_text(json.dumps(
-            {k: v for k, v in result.items() if k != "sample"}, indent=2))
+        result = finish(trainer, tokenizer, settings, data, data_paths, result)
     return result
 
 
