@@ -24,11 +24,12 @@ import secrets
 import time
 import uuid
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Literal
 
 import anyio
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -306,6 +307,190 @@ def _sse(payload: dict[str, Any] | str) -> str:
     return f"data: {data}\n\n"
 
 
+@dataclass
+class WireFormat:
+    """OpenAI's response objects for one request: the full response, its stream chunks and the usage chunk."""
+
+    chat: bool
+    model_id: str
+    include_usage: bool = False
+    rid: str = ""
+    created: int = 0
+
+    def __post_init__(self):
+        self.rid = ("chatcmpl-" if self.chat else "cmpl-") + uuid.uuid4().hex[:24]
+        self.created = int(time.time())
+
+    def _envelope(self, obj: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": self.rid, "object": obj, "created": self.created, "model": self.model_id, "choices": choices}
+
+    def response(self, result: GenerationResult) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": 0, "finish_reason": result.finish_reason}
+        if self.chat:
+            choice["message"] = {"role": "assistant", "content": result.text}
+        else:
+            choice.update(text=result.text, logprobs=None)
+        return {**self._envelope("chat.completion" if self.chat else "text_completion", [choice]),
+                "usage": _usage(result)}
+
+    @property
+    def chunk_object(self) -> str:
+        return "chat.completion.chunk" if self.chat else "text_completion"
+
+    def chunk(self, delta: str | None, finish: str | None = None, role: bool = False) -> dict[str, Any]:
+        if self.chat:
+            d: dict[str, Any] = {}
+            if role:
+                d["role"] = "assistant"
+            if delta is not None:
+                d["content"] = delta
+            choice = {"index": 0, "delta": d, "finish_reason": finish}
+        else:
+            choice = {"index": 0, "text": delta or "", "finish_reason": finish, "logprobs": None}
+        out = self._envelope(self.chunk_object, [choice])
+        if self.include_usage:
+            out["usage"] = None
+        return out
+
+    def usage_chunk(self, result: GenerationResult) -> dict[str, Any]:
+        return {**self._envelope(self.chunk_object, []), "usage": _usage(result)}
+
+
+def _stream_error(message: str, kind: str, code: str | None = None) -> str:
+    """An error sent in-band, OpenAI style: once streaming, the status line is already sent."""
+    return _sse({"error": {"message": message, "type": kind, "param": None, "code": code}})
+
+
+async def _events(engine: Engine, slot: Slot, wire: WireFormat, ids: list[int],
+                  params: SamplingParams) -> AsyncIterator[str]:
+    result: GenerationResult | None = None
+    try:
+        if wire.chat:
+            yield _sse(wire.chunk("", role=True))
+        async for item in engine.stream(ids, params):
+            if isinstance(item, GenerationResult):
+                result = item
+            else:
+                yield _sse(wire.chunk(item))
+    except Exception as exc:
+        yield _stream_error(f"generation failed: {exc}", "server_error")
+        return
+    finally:
+        slot.release()
+    if result is None:  # cancelled by shutdown
+        yield _stream_error("the server is shutting down", "service_unavailable", "shutting_down")
+        return
+    yield _sse(wire.chunk(None if wire.chat else "", finish=result.finish_reason))
+    if wire.include_usage:
+        yield _sse(wire.usage_chunk(result))
+    yield _sse("[DONE]")
+
+
+async def _respond(engine: Engine, req: _SamplingRequest, ids: list[int], max_tokens: int | None, chat: bool):
+    """Admit one request and answer it, whole or as server-sent events."""
+    engine.check_model(req.model)
+    try:
+        params = req.sampling(max_tokens)
+    except ValueError as exc:
+        raise APIError(400, str(exc), code="invalid_value") from exc
+    engine.prepare(ids, params, "messages" if chat else "prompt")
+    slot = engine.admit()
+    wire = WireFormat(chat, engine.model_id, bool(req.stream_options and req.stream_options.include_usage))
+    if not req.stream:
+        try:
+            return wire.response(await engine.run(ids, params))
+        finally:
+            slot.release()
+    # The background task also releases the slot if the client vanished before the body was ever iterated.
+    return StreamingResponse(_events(engine, slot, wire, ids, params), media_type="text/event-stream",
+                             background=BackgroundTask(slot.release),
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# ---------------------------------------------------------------------------------------------------------- routes
+def _engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+async def require_key(request: Request) -> None:
+    """`Authorization: Bearer <key>` on every /v1 route, when the app has a key."""
+    api_key = request.app.state.api_key
+    if api_key is None:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), api_key.encode()):
+        raise APIError(401, "missing or invalid API key (send 'Authorization: Bearer <key>')", code="invalid_api_key")
+
+
+def _model_card(engine: Engine) -> dict[str, Any]:
+    return {"id": engine.model_id, "object": "model", "created": engine.created, "owned_by": "tinyslm",
+            "context_length": engine.generator.context_length}
+
+
+router = APIRouter()
+v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_key)])
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, Any]:
+    engine = _engine(request)
+    return {"status": "shutting_down" if engine.closing else "ok", "model": engine.model_id,
+            "queued": engine.pending, "max_queue": engine.max_queue}
+
+
+@v1.get("/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    return {"object": "list", "data": [_model_card(_engine(request))]}
+
+
+@v1.get("/models/{name:path}")
+async def get_model(request: Request, name: str) -> dict[str, Any]:
+    engine = _engine(request)
+    engine.check_model(name)
+    return _model_card(engine)
+
+
+@v1.post("/completions")
+async def completions(request: Request, req: CompletionRequest):
+    engine = _engine(request)
+    ids = engine.generator.encode(req.prompt)  # type: ignore[arg-type]
+    return await _respond(engine, req, ids, req.max_tokens, chat=False)
+
+
+@v1.post("/chat/completions")
+async def chat_completions(request: Request, req: ChatCompletionRequest):
+    engine = _engine(request)
+    try:
+        ids = engine.generator.encode_chat([m.as_template_message() for m in req.messages])
+    except ValueError as exc:
+        raise APIError(400, str(exc), param="messages") from exc
+    max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
+    return await _respond(engine, req, ids, max_tokens, chat=True)
+
+
+# ---------------------------------------------------------------------------------------------- error handlers
+async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+    return exc.response()
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    message = first.get("msg", "invalid request")
+    if loc:
+        message = f"{'.'.join(loc)}: {message}"
+    return APIError(400, message, param=loc[0] if loc else None, code="invalid_value").response()
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return APIError(exc.status_code, str(exc.detail)).response()
+
+
+async def _internal(request: Request, exc: Exception) -> JSONResponse:  # never leak a traceback
+    return APIError(500, f"internal error: {type(exc).__name__}").response()
+
+
 # ------------------------------------------------------------------------------------------------------------- app
 def create_app(
     model_dir: str | Path | None = None,
@@ -339,142 +524,12 @@ def create_app(
         engine.shutdown()
 
     app = FastAPI(title="TinySLM OpenAI-compatible server", lifespan=lifespan)
-    app.state.engine = engine
-
-    @app.exception_handler(APIError)
-    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
-        return exc.response()
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-        message = first.get("msg", "invalid request")
-        if loc:
-            message = f"{'.'.join(loc)}: {message}"
-        return APIError(400, message, param=loc[0] if loc else None, code="invalid_value").response()
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return APIError(exc.status_code, str(exc.detail)).response()
-
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception) -> JSONResponse:  # never leak a traceback
-        return APIError(500, f"internal error: {type(exc).__name__}").response()
-
-    async def require_key(request: Request) -> None:
-        if api_key is None:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), api_key.encode()):
-            raise APIError(401, "missing or invalid API key (send 'Authorization: Bearer <key>')",
-                           code="invalid_api_key")
-
-    def model_card() -> dict[str, Any]:
-        return {"id": engine.model_id, "object": "model", "created": engine.created, "owned_by": "tinyslm",
-                "context_length": engine.generator.context_length}
-
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"status": "shutting_down" if engine.closing else "ok", "model": engine.model_id,
-                "queued": engine.pending, "max_queue": engine.max_queue}
-
-    @app.get("/v1/models", dependencies=[Depends(require_key)])
-    async def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": [model_card()]}
-
-    @app.get("/v1/models/{name:path}", dependencies=[Depends(require_key)])
-    async def get_model(name: str) -> dict[str, Any]:
-        engine.check_model(name)
-        return model_card()
-
-    async def handle(req: _SamplingRequest, ids: list[int], max_tokens: int | None, chat: bool):
-        engine.check_model(req.model)
-        try:
-            params = req.sampling(max_tokens)
-        except ValueError as exc:
-            raise APIError(400, str(exc), code="invalid_value") from exc
-        engine.prepare(ids, params, "messages" if chat else "prompt")
-        slot = engine.admit()
-        rid = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
-        created = int(time.time())
-        obj = "chat.completion" if chat else "text_completion"
-        if not req.stream:
-            try:
-                result = await engine.run(ids, params)
-            finally:
-                slot.release()
-            choice: dict[str, Any] = {"index": 0, "finish_reason": result.finish_reason}
-            if chat:
-                choice["message"] = {"role": "assistant", "content": result.text}
-            else:
-                choice.update(text=result.text, logprobs=None)
-            return {"id": rid, "object": obj, "created": created, "model": engine.model_id, "choices": [choice],
-                    "usage": _usage(result)}
-
-        include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        chunk_obj = "chat.completion.chunk" if chat else "text_completion"
-
-        def chunk(delta: str | None, finish: str | None = None, role: bool = False) -> dict[str, Any]:
-            if chat:
-                d: dict[str, Any] = {}
-                if role:
-                    d["role"] = "assistant"
-                if delta is not None:
-                    d["content"] = delta
-                choice = {"index": 0, "delta": d, "finish_reason": finish}
-            else:
-                choice = {"index": 0, "text": delta or "", "finish_reason": finish, "logprobs": None}
-            out = {"id": rid, "object": chunk_obj, "created": created, "model": engine.model_id, "choices": [choice]}
-            if include_usage:
-                out["usage"] = None
-            return out
-
-        async def events() -> AsyncIterator[str]:
-            result: GenerationResult | None = None
-            try:
-                if chat:
-                    yield _sse(chunk("", role=True))
-                async for item in engine.stream(ids, params):
-                    if isinstance(item, GenerationResult):
-                        result = item
-                    else:
-                        yield _sse(chunk(item))
-            except Exception as exc:  # the status line is already sent: report in-band, OpenAI style
-                yield _sse({"error": {"message": f"generation failed: {exc}", "type": "server_error",
-                                      "param": None, "code": None}})
-                return
-            finally:
-                slot.release()
-            if result is None:  # cancelled by shutdown
-                yield _sse({"error": {"message": "the server is shutting down", "type": "service_unavailable",
-                                      "param": None, "code": "shutting_down"}})
-                return
-            yield _sse(chunk(None if chat else "", finish=result.finish_reason))
-            if include_usage:
-                yield _sse({"id": rid, "object": chunk_obj, "created": created, "model": engine.model_id,
-                            "choices": [], "usage": _usage(result)})
-            yield _sse("[DONE]")
-
-        # The background task also releases the slot if the client vanished before the body was ever iterated.
-        return StreamingResponse(events(), media_type="text/event-stream", background=BackgroundTask(slot.release),
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-    @app.post("/v1/completions", dependencies=[Depends(require_key)])
-    async def completions(req: CompletionRequest):
-        ids = engine.generator.encode(req.prompt)  # type: ignore[arg-type]
-        return await handle(req, ids, req.max_tokens, chat=False)
-
-    @app.post("/v1/chat/completions", dependencies=[Depends(require_key)])
-    async def chat_completions(req: ChatCompletionRequest):
-        try:
-            ids = engine.generator.encode_chat([m.as_template_message() for m in req.messages])
-        except ValueError as exc:
-            raise APIError(400, str(exc), param="messages") from exc
-        max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
-        return await handle(req, ids, max_tokens, chat=True)
-
+    app.state.engine, app.state.api_key = engine, api_key
+    for exc_class, handler in ((APIError, _api_error), (RequestValidationError, _invalid),
+                               (StarletteHTTPException, _http), (Exception, _internal)):
+        app.add_exception_handler(exc_class, handler)
+    app.include_router(router)
+    app.include_router(v1)
     return app
 
 
@@ -486,4 +541,4 @@ def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: st
 
 
 __all__ = ["APIError", "ChatCompletionRequest", "CompletionRequest", "DEFAULT_MAX_QUEUE", "Engine", "Slot",
-           "create_app", "serve"]
+           "WireFormat", "create_app", "serve"]
