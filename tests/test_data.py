@@ -78,6 +78,12 @@ def test_document_masked_blocks_keep_attention_inside_each_document(tiny_tokeniz
     assert (unmasked - alone).abs().max() > 1e-2
 
 
+def test_collator_does_not_train_on_pad_tokens():
+    batch = PackedBlockCollator(pad_token_id=1)([{"input_ids": [5, 1, 6, 7]}, {"input_ids": [1, 8, 9, 0]}])
+    assert batch["labels"].tolist() == [[5, -100, 6, 7], [-100, 8, 9, 0]]
+    assert batch["input_ids"].tolist() == [[5, 1, 6, 7], [1, 8, 9, 0]] and "attention_mask" not in batch
+
+
 def test_inputs_text_folder_jsonl_and_saved_dataset(tmp_path):
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder" / "a.txt").write_text("first file\nline two\n", encoding="utf-8")

@@ -82,3 +82,15 @@ def test_sharding_launches_are_refused_on_a_machine_without_gpus(tmp_path, monke
         check_launch(args, log=lambda *_: None)
     monkeypatch.delenv("WORLD_SIZE")
     check_launch(args, log=lambda *_: None)
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not on PATH")
+def test_an_existing_output_dir_is_refused_by_every_rank_with_the_message(tmp_path, corpus):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    done = subprocess.run(["torchrun", "--nproc_per_node", "2", "-m", "tinyslm_hf", "train", str(tmp_path / "corpus.txt"),
+                           "--output-dir", str(out), *ARGS], capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode != 0
+    assert (done.stdout + done.stderr).count("already exists") >= 2  # both ranks, not a barrier timeout
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]  # nothing written

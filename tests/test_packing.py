@@ -10,6 +10,7 @@ from datasets import Dataset
 from transformers import DataCollatorWithFlattening, Trainer, TrainingArguments
 
 from tinyslm_hf import TinySLMConfig, TinySLMForCausalLM
+from tinyslm_hf.modeling_tinyslm import cache_kwarg
 
 DOC_LENGTHS = (40, 30, 25)  # 95 tokens in one row, beyond the 48 learned positions of the seed model below
 
@@ -95,3 +96,35 @@ def test_trainer_step_on_flattened_batches_has_the_per_document_loss(preset, tmp
     trainer.train()
     logged = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     assert logged and abs(logged[0] - reference) < 1e-3
+
+
+def test_attention_functions_receive_the_position_ids_flash_attention_needs(monkeypatch):
+    """Flash attention gets no mask for a packed row and finds the documents from `position_ids` in its kwargs."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    seen = []
+    sdpa = ALL_ATTENTION_FUNCTIONS["sdpa"]
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("position_ids"))
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, "sdpa", spy)
+    model = make_model("modern").eval()
+    model.config._attn_implementation = "sdpa"
+    _, ids, positions = packed_documents()
+    with torch.no_grad():
+        model(ids, position_ids=positions)
+    assert len(seen) == model.config.num_hidden_layers and all(torch.equal(p, positions) for p in seen)
+
+
+def test_packed_rows_into_a_static_cache_are_refused():
+    from transformers import StaticCache
+
+    model = make_model("modern").eval()
+    _, ids, positions = packed_documents()
+    cache = StaticCache(config=model.config, max_cache_len=128)
+    with pytest.raises(ValueError, match="static cache"):
+        model(ids, position_ids=positions, **cache_kwarg(cache))
+    with torch.no_grad():  # one document through a static cache is fine
+        model(ids[:, :40], position_ids=positions[:, :40], use_cache=True, **cache_kwarg(cache))

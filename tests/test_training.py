@@ -102,6 +102,7 @@ def test_document_masking_trains_on_blocks_with_restarting_positions(tmp_path, m
 
     def spy(self, *args, **kwargs):
         if self.training:
+            assert kwargs.get("attention_mask") is None  # a mask would switch the document mask off
             seen.append(kwargs.get("position_ids"))
         return forward(self, *args, **kwargs)
 

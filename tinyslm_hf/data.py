@@ -174,15 +174,22 @@ def tokenize_and_pack(
 
 
 class PackedBlockCollator:
-    """Batches of equal-length packed blocks for causal LM training: labels are the inputs (the model shifts them),
-    `position_ids` pass through when the blocks carry them, and there is no attention mask - a mask would stop
-    transformers from deriving the document mask from the positions (and is all ones for packed blocks anyway)."""
+    """Batches of equal-length packed blocks for causal LM training: labels are the inputs (the model shifts them)
+    except pad tokens (a literal pad token in the text is not a target), `position_ids` pass through when the blocks
+    carry them, and there is no attention mask - a mask would stop transformers from deriving the document mask from
+    the positions (and is all ones for packed blocks anyway)."""
+
+    def __init__(self, pad_token_id: int | None = None):
+        self.pad_token_id = pad_token_id
 
     def __call__(self, features: list[dict]) -> dict:
         import torch
 
         input_ids = torch.tensor([f["input_ids"] for f in features], dtype=torch.long)
-        batch = {"input_ids": input_ids, "labels": input_ids.clone()}
+        labels = input_ids.clone()
+        if self.pad_token_id is not None:
+            labels[labels == self.pad_token_id] = -100
+        batch = {"input_ids": input_ids, "labels": labels}
         if "position_ids" in features[0]:
             batch["position_ids"] = torch.tensor([f["position_ids"] for f in features], dtype=torch.long)
         return batch

@@ -158,9 +158,10 @@ class TinySLMCausalAttentionFunction(torch.autograd.Function):
 # Kept probabilities above this many bytes per layer (~batch x heads x seq^2 / 2 bf16 values; 2 MB on the benchmark's
 # shape, 1 MB for `tinyslm train`'s) go back to flash attention, which keeps only one number per query row.
 _KEPT_PROBABILITIES_MAX_BYTES = 64 << 20
-# Keyword arguments that reach the attention call without changing what it computes (the Trainer's loss normaliser
-# travels with the model's kwargs); any other (packed-sequence lengths, paged-cache indices, ...) keeps sdpa.
-_ATTENTION_NEUTRAL_KWARGS = frozenset({"num_items_in_batch"})
+# Keyword arguments that reach the attention call without changing what it computes here (the Trainer's loss
+# normaliser travels with the model's kwargs; position ids matter only to flash attention, and a packed row reaches
+# this predicate with a mask); any other (packed-sequence lengths, paged-cache indices, ...) keeps sdpa.
+_ATTENTION_NEUTRAL_KWARGS = frozenset({"num_items_in_batch", "position_ids"})
 
 
 def use_kept_probabilities_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor,

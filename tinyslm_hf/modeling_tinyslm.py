@@ -24,7 +24,7 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
-from transformers.masking_utils import create_causal_mask
+from transformers.masking_utils import create_causal_mask, find_packed_sequence_indices
 from transformers.modeling_layers import GenericForSequenceClassification, GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
@@ -319,6 +319,19 @@ def _default_position_ids(attention_mask: torch.Tensor | None, seq_len: int, pas
     return (torch.arange(seq_len, device=device) + past_seen).unsqueeze(0)
 
 
+def _refuse_packing_into_a_static_cache(cache: Cache | None, attention_mask: torch.Tensor | None,
+                                        position_ids: torch.Tensor | None) -> None:
+    """A static cache's mask spans the whole cache, and transformers derives no document mask for it: packed
+    documents would attend to each other silently, so that combination is refused."""
+    if cache is None or not getattr(cache, "is_compileable", False) or attention_mask is not None:
+        return
+    if position_ids is None or position_ids.shape[-1] < 2:
+        return
+    if find_packed_sequence_indices(position_ids) is not None:
+        raise ValueError("packed sequences (position_ids restarting at 0 without an attention mask) cannot go through "
+                         "a static cache, which has no document mask; use no cache or a DynamicCache")
+
+
 def _mask_cache(cache: Cache | None, past_seen: int, paged: bool) -> Cache | None:
     """The cache `create_causal_mask` should see. transformers looks for packed sequences (position ids restarting
     at 0, no attention mask) only when it is given no cache, so an empty dynamic cache - what `generate` and a plain
@@ -462,8 +475,10 @@ class TinySLMModel(TinySLMPreTrainedModel):
         paged = "cache" in kwargs or (cache is not None and not hasattr(cache, "get_seq_length"))
         past_seen = cache.get_seq_length() if cache is not None and not paged else 0
 
-        if self.embed_positions is not None and not paged and not torch.compiler.is_compiling():
-            self._check_learned_positions(position_ids, past_seen, seq_len)
+        if not paged and not torch.compiler.is_compiling():
+            if self.embed_positions is not None:
+                self._check_learned_positions(position_ids, past_seen, seq_len)
+            _refuse_packing_into_a_static_cache(cache, attention_mask, position_ids)
 
         if position_ids is None:
             position_ids = _default_position_ids(attention_mask, seq_len, past_seen, inputs_embeds.device)
@@ -494,6 +509,7 @@ class TinySLMModel(TinySLMPreTrainedModel):
                 hidden_states,
                 attention_mask=causal_mask,
                 position_embeddings=position_embeddings,
+                position_ids=position_ids,  # flash attention finds packed documents from them (its mask is None)
                 use_cache=use_cache,
                 **cache_kwarg(cache),
                 **kwargs,

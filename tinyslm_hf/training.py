@@ -159,11 +159,11 @@ def prepare_output_dir(settings: "TrainSettings", args: TrainingArguments, log=p
     """The output-dir policy (refuse, overwrite or resume), applied by the main process before the others look, so
     ranks never race on one folder. Returns the checkpoint to resume from, if any."""
     output_dir = Path(settings.output_dir)
-    with args.main_process_first(desc="output directory"):
+    # Every rank checks before any of them changes anything, so each one fails with the message, not at a barrier.
+    if output_dir.exists() and any(output_dir.iterdir()) and not (settings.overwrite or settings.resume):
+        raise FileExistsError(f"{output_dir} already exists: pass --overwrite to replace it or --resume to continue")
+    with args.main_process_first(local=False, desc="output directory"):
         if args.process_index == 0:
-            if output_dir.exists() and any(output_dir.iterdir()) and not (settings.overwrite or settings.resume):
-                raise FileExistsError(
-                    f"{output_dir} already exists: pass --overwrite to replace it or --resume to continue")
             if settings.overwrite and not settings.resume and output_dir.exists():
                 shutil.rmtree(output_dir)
             output_dir.mkdir(parents=True, exist_ok=True)
@@ -418,7 +418,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         args=args,
         train_dataset=data.train,
         eval_dataset=data.validation,
-        data_collator=PackedBlockCollator(),
+        data_collator=PackedBlockCollator(tokenizer.pad_token_id),
         processing_class=tokenizer,
         callbacks=[budget] if budget else [],
     )
