@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 from tinyslm_hf.export.gguf import export_gguf  # noqa: E402
 from tinyslm_hf.export.onnx import INT8_FILE, MODEL_FILE, OnnxCausalLM, export_onnx  # noqa: E402
-from tinyslm_hf.export.quantize import quantize_int8  # noqa: E402
+from tinyslm_hf.quantize import quantize_int8  # noqa: E402
 from tinyslm_hf.export.runtimes import (  # noqa: E402
     bits_per_byte,
     gguf_generate_ids,

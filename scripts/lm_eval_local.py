@@ -11,7 +11,7 @@ import argparse
 import json
 import tempfile
 
-from tinyslm_hf.harness import TASKS, run_harness, write_local_tasks
+from tinyslm_hf.bench.lm_eval import TASKS, run_harness, write_local_tasks
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

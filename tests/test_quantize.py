@@ -8,7 +8,7 @@ import pytest
 import torch
 from export_testutils import HELD_OUT, trained_model
 
-from tinyslm_hf.export.quantize import quantize_int8
+from tinyslm_hf.quantize import quantize_int8
 from tinyslm_hf.export.runtimes import bits_per_byte, hf_token_nll
 from tinyslm_hf.modelio import load_model_and_tokenizer
 

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
 from transformers import PreTrainedTokenizerBase
 
+from .corpus import embedded_corpus_path
+
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
 JSONL_SUFFIXES = {".jsonl", ".json"}
-
-
-def embedded_corpus_path() -> Path:
-    """Tiny Shakespeare, shipped inside the package (public domain; see corpus/README.md for attribution)."""
-    return Path(str(resources.files("tinyslm_hf") / "corpus" / "tinyshakespeare.txt"))
 
 
 def _check_text_file(path: Path) -> None:

@@ -90,7 +90,7 @@ def load_model_and_tokenizer(
     check_vocab_compatible(tokenizer, model.config)
     model.to(pick_device(device)).eval()
     if int8:
-        from .export.quantize import quantize_int8  # optional path; lives with the other exporters
+        from .quantize import quantize_int8  # a load option: int8 in memory, never on disk
 
         model = quantize_int8(model)
     return model, tokenizer

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmark import SIZES, BenchSettings, markdown_table, run_benchmark, save_results
+    from ..bench.speed import SIZES, BenchSettings, markdown_table, run_benchmark, save_results
 
     shape = {name: value if getattr(args, name) is None else getattr(args, name)
              for name, value in SIZES[args.size].items()}

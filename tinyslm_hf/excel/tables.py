@@ -185,7 +185,7 @@ def english_words() -> tuple[str, ...]:
     a value is typed into the request, and it must not bring test vocabulary into training. Request-noise filler
     words are left out too, so a filler is never also a value to copy.
     """
-    from ..data import embedded_corpus_path
+    from ..corpus import embedded_corpus_path
     from .generator import FILLER_WORDS, held_out_phrasing_words  # generator imports this module: import here
 
     text = embedded_corpus_path().read_text(encoding="utf-8")

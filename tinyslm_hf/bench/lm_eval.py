@@ -19,7 +19,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from .data import embedded_corpus_path
+from ..corpus import embedded_corpus_path
 
 TASKS = ("tinyshakespeare_heldout", "tinyshakespeare_continuation")
 

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("lm_eval", reason="lm-eval is part of the test extra")  # installed by .ci/run
 
 from tinyslm_hf.evaluation import evaluate_text
-from tinyslm_hf.harness import run_harness, write_local_tasks
+from tinyslm_hf.bench.lm_eval import run_harness, write_local_tasks
 from tinyslm_hf.modelio import load_model_and_tokenizer
 
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tinyslm_hf.benchmark import (SIZES, BenchSettings, build_model, check_greedy_match, compute_ratios,
+from tinyslm_hf.bench.speed import (SIZES, BenchSettings, build_model, check_greedy_match, compute_ratios,
                                   time_generate, time_trainer_steps)
 from tinyslm_hf.cli import main
 
@@ -30,7 +30,7 @@ def test_bench_trainer_rows_time_steps_through_the_trainer(tmp_path, monkeypatch
     really runs the warm-up plus the timed steps."""
     import transformers
 
-    from tinyslm_hf import benchmark
+    from tinyslm_hf.bench import speed as benchmark
 
     trained_steps = []
     real_train = transformers.Trainer.train
@@ -172,7 +172,7 @@ def test_ratios_pair_compiled_metrics_with_the_eager_reference():
 
 
 def test_cpu_peak_memory_is_measured_in_a_fresh_process_and_grows_with_the_batch():
-    from tinyslm_hf.benchmark import peak_memory_mb
+    from tinyslm_hf.bench.speed import peak_memory_mb
 
     s = BenchSettings(vocab_size=4096, hidden_size=64, num_layers=1, num_heads=2, intermediate_size=128, seq_len=256,
                       train_steps=1, threads=1)

@@ -29,9 +29,9 @@ import torch
 from transformers import (AutoModelForCausalLM, CompileConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig,
                           LlamaForCausalLM)
 
-from .configuration_tinyslm import TinySLMConfig
-from .generation import decode_compile_config
-from .modeling_tinyslm import TinySLMForCausalLM
+from ..configuration_tinyslm import TinySLMConfig
+from ..generation import decode_compile_config
+from ..modeling_tinyslm import TinySLMForCausalLM
 
 
 @dataclass
@@ -342,7 +342,7 @@ def time_load(model, repeats: int = 3) -> float:
 _PEAK_MEMORY_CHILD = """
 import json, sys
 import torch
-from tinyslm_hf.benchmark import BenchSettings, build_model, time_train_steps
+from tinyslm_hf.bench.speed import BenchSettings, build_model, time_train_steps
 
 def status_kb(field):
     with open("/proc/self/status") as handle:
