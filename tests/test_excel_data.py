@@ -7,13 +7,15 @@ import json
 from tinyslm_hf.excel.constrained import check_formula_prefix, is_complete_formula
 from tinyslm_hf.excel.evaluate import score
 from tinyslm_hf.excel.executor import execute, is_valid_syntax, values_equal
-from tinyslm_hf.excel.generator import FAMILY, T, Example, generate
-from tinyslm_hf.excel.handwritten import handwritten_examples
+from tinyslm_hf.excel.example import Example
+from tinyslm_hf.excel.synthetic.generator import generate
+from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
+from tinyslm_hf.excel.synthetic.phrasings import FAMILY, T
 import random
 
 import pytest
 
-from tinyslm_hf.excel.tables import TOPICS, header_names, invented_topic, random_table, topics_for
+from tinyslm_hf.excel.synthetic.topics import TOPICS, header_names, invented_topic, random_table, topics_for
 
 REQUIRED = {"SUM", "AVERAGE", "MIN", "MAX", "COUNT", "COUNTA", "COUNTIF", "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF",
             "AVERAGEIFS", "IF+AND", "IF+OR", "ROUND", "ABS", "VLOOKUP", "INDEX/MATCH", "IFERROR", "LEN", "UPPER",
@@ -131,7 +133,8 @@ def test_handwritten_requests_are_not_generator_templates():
 
 
 def test_request_noise_words_are_not_held_out_vocabulary_or_header_names():
-    from tinyslm_hf.excel import generator, tables
+    from tinyslm_hf.excel.synthetic import phrasings as generator
+    from tinyslm_hf.excel.synthetic import topics as tables
 
     held_out = generator.held_out_phrasing_words()
     assert {"shout", "glue", "asap", "exceeding", "prior"} <= held_out  # phrasings, closers, operator words
@@ -153,7 +156,7 @@ def test_request_noise_keeps_formulas_and_placeholders_and_is_off_by_default():
     assert _dump(clean) == _dump(list(generate("train", 200, seed=3, noise=0.0)))
     noisy = list(generate("train", 200, seed=3, noise=1.0))
     assert _dump(noisy) == _dump(list(generate("train", 200, seed=3, noise=1.0)))
-    from tinyslm_hf.excel.generator import FILLER_WORDS
+    from tinyslm_hf.excel.synthetic.phrasings import FILLER_WORDS
 
     changed = sum(any(w in FILLER_WORDS for w in e.request.lower().replace(",", " ").split()) for e in noisy)
     assert changed > 100  # most requests got a filler word (the rest a made-up one)
@@ -165,8 +168,8 @@ def test_request_noise_keeps_formulas_and_placeholders_and_is_off_by_default():
 
 
 def test_english_category_values_bring_no_held_out_word_into_training():
-    from tinyslm_hf.excel.generator import FILLER_WORDS, held_out_phrasing_words
-    from tinyslm_hf.excel.tables import _HELD_OUT_WORDS, english_words
+    from tinyslm_hf.excel.synthetic.phrasings import FILLER_WORDS, held_out_phrasing_words
+    from tinyslm_hf.excel.synthetic.topics import _HELD_OUT_WORDS, english_words
 
     words = {w.lower() for w in english_words()}
     assert len(words) > 5000
@@ -181,7 +184,7 @@ def test_english_category_values_bring_no_held_out_word_into_training():
 def test_constrained_strings_must_be_copied_from_the_request_or_a_cell():
     from tinyslm_hf.excel.constrained import copies_only, string_literals
     from tinyslm_hf.excel.evaluate import copy_sources
-    from tinyslm_hf.excel.tables import CATEGORY, NUMBER, Column, Table
+    from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
 
     assert string_literals('=IF(A2>1,"Y","N")') == (["Y", "N"], None)
     assert string_literals('=SUMIF(A2:A9,"We') == ([], "We")

@@ -2,11 +2,11 @@
 
 import re
 
-from tinyslm_hf.excel.generator import generate
+from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.linking import (COMPARISON_PHRASES, link_columns, links_text, request_comparisons,
                                       request_numbers)
 from tinyslm_hf.excel.prompt import user_message
-from tinyslm_hf.excel.tables import CATEGORY, NUMBER, TEXT, Column, Table
+from tinyslm_hf.excel.table import CATEGORY, NUMBER, TEXT, Column, Table
 
 
 def _table() -> Table:
@@ -112,7 +112,7 @@ def test_comparisons_and_numbers_read_from_requests_are_in_every_generated_refer
     right formula would push a wrong one ahead of it."""
     from tinyslm_hf.excel.evaluate import formula_comparisons, formula_numbers
 
-    from tinyslm_hf.excel.handwritten import handwritten_examples
+    from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
 
     seen = 0
     for split in ("train", "validation", "test", "handwritten"):
@@ -123,7 +123,7 @@ def test_comparisons_and_numbers_read_from_requests_are_in_every_generated_refer
             assert stated <= formula_comparisons(ex.formula), (ex.request, ex.formula)
             assert request_numbers(ex.request) <= formula_numbers(ex.formula), (ex.request, ex.formula)
     assert seen > 250
-    from tinyslm_hf.excel.generator import DATE_OPS, OPS
+    from tinyslm_hf.excel.synthetic.phrasings import DATE_OPS, OPS
 
     lexicon = {p for phrases in COMPARISON_PHRASES.values() for p in phrases}
     for table in (OPS, DATE_OPS):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from tinyslm_hf.excel.generator import generate, held_out_phrasing_words, training_phrasing_words
+from tinyslm_hf.excel.synthetic.generator import generate
+from tinyslm_hf.excel.synthetic.phrasings import held_out_phrasing_words, training_phrasing_words
 from tinyslm_hf.excel.synonyms import RequestRewriter, Thesaurus, default_rewriter, load_thesaurus
-from tinyslm_hf.excel.tables import table_from_json
+from tinyslm_hf.excel.table import table_from_json
 
 
 def test_shipped_thesaurus_holds_wordnet_senses_and_inflections():
@@ -38,7 +39,7 @@ def test_quotes_table_words_names_and_known_words_are_left_alone():
 
 
 def test_words_in_their_own_right_values_and_other_scripts_are_not_mangled():
-    from tinyslm_hf.excel.tables import schema_table
+    from tinyslm_hf.excel.table import schema_table
 
     rewrite = default_rewriter()
     assert rewrite("sum of mining revenue") == "sum of mining revenue"  # a lemma itself, not `min` + ing

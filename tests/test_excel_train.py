@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tinyslm_hf.cli import main
-from tinyslm_hf.excel.generator import generate
+from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.train import ExampleTooLong, ExcelTrainConfig, encode_example, train_excel, train_texts
 from tinyslm_hf.tokenization import train_tokenizer
 
@@ -126,7 +126,7 @@ def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
 
 def test_candidate_pick_prefers_formulas_that_run_and_use_every_linked_column():
     from tinyslm_hf.excel.evaluate import pick_candidate, referenced_columns
-    from tinyslm_hf.excel.tables import CATEGORY, NUMBER, Column, Table, schema_table
+    from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table, schema_table
 
     assert referenced_columns('=SUMIF(A2:A9,"B2 x",C2:C9)') == {"A", "C"}  # not the "B2" inside the string
     assert referenced_columns("=LOG10(B2)+$D$4*2") == {"B", "D"}  # not the function name
@@ -152,7 +152,7 @@ def test_candidate_pick_prefers_formulas_that_run_and_use_every_linked_column():
 
 def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons_and_quote_named_values():
     from tinyslm_hf.excel.evaluate import formula_comparisons, pick_candidate
-    from tinyslm_hf.excel.tables import CATEGORY, NUMBER, Column, Table
+    from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
 
     assert formula_comparisons('=COUNTIF(C2:C9,">153")') == {(">", "153")}
     assert formula_comparisons('=COUNTIF(D2:D9,"<"&DATE(2023,7,8))') == {("<", "2023-07-08")}

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..excel.generator import REQUEST_NOISE
-from ..excel.tables import INVENTED_FRACTION
+from ..excel.synthetic.phrasings import REQUEST_NOISE
+from ..excel.synthetic.topics import INVENTED_FRACTION
 
 HELP = "Excel-formula assistant: generate synthetic data, train (SFT or LoRA), evaluate by execution, ask."
 
@@ -107,7 +107,7 @@ def _threads(args) -> None:
 
 
 def _generate(args) -> int:
-    from ..excel.generator import generate_dataset
+    from ..excel.synthetic.generator import generate_dataset
 
     out = Path(args.out)
     if out.exists() and any(out.glob("*.jsonl")) and not args.overwrite:
@@ -147,7 +147,8 @@ def _load(path: str):
 
 def _eval(args) -> int:
     from ..excel.evaluate import evaluate_model, format_report
-    from ..excel.generator import generate, read_jsonl
+    from ..excel.example import read_jsonl
+    from ..excel.synthetic.generator import generate
 
     _threads(args)
     if args.candidates < 1:
@@ -160,7 +161,7 @@ def _eval(args) -> int:
             raise FileNotFoundError(f"{path} not found")
         examples = read_jsonl(path)
     elif args.split == "handwritten":
-        from ..excel.handwritten import handwritten_examples
+        from ..excel.synthetic.handwritten import handwritten_examples
 
         examples = handwritten_examples()
     else:

@@ -7,8 +7,8 @@ import os
 import re
 
 from .evaluate import predict_formulas
-from .generator import write_json_lines
-from .tables import Table, schema_table, table_from_json
+from .example import write_json_lines
+from .table import Table, schema_table, table_from_json
 
 _COLUMN = re.compile(r"^\s*([A-Za-z]{1,3})\s*=\s*(.+?)\s*$")
 

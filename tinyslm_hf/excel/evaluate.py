@@ -17,10 +17,10 @@ from transformers import LogitsProcessorList
 
 from .constrained import string_literals
 from .executor import execute, is_valid_syntax, values_equal
-from .generator import Example
+from .example import Example
 from .linking import link_columns, normalise_number, request_comparisons, request_numbers
 from .prompt import build_messages, clean_answer
-from .tables import col_index, col_letter
+from .table import col_index, col_letter
 
 
 def _stop_ids(tokenizer) -> list[int]:

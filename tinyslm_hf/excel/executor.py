@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .tables import Table, col_index, col_letter
+from .table import Table, col_index, col_letter
 
 # schedula logs a full traceback for every formula that fails; a wrong prediction is an expected outcome here.
 logging.getLogger("schedula").setLevel(logging.CRITICAL)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .tables import CATEGORY, TEXT, Table
+from .table import CATEGORY, TEXT, Table
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _LETTER_MENTION = re.compile(r"\b(?:column|col)\.?\s+([A-Za-z]{1,2})\b", re.IGNORECASE)

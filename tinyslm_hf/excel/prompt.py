@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .linking import links_text
-from .tables import DATE, NUMBER, Table, serial_to_iso
+from .table import DATE, NUMBER, Table, serial_to_iso
 
 SYSTEM = None  # no system turn: it would cost tokens in every example and carries no information
 

@@ -30,7 +30,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
-    from .tables import Table
+    from .table import Table
 
 THESAURUS_FILE = "wordnet_thesaurus.json.gz"
 
@@ -192,6 +192,6 @@ class RequestRewriter:
 @lru_cache(maxsize=1)
 def default_rewriter() -> RequestRewriter:
     """The rewriter for models trained on this package's generator (`generator.training_phrasing_words`)."""
-    from .generator import training_phrasing_words
+    from .synthetic.phrasings import training_phrasing_words
 
     return RequestRewriter(training_phrasing_words())

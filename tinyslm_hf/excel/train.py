@@ -15,9 +15,11 @@ from pathlib import Path
 
 import torch
 
-from .generator import REQUEST_NOISE, Example, generate, read_jsonl
+from .example import Example, read_jsonl
+from .synthetic.generator import generate
+from .synthetic.phrasings import REQUEST_NOISE
 from .prompt import example_messages
-from .tables import INVENTED_FRACTION
+from .synthetic.topics import INVENTED_FRACTION
 
 
 @dataclass
@@ -28,8 +30,8 @@ class ExcelTrainConfig:
     data_dir: str | None = None  # train.jsonl (+ validation.jsonl); None: generate in memory
     n_train: int = 40000
     seed: int = 0
-    invented_fraction: float = INVENTED_FRACTION  # generated data only (see tables.py)
-    request_noise: float = REQUEST_NOISE  # generated data only: share of requests with word-level noise (generator.py)
+    invented_fraction: float = INVENTED_FRACTION  # generated data only (see synthetic/topics.py)
+    request_noise: float = REQUEST_NOISE  # generated data only: share of requests with word-level noise (synthetic/phrasings.py)
     init: str | None = None  # pretrained TinySLM folder; None: from scratch
     lora: bool = False
     lora_r: int = 16

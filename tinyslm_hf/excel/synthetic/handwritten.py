@@ -7,9 +7,9 @@ Expected values are still computed by executing the reference formula.
 from __future__ import annotations
 
 
-from .executor import execute
-from .generator import Example
-from .tables import CATEGORY, DATE, NUMBER, TEXT, Column, Table, date_to_serial
+from ..example import Example
+from ..executor import execute
+from ..table import CATEGORY, DATE, NUMBER, TEXT, Column, Table, date_to_serial
 
 _ROWS = [
     ("Ann Lee", "West", "Laptop", 1200, 3, "2024-01-05"), ("Ben Kim", "East", "Phone", 450, 5, "2024-01-09"),

@@ -1,27 +1,16 @@
-"""Synthetic requests -> reference formula -> expected value (computed by executing the formula).
+"""How requests are worded: per template family, training phrasings and a disjoint set of held-out ones (with
+operator words, openers and closers), and the typo and filler-word noise applied to training requests.
 
-Every intent has several phrasings; a disjoint set of phrasings (and of operator words, openers and closers) is kept
-for the held-out `test` split, which also uses held-out table topics and header names (see tables.py). Phrasings
-refer to columns by header (as written or lower-cased) or by letter, and get an occasional typo in their own words
-(never inside a value the formula has to copy). Everything is drawn from one `random.Random`, so a seed fixes the data.
+Phrasings refer to columns by header (as written or lower-cased) or by letter, and get an occasional typo in their
+own words (never inside a value the formula has to copy).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from .executor import execute
-from .tables import (CATEGORY, DATE, INVENTED_FRACTION, NUMBER, TEXT, Table, made_up_word, random_table,
-                     serial_to_iso, table_from_json)
-
-SPLITS = ("train", "validation", "test")
+from .words import made_up_word
 
 # (train phrasings, held-out test phrasings) per template family.
 T: dict[str, tuple[list[str], list[str]]] = {
@@ -143,6 +132,7 @@ T: dict[str, tuple[list[str], list[str]]] = {
               ["number {k} from the bottom in {num}"]),
 }
 
+
 # More training phrasings, written to widen the vocabulary a request may use (synonyms, word order, questions vs
 # commands, terse vs wordy). They are training-only: the held-out templates above stay disjoint (a test checks).
 MORE_TRAIN: dict[str, list[str]] = {
@@ -209,6 +199,8 @@ MORE_TRAIN: dict[str, list[str]] = {
     "large": ["{kth} biggest {num}", "{kth} highest value of {num}", "{kth} largest {num}"],
     "small": ["{kth} smallest {num}", "{kth} lowest value of {num}", "{kth} least {num}"],
 }
+
+
 # A third batch, written as people type into a help box or a chat: questions, commands, noun phrases, with the
 # column first or last. They avoid every word that only held-out phrasings use, so the held-out split still
 # measures unseen wording (docs/excel.md reports its out-of-vocabulary share).
@@ -279,9 +271,12 @@ NATURAL_TRAIN: dict[str, list[str]] = {
     "large": ["{kth} highest value in {num}", "the {kth} largest {num}", "{kth} greatest {num}"],
     "small": ["{kth} lowest value in {num}", "the {kth} smallest {num}", "{kth} smallest number in {num}"],
 }
+
+
 for _batch in (MORE_TRAIN, NATURAL_TRAIN):
     for _family, _more in _batch.items():
         T[_family] = (T[_family][0] + [t for t in _more if t not in T[_family][0]], T[_family][1])
+
 
 OPS = {  # (train words, held-out words)
     ">": (["more than", "greater than", "over", "above", ">"], ["exceeding", "higher than"]),
@@ -289,13 +284,28 @@ OPS = {  # (train words, held-out words)
     "<": (["less than", "below", "under", "<"], ["lower than", "smaller than"]),
     "<=": (["at most", "no more than", "<="], ["not above", "a maximum of"]),
 }
+
+
 DATE_OPS = {">": (["after", "later than"], ["past"]), "<": (["before", "earlier than"], ["prior to"])}
+
+
 PREFIX = (["", "", "", "", "Formula: ", "excel: ", "help - ", "pls ", "need "], ["hey, ", "Need this: ", "spreadsheet question: "])
+
+
 SUFFIX = (["", "", "", "", "?", " please", ", thanks", " in excel"], [" thx", " asap", " (excel)"])
+
+
 YES_NO = [("Yes", "No"), ("High", "Low"), ("Pass", "Fail"), ("OK", "Check"), ("Bonus", "None"), ("Y", "N")]
+
+
 NOT_FOUND = ["Not found", "N/A", "missing", "none", "-"]
+
+
 SEPS = [" ", ", ", "-", " - ", "/"]
+
+
 ORD = {2: ["2nd", "second"], 3: ["3rd", "third"], 4: ["4th", "fourth"], 5: ["5th", "fifth"]}
+
 
 FAMILY = {  # template family -> (function label, difficulty)
     "sum": ("SUM", "easy"), "average": ("AVERAGE", "easy"), "min": ("MIN", "easy"), "max": ("MAX", "easy"),
@@ -311,352 +321,6 @@ FAMILY = {  # template family -> (function label, difficulty)
     "pct_rows": ("PCT_CHANGE", "medium"), "pct_cols": ("PCT_CHANGE", "medium"), "sumproduct": ("SUMPRODUCT", "medium"),
     "large": ("LARGE", "easy"), "small": ("SMALL", "easy"),
 }
-
-
-@dataclass
-class Example:
-    """One request about one table, with the reference formula and the value it evaluates to."""
-
-    id: str
-    split: str
-    table: Table
-    request: str
-    formula: str
-    expected: Any
-    function: str
-    difficulty: str
-    family: str
-    show_samples: bool = True
-
-    def to_json(self) -> dict:
-        table = self.table.to_json()
-        table["types"] = [c.kind for c in self.table.columns]
-        return {"id": self.id, "split": self.split, "table": table, "request": self.request, "formula": self.formula,
-                "expected": self.expected, "function": self.function, "difficulty": self.difficulty,
-                "family": self.family, "show_samples": self.show_samples}
-
-    @classmethod
-    def from_json(cls, obj: dict) -> Example:
-        return cls(id=str(obj["id"]), split=obj.get("split", ""), table=table_from_json(obj["table"]),
-                   request=obj["request"], formula=obj["formula"], expected=_expected_from_json(obj["expected"]),
-                   function=obj.get("function", "?"), difficulty=obj.get("difficulty", "?"),
-                   family=obj.get("family", "?"), show_samples=obj.get("show_samples", True))
-
-
-def _expected_from_json(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_expected_from_json(v) for v in value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-class _Skip(Exception):
-    """This table cannot host this intent (e.g. no date column); draw another."""
-
-
-class _Builder:
-    def __init__(self, rng: random.Random, table: Table, held_out: bool):
-        self.rng, self.t, self.h = rng, table, held_out
-        self.slots: dict[str, str] = {}
-
-    # --- column and value picks ---------------------------------------------------------------------------
-    def cols(self, kind: str, k: int = 1) -> list:
-        pool = [c for c in self.t.columns if c.kind == kind]
-        if len(pool) < k:
-            raise _Skip
-        return self.rng.sample(pool, k)
-
-    def rng_of(self, col) -> str:
-        return f"{col.letter}{self.t.first_row}:{col.letter}{self.t.last_row}"
-
-    def mention(self, col) -> str:
-        r = self.rng.random()
-        if r < 0.45:
-            return col.header
-        if r < 0.75:
-            return col.header.lower()
-        if r < 0.87:
-            return f"column {col.letter}"
-        if r < 0.93:
-            return f"col {col.letter}"
-        return f"the {col.header} column"
-
-    def pick(self, pair: tuple[list, list]) -> Any:
-        train, test = pair
-        if self.h and test and self.rng.random() < 0.5:
-            return self.rng.choice(test)
-        return self.rng.choice(train)
-
-    def op(self, col, name: str = "op", xname: str = "x") -> tuple[str, str]:
-        sym = self.rng.choice(list(OPS))
-        values = sorted(v for v in col.values if v is not None)
-        x = values[self.rng.randint(len(values) // 5, max(len(values) // 5, 4 * len(values) // 5 - 1))]
-        x = int(round(x))
-        if x >= 1000 and self.rng.random() < 0.6:
-            x = int(round(x, -2))
-        self.slots[name], self.slots[xname] = self.pick(OPS[sym]), str(x)
-        return sym, str(x)
-
-    def category_value(self, col, name: str = "val") -> str:
-        value = self.rng.choice(col.values)
-        if self.rng.random() < 0.15:
-            value = value.lower()
-        self.slots[name] = value
-        return value
-
-    def row(self, name: str = "row") -> int:
-        r = self.rng.randint(self.t.first_row, self.t.last_row)
-        self.slots[name] = str(r)
-        return r
-
-    # --- intents: each fills slots and returns the reference formula ----------------------------------------
-    def build(self, family: str) -> str:
-        m = getattr(self, "f_" + family, None)
-        return m() if m else self.simple(family)
-
-    def simple(self, family: str) -> str:
-        (c,) = self.cols(NUMBER)
-        self.slots["num"] = self.mention(c)
-        fn = {"sum": "SUM", "average": "AVERAGE", "min": "MIN", "max": "MAX", "count": "COUNT"}[family]
-        return f"={fn}({self.rng_of(c)})"
-
-    def f_counta(self) -> str:
-        (c,) = self.cols(TEXT)
-        self.slots["text"] = self.mention(c)
-        return f"=COUNTA({self.rng_of(c)})"
-
-    def f_countif_eq(self) -> str:
-        (c,) = self.cols(CATEGORY)
-        self.slots["cat"] = self.mention(c)
-        return f'=COUNTIF({self.rng_of(c)},"{self.category_value(c)}")'
-
-    def f_countif_num(self) -> str:
-        (c,) = self.cols(NUMBER)
-        self.slots["num"] = self.mention(c)
-        sym, x = self.op(c)
-        return f'=COUNTIF({self.rng_of(c)},"{sym}{x}")'
-
-    def f_countif_date(self) -> str:
-        (c,) = self.cols(DATE)
-        self.slots["date"] = self.mention(c)
-        sym = self.rng.choice(list(DATE_OPS))
-        self.slots["dop"] = self.pick(DATE_OPS[sym])
-        day = serial_to_iso(self.rng.choice(c.values))
-        self.slots["d"] = day
-        y, mo, d = (int(p) for p in day.split("-"))
-        return f'=COUNTIF({self.rng_of(c)},"{sym}"&DATE({y},{mo},{d}))'
-
-    def f_countifs(self) -> str:
-        (c,), (n,) = self.cols(CATEGORY), self.cols(NUMBER)
-        self.slots["cat"], self.slots["num"] = self.mention(c), self.mention(n)
-        v = self.category_value(c)
-        sym, x = self.op(n)
-        return f'=COUNTIFS({self.rng_of(c)},"{v}",{self.rng_of(n)},"{sym}{x}")'
-
-    def f_sumif(self) -> str:
-        (c,), (n,) = self.cols(CATEGORY), self.cols(NUMBER)
-        self.slots["cat"], self.slots["num"] = self.mention(c), self.mention(n)
-        v = self.category_value(c)
-        return f'=SUMIF({self.rng_of(c)},"{v}",{self.rng_of(n)})'
-
-    def f_sumif_num(self) -> str:
-        n, n2 = self.cols(NUMBER, 2)
-        self.slots["num"], self.slots["num2"] = self.mention(n), self.mention(n2)
-        sym, x = self.op(n2)
-        return f'=SUMIF({self.rng_of(n2)},"{sym}{x}",{self.rng_of(n)})'
-
-    def f_sumifs(self) -> str:
-        (c,), (n, n2) = self.cols(CATEGORY), self.cols(NUMBER, 2)
-        self.slots.update(cat=self.mention(c), num=self.mention(n), num2=self.mention(n2))
-        v = self.category_value(c)
-        sym, x = self.op(n2)
-        return f'=SUMIFS({self.rng_of(n)},{self.rng_of(c)},"{v}",{self.rng_of(n2)},"{sym}{x}")'
-
-    def f_sumifs_cat(self) -> str:
-        (c, c2), (n,) = self.cols(CATEGORY, 2), self.cols(NUMBER)
-        self.slots.update(cat=self.mention(c), cat2=self.mention(c2), num=self.mention(n))
-        v, v2 = self.category_value(c), self.category_value(c2, "val2")
-        return f'=SUMIFS({self.rng_of(n)},{self.rng_of(c)},"{v}",{self.rng_of(c2)},"{v2}")'
-
-    def f_averageif(self) -> str:
-        (c,), (n,) = self.cols(CATEGORY), self.cols(NUMBER)
-        self.slots["cat"], self.slots["num"] = self.mention(c), self.mention(n)
-        v = self.category_value(c)
-        return f'=AVERAGEIF({self.rng_of(c)},"{v}",{self.rng_of(n)})'
-
-    def f_averageifs(self) -> str:
-        (c,), (n, n2) = self.cols(CATEGORY), self.cols(NUMBER, 2)
-        self.slots.update(cat=self.mention(c), num=self.mention(n), num2=self.mention(n2))
-        v = self.category_value(c)
-        sym, x = self.op(n2)
-        return f'=AVERAGEIFS({self.rng_of(n)},{self.rng_of(c)},"{v}",{self.rng_of(n2)},"{sym}{x}")'
-
-    def _if(self, joiner: str) -> str:
-        n, n2 = self.cols(NUMBER, 2)
-        self.slots.update(num=self.mention(n), num2=self.mention(n2))
-        r = self.row()
-        s1, x1 = self.op(n)
-        s2, x2 = self.op(n2, "op2", "x2")
-        yes, no = self.rng.choice(YES_NO)
-        self.slots.update(yes=yes, no=no)
-        return f'=IF({joiner}({n.letter}{r}{s1}{x1},{n2.letter}{r}{s2}{x2}),"{yes}","{no}")'
-
-    def f_if_and(self) -> str:
-        return self._if("AND")
-
-    def f_if_or(self) -> str:
-        return self._if("OR")
-
-    def f_round(self) -> str:
-        (n,) = self.cols(NUMBER)
-        self.slots["num"] = self.mention(n)
-        fn = self.rng.choice(["AVERAGE", "SUM"])
-        self.slots["agg"] = self.rng.choice(["average", "mean"] if fn == "AVERAGE" else ["total", "sum of"])
-        digits = self.rng.randint(0, 2)
-        self.slots["n"] = str(digits)
-        return f"=ROUND({fn}({self.rng_of(n)}),{digits})"
-
-    def f_abs(self) -> str:
-        n, n2 = self.cols(NUMBER, 2)
-        self.slots.update(num=self.mention(n), num2=self.mention(n2))
-        r = self.row()
-        return f"=ABS({n.letter}{r}-{n2.letter}{r})"
-
-    def _lookup_parts(self, need_left: bool | None = None):
-        (key,) = self.cols(TEXT)
-        targets = [c for c in self.t.columns if c.kind in (NUMBER, CATEGORY)]
-        if need_left is True:
-            targets = [c for c in targets if c.letter > key.letter or len(c.letter) > len(key.letter)]
-        if not targets:
-            raise _Skip
-        tgt = self.rng.choice(targets)
-        name = self.rng.choice([v for v in key.values if v is not None])
-        self.slots.update(key=name, tgt=self.mention(tgt), text=self.mention(key))
-        return key, tgt, name
-
-    def _vlookup(self, key, tgt, name) -> str:
-        idx = self.t.columns.index(tgt) - self.t.columns.index(key) + 1
-        return f'VLOOKUP("{name}",{key.letter}{self.t.first_row}:{tgt.letter}{self.t.last_row},{idx},FALSE)'
-
-    def _index_match(self, key, tgt, name) -> str:
-        return f'INDEX({self.rng_of(tgt)},MATCH("{name}",{self.rng_of(key)},0))'
-
-    def f_lookup(self) -> str:
-        key, tgt, name = self._lookup_parts()
-        after = self.t.columns.index(tgt) > self.t.columns.index(key)
-        return "=" + (self._vlookup(key, tgt, name) if after else self._index_match(key, tgt, name))
-
-    def f_vlookup(self) -> str:
-        return "=" + self._vlookup(*self._lookup_parts(need_left=True))
-
-    def f_index_match(self) -> str:
-        return "=" + self._index_match(*self._lookup_parts())
-
-    def f_iferror_lookup(self) -> str:
-        key, tgt, name = self._lookup_parts()
-        if self.rng.random() < 0.5:  # ask for someone who is not in the table
-            from .tables import FIRST, LAST
-
-            missing = f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}x"
-            name = missing[:-1] if missing[:-1] not in key.values else missing
-            if name in key.values:
-                raise _Skip
-            self.slots["key"] = name
-        nf = self.rng.choice(NOT_FOUND)
-        self.slots["nf"] = nf
-        after = self.t.columns.index(tgt) > self.t.columns.index(key)
-        inner = self._vlookup(key, tgt, name) if after else self._index_match(key, tgt, name)
-        return f'=IFERROR({inner},"{nf}")'
-
-    def f_iferror_div(self) -> str:
-        n, n2 = self.cols(NUMBER, 2)
-        self.slots.update(num=self.mention(n), num2=self.mention(n2))
-        r = self.row()
-        return f"=IFERROR({n.letter}{r}/{n2.letter}{r},0)"
-
-    def _text_cell(self) -> str:
-        (c,) = self.cols(TEXT)
-        self.slots["text"] = self.mention(c)
-        return f"{c.letter}{self.row()}"
-
-    def f_len(self) -> str:
-        return f"=LEN({self._text_cell()})"
-
-    def f_upper(self) -> str:
-        return f"=UPPER({self._text_cell()})"
-
-    def f_lower(self) -> str:
-        return f"=LOWER({self._text_cell()})"
-
-    def f_left(self) -> str:
-        k = self.rng.randint(1, 5)
-        self.slots["n"] = str(k)
-        return f"=LEFT({self._text_cell()},{k})"
-
-    def f_right(self) -> str:
-        k = self.rng.randint(1, 5)
-        self.slots["n"] = str(k)
-        return f"=RIGHT({self._text_cell()},{k})"
-
-    def f_mid(self) -> str:
-        k, p = self.rng.randint(1, 4), self.rng.randint(2, 5)
-        self.slots.update(n=str(k), p=str(p))
-        return f"=MID({self._text_cell()},{p},{k})"
-
-    def f_trim(self) -> str:
-        return f"=TRIM({self._text_cell()})"
-
-    def _join_parts(self):
-        (c,) = self.cols(CATEGORY)
-        cell = self._text_cell()
-        r = int(self.slots["row"])
-        self.slots["cat"] = self.mention(c)
-        sep = self.rng.choice(SEPS)
-        self.slots["sep"] = sep
-        return cell, f"{c.letter}{r}", sep
-
-    def f_concat(self) -> str:
-        a, b, sep = self._join_parts()
-        return f'=CONCAT({a},"{sep}",{b})'
-
-    def f_amp(self) -> str:
-        a, b, sep = self._join_parts()
-        return f'={a}&"{sep}"&{b}'
-
-    def f_pct_rows(self) -> str:
-        (n,) = self.cols(NUMBER)
-        self.slots["num"] = self.mention(n)
-        r, r2 = self.row(), self.row("row2")
-        if r == r2 or not self.t.cell(n.letter, r):
-            raise _Skip
-        return f"=({n.letter}{r2}-{n.letter}{r})/{n.letter}{r}"
-
-    def f_pct_cols(self) -> str:
-        n, n2 = self.cols(NUMBER, 2)
-        self.slots.update(num=self.mention(n), num2=self.mention(n2))
-        r = self.row()
-        if not self.t.cell(n.letter, r):
-            raise _Skip
-        return f"=({n2.letter}{r}-{n.letter}{r})/{n.letter}{r}"
-
-    def f_sumproduct(self) -> str:
-        n, n2 = self.cols(NUMBER, 2)
-        self.slots.update(num=self.mention(n), num2=self.mention(n2))
-        return f"=SUMPRODUCT({self.rng_of(n)},{self.rng_of(n2)})"
-
-    def _kth(self, fn: str) -> str:
-        (n,) = self.cols(NUMBER)
-        self.slots["num"] = self.mention(n)
-        k = self.rng.randint(2, min(5, self.t.n_rows))
-        self.slots.update(kth=self.rng.choice(ORD[k]), k=str(k))
-        return f"={fn}({self.rng_of(n)},{k})"
-
-    def f_large(self) -> str:
-        return self._kth("LARGE")
-
-    def f_small(self) -> str:
-        return self._kth("SMALL")
 
 
 def _typo(word: str, rng: random.Random) -> str:
@@ -711,6 +375,7 @@ def training_phrasing_words() -> set[str]:
 
 REQUEST_NOISE = 0.0  # default share of training requests given word-level noise: off, it did not help (docs/excel.md)
 
+
 # Words a user might wrap around or drop into a request that say nothing about the formula: chit-chat, context,
 # hedges. Request noise (below) draws from these and from made-up words. None of them is a word of a held-out
 # phrasing, operator, opener or closer (a test checks), so noise teaches "ignore what you do not know" without
@@ -754,107 +419,3 @@ def _with_noise(template: str, rng: random.Random) -> str:
         return " ".join(words)
     words.insert(rng.randint(1, len(words)), _noise_word(rng))
     return " ".join(words)
-
-
-def make_example(rng: random.Random, split: str, index: int, families: list[str] | None = None,
-                 max_tries: int = 50, invented_fraction: float = 0.0, noise: float = 0.0) -> Example:
-    """Draw one example for `split` (test: held-out topics, headers and phrasings).
-
-    `noise` (training data): the share of requests given word-level noise (`_with_noise`).
-    """
-    held_out = split == "test"
-    families = families or sorted(T)
-    for _ in range(max_tries):
-        family = rng.choice(families)
-        table = random_table(rng, split, invented_fraction=invented_fraction)
-        b = _Builder(rng, table, held_out)
-        try:
-            formula = b.build(family)
-        except _Skip:
-            continue
-        train_t, test_t = T[family]
-        template = rng.choice(test_t if held_out else train_t)
-        if rng.random() < 0.12:
-            template = _with_typo(template, rng)
-        if noise and rng.random() < noise:
-            template = _with_noise(template, rng)
-        text = template.format(**b.slots)
-        text = b.pick(PREFIX) + text + b.pick(SUFFIX)
-        if rng.random() < 0.3:
-            text = text[0].upper() + text[1:]
-        result = execute(formula, table)
-        if not result.ok:
-            continue  # e.g. AVERAGEIF with no matching row: a user would not ask for that
-        function, difficulty = FAMILY[family]
-        return Example(f"{split}-{index}", split, table, text, formula, result.value, function, difficulty, family,
-                       show_samples=rng.random() >= 0.2)
-    raise RuntimeError(f"could not draw an example for families {families}")
-
-
-def generate(split: str, n: int, seed: int = 0, families: list[str] | None = None,
-             invented_fraction: float = 0.0, noise: float = 0.0) -> Iterator[Example]:
-    """`n` examples of `split`; the same (split, n, seed, invented_fraction, noise) always gives the same examples.
-
-    `invented_fraction` of the train/validation tables come from invented topics (tables.py explains why);
-    `noise` of the requests get word-level noise (`_with_noise`; meant for training data only).
-    """
-    if not 0.0 <= invented_fraction <= 1.0:
-        raise ValueError(f"invented_fraction must be in [0, 1], got {invented_fraction}")
-    if not 0.0 <= noise <= 1.0:
-        raise ValueError(f"noise must be in [0, 1], got {noise}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    rng = random.Random(f"tinyslm-excel/{seed}/{split}")
-    for i in range(n):
-        yield make_example(rng, split, i, families, invented_fraction=invented_fraction, noise=noise)
-
-
-def write_json_lines(rows, path: str | os.PathLike) -> int:
-    """Write dicts as JSON lines atomically (tmp file + rename; the tmp file is removed on error); returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    count = 0
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return count
-
-
-def write_jsonl(examples, path: str | os.PathLike) -> int:
-    """Write examples as JSON lines atomically; returns the count."""
-    return write_json_lines((ex.to_json() for ex in examples), path)
-
-
-def read_jsonl(path: str | os.PathLike) -> list[Example]:
-    examples = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                examples.append(Example.from_json(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{lineno}: not a valid example line ({exc})") from exc
-    return examples
-
-
-def generate_dataset(out_dir: str | os.PathLike, n_train: int, n_validation: int, n_test: int, seed: int = 0,
-                     invented_fraction: float = INVENTED_FRACTION, noise: float = REQUEST_NOISE) -> dict:
-    """Write train/validation/test jsonl files into `out_dir`; returns the counts.
-
-    Invented topics and request noise go into the train split only: validation and test measure clean requests.
-    """
-    counts = {}
-    for split, n in (("train", n_train), ("validation", n_validation), ("test", n_test)):
-        train = split == "train"
-        examples = generate(split, n, seed, invented_fraction=invented_fraction if train else 0.0,
-                            noise=noise if train else 0.0)
-        counts[split] = write_jsonl(examples, Path(out_dir) / f"{split}.jsonl")
-    return counts

@@ -1,8 +1,8 @@
-"""Random, realistic typed tables for the Excel-formula task.
+"""Random, realistic typed tables for training and testing the Excel-formula task.
 
-A table is what a user would paste: one header row (row 1) and 5-50 data rows starting at row 2, columns from A.
 Topics and header names come in two disjoint families, `train` and `test`, so the held-out split really asks the
-model to read the schema instead of remembering that "Sales" lives in column C.
+model to read the schema instead of remembering that "Sales" lives in column C; invented topics (made-up headers and
+values) widen the training side.
 """
 
 from __future__ import annotations
@@ -11,21 +11,29 @@ import datetime as _dt
 import functools
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-# Excel's serial date 0 is 1899-12-30 (the 1900 leap-year bug is folded into the offset).
-EXCEL_EPOCH = _dt.date(1899, 12, 30)
-
-TEXT, CATEGORY, NUMBER, DATE = "text", "category", "number", "date"
+from ...corpus import embedded_corpus_path
+from ..table import CATEGORY, DATE, NUMBER, TEXT, Column, Table, col_letter, date_to_serial
+from .phrasings import FILLER_WORDS, held_out_phrasing_words
+from .words import made_up_word
 
 FIRST = ["Ann", "Ben", "Carla", "Dev", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jamal", "Kira", "Liam", "Mona",
          "Nico", "Olga", "Pablo", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Wes", "Xena", "Yuki", "Zoe",
          "Maria", "John", "Priya", "Chen", "Omar", "Lucy", "Ivan", "Aisha", "Tom", "Nadia"]
+
+
 LAST = ["Lee", "Smith", "Garcia", "Kim", "Patel", "Novak", "Brown", "Silva", "Khan", "Rossi", "Meyer", "Jones",
         "Ito", "Diaz", "Clark", "Young", "Moreau", "Berg", "Walsh", "Costa", "Park", "Adams", "Nowak", "Ford"]
+
+
 ADJ = ["Red", "Blue", "Steel", "Mini", "Pro", "Eco", "Smart", "Classic", "Ultra", "Solar", "Urban", "Swift"]
+
+
 NOUN = ["Lamp", "Drill", "Kettle", "Chair", "Fan", "Hose", "Mixer", "Router", "Desk", "Heater", "Jar", "Saw"]
+
+
 STREET = ["Oak St", "Elm Ave", "Pine Rd", "Lake Dr", "Hill Ln", "Park Way", "River Rd", "Main St", "Bay Ct"]
 
 
@@ -140,7 +148,11 @@ TOPICS: tuple[Topic, ...] = (
 # useless, so what is learned is the copying that the held-out topics need. Nothing here may coincide with a held-out
 # header or category value (`_HELD_OUT_WORDS` filters them; a test checks it).
 INVENTED_FRACTION = 0.5  # default share of invented-topic tables in generated training data (docs/excel.md)
+
+
 ENGLISH_VALUE_FRACTION = 1 / 3  # share of invented category columns whose values are English words (english_words)
+
+
 _NUMBER_WORDS = ["Height", "Distance", "Volume", "Fuel", "Speed", "Load", "Yield", "Rainfall", "Calories", "Votes",
                  "Clicks", "Views", "Likes", "Downloads", "Errors", "Tickets", "Hours", "Miles", "Laps", "Pages",
                  "Orders", "Returns", "Profit", "Margin", "Tax", "Fee", "Rent", "Deposit", "Balance", "Credits",
@@ -148,25 +160,29 @@ _NUMBER_WORDS = ["Height", "Distance", "Volume", "Fuel", "Speed", "Load", "Yield
                  "Members", "Shares", "Dividend", "Mileage", "Output", "Defects", "Batches", "Signups", "Refunds",
                  "Donations", "Hits", "Runs", "Wins", "Losses", "Saves", "Steps", "Sleep", "Water", "Protein",
                  "Cost Per Unit", "Net Income", "Gross Pay", "Overtime", "Commission", "Discount", "Freight", "Area"]
+
+
 _CATEGORY_WORDS = ["Status", "Color", "Size", "Shift", "Channel", "Tier", "Country", "Season", "Stage", "Priority",
                    "Platform", "Genre", "Brand", "Route", "Group", "Zone", "Plan", "Source", "Segment", "Branch",
                    "Store", "Floor", "Fleet", "Batch Type", "Plant", "Line", "League", "Division", "Market", "State"]
+
+
 _CATEGORY_VALUES = ["Red", "Green", "Blue", "Gold", "Silver", "Small", "Medium", "Large", "Open", "Closed", "Pending",
                     "Active", "Day", "Night", "Web", "Retail", "Mobile", "Basic", "Plus", "Premium", "Spring",
                     "Summer", "Autumn", "Winter", "Alpha", "Beta", "Gamma", "Delta", "Omega", "Low", "High", "Urgent",
                     "Online", "Store", "Partner", "Direct", "Texas", "Ohio", "Oregon", "Kenya", "Chile", "Peru",
                     "Japan", "Spain", "Norway", "Egypt", "Q1", "Q2", "Q3", "Q4", "Zone 1", "Zone 2", "Line A",
                     "Line B", "Team X", "Team Y"]
+
+
 _TEXT_WORDS = ["Customer", "Client", "Member", "Contact", "Owner", "Driver", "Author", "Project", "Account", "Title",
                "Code", "Model", "Part", "Course Name", "Venue", "Station", "Site", "Ship", "Recipe", "Task"]
+
+
 _DATE_WORDS = ["Due Date", "Created", "Shipped", "Closed On", "Event Date", "Signup Date", "Renewal", "Deadline",
                "Start", "End Date", "Joined", "Updated", "Delivered", "Booked"]
-_SYLLABLES = ["ka", "lo", "mi", "ren", "tas", "vo", "zu", "bel", "dor", "fin", "gal", "hex", "jor", "kel", "lum",
-              "mar", "nix", "pol", "quo", "ras", "sil", "tor", "ul", "ven", "wex", "yar", "zan", "bri", "cor", "dra"]
 
 
-def made_up_word(rng: random.Random) -> str:
-    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
 
 
 # Lower-cased held-out header names and category values: what an invented topic must never produce.
@@ -185,8 +201,6 @@ def english_words() -> tuple[str, ...]:
     a value is typed into the request, and it must not bring test vocabulary into training. Request-noise filler
     words are left out too, so a filler is never also a value to copy.
     """
-    from ..corpus import embedded_corpus_path
-    from .generator import FILLER_WORDS, held_out_phrasing_words  # generator imports this module: import here
 
     text = embedded_corpus_path().read_text(encoding="utf-8")
     forbidden = _HELD_OUT_WORDS | held_out_phrasing_words() | set(FILLER_WORDS)
@@ -234,91 +248,6 @@ def invented_topic(rng: random.Random) -> Topic:
                        decimals=rng.choice([0, 0, 0, 1, 2])))
     cols.append(_c(DATE, [_fresh_name(rng, _DATE_WORDS, used, forbidden)], []))
     return Topic("invented", "train", tuple(cols))
-
-
-@dataclass
-class Column:
-    letter: str
-    header: str
-    kind: str
-    values: list[Any] = field(default_factory=list)
-
-
-@dataclass
-class Table:
-    """Header row 1, data rows 2..last_row, columns A.. in order. Dates are Excel serial numbers."""
-
-    topic: str
-    columns: list[Column]
-    first_row: int = 2  # `ask --rows 5:40` describes a table whose data start lower down
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.columns[0].values) if self.columns else 0
-
-    @property
-    def last_row(self) -> int:
-        return self.first_row + self.n_rows - 1
-
-    @property
-    def has_values(self) -> bool:
-        """True if the table holds data (`ask --columns` describes one by its headers, with empty rows): only then
-        can a formula be run on it, or a word be told to be a cell value."""
-        return any(v is not None for col in self.columns for v in col.values)
-
-    def column(self, letter: str) -> Column:
-        for col in self.columns:
-            if col.letter == letter:
-                return col
-        raise KeyError(letter)
-
-    def cell(self, letter: str, row: int) -> Any:
-        """Value at e.g. ("C", 5); row 1 is the header; None outside the table."""
-        try:
-            col = self.column(letter)
-        except KeyError:
-            return None
-        if row == self.first_row - 1:
-            return col.header
-        idx = row - self.first_row
-        return col.values[idx] if 0 <= idx < len(col.values) else None
-
-    def to_json(self) -> dict:
-        """The batch-file shape: {"headers": [...], "rows": [[...], ...]} (dates as ISO strings)."""
-        rows = []
-        for i in range(self.n_rows):
-            row = []
-            for col in self.columns:
-                v = col.values[i]
-                row.append(serial_to_iso(v) if col.kind == DATE else v)
-            rows.append(row)
-        return {"headers": [c.header for c in self.columns], "rows": rows}
-
-
-def col_index(letters: str) -> int:
-    """A -> 0, Z -> 25, AA -> 26: the inverse of `col_letter`."""
-    index = 0
-    for ch in letters.upper():
-        index = index * 26 + ord(ch) - 64
-    return index - 1
-
-
-def col_letter(index: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA."""
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
-def date_to_serial(day: _dt.date) -> int:
-    return (day - EXCEL_EPOCH).days
-
-
-def serial_to_iso(serial: int) -> str:
-    return (EXCEL_EPOCH + _dt.timedelta(days=int(serial))).isoformat()
 
 
 def _draw(spec: ColumnSpec, rng: random.Random, n: int) -> list[Any]:
@@ -392,52 +321,3 @@ def header_names(split: str) -> set[str]:
         for spec in topic.columns:
             names.update(spec.test_names if split == "test" else spec.train_names)
     return names
-
-
-def table_from_json(obj: dict) -> Table:
-    """Build a Table from the batch-file shape; ISO date strings become serial numbers, types are inferred."""
-    if not isinstance(obj, dict) or not isinstance(obj.get("headers"), list):
-        raise ValueError('table must be an object with "headers": [...] and "rows": [[...], ...]')
-    headers = [str(h) for h in obj["headers"]]
-    rows = obj.get("rows") or []
-    if not isinstance(rows, list) or any(not isinstance(r, list) for r in rows):
-        raise ValueError('"rows" must be a list of lists')
-    types = obj.get("types")
-    if types is not None and (not isinstance(types, list) or len(types) != len(headers)
-                              or any(t not in (TEXT, CATEGORY, NUMBER, DATE) for t in types)):
-        raise ValueError('"types" must list one of text/category/number/date per header')
-    columns = []
-    for i, header in enumerate(headers):
-        raw = [r[i] if i < len(r) else None for r in rows]
-        kind, values = _infer(raw)
-        if types is not None:
-            kind = types[i]
-        columns.append(Column(col_letter(i), header, kind, values))
-    return Table("user", columns)
-
-
-def _infer(raw: list[Any]) -> tuple[str, list[Any]]:
-    present = [v for v in raw if v not in (None, "")]
-    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
-        return NUMBER, raw
-    if present and all(isinstance(v, str) and _is_iso(v) for v in present):
-        return DATE, [date_to_serial(_dt.date.fromisoformat(v)) if v else None for v in raw]
-    distinct = {v for v in present}
-    kind = CATEGORY if present and len(distinct) <= max(2, len(present) // 2) else TEXT
-    return kind, raw
-
-
-def _is_iso(value: str) -> bool:
-    try:
-        _dt.date.fromisoformat(value)
-    except ValueError:
-        return False
-    return len(value) == 10
-
-
-def schema_table(columns: dict[str, str], first_row: int, last_row: int) -> Table:
-    """A values-free table for `ask --columns A=Region,... --rows 2:40` (data rows are empty)."""
-    if first_row < 1 or last_row < first_row:
-        raise ValueError(f"bad row range {first_row}:{last_row} (want e.g. 2:40)")
-    cols = [Column(letter, header, TEXT, [None] * (last_row - first_row + 1)) for letter, header in columns.items()]
-    return Table("user", cols, first_row=first_row)
