@@ -135,25 +135,12 @@ def wrap_lora(model, r: int = 16, alpha: int = 32):
     return get_peft_model(model, config)
 
 
-def train_excel(cfg: ExcelTrainConfig) -> dict:
-    """Train and save a model folder at `cfg.out_dir`; returns a summary (also written as excel_train.json)."""
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
-
-    from ..modelio import load_model_and_tokenizer, save_model_folder
+def _model_and_tokenizer(cfg: ExcelTrainConfig, examples: list[Example]):
+    """The model to train: `--init`'s (with its tokenizer, which must have a chat template) or a fresh one with a
+    tokenizer trained on these examples."""
+    from ..modelio import load_model_and_tokenizer
     from ..tokenization import train_tokenizer
-    from ..training import precision_args
 
-    out = Path(cfg.out_dir)
-    if out.exists() and not cfg.overwrite:
-        raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
-    if cfg.lora and not cfg.init:
-        raise ValueError("--lora adapts an existing model: give it one with --init DIR")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    start = time.time()
-    examples = _load_examples(cfg)
-    if not examples:
-        raise ValueError("no training examples")
     if cfg.init:
         model, tokenizer = load_model_and_tokenizer(cfg.init)
         if tokenizer.chat_template is None:
@@ -163,7 +150,11 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
                                     copy_friendly=cfg.copy_friendly_tokenizer)
         model = _fresh_model(cfg, tokenizer)
     tokenizer.padding_side = "right"
-    max_length = min(cfg.max_length, model.config.max_position_embeddings)
+    return model, tokenizer
+
+
+def _encode_all(tokenizer, examples: list[Example], max_length: int) -> tuple[list[dict], int]:
+    """Encoded examples, and how many were skipped for being longer than `max_length`."""
     dataset, too_long = [], 0
     for ex in examples:
         try:
@@ -172,12 +163,15 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
             too_long += 1
     if not dataset:
         raise ValueError(f"every example is longer than max_length={max_length} tokens")
-    data_seconds = time.time() - start
-    model.train()
-    if cfg.lora:
-        model = wrap_lora(model, cfg.lora_r, cfg.lora_alpha)
-    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    use_bf16 = _use_bf16(cfg)
+    return dataset, too_long
+
+
+def _run_trainer(cfg: ExcelTrainConfig, model, tokenizer, dataset: list[dict], use_bf16: bool):
+    """The HF Trainer over padded, length-grouped batches; checkpoints go to a temporary folder and are dropped."""
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    from ..training import precision_args
+
     with tempfile.TemporaryDirectory(prefix="excel-train-") as tmp:
         args = TrainingArguments(
             output_dir=tmp,
@@ -201,6 +195,33 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
         trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
         result = trainer.train()
         history = [h for h in trainer.state.log_history if "loss" in h]
+    return result, history
+
+
+def train_excel(cfg: ExcelTrainConfig) -> dict:
+    """Train and save a model folder at `cfg.out_dir`; returns a summary (also written as excel_train.json)."""
+    from ..modelio import save_model_folder
+
+    out = Path(cfg.out_dir)
+    if out.exists() and not cfg.overwrite:
+        raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
+    if cfg.lora and not cfg.init:
+        raise ValueError("--lora adapts an existing model: give it one with --init DIR")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    start = time.time()
+    examples = _load_examples(cfg)
+    if not examples:
+        raise ValueError("no training examples")
+    model, tokenizer = _model_and_tokenizer(cfg, examples)
+    dataset, too_long = _encode_all(tokenizer, examples, min(cfg.max_length, model.config.max_position_embeddings))
+    data_seconds = time.time() - start
+    model.train()
+    if cfg.lora:
+        model = wrap_lora(model, cfg.lora_r, cfg.lora_alpha)
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    use_bf16 = _use_bf16(cfg)
+    result, history = _run_trainer(cfg, model, tokenizer, dataset, use_bf16)
     model.eval()
     if cfg.lora:
         adapter_dir = out.parent / f"{out.name}-adapter"
