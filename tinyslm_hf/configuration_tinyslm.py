@@ -28,7 +28,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         mlp_type="gelu",
         # GPT-2's tanh GELU, which llama.cpp's gpt2 architecture computes too. The exact (erf) form ("gelu") trains
         # ~8% faster in bf16 on CPU (its kernel is 3-5x faster on training-sized tensors) but decodes ~20% slower at
-        # batch 1 (~35 us more per small call after a matmul); measured in README, "What limits the rest".
+        # batch 1 (~35 us more per small call after a matmul); measured in docs/speed.md.
         hidden_act="gelu_pytorch_tanh",
         attention_bias=True,
         mlp_bias=True,

@@ -3,9 +3,9 @@
 `stage_repo` builds the exact folder that will be uploaded, so it can be inspected (and loaded) before anything
 leaves the machine: safetensors weights, `config.json` with `auto_map`, the remote-code files
 (`configuration_tinyslm.py`, `modeling_tinyslm.py`, `kernels_tinyslm.py`) so `trust_remote_code=True` works without
-this package, tokenizer files + chat template, `generation_config.json`, a `README.md` model card with Hub metadata, and a Gradio
-Space (`app.py`, its `generation.py` helper and `requirements.txt`). Training leftovers (`training_args.bin`,
-optimizer states, checkpoints) are never staged. `push` uploads a staged folder in one commit with
+this package, tokenizer files + chat template, `generation_config.json`, a `README.md` model card with Hub metadata,
+and a Gradio Space (`app.py`, its `generation.py` helper and `requirements.txt`). Training leftovers
+(`training_args.bin`, optimizer states, checkpoints) are never staged. `push` uploads a staged folder in one commit with
 `HfApi.upload_folder`.
 """
 

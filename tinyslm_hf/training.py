@@ -49,7 +49,7 @@ class TrainSettings:
     overwrite: bool = False
     resume: bool = False
     tokenizer: str | None = None  # an existing tokenizer folder; default: train one on the training split
-    # Defaults chosen by measurement (README, "Default run"): at a fixed ~0.9M-token budget the modern preset beat the
+    # Defaults chosen by measurement (docs/training.md): at a fixed ~0.9M-token budget the modern preset beat the
     # seed preset by 0.22 bits/byte and vocab 1024 beat 2048 slightly. At the ~8 epochs a 9-minute budget now gives,
     # residual dropout 0.1 beat 0 (which overfits) and 0.2; batch 4 at lr 1e-3 beat batch 8 at 2e-3 / 1.5e-3,
     # batch 4 at 1.4e-3 / 7e-4 and batch 2 at 7e-4 (2.072 vs 2.094-2.117 bits/byte at equal wall time).
@@ -62,7 +62,7 @@ class TrainSettings:
     intermediate_size: int | None = None  # seed: 4 x hidden; modern: SwiGLU width 8/3 x hidden, rounded up to 32
     block_size: int = 256
     dropout: float = 0.1  # residual/embedding dropout (hidden_dropout)
-    attention_dropout: float = 0.0  # dropout on attention probabilities; costly on CPU (see README, "Default run")
+    attention_dropout: float = 0.0  # dropout on attention probabilities; costly on CPU (docs/training.md)
     validation_fraction: float = 0.1
     batch_size: int = 4
     gradient_accumulation_steps: int = 1
@@ -83,7 +83,7 @@ class TrainSettings:
     sample_tokens: int = 120
     attn_implementation: str = "sdpa"
     # Attention stays inside each document of a packed block (position ids restart at every eos); off by default:
-    # the embedded corpus is one document, where it changes nothing (README, "Document masking").
+    # the embedded corpus is one document, where it changes nothing (docs/packing.md).
     document_masking: bool = False
 
     @classmethod
