@@ -34,9 +34,8 @@ def is_plain_local_linear(module: nn.Module) -> bool:
 class TinySLMRMSNormFunction(torch.autograd.Function):
     """RMSNorm with a hand-written backward, for CPU training.
 
-    On CPU, torch's `rms_norm` is a composite of generic ops and its autograd backward replays that chain; measured
-    on a [8, 256, 256] fp32 input it takes 3.9 ms forward + backward against 2.5 ms here (and 1.3 ms for the fused
-    LayerNorm kernel). The forward is one reduction (`vector_norm`) and two products; the backward uses the saved
+    On CPU, torch's `rms_norm` is a composite of generic ops and its autograd backward replays that chain, one pass
+    over the activations per op. The forward is one reduction (`vector_norm`) and two products; the backward uses the saved
     normalised input: dx = r * (g*w - x_hat * mean(g*w * x_hat)), dw = sum(g * x_hat). Statistics are in at least
     fp32; the output has the input's dtype, as torch's has.
     """
@@ -68,10 +67,10 @@ class TinySLMDropout(nn.Dropout):
     """`nn.Dropout` whose CPU keep-mask comes from 15-bit random integers, two per 32-bit draw of the generator.
 
     torch's CPU dropout draws its mask with `bernoulli_`, and a uniform float costs one full draw of the (sequential)
-    CPU generator per element; residual dropout cost ~19% of a training step of `tinyslm train`'s default model.
+    CPU generator per element, which made residual dropout a large share of a small model's training step.
     Here an element is kept when its 15 bits are >= round(p * 2^15), so the drop probability is p rounded to a
     multiple of 2^-15 (0.1 -> 0.100006), and kept elements are scaled by the exact inverse of the keep probability,
-    so the expectation is unchanged. Half the draws of a uniform mask: 0.84 -> 0.47 ms per [4, 256, 192] mask.
+    so the expectation is unchanged, with half the generator draws of a uniform mask.
     Other devices, and a p that rounds to 0 or 1 on that grid, keep torch's kernel."""
 
     @property
@@ -94,15 +93,14 @@ class TinySLMCausalAttentionFunction(torch.autograd.Function):
     """Causal softmax attention that keeps its probabilities for the backward pass, for bf16 training on CPU.
 
     torch's CPU flash attention recomputes the probabilities in its backward and converts bf16 blocks to fp32 as it
-    goes; on the benchmark's shape ([8, 4, 256, 64], 2-core AMX CPU) its backward alone takes 11-15 ms against
-    ~1.6 ms forward. Here the forward keeps the bf16 probabilities (what eager attention under autocast keeps too)
-    and the backward is four batched matmuls and one fused softmax backward: ~11 ms forward + backward against
-    ~14-17 ms. Queries go in chunks of `chunk_rows` and each chunk only multiplies the keys it can see, so 3/8 of
+    goes, so its backward costs several times its forward. Here the forward keeps the bf16 probabilities (what eager
+    attention under autocast keeps too) and the backward is four batched matmuls and one fused softmax backward.
+    Queries go in chunks of `chunk_rows` and each chunk only multiplies the keys it can see, so 3/8 of
     the score matrix at seq 256 (three quarters of its masked half) is never computed or stored; batch x heads go
     in groups whose score block stays in the cache (`block_bytes`). The kept probabilities cost about
     batch x heads x seq^2 / 2 elements per layer, which is why `use_kept_probabilities_attention` bounds them. The
-    key and value gradients are summed over the query chunks in bf16 (one rounding per chunk): at seq 256 as precise
-    as eager attention under autocast, at seq 2048 ~10% less (1.6e-2 vs 1.4e-2 relative error against float64).
+    key and value gradients are summed over the query chunks in bf16 (one rounding per chunk), so long sequences
+    lose a little precision against eager attention under autocast (docs/speed.md).
     """
 
     @staticmethod
@@ -214,10 +212,9 @@ class TinySLMLinearCrossEntropy(torch.autograd.Function):
 
     The unfused path materialises the logits, upcasts all of them to fp32, runs log-softmax and its backward over the
     whole [tokens, vocab] matrix and casts the gradient back: several passes over a tensor far larger than the cache.
-    On a bf16 training step of the benchmark model (2048 tokens, vocab 8192, 2-core AMX CPU) that region took ~135 ms
-    of a ~470 ms step (175 ms timed alone). Here the logits are computed once in the compute dtype, and each block of
+    Here the logits are computed once in the compute dtype, and each block of
     rows is turned into its loss and `(softmax - one_hot) / normalizer` while it is in cache, overwriting the logits
-    in place; two matmuls then give the hidden-state and weight gradients (~60 ms timed alone). Precision matches the
+    in place; two matmuls then give the hidden-state and weight gradients. Precision matches the
     unfused path: the softmax and the subtraction of the one-hot run in fp32, and the gradient is rounded to the
     compute dtype once, as autocast does. The normalizer (an int, or a tensor on any device) is moved to the hidden
     states' device here, once.
