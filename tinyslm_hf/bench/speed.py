@@ -433,6 +433,76 @@ def run_benchmark(s: BenchSettings, log: Callable[[str], None] = print) -> dict[
     return results
 
 
+@dataclass
+class _Measurements:
+    """Raw timings of one benchmark run, per model: metric -> one value per repeat, plus compile bookkeeping."""
+
+    raw: dict[str, dict[str, list[float]]]
+    compile_s: dict[str, dict[str, float]]
+    dynamo: dict[str, dict[str, int]]
+    tie_flips: dict[str, int]
+
+    @classmethod
+    def empty(cls, names) -> "_Measurements":
+        return cls({n: {} for n in names}, {n: {} for n in names}, {n: {} for n in names}, {n: 0 for n in names})
+
+    def add(self, name: str, metric: str, value: float) -> None:
+        self.raw[name].setdefault(metric, []).append(value)
+
+
+def _measure_dtype(name: str, model, compiled, s: BenchSettings, dname: str, dt: torch.dtype,
+                   m: _Measurements) -> None:
+    """One repeat of every measurement of one model in one dtype: eager (and compiled right after it: same weights,
+    same machine moment) training, Trainer training, and generation per batch size."""
+    tokens = s.batch_size * s.seq_len
+    m.add(name, f"train_tok_s_{dname}", tokens / time_train_steps(model, s, dt))
+    if s.compile:
+        timing: dict[str, Any] = {}
+        m.add(name, f"train_tok_s_{dname}{COMPILED}", tokens / time_train_steps(compiled, s, dt, timing))
+        m.compile_s[name].setdefault(f"train_{dname}", timing["warmup_s"])
+    if s.trainer:
+        m.add(name, f"trainer_tok_s_{dname}", tokens / time_trainer_steps(model, s, dt))
+        if s.compile:
+            timing = {}
+            m.add(name, f"trainer_tok_s_{dname}{COMPILED}",
+                  tokens / time_trainer_steps(model, s, dt, compiled=True, timings=timing))
+            m.compile_s[name].setdefault(f"trainer_{dname}", timing["warmup_s"])
+    for batch in s.generate_batches:
+        eager: dict[str, Any] = {}
+        tps, ttft = time_generate(model, s, batch, dt, timings=eager)
+        m.add(name, f"gen_tok_s_b{batch}_{dname}", tps)
+        m.add(name, f"ttft_ms_b{batch}_{dname}", ttft * 1e3)
+        if s.compile:
+            timing = {}
+            tps, ttft = time_generate(model, s, batch, dt, compiled=True, timings=timing)
+            m.add(name, f"gen_tok_s_b{batch}_{dname}{STATIC_COMPILED}", tps)
+            m.add(name, f"ttft_ms_b{batch}_{dname}{STATIC_COMPILED}", ttft * 1e3)
+            m.compile_s[name].setdefault(f"gen_b{batch}_{dname}", timing["warmup_s"])
+            if dt == torch.float32:  # autocast to an emulated bf16 legitimately changes tokens
+                m.tie_flips[name] += check_greedy_match(model, eager["tokens"], timing["tokens"])
+
+
+def _model_entry(name: str, model, s: BenchSettings, m: _Measurements, peaks: dict[str, float]) -> dict[str, Any]:
+    """One model's results: statistics of every metric, MFU per loop and dtype, load time and peak memory."""
+    flops_tok = train_flops_per_token(model, s.seq_len, s.num_layers, s.hidden_size)
+    entry: dict[str, Any] = {"parameters": sum(p.numel() for p in model.parameters()),
+                             "activation": model_activation(model),
+                             "metrics": {k: _stats(v) for k, v in m.raw[name].items()}}
+    for dname in peaks:
+        for suffix in ("", COMPILED) if s.compile else ("",):
+            for loop, prefix in (("train", "mfu_"), ("trainer", "mfu_trainer_")):
+                if f"{loop}_tok_s_{dname}{suffix}" in entry["metrics"]:
+                    tok_s = entry["metrics"][f"{loop}_tok_s_{dname}{suffix}"]["median"]
+                    entry[f"{prefix}{dname}{suffix}"] = tok_s * flops_tok / peaks[dname]
+    if s.compile:
+        entry["compile_seconds"] = m.compile_s[name]
+        entry["dynamo"] = m.dynamo[name]
+        entry["greedy_tie_flips"] = m.tie_flips[name]
+    entry["load_seconds"] = time_load(model)
+    entry["train_peak_mem_mb"] = peak_memory_mb(name, s)
+    return entry
+
+
 def _run_benchmark(s: BenchSettings, log: Callable[[str], None]) -> dict[str, Any]:
     dtypes = {name: getattr(torch, name) for name in s.dtypes}
     peaks = {name: 0.0 for name in dtypes}
@@ -442,10 +512,7 @@ def _run_benchmark(s: BenchSettings, log: Callable[[str], None]) -> dict[str, An
     compiled_train = {name: torch.compile(m, **compile_kwargs(s)) for name, m in models.items()} if s.compile else {}
     if s.compile:  # the compiler's one-off start-up (imports, C++ toolchain probe) would land on the first model
         torch.compile(lambda x: torch.nn.functional.gelu(x @ x).sum(), **compile_kwargs(s))(torch.randn(8, 8))
-    raw: dict[str, dict[str, list[float]]] = {name: {} for name in models}
-    compile_s: dict[str, dict[str, float]] = {name: {} for name in models}
-    dynamo: dict[str, dict[str, int]] = {name: {} for name in models}
-    tie_flips: dict[str, int] = {name: 0 for name in models}
+    measured = _Measurements.empty(models)
     # Every model (and batch size and dtype) adds cache entries to the same transformers wrapper frames; the default
     # limit of 8 would silently fall back to eager and time the wrong thing. GPT2LMHeadModel's loss lookup calls
     # `logger.warning_once` on every forward (its class name maps to no loss type), a graph break that would split
@@ -462,61 +529,16 @@ def _run_benchmark(s: BenchSettings, log: Callable[[str], None]) -> dict[str, An
             for name, model in models.items():  # interleaved: every model sees the same machine state per repeat
                 before = _dynamo_counts()
                 for dname, dt in dtypes.items():
-                    seconds = time_train_steps(model, s, dt)
-                    raw[name].setdefault(f"train_tok_s_{dname}", []).append(s.batch_size * s.seq_len / seconds)
-                    if s.compile:  # right after eager: same weights, same machine moment
-                        timing: dict[str, Any] = {}
-                        seconds = time_train_steps(compiled_train[name], s, dt, timing)
-                        raw[name].setdefault(f"train_tok_s_{dname}{COMPILED}", []).append(
-                            s.batch_size * s.seq_len / seconds)
-                        compile_s[name].setdefault(f"train_{dname}", timing["warmup_s"])
-                    if s.trainer:
-                        seconds = time_trainer_steps(model, s, dt)
-                        raw[name].setdefault(f"trainer_tok_s_{dname}", []).append(s.batch_size * s.seq_len / seconds)
-                        if s.compile:
-                            timing = {}
-                            seconds = time_trainer_steps(model, s, dt, compiled=True, timings=timing)
-                            raw[name].setdefault(f"trainer_tok_s_{dname}{COMPILED}", []).append(
-                                s.batch_size * s.seq_len / seconds)
-                            compile_s[name].setdefault(f"trainer_{dname}", timing["warmup_s"])
-                    for batch in s.generate_batches:
-                        eager: dict[str, Any] = {}
-                        tps, ttft = time_generate(model, s, batch, dt, timings=eager)
-                        raw[name].setdefault(f"gen_tok_s_b{batch}_{dname}", []).append(tps)
-                        raw[name].setdefault(f"ttft_ms_b{batch}_{dname}", []).append(ttft * 1e3)
-                        if s.compile:
-                            timing = {}
-                            tps, ttft = time_generate(model, s, batch, dt, compiled=True, timings=timing)
-                            raw[name].setdefault(f"gen_tok_s_b{batch}_{dname}{STATIC_COMPILED}", []).append(tps)
-                            raw[name].setdefault(f"ttft_ms_b{batch}_{dname}{STATIC_COMPILED}", []).append(ttft * 1e3)
-                            compile_s[name].setdefault(f"gen_b{batch}_{dname}", timing["warmup_s"])
-                            if dt == torch.float32:  # autocast to an emulated bf16 legitimately changes tokens
-                                tie_flips[name] += check_greedy_match(model, eager["tokens"], timing["tokens"])
+                    _measure_dtype(name, model, compiled_train.get(name), s, dname, dt, measured)
                 after = _dynamo_counts()
                 for k in after:
-                    dynamo[name][k] = dynamo[name].get(k, 0) + after[k] - before[k]
+                    measured.dynamo[name][k] = measured.dynamo[name].get(k, 0) + after[k] - before[k]
                 log(f"repeat {repeat + 1}/{s.repeats} {name} done")
     log("matmul peak: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peaks.items()))
     results: dict[str, Any] = {"settings": asdict(s), "torch_threads": torch.get_num_threads(),
                                "matmul_peak_flops": peaks, "models": {}}
     for name, model in models.items():
-        flops_tok = train_flops_per_token(model, s.seq_len, s.num_layers, s.hidden_size)
-        entry: dict[str, Any] = {"parameters": sum(p.numel() for p in model.parameters()),
-                                 "activation": model_activation(model),
-                                 "metrics": {k: _stats(v) for k, v in raw[name].items()}}
-        for dname in dtypes:
-            for suffix in ("", COMPILED) if s.compile else ("",):
-                for loop, prefix in (("train", "mfu_"), ("trainer", "mfu_trainer_")):
-                    if f"{loop}_tok_s_{dname}{suffix}" in entry["metrics"]:
-                        tok_s = entry["metrics"][f"{loop}_tok_s_{dname}{suffix}"]["median"]
-                        entry[f"{prefix}{dname}{suffix}"] = tok_s * flops_tok / peaks[dname]
-        if s.compile:
-            entry["compile_seconds"] = compile_s[name]
-            entry["dynamo"] = dynamo[name]
-            entry["greedy_tie_flips"] = tie_flips[name]
-        entry["load_seconds"] = time_load(model)
-        entry["train_peak_mem_mb"] = peak_memory_mb(name, s)
-        results["models"][name] = entry
+        results["models"][name] = _model_entry(name, model, s, measured, peaks)
         del model
         gc.collect()
     if s.compile:

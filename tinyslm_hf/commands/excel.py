@@ -17,7 +17,11 @@ HELP = "Excel-formula assistant: generate synthetic data, train (SFT or LoRA), e
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="excel_command", metavar="<sub-verb>")
     sub.required = True
+    for add in (_add_generate_data, _add_train, _add_eval, _add_ask):
+        add(sub)
 
+
+def _add_generate_data(sub) -> None:
     gen = sub.add_parser("generate-data", help="write train/validation/test jsonl files")
     gen.add_argument("--out", required=True, help="output folder")
     gen.add_argument("--n-train", type=int, default=40000)
@@ -30,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="share of training requests given filler or replaced words (teaches ignoring unknown words)")
     gen.add_argument("--overwrite", action="store_true")
 
+
+def _add_train(sub) -> None:
     tr = sub.add_parser("train", help="supervised fine-tuning on the synthetic data (answer-only loss)")
     tr.add_argument("--out", required=True, help="model folder to write")
     tr.add_argument("--data", help="folder with train.jsonl (default: generate --n-train examples in memory)")
@@ -53,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help=f"with generated data: share of requests given word-level noise (default {REQUEST_NOISE})")
     tr.add_argument("--overwrite", action="store_true")
 
+
+def _add_eval(sub) -> None:
     ev = sub.add_parser("eval", help="execution accuracy, exact match, valid-syntax share; JSON output")
     ev.add_argument("--model", required=True)
     ev.add_argument("--data", help="a jsonl file, or a folder holding test.jsonl (default: generate --split)")
@@ -78,6 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--predictions", help="write one JSON line per example (request, reference, prediction, ...)")
     ev.add_argument("--threads", type=int)
 
+
+def _add_ask(sub) -> None:
     ask = sub.add_parser("ask", help="turn a request into a formula")
     ask.add_argument("request", nargs="?", help='e.g. "total sales for the West region"')
     ask.add_argument("--model", required=True)
