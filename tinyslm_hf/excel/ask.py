@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
 from .evaluate import predict_formulas
-from .example import write_json_lines
+from .example import read_json_lines, write_json_lines
 from .table import Table, schema_table, table_from_json
 
 _COLUMN = re.compile(r"^\s*([A-Za-z]{1,3})\s*=\s*(.+?)\s*$")
@@ -60,23 +59,17 @@ def ask(model, tokenizer, request: str, columns: dict[str, str], rows: tuple[int
                             candidates=candidates, rewrite=_rewriter(synonyms))[0]
 
 
+def _batch_item(obj, lineno: int) -> tuple[object, Table, str]:
+    if not isinstance(obj, dict) or "request" not in obj or "table" not in obj:
+        raise ValueError('need "id", "table" and "request"')
+    if not isinstance(obj["request"], str) or not obj["request"].strip():
+        raise ValueError('"request" must be a non-empty string')
+    return obj.get("id", lineno), table_from_json(obj["table"]), obj["request"]
+
+
 def read_batch(path: str | os.PathLike) -> list[tuple[object, Table, str]]:
     """Parse a batch file: one {"id", "table": {"headers", "rows"}, "request"} per line; errors name the line."""
-    items = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict) or "request" not in obj or "table" not in obj:
-                    raise ValueError('need "id", "table" and "request"')
-                if not isinstance(obj["request"], str) or not obj["request"].strip():
-                    raise ValueError('"request" must be a non-empty string')
-                items.append((obj.get("id", lineno), table_from_json(obj["table"]), obj["request"]))
-            except ValueError as exc:  # json.JSONDecodeError is a ValueError
-                raise ValueError(f"{path}:{lineno}: {exc}") from exc
-    return items
+    return read_json_lines(path, _batch_item)
 
 
 def answer_batch(model, tokenizer, in_path: str | os.PathLike, out_path: str | os.PathLike,

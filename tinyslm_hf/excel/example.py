@@ -73,14 +73,21 @@ def write_jsonl(examples, path: str | os.PathLike) -> int:
     return write_json_lines((ex.to_json() for ex in examples), path)
 
 
-def read_jsonl(path: str | os.PathLike) -> list[Example]:
-    examples = []
+def read_json_lines(path: str | os.PathLike, parse, what: str = "") -> list:
+    """`parse(obj, lineno)` for every non-blank JSON line of `path`; a bad line raises ValueError naming the file and
+    line (`what` describes the expected line in the message)."""
+    items = []
     with open(path, encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                examples.append(Example.from_json(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{lineno}: not a valid example line ({exc})") from exc
-    return examples
+                items.append(parse(json.loads(line), lineno))
+            except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+                detail = f"{what} ({exc})" if what else str(exc)
+                raise ValueError(f"{path}:{lineno}: {detail}") from exc
+    return items
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Example]:
+    return read_json_lines(path, lambda obj, _: Example.from_json(obj), "not a valid example line")
