@@ -160,3 +160,18 @@ def test_resume_after_kill_continues_from_last_complete_checkpoint(tmp_path, cor
     assert (out / "final" / "model.safetensors").exists()
     model = AutoModelForCausalLM.from_pretrained(out / "final", trust_remote_code=True)
     assert torch.isfinite(model(torch.tensor([[5, 6, 7]])).logits).all()
+
+
+def test_one_precision_policy_for_both_trainers(monkeypatch):
+    import tinyslm_hf.training as training
+    from tinyslm_hf.excel.train import ExcelTrainConfig, _use_bf16
+
+    monkeypatch.setattr(training, "bf16_supported", lambda: True)  # a CPU with native bf16
+    monkeypatch.setattr(training, "accelerator_available", lambda: False)
+    assert training.resolve_bf16("auto") is True and training.resolve_bf16("false") is False
+    assert _use_bf16(ExcelTrainConfig(out_dir="x")) is False  # the Excel model is faster in fp32 on a CPU
+    assert _use_bf16(ExcelTrainConfig(out_dir="x", bf16=True)) is True
+    monkeypatch.setattr(training, "accelerator_available", lambda: True)
+    assert _use_bf16(ExcelTrainConfig(out_dir="x")) is True
+    with pytest.raises(ValueError, match="bf16 must be auto, true or false, got 'maybe'"):
+        training.resolve_bf16("maybe")

@@ -110,6 +110,22 @@ def bf16_supported() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def resolve_bf16(requested: str | bool | None, auto_on_cpu: bool = True) -> bool:
+    """The one precision policy: whether a run uses bf16 autocast.
+
+    `requested` is True/False (or "true"/"false"), or "auto"/None: bf16 where the hardware does bf16 math natively
+    (`bf16_supported`). `auto_on_cpu=False` keeps "auto" off on CPUs, for models so small that the autocast casts
+    cost more than the bf16 matmuls save (the Excel model; docs/excel.md).
+    """
+    if requested in (True, "true", "True", "1"):
+        return True
+    if requested in (False, "false", "False", "0"):
+        return False
+    if requested not in (None, "auto"):
+        raise ValueError(f"bf16 must be auto, true or false, got {requested!r}")
+    return bf16_supported() and (auto_on_cpu or accelerator_available())
+
+
 def accelerator_available() -> bool:
     """Whether torch sees a GPU or another accelerator (CUDA, ROCm, XPU, MPS, ...)."""
     accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
@@ -398,7 +414,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     started = time.monotonic()
     set_seed(settings.seed)
     data_paths = settings.data or [str(embedded_corpus_path())]
-    use_bf16 = bf16_supported() if settings.bf16 == "auto" else settings.bf16 in ("true", "True", True, "1")
+    use_bf16 = resolve_bf16(settings.bf16)
     args = training_arguments(settings, use_bf16)
     check_launch(args, log)
     resume_from = prepare_output_dir(settings, args, log)
@@ -472,5 +488,6 @@ __all__ = [
     "last_complete_checkpoint",
     "precision_args",
     "prepare_output_dir",
+    "resolve_bf16",
     "train",
 ]

@@ -70,6 +70,9 @@ def check_formula_prefix(text: str, resume: ScanState | None = None) -> tuple[bo
 def scan_formula_prefix(text: str, resume: ScanState | None = None) -> tuple[bool, bool, ScanState | None]:
     """`check_formula_prefix`, plus the state before the last lexeme scanned.
 
+    A lexer written as one state machine over the characters (string, number, reference, name, operator), kept in
+    one function so the states and their transitions read together.
+
     Every lexeme before the last one ends, with its one character of lookahead, inside `text`, so appending text
     cannot change how they scan: a longer answer can resume from that state. The constraint checks the top-k
     tokens after the same answer at every step, and rescanning the whole answer for each was most of its time."""

@@ -115,9 +115,10 @@ def _fresh_model(cfg: ExcelTrainConfig, tokenizer):
 
 
 def _use_bf16(cfg: ExcelTrainConfig) -> bool:
-    if cfg.bf16 is not None:
-        return cfg.bf16
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    """The main trainer's precision policy, with "auto" off on CPUs (see `ExcelTrainConfig.bf16`)."""
+    from ..training import resolve_bf16
+
+    return resolve_bf16(cfg.bf16, auto_on_cpu=False)
 
 
 def lora_target_modules(model) -> list[str]:
