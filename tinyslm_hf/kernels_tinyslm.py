@@ -35,8 +35,8 @@ class TinySLMRMSNormFunction(torch.autograd.Function):
     """RMSNorm with a hand-written backward, for CPU training.
 
     On CPU, torch's `rms_norm` is a composite of generic ops and its autograd backward replays that chain, one pass
-    over the activations per op. The forward is one reduction (`vector_norm`) and two products; the backward uses the saved
-    normalised input: dx = r * (g*w - x_hat * mean(g*w * x_hat)), dw = sum(g * x_hat). Statistics are in at least
+    over the activations per op. The forward is one reduction (`vector_norm`) and two products; the backward uses
+    the saved normalised input: dx = r * (g*w - x_hat * mean(g*w * x_hat)), dw = sum(g * x_hat). Statistics are in at least
     fp32; the output has the input's dtype, as torch's has.
     """
 

@@ -2,8 +2,9 @@
 """TinySLM: a small decoder-only transformer, written the way in-tree transformers models are.
 
 This file ships next to the weights as remote code: it imports only torch, transformers and its siblings
-`configuration_tinyslm` and `kernels_tinyslm` (the CPU training kernels, each behind a predicate), so `AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)` works where the
-`tinyslm_hf` package is not installed.
+`configuration_tinyslm` and `kernels_tinyslm` (the CPU training kernels, each behind a predicate), so
+`AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)` works where the `tinyslm_hf` package is not
+installed.
 
 Two presets share one implementation:
   * seed   -- learned positions, pre-LayerNorm, GELU MLP, biases: the GPT-2 layout (llama.cpp arch "gpt2").
