@@ -23,8 +23,9 @@ def main() -> None:
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--block-size", type=int, default=256)
+    parser.add_argument("--text-field", default="text", help="the jsonl / dataset field holding the text")
     args = parser.parse_args()
-    docs = split_documents(load_documents(args.data), args.validation_fraction, args.seed)["validation"]["text"]
+    docs = split_documents(load_documents(args.data, args.text_field), args.validation_fraction, args.seed)["validation"]["text"]
     model, tokenizer = load_model_and_tokenizer(args.model)
     bits = n_bytes = 0.0
     for doc in docs:

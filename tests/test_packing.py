@@ -59,8 +59,10 @@ def test_learned_positions_check_the_positions_used_not_the_row_length():
     model = make_model("seed").eval()
     _, ids, positions = packed_documents()
     model(ids, position_ids=positions)  # 95 tokens, positions 0..39: fits the 48-row table
-    with pytest.raises(ValueError, match="position_ids reach 48.*max_position_embeddings=48"):
+    with pytest.raises(ValueError, match="position_ids span 0..48, outside max_position_embeddings=48"):
         model(ids[:, :49], position_ids=torch.arange(49)[None])
+    with pytest.raises(ValueError, match="position_ids span -1..3"):
+        model(ids[:, :5], position_ids=torch.arange(-1, 4)[None])
     with pytest.raises(ValueError, match="max_position_embeddings=48"):
         model(ids[:, :49])
 
