@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -167,3 +168,21 @@ def test_text_generation_pipeline_with_tokenizer(tiny_model_dir):
     assert chat[0]["generated_text"][-1]["role"] == "assistant"
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     assert len(tokenizer) == generator.model.config.vocab_size
+
+
+@pytest.mark.parametrize("preset", ["seed", "modern"])
+def test_folders_saved_by_an_earlier_version_load_with_the_same_outputs(preset):
+    """A folder written before the kernels moved to their own file (and, for the seed, with the RoPE defaults
+    learned-position configs used to carry) loads with today's package and computes what the old code computed."""
+    root = Path(__file__).parent / "data" / "saved_by_4f84ff7"
+    reference = json.loads((root / f"{preset}.reference.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(root / preset).eval()
+    assert type(model).__module__ == "tinyslm_hf.modeling_tinyslm"
+    ids = torch.tensor([[5, 17, 42, 7, 99, 3]])
+    with torch.no_grad():
+        logits = model(ids).logits.flatten()
+        generated = model.generate(ids, max_new_tokens=12, min_new_tokens=12, do_sample=False)[0].tolist()
+    torch.testing.assert_close(logits, torch.tensor(reference["logits"]), rtol=0, atol=1e-5)
+    assert generated == reference["generated"]
+    if preset == "seed":
+        assert model.config.rope_parameters is None
