@@ -175,3 +175,20 @@ def test_one_precision_policy_for_both_trainers(monkeypatch):
     assert _use_bf16(ExcelTrainConfig(out_dir="x")) is True
     with pytest.raises(ValueError, match="bf16 must be auto, true or false, got 'maybe'"):
         training.resolve_bf16("maybe")
+
+
+@pytest.mark.parametrize("flags, field", [
+    (["--batch-size", "0"], "batch_size"),
+    (["--max-minutes", "-1"], "max_minutes"),
+    (["--bf16", "maybe"], "bf16"),
+    (["--hidden-size", "33"], "hidden_size"),  # not divisible by the 2 heads of TINY: a model-shape error
+    (["--num-key-value-heads", "3"], "num_key_value_heads"),
+    (["--attn-implementation", "flash_attention_2"], "flash_attention_2"),
+    (["--validation-fraction", "0"], "validation_fraction"),
+])
+def test_bad_settings_are_refused_before_any_work(tmp_path, corpus, capsys, flags, field):
+    out = tmp_path / "run"
+    assert main(["train", str(corpus), "--output-dir", str(out), *TINY, "--max-steps", "2", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0] and err[0].startswith("tinyslm train: error:")
+    assert not out.exists()  # no tokenizer trained, nothing written: the corrected command just runs

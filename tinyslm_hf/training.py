@@ -27,7 +27,7 @@ from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .budget import StepPlan, TimeBudgetCallback, calibrate_steps
-from .configuration_tinyslm import TinySLMConfig
+from .configuration_tinyslm import PRESETS, TinySLMConfig
 from .data import PackedBlockCollator, embedded_corpus_path, prepare_data, training_texts
 from .evaluation import evaluate_text
 from .modeling_tinyslm import TinySLMForCausalLM
@@ -85,6 +85,34 @@ class TrainSettings:
     # Attention stays inside each document of a packed block (position ids restart at every eos); off by default:
     # the embedded corpus is one document, where it changes nothing (docs/packing.md).
     document_masking: bool = False
+
+    def validate(self) -> None:
+        """Every setting checked before any work (no tokenizer trained, nothing written); each message names the
+        setting. The model shape is checked by building its config with the requested vocabulary."""
+        from .tokenization import SPECIAL_TOKENS
+
+        for name, low in (("hidden_size", 1), ("num_hidden_layers", 1), ("num_attention_heads", 1),
+                          ("block_size", 2), ("batch_size", 1), ("gradient_accumulation_steps", 1),
+                          ("eval_every", 1), ("save_every", 1), ("save_total_limit", 1), ("logging_steps", 1),
+                          ("warmup_steps", 0), ("sample_tokens", 0), ("vocab_size", 256 + len(SPECIAL_TOKENS))):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not isinstance(self.max_steps, int) or (self.max_steps <= 0 and self.max_steps != -1):
+            raise ValueError(f"max_steps must be a positive integer or -1 (from the budget), got {self.max_steps!r}")
+        if self.max_minutes is not None and not (isinstance(self.max_minutes, (int, float)) and self.max_minutes >= 0):
+            raise ValueError(f"max_minutes must be >= 0 minutes (0: no budget), got {self.max_minutes!r}")
+        _check_number("dropout", self.dropout, 0.0, 1.0)
+        _check_number("attention_dropout", self.attention_dropout, 0.0, 1.0)
+        _check_number("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True)
+        _check_number("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0, high_closed=True)
+        _check_number("learning_rate", self.learning_rate, 0.0, float("inf"), low_open=True)
+        _check_number("weight_decay", self.weight_decay, 0.0, float("inf"))
+        resolve_bf16(self.bf16)
+        _check_attention_implementation(self.attn_implementation)
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {self.preset!r}")
+        _model_config(self, self.vocab_size, None)  # the shape: heads divide hidden, kv heads divide heads, ...
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "TrainSettings":
@@ -222,6 +250,30 @@ class _PlannedTrainer(Trainer):
         return self.lr_scheduler
 
 
+def _check_number(name: str, value, low: float, high: float, low_open: bool = False,
+                  high_closed: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (value > low if low_open else value >= low) and (value <= high if high_closed else value < high)
+    if not ok:
+        bounds = f"{'(' if low_open else '['}{low:g}, {high:g}{']' if high_closed else ')'}"
+        raise ValueError(f"{name} must be in {bounds}, got {value!r}")
+
+
+def _check_attention_implementation(name: str) -> None:
+    """sdpa and eager always exist; anything else must be registered with transformers and, for the flash kernels,
+    installed."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.utils import is_flash_attn_2_available
+
+    if name in ("eager", "sdpa"):
+        return
+    if name not in ALL_ATTENTION_FUNCTIONS:
+        raise ValueError(f"attn_implementation must be eager, sdpa or one transformers knows, got {name!r}")
+    if name == "flash_attention_2" and not is_flash_attn_2_available():
+        raise ValueError("attn_implementation 'flash_attention_2' needs the flash-attn package and a CUDA GPU; "
+                         "use sdpa")
+
+
 def _model_config(settings: TrainSettings, vocab_size: int, tokenizer) -> TinySLMConfig:
     overrides: dict[str, Any] = dict(
         vocab_size=vocab_size,
@@ -231,9 +283,9 @@ def _model_config(settings: TrainSettings, vocab_size: int, tokenizer) -> TinySL
         max_position_embeddings=settings.block_size,
         hidden_dropout=settings.dropout,
         attention_dropout=settings.attention_dropout,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id if tokenizer is not None else None,
+        bos_token_id=tokenizer.bos_token_id if tokenizer is not None else None,
+        eos_token_id=tokenizer.eos_token_id if tokenizer is not None else None,
     )
     if settings.num_key_value_heads is not None:
         overrides["num_key_value_heads"] = settings.num_key_value_heads
@@ -412,6 +464,7 @@ def finish(trainer: Trainer, tokenizer, settings: TrainSettings, data, data_path
 def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     """Run the main job; returns metrics and the path of the final model folder."""
     started = time.monotonic()
+    settings.validate()
     set_seed(settings.seed)
     data_paths = settings.data or [str(embedded_corpus_path())]
     use_bf16 = resolve_bf16(settings.bf16)

@@ -43,7 +43,7 @@ def settings_from_args(args: argparse.Namespace):
                if f.name != "data" and getattr(args, f.name, None) is not None}
     if args.data:
         updates["data"] = list(args.data)
-    if updates.get("max_minutes") is not None and updates["max_minutes"] <= 0:
+    if updates.get("max_minutes") == 0:  # 0: no time budget (a negative budget is refused by validate)
         updates["max_minutes"] = None
     return dataclasses.replace(settings, **updates)
 
