@@ -186,3 +186,15 @@ def test_folders_saved_by_an_earlier_version_load_with_the_same_outputs(preset):
     assert generated == reference["generated"]
     if preset == "seed":
         assert model.config.rope_parameters is None
+
+
+def test_saved_folders_are_readable_by_others_not_private(tiny_tokenizer, tmp_path):
+    """The atomic write starts from a private temp folder; the finished folder has the umask's permissions."""
+    previous = os.umask(0o022)
+    try:
+        torch.manual_seed(0)
+        folder = save_model_folder(TinySLMForCausalLM(tiny_config("seed", vocab_size=len(tiny_tokenizer))),
+                                   tiny_tokenizer, tmp_path / "shared")
+    finally:
+        os.umask(previous)
+    assert folder.stat().st_mode & 0o777 == 0o755

@@ -358,3 +358,21 @@ def test_batched_server_honours_stops_seeds_and_errors(batched_server, generator
         ids, SamplingParams(max_new_tokens=5, temperature=0)).text
     with pytest.raises(openai.BadRequestError):
         client.completions.create(model=MODEL, prompt="hi", max_tokens=1000)
+
+
+def test_serve_int8_loads_a_quantized_model_and_answers(tiny_model_dir):
+    import argparse
+
+    from tinyslm_hf.commands import serve
+
+    parser = argparse.ArgumentParser()
+    serve.add_arguments(parser)
+    assert parser.parse_args(["--model", "m", "--int8"]).int8 is True
+    app = create_app(tiny_model_dir, int8=True)
+    model = app.state.engine.generator.model
+    assert any("DynamicQuantizedLinear" in type(m).__name__ or "quantized" in type(m).__module__
+               for m in model.modules())
+    with live_server(app) as base:
+        reply = httpx.post(f"{base}/v1/completions", json={"model": app.state.engine.model_id, "prompt": "To be",
+                                                           "max_tokens": 4, "temperature": 0}, timeout=60)
+    assert reply.status_code == 200 and reply.json()["choices"][0]["finish_reason"] in ("length", "stop")

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch", type=int, default=1,
                         help="run up to N waiting requests as one batched generate (default 1: one at a time)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    parser.add_argument("--int8", action="store_true",
+                        help="quantize every Linear to dynamic int8 after loading (CPU; the folder stays as it is)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
@@ -42,6 +44,6 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
         print("warning: listening beyond this machine without --api-key", flush=True)
     app = create_app(args.model, api_key=args.api_key, max_queue=args.max_queue, model_id=args.model_name,
-                     device=args.device, max_batch=args.max_batch)
+                     device=args.device, max_batch=args.max_batch, int8=args.int8)
     serve(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

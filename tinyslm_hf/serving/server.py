@@ -500,19 +500,21 @@ def create_app(
     device: str | None = "cpu",
     generator: Generator | None = None,
     max_batch: int = 1,
+    int8: bool = False,
 ) -> FastAPI:
     """Build the FastAPI app for one model folder (or an already loaded `Generator`).
 
     `model_id` is the name clients pass as `model` (default: the folder's name); `api_key`, when set, is required as
     `Authorization: Bearer <key>` on every `/v1` route. `max_batch` > 1 runs up to that many concurrent requests
-    as one batched `generate` (see `batching.py`).
+    as one batched `generate` (see `batching.py`). `int8` quantizes the folder's Linear layers to dynamic int8 after
+    loading (CPU).
     """
     if generator is None:
         if model_dir is None:
             raise ValueError("create_app needs model_dir or generator")
         from ..modelio import load_model_and_tokenizer
 
-        model, tokenizer = load_model_and_tokenizer(model_dir, device=device)
+        model, tokenizer = load_model_and_tokenizer(model_dir, device=device, int8=int8)
         generator = Generator(model, tokenizer)
     if model_id is None:
         model_id = Path(model_dir).resolve().name if model_dir is not None else "tinyslm"
