@@ -217,3 +217,31 @@ def test_ui_verb_arguments_load_a_generator_with_or_without_compile(tiny_model_d
     assert generator.complete("The quick", SamplingParams(max_new_tokens=3, temperature=0)).completion_tokens > 0
     compiled = load_generator(parser.parse_args(["--model", str(tiny_model_dir), "--compile"]))
     assert compiled.cache_kwargs["cache_implementation"] == "static"
+
+
+def test_chat_commands_are_never_sent_to_the_model(long_context_dir, monkeypatch, capsys):
+    seen = _chat(monkeypatch, long_context_dir, "/help\n/nonsense\nhello\n")
+    err = capsys.readouterr().err
+    assert "/reset" in err and "unknown command /nonsense" in err
+    assert len(seen) == 1 and [m["content"] for m in seen[0]] == ["hello"]
+
+
+def test_ctrl_c_stops_the_reply_and_the_chat_goes_on(long_context_dir, monkeypatch, capsys):
+    """The first reply is interrupted after its first piece: that piece stays in the history, the next turn runs."""
+    from tinyslm_hf.generation import TextStream
+
+    original_iter = TextStream.__iter__
+    interrupted = []
+
+    def iter_then_interrupt(self):
+        for i, delta in enumerate(original_iter(self)):
+            if not interrupted and i == 1:
+                interrupted.append(True)
+                raise KeyboardInterrupt
+            yield delta
+
+    monkeypatch.setattr(TextStream, "__iter__", iter_then_interrupt)
+    seen = _chat(monkeypatch, long_context_dir, "first\nsecond\n", "--max-new-tokens", "12", "--temperature", "0")
+    out = capsys.readouterr().out
+    assert interrupted and out.count("assistant> ") == 2 and "[stopped]" in out
+    assert [m["role"] for m in seen[1]] == ["user", "assistant", "user"]

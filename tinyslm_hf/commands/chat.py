@@ -7,7 +7,12 @@ import sys
 
 from .generate import add_model_arguments, add_sampling_arguments, load_generator, sampling_from_args
 
-HELP = "Chat with a model folder interactively (/reset clears the history, /exit or Ctrl-D quits)."
+HELP = "Chat with a model folder interactively (/help lists the commands; Ctrl-C stops a reply, Ctrl-D quits)."
+COMMANDS = {
+    "/help": "list these commands",
+    "/reset": "clear the history (the --system message stays)",
+    "/exit": "quit (also /quit or Ctrl-D)",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,13 +39,20 @@ def run(args: argparse.Namespace) -> int:
         if not line:
             break
         text = line.rstrip("\n")
-        if text.strip() in ("/exit", "/quit"):
+        command = text.strip()
+        if command in ("/exit", "/quit"):
             break
-        if text.strip() == "/reset":
+        if command == "/reset":
             history = list(start)
             print("[history cleared]", file=sys.stderr)
             continue
-        if not text.strip():
+        if command.startswith("/") and " " not in command:  # a command, never a message to the model
+            if command != "/help":
+                print(f"[unknown command {command}]", file=sys.stderr)
+            print("\n".join(f"  {name:8s} {what}" for name, what in COMMANDS.items())
+                  + "\n  Ctrl-C   stop the reply being written", file=sys.stderr)
+            continue
+        if not command:
             continue
         history.append({"role": "user", "content": text})
         stream = None
@@ -57,11 +69,23 @@ def run(args: argparse.Namespace) -> int:
                 break
         if stream is None:
             continue
-        sys.stdout.write("assistant> ")
+        history.append({"role": "assistant", "content": _write_reply(stream)})
+    return 0
+
+
+def _write_reply(stream) -> str:
+    """Print a reply as it is generated; Ctrl-C stops it (the part shown stays in the history) and the chat goes
+    on."""
+    shown = []
+    sys.stdout.write("assistant> ")
+    try:
         for delta in stream:
+            shown.append(delta)
             sys.stdout.write(delta)
             sys.stdout.flush()
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-        history.append({"role": "assistant", "content": stream.result.text})
-    return 0
+    except KeyboardInterrupt:
+        stream.close()
+        sys.stdout.write(" [stopped]")
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return stream.result.text if stream.result is not None else "".join(shown)
