@@ -245,3 +245,25 @@ def test_ctrl_c_stops_the_reply_and_the_chat_goes_on(long_context_dir, monkeypat
     out = capsys.readouterr().out
     assert interrupted and out.count("assistant> ") == 2 and "[stopped]" in out
     assert [m["role"] for m in seen[1]] == ["user", "assistant", "user"]
+
+
+def test_every_option_of_every_verb_has_a_description():
+    """Parsed from the parsers `--help` prints: an option whose help is missing or only its default fails."""
+    import argparse
+
+    from tinyslm_hf.cli import build_parser
+
+    missing = []
+
+    def walk(name, parser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for verb, sub in action.choices.items():
+                    walk(f"{name} {verb}".strip(), sub)
+            elif action.option_strings and action.dest != "help":
+                text = (action.help or "").strip()
+                if not text or text.startswith("(default"):
+                    missing.append(f"{name} {action.option_strings[-1]}")
+
+    walk("", build_parser())
+    assert not missing, missing

@@ -180,7 +180,6 @@ def test_one_precision_policy_for_both_trainers(monkeypatch):
 @pytest.mark.parametrize("flags, field", [
     (["--batch-size", "0"], "batch_size"),
     (["--max-minutes", "-1"], "max_minutes"),
-    (["--bf16", "maybe"], "bf16"),
     (["--hidden-size", "33"], "hidden_size"),  # not divisible by the 2 heads of TINY: a model-shape error
     (["--num-key-value-heads", "3"], "num_key_value_heads"),
     (["--attn-implementation", "flash_attention_2"], "flash_attention_2"),
@@ -192,3 +191,10 @@ def test_bad_settings_are_refused_before_any_work(tmp_path, corpus, capsys, flag
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and field in err[0] and err[0].startswith("tinyslm train: error:")
     assert not out.exists()  # no tokenizer trained, nothing written: the corrected command just runs
+
+
+def test_choices_are_enforced_by_the_parser(tmp_path, corpus, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(corpus), "--output-dir", str(tmp_path / "run"), "--bf16", "maybe"])
+    assert exit_info.value.code == 2 and "invalid choice: 'maybe'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -43,48 +43,83 @@ REPLAN_HEADROOM = 1.5  # how far above the first plan a budgeted run may be corr
 class TrainSettings:
     """Everything `tinyslm train` can be told. Defaults are the embedded-corpus job tuned for 2 CPU cores."""
 
-    data: list[str] = field(default_factory=list)  # files/folders/jsonl/saved datasets; empty = embedded corpus
+    data: list[str] = field(default_factory=list)
+    """Text files, folders, .jsonl files or saved datasets; empty: the embedded Tiny Shakespeare."""
     text_field: str = "text"
+    """The field of .jsonl rows / dataset column that holds the text."""
     output_dir: str = "runs/tinyslm"
+    """Folder for checkpoints, the tokenizer and the final model (`final/`)."""
     overwrite: bool = False
+    """Replace an existing output folder."""
     resume: bool = False
-    tokenizer: str | None = None  # an existing tokenizer folder; default: train one on the training split
+    """Continue from the last complete checkpoint in the output folder."""
+    tokenizer: str | None = None
+    """An existing tokenizer folder; default: train a byte-level BPE on the training split."""
     # Defaults chosen by measurement (docs/training.md): at a fixed ~0.9M-token budget the modern preset beat the
     # seed preset by 0.22 bits/byte and vocab 1024 beat 2048 slightly. At the ~8 epochs a 9-minute budget now gives,
     # residual dropout 0.1 beat 0 (which overfits) and 0.2; batch 4 at lr 1e-3 beat batch 8 at 2e-3 / 1.5e-3,
     # batch 4 at 1.4e-3 / 7e-4 and batch 2 at 7e-4 (2.072 vs 2.094-2.117 bits/byte at equal wall time).
     vocab_size: int = 1024
+    """Tokenizer vocabulary (at least 260: 256 bytes + special tokens)."""
     preset: str = "modern"
+    """Architecture: seed (GPT-2 shaped, learned positions) or modern (RoPE, RMSNorm, SwiGLU, GQA)."""
     hidden_size: int = 192
+    """Width of the residual stream."""
     num_hidden_layers: int = 6
+    """Number of transformer blocks."""
     num_attention_heads: int = 4
-    num_key_value_heads: int | None = None  # preset default (modern: 2, i.e. grouped-query attention)
-    intermediate_size: int | None = None  # seed: 4 x hidden; modern: SwiGLU width 8/3 x hidden, rounded up to 32
+    """Query heads per block; must divide hidden_size."""
+    num_key_value_heads: int | None = None
+    """Key/value heads (grouped-query attention); default: the preset's (modern 2, seed = query heads)."""
+    intermediate_size: int | None = None
+    """MLP width; default: seed 4 x hidden, modern SwiGLU 8/3 x hidden rounded up to 32."""
     block_size: int = 256
-    dropout: float = 0.1  # residual/embedding dropout (hidden_dropout)
-    attention_dropout: float = 0.0  # dropout on attention probabilities; costly on CPU (docs/training.md)
+    """Tokens per training block, and the model's context length."""
+    dropout: float = 0.1
+    """Residual and embedding dropout."""
+    attention_dropout: float = 0.0
+    """Dropout on attention probabilities; costly on CPU (docs/training.md)."""
     validation_fraction: float = 0.1
+    """Share of the text held out for evaluation."""
     batch_size: int = 4
+    """Blocks per optimizer step, per process."""
     gradient_accumulation_steps: int = 1
+    """Batches accumulated into one optimizer step."""
     learning_rate: float = 1e-3
+    """Peak learning rate (AdamW)."""
     min_lr_ratio: float = 0.1
+    """Where the cosine decay ends, as a fraction of the peak."""
     weight_decay: float = 0.1
+    """AdamW weight decay."""
     warmup_steps: int = 60
-    max_steps: int = -1  # -1: derived from max_minutes (or 1 epoch when no budget)
-    max_minutes: float | None = 9.0  # training-loop budget; setup, final evaluation and saving add ~40 s
+    """Linear warmup steps (capped at a tenth of a budgeted run)."""
+    max_steps: int = -1
+    """Optimizer steps; -1: from --max-minutes, or one epoch without a budget."""
+    max_minutes: float | None = 9.0
+    """Wall-clock budget of the training loop, evaluations included; 0: none. Setup and saving add ~40 s."""
     eval_every: int = 200
+    """Steps between evaluations (a budgeted run evaluates 4 times instead)."""
     save_every: int = 400
+    """Steps between checkpoints."""
     save_total_limit: int = 2
+    """Checkpoints kept."""
     logging_steps: int = 10
-    bf16: str = "auto"  # auto | true | false
+    """Steps between loss log lines."""
+    bf16: str = "auto"
+    """bf16 autocast: auto (where the hardware does bf16 natively), true or false."""
     seed: int = 1337
+    """Seed for the split, initialisation, data order and the sample."""
     num_proc: int | None = None
+    """Processes for tokenization; default: one."""
     sample_prompt: str = "ROMEO:"
+    """Prompt of the sample printed at the end."""
     sample_tokens: int = 120
+    """Length of that sample in tokens."""
     attn_implementation: str = "sdpa"
-    # Attention stays inside each document of a packed block (position ids restart at every eos); off by default:
-    # the embedded corpus is one document, where it changes nothing (docs/packing.md).
+    """Attention kernel: sdpa, eager, or one transformers registers (flash_attention_2 needs flash-attn)."""
     document_masking: bool = False
+    """Keep attention inside each document of a packed block (position ids restart at every end-of-text); off by
+    default: the embedded corpus is one document, where it changes nothing (docs/packing.md)."""
 
     def validate(self) -> None:
         """Every setting checked before any work (no tokenizer trained, nothing written); each message names the

@@ -12,16 +12,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model and batch shape: small (vocab 8192, hidden 256, 8 layers, 4 heads, MLP 1024, "
                              "seq 256, batch 8) or 125m (GPT-2 small: vocab 50257, hidden 768, 12 layers, 12 heads, "
                              "MLP 3072, seq 1024, batch 16); the flags below override single fields")
-    for flag in ("--vocab-size", "--hidden-size", "--num-layers", "--num-heads", "--intermediate-size", "--seq-len",
-                 "--batch-size"):
-        parser.add_argument(flag, type=int, default=None)
-    parser.add_argument("--train-steps", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--new-tokens", type=int, default=128)
+    for flag, what in (("--vocab-size", "vocabulary"), ("--hidden-size", "hidden width"), ("--num-layers", "blocks"),
+                       ("--num-heads", "attention heads"), ("--intermediate-size", "MLP width"),
+                       ("--seq-len", "training sequence length"), ("--batch-size", "training batch")):
+        parser.add_argument(flag, type=int, default=None, help=f"{what} (default: from --size)")
+    parser.add_argument("--train-steps", type=int, default=3, help="timed training steps per repeat (default 3)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="interleaved repeats; medians are reported (default 3)")
+    parser.add_argument("--new-tokens", type=int, default=128,
+                        help="tokens generated per timed generate() (default 128)")
     parser.add_argument("--generate-batches", default="1,8", help="comma-separated; empty string skips generate")
-    parser.add_argument("--dtypes", default="float32,bfloat16")
-    parser.add_argument("--models", default="tinyslm-seed,tinyslm-modern,gpt2,llama")
-    parser.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
+    parser.add_argument("--dtypes", default="float32,bfloat16",
+                        help="comma-separated training dtypes (default: float32,bfloat16)")
+    parser.add_argument("--models", default="tinyslm-seed,tinyslm-modern,gpt2,llama",
+                        help="comma-separated models (default: tinyslm-seed,tinyslm-modern,gpt2,llama)")
+    parser.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"],
+                        help="attention implementation (default: sdpa)")
     parser.add_argument("--compile", action="store_true",
                         help="also measure every model compiled: torch.compile for training, static cache + "
                              "transformers' auto-compile in generate (extra *_compiled rows and ratios)")
@@ -32,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile-backend", default="inductor", help="eager / aot_eager only check tracing")
     parser.add_argument("--trainer", action="store_true",
                         help="also time training through transformers' Trainer (trainer_tok_s_* rows, MFU too)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads; on a shared machine use fewer than the free cores")
     parser.add_argument("--out", default="bench_results", help="folder for benchmark.{json,md,png}")

@@ -13,9 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="UTF-8 text file to score")
     parser.add_argument("--block-size", type=int, default=None, help="window (default: model context)")
     parser.add_argument("--stride", type=int, default=None, help="window stride (default: half a window)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--batch-size", type=int, default=8, help="scoring windows per forward pass (default 8)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default: auto)")
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                        help="weights dtype (default: as saved)")
     parser.add_argument("--int8", action="store_true", help="dynamic int8 quantization of Linear layers (CPU)")
     parser.add_argument("--json", action="store_true", help="print JSON only")
 

@@ -24,15 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_generate_data(sub) -> None:
     gen = sub.add_parser("generate-data", help="write train/validation/test jsonl files")
     gen.add_argument("--out", required=True, help="output folder")
-    gen.add_argument("--n-train", type=int, default=40000)
-    gen.add_argument("--n-validation", type=int, default=500)
-    gen.add_argument("--n-test", type=int, default=500)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--n-train", type=int, default=40000, help="training examples (default 40000)")
+    gen.add_argument("--n-validation", type=int, default=500, help="validation examples (default 500)")
+    gen.add_argument("--n-test", type=int, default=500, help="held-out test examples (default 500)")
+    gen.add_argument("--seed", type=int, default=0, help="fixes the generated data (default 0)")
     gen.add_argument("--invented-fraction", type=float, default=INVENTED_FRACTION,
                      help="share of training tables from invented topics (teaches reading the schema)")
     gen.add_argument("--request-noise", type=float, default=REQUEST_NOISE,
                      help="share of training requests given filler or replaced words (teaches ignoring unknown words)")
-    gen.add_argument("--overwrite", action="store_true")
+    gen.add_argument("--overwrite", action="store_true", help="replace existing files")
 
 
 def _add_train(sub) -> None:
@@ -42,32 +42,32 @@ def _add_train(sub) -> None:
     tr.add_argument("--n-train", type=int, help="examples to generate when --data is not given")
     tr.add_argument("--init", help="pretrained TinySLM folder to fine-tune (default: train from scratch)")
     tr.add_argument("--lora", action="store_true", help="train LoRA adapters (needs --init) and merge them")
-    tr.add_argument("--lora-r", type=int)
-    tr.add_argument("--steps", type=int, dest="max_steps")
-    tr.add_argument("--batch-size", type=int)
-    tr.add_argument("--lr", type=float, dest="learning_rate")
-    tr.add_argument("--hidden-size", type=int)
-    tr.add_argument("--layers", type=int, dest="num_hidden_layers")
-    tr.add_argument("--vocab-size", type=int)
+    tr.add_argument("--lora-r", type=int, help="LoRA rank (default 16)")
+    tr.add_argument("--steps", type=int, dest="max_steps", help="optimizer steps (default: the recipe's 7000)")
+    tr.add_argument("--batch-size", type=int, help="examples per step (default 16)")
+    tr.add_argument("--lr", type=float, dest="learning_rate", help="peak learning rate (default 3e-3)")
+    tr.add_argument("--hidden-size", type=int, help="model width, from scratch only (default 128)")
+    tr.add_argument("--layers", type=int, dest="num_hidden_layers", help="blocks, from scratch only (default 4)")
+    tr.add_argument("--vocab-size", type=int, help="tokenizer vocabulary, from scratch only")
     tr.add_argument("--threads", type=int, help="torch CPU threads")
-    tr.add_argument("--seed", type=int)
+    tr.add_argument("--seed", type=int, help="seed for data, initialisation and order")
     tr.add_argument("--invented-fraction", type=float,
                     help=f"with generated data: share of invented-topic tables (default {INVENTED_FRACTION})")
     tr.add_argument("--bf16", choices=["auto", "true", "false"], default="auto",
                     help="bf16 autocast (auto: on a bf16 GPU only; slower than fp32 for this small model on a CPU)")
     tr.add_argument("--request-noise", type=float,
                     help=f"with generated data: share of requests given word-level noise (default {REQUEST_NOISE})")
-    tr.add_argument("--overwrite", action="store_true")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
 
 
 def _add_eval(sub) -> None:
     ev = sub.add_parser("eval", help="execution accuracy, exact match, valid-syntax share; JSON output")
-    ev.add_argument("--model", required=True)
+    ev.add_argument("--model", required=True, help="model folder")
     ev.add_argument("--data", help="a jsonl file, or a folder holding test.jsonl (default: generate --split)")
     ev.add_argument("--split", default="test", choices=["train", "validation", "test", "handwritten"],
                     help="split to generate (handwritten: 30 freely worded requests on a fixed table)")
     ev.add_argument("--n", type=int, default=500, help="examples to generate when --data is not given")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=int, default=0, help="seed of the generated split (default 0)")
     ev.add_argument("--limit", type=int, help="score only the first N examples")
     ev.add_argument("--constrained", action=argparse.BooleanOptionalAction, default=True,
                     help="decode with the formula-grammar LogitsProcessor (default: on)")
@@ -77,20 +77,20 @@ def _add_eval(sub) -> None:
                     help="beam candidates per request; keep the best-ranked one that runs on its table without an "
                          "error, uses every linked column, tests every stated comparison, quotes every named value "
                          "and writes every stated number (execution-guided decoding; default 4; 1: greedy)")
-    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--batch-size", type=int, default=32, help="requests decoded together (default 32)")
     ev.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
                     help="rewrite request words the model never read in training into known ones with the shipped "
                          "WordNet thesaurus (default: on; it maps onto the wording of `excel generate-data`, so pass "
                          "--no-synonyms for a model trained on requests of your own)")
     ev.add_argument("--json", dest="json_out", help="write the metrics JSON here")
     ev.add_argument("--predictions", help="write one JSON line per example (request, reference, prediction, ...)")
-    ev.add_argument("--threads", type=int)
+    ev.add_argument("--threads", type=int, help="torch CPU threads")
 
 
 def _add_ask(sub) -> None:
     ask = sub.add_parser("ask", help="turn a request into a formula")
     ask.add_argument("request", nargs="?", help='e.g. "total sales for the West region"')
-    ask.add_argument("--model", required=True)
+    ask.add_argument("--model", required=True, help="model folder")
     ask.add_argument("--columns", help='e.g. "A=Region,B=Rep,C=Sales"')
     ask.add_argument("--rows", default="2:40", help="data row range FIRST:LAST (default 2:40)")
     ask.add_argument("--batch", help="input jsonl: {id, table: {headers, rows}, request} per line")
@@ -102,7 +102,7 @@ def _add_ask(sub) -> None:
                           "values) runs without an error, uses every column the request names, tests every "
                           "comparison it states, quotes every value it names and writes every number it states "
                           "(default 4; 1: greedy)")
-    ask.add_argument("--threads", type=int)
+    ask.add_argument("--threads", type=int, help="torch CPU threads")
     ask.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
                      help="rewrite request words the model never read in training into known ones with the shipped "
                           "WordNet thesaurus (default: on; it maps onto the wording of `excel generate-data`, so pass "

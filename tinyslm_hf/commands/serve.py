@@ -11,7 +11,7 @@ HELP = "Serve a model folder over an OpenAI-compatible HTTP API (FastAPI + uvico
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model folder")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     parser.add_argument("--api-key", default=os.environ.get("TINYSLM_API_KEY"),
                         help="require 'Authorization: Bearer KEY' (default: $TINYSLM_API_KEY, else no key)")
     parser.add_argument("--model-name", default=None, help="the id clients pass as 'model' (default: folder name)")
@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true",
                         help="quantize every Linear to dynamic int8 after loading (CPU; the folder stays as it is)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                        help="uvicorn log level (default: info)")
 
 
 def run(args: argparse.Namespace) -> int:

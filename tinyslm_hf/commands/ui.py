@@ -11,7 +11,7 @@ HELP = "Open a Gradio web app (chat and completion) for a model folder."
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model folder")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: this machine only)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--port", type=int, default=7860, help="TCP port (default 7860)")
     parser.add_argument("--title", default=None, help="page title (default: folder name)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
