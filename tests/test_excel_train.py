@@ -324,3 +324,16 @@ def test_constrained_beams_give_the_same_answers_when_every_allowed_token_is_che
             patch.setattr(constrained, "FormulaLogitsProcessor", Unlimited)
             unlimited = predict_formulas(model, tok, requests, candidates=k, max_new_tokens=10, constrained=True)
         assert limited == unlimited, k  # `keep` only skips tokens the search could never pick
+
+
+def test_excel_train_speaks_the_main_trainers_flag_names():
+    import argparse
+
+    from tinyslm_hf.commands import excel
+
+    parser = argparse.ArgumentParser()
+    excel.add_arguments(parser)
+    args = parser.parse_args(["train", "--max-steps", "5", "--learning-rate", "1e-3", "--num-hidden-layers", "2"])
+    assert (args.out, args.max_steps, args.learning_rate, args.num_hidden_layers) == ("runs/excel", 5, 1e-3, 2)
+    old = parser.parse_args(["train", "--out", "m", "--steps", "5", "--lr", "1e-3", "--layers", "2"])
+    assert (old.out, old.max_steps, old.learning_rate, old.num_hidden_layers) == ("m", 5, 1e-3, 2)

@@ -37,17 +37,21 @@ def _add_generate_data(sub) -> None:
 
 def _add_train(sub) -> None:
     tr = sub.add_parser("train", help="supervised fine-tuning on the synthetic data (answer-only loss)")
-    tr.add_argument("--out", required=True, help="model folder to write")
+    tr.add_argument("--output-dir", "--out", dest="out", default="runs/excel",
+                    help="model folder to write (default: runs/excel)")
     tr.add_argument("--data", help="folder with train.jsonl (default: generate --n-train examples in memory)")
     tr.add_argument("--n-train", type=int, help="examples to generate when --data is not given")
     tr.add_argument("--init", help="pretrained TinySLM folder to fine-tune (default: train from scratch)")
     tr.add_argument("--lora", action="store_true", help="train LoRA adapters (needs --init) and merge them")
     tr.add_argument("--lora-r", type=int, help="LoRA rank (default 16)")
-    tr.add_argument("--steps", type=int, dest="max_steps", help="optimizer steps (default: the recipe's 7000)")
+    tr.add_argument("--max-steps", "--steps", type=int, dest="max_steps",
+                    help="optimizer steps (default: the recipe's 7000)")
     tr.add_argument("--batch-size", type=int, help="examples per step (default 16)")
-    tr.add_argument("--lr", type=float, dest="learning_rate", help="peak learning rate (default 3e-3)")
+    tr.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate",
+                    help="peak learning rate (default 3e-3)")
     tr.add_argument("--hidden-size", type=int, help="model width, from scratch only (default 128)")
-    tr.add_argument("--layers", type=int, dest="num_hidden_layers", help="blocks, from scratch only (default 4)")
+    tr.add_argument("--num-hidden-layers", "--layers", type=int, dest="num_hidden_layers",
+                    help="blocks, from scratch only (default 4)")
     tr.add_argument("--vocab-size", type=int, help="tokenizer vocabulary, from scratch only")
     tr.add_argument("--threads", type=int, help="torch CPU threads")
     tr.add_argument("--seed", type=int, help="seed for data, initialisation and order")
