@@ -198,3 +198,18 @@ def test_choices_are_enforced_by_the_parser(tmp_path, corpus, capsys):
         main(["train", str(corpus), "--output-dir", str(tmp_path / "run"), "--bf16", "maybe"])
     assert exit_info.value.code == 2 and "invalid choice: 'maybe'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_malformed_inputs_get_one_line_and_leave_nothing(tmp_path, capsys):
+    bad_jsonl = tmp_path / "bad.jsonl"
+    bad_jsonl.write_text('{"text": "fine"}\n{broken\n', encoding="utf-8")
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("batch_size: [\n", encoding="utf-8")
+    for argv, message in ((["train", str(bad_jsonl)], f"{bad_jsonl}:2: not valid JSON"),
+                          (["train", "--config", str(bad_yaml)], f"{bad_yaml} is not valid YAML")):
+        out = tmp_path / "run"
+        assert main([*argv, "--output-dir", str(out), *TINY, "--max-steps", "1"]) == 2
+        err = capsys.readouterr().err
+        last = err.strip().splitlines()[-1]  # datasets may print its progress bar first
+        assert "Traceback" not in err and last.startswith("tinyslm train: error:") and message in last
+        assert not out.exists()  # no folder (and no tokenizer in it) left behind

@@ -56,6 +56,24 @@ def _expand(paths: list[str | os.PathLike]) -> tuple[list[Path], list[Path], lis
     return texts, jsonls, saved
 
 
+def _first_bad_json_line(files: list[Path]) -> str | None:
+    """'FILE:LINE: not valid JSON (...)' for the first line that does not parse, if any."""
+    import json
+
+    for file in files:
+        with open(file, encoding="utf-8") as handle:
+            for lineno, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as exc:
+                    return f"{file}:{lineno}: not valid JSON ({exc})"
+                if not isinstance(row, dict):
+                    return f"{file}:{lineno}: each line must be a JSON object, got {type(row).__name__}"
+    return None
+
+
 def load_documents(paths: list[str | os.PathLike], text_field: str = "text") -> Dataset:
     """One row per document with a `text` column: each text file is a document, each jsonl row is one."""
     texts, jsonls, saved = _expand(paths)
@@ -65,7 +83,11 @@ def load_documents(paths: list[str | os.PathLike], text_field: str = "text") -> 
     if texts:
         parts.append(load_dataset("text", data_files=[str(p) for p in texts], sample_by="document", split="train"))
     if jsonls:
-        ds = load_dataset("json", data_files=[str(p) for p in jsonls], split="train")
+        try:
+            ds = load_dataset("json", data_files=[str(p) for p in jsonls], split="train")
+        except Exception as exc:  # datasets' DatasetGenerationError wraps the parser's error: name the line
+            raise ValueError(_first_bad_json_line(jsonls) or f"could not read {[str(p) for p in jsonls]}: "
+                             f"{exc}") from exc
         if text_field not in ds.column_names:
             raise ValueError(f"jsonl input has no {text_field!r} field (fields: {ds.column_names})")
         parts.append(ds.select_columns([text_field]).rename_column(text_field, "text") if text_field != "text"

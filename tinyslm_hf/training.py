@@ -153,12 +153,21 @@ class TrainSettings:
     def from_file(cls, path: str | os.PathLike) -> "TrainSettings":
         """Read settings from YAML or JSON; unknown keys are an error (typos must not be silently ignored)."""
         text = Path(path).read_text(encoding="utf-8")
-        if str(path).endswith((".yaml", ".yml")):
-            import yaml
+        try:
+            if str(path).endswith((".yaml", ".yml")):
+                import yaml
 
-            values = yaml.safe_load(text) or {}
-        else:
-            values = json.loads(text)
+                values = yaml.safe_load(text) or {}
+            else:
+                values = json.loads(text)
+        except ValueError as exc:  # json.JSONDecodeError
+            raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+        except Exception as exc:  # yaml.YAMLError; the first line of its message says where
+            if type(exc).__module__.startswith("yaml"):
+                raise ValueError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
+            raise
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must hold a mapping of settings, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -505,8 +514,16 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     use_bf16 = resolve_bf16(settings.bf16)
     args = training_arguments(settings, use_bf16)
     check_launch(args, log)
+    created_here = not Path(settings.output_dir).exists()
     resume_from = prepare_output_dir(settings, args, log)
-    tokenizer, data = tokenizer_and_data(settings, args, data_paths, log)
+    try:
+        tokenizer, data = tokenizer_and_data(settings, args, data_paths, log)
+    except BaseException:
+        # Bad data found while preparing it: leave no folder behind (a tokenizer in it would make the corrected
+        # command reuse it, or refuse to start).
+        if created_here and args.process_index == 0:
+            shutil.rmtree(settings.output_dir, ignore_errors=True)
+        raise
     model = build_model(settings, tokenizer, resume_from)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {settings.preset} preset, {n_params / 1e6:.2f}M parameters, bf16={use_bf16}")
