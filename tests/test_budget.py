@@ -40,6 +40,26 @@ def test_budget_calibration_times_steady_state_not_warm_up():
     assert 0.009 < planned_step < 0.05, planned_step  # steady state, not the 0.3 s warm-up steps
 
 
+@pytest.mark.parametrize("bf16", [False, True])
+def test_calibration_times_steps_in_the_runs_precision(bf16):
+    """A bf16 run is planned from bf16 steps: fp32 ones are slower, and the plan then ends the run early."""
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(1))
+            self.config = SimpleNamespace(vocab_size=10)
+
+        def forward(self, input_ids, labels):
+            seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+            return SimpleNamespace(loss=self.weight * 1.0)
+
+    calibrate_steps(Probe(), batch_size=1, block_size=4, accumulation=1, minutes=0.01, device=torch.device("cpu"),
+                    bf16=bf16)
+    assert seen and all(flag == bf16 for flag in seen)
+
+
 def test_step_plan_is_transformers_cosine_with_min_lr_while_its_total_is_unchanged():
     weight = torch.nn.Parameter(torch.zeros(1))
     reference = get_scheduler("cosine_with_min_lr", torch.optim.SGD([weight], lr=1.0), num_warmup_steps=10,

@@ -31,18 +31,21 @@ BUDGET_MARGIN = 0.01  # share of the budget kept free for the last step and the 
 
 
 def calibrate_steps(model, batch_size: int, block_size: int, accumulation: int, minutes: float,
-                    device: torch.device) -> int:
+                    device: torch.device, bf16: bool = False) -> int:
     """Time forward + backward steps on random tokens and return how many optimizer steps fit in `minutes`.
 
     The first steps of a fresh process run up to 3x slower than steady state (allocator and oneDNN warm-up), so
     steps are timed only after ~1.5 s of warm-up; timing them too early sized the schedule to a third of the budget.
+    Steps run under the run's own precision (`bf16` autocast), or a bf16 run is planned at fp32 speed and ends early
+    at the plan's headroom.
     """
     ids = torch.randint(0, model.config.vocab_size, (batch_size, block_size), device=device)
     model.to(device).train()
 
     def one_step() -> float:
         start = time.perf_counter()
-        out = model(input_ids=ids, labels=ids)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(input_ids=ids, labels=ids)
         out.loss.backward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)

@@ -459,7 +459,8 @@ def plan_schedule(settings: TrainSettings, args: TrainingArguments, model, data,
             # Budgeted run: a first plan from timed steps, with the periodic evaluations charged to the budget;
             # TimeBudgetCallback corrects it from the real step time once training runs.
             steps = calibrate_steps(model, settings.batch_size, settings.block_size,
-                                    settings.gradient_accumulation_steps, settings.max_minutes, args.device)
+                                    settings.gradient_accumulation_steps, settings.max_minutes, args.device,
+                                    bf16=args.bf16)
             max_steps = max(10, int(steps - PERIODIC_EVALS * eval_cost_in_steps))
             replan = True
         else:
