@@ -20,6 +20,7 @@ IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 # Order fixes the ids: <|endoftext|>=0, <|pad|>=1, <|im_start|>=2, <|im_end|>=3.
 SPECIAL_TOKENS = [EOS_TOKEN, PAD_TOKEN, IM_START, IM_END]
+MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)  # every byte, plus the special tokens
 
 # ChatML. `{% generation %}` marks the assistant text so `return_assistant_tokens_mask=True` (and TRL's
 # assistant_only_loss) can train on answers only. Each assistant turn ends with <|im_end|>, which generation stops on.
@@ -65,9 +66,8 @@ def train_tokenizer(
     """
     if (texts is None) == (files is None):
         raise ValueError("pass exactly one of `texts` or `files`")
-    min_vocab = 256 + len(SPECIAL_TOKENS)
-    if vocab_size < min_vocab:
-        raise ValueError(f"vocab_size must be at least {min_vocab} (256 bytes + special tokens), got {vocab_size}")
+    if vocab_size < MIN_VOCAB_SIZE:
+        raise ValueError(f"vocab_size must be at least {MIN_VOCAB_SIZE} (256 bytes + special tokens), got {vocab_size}")
     tokenizer = Tokenizer(models.BPE())
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     if copy_friendly:

@@ -124,12 +124,12 @@ class TrainSettings:
     def validate(self) -> None:
         """Every setting checked before any work (no tokenizer trained, nothing written); each message names the
         setting. The model shape is checked by building its config with the requested vocabulary."""
-        from .tokenization import SPECIAL_TOKENS
+        from .tokenization import MIN_VOCAB_SIZE
 
         for name, low in (("hidden_size", 1), ("num_hidden_layers", 1), ("num_attention_heads", 1),
                           ("block_size", 2), ("batch_size", 1), ("gradient_accumulation_steps", 1),
                           ("eval_every", 1), ("save_every", 1), ("save_total_limit", 1), ("logging_steps", 1),
-                          ("warmup_steps", 0), ("sample_tokens", 0), ("vocab_size", 256 + len(SPECIAL_TOKENS))):
+                          ("warmup_steps", 0), ("sample_tokens", 0), ("vocab_size", MIN_VOCAB_SIZE)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -218,6 +218,11 @@ def precision_args(use_bf16: bool) -> dict:
     return {"bf16": use_bf16, "use_cpu": not accelerator_available()}
 
 
+def _distributed_type(args: TrainingArguments) -> str:
+    """What Accelerate made of the launch: NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED, ..."""
+    return args.distributed_state.distributed_type.value if args.distributed_state else "NO"
+
+
 def check_launch(args: TrainingArguments, log=print) -> None:
     """Refuse launches that would not do what they ask for, then log what the run actually is.
 
@@ -238,9 +243,8 @@ def check_launch(args: TrainingArguments, log=print) -> None:
         raise RuntimeError(f"the launcher started {launched} processes (WORLD_SIZE) but the run joined a process "
                            f"group of {args.world_size}; refusing to train {launched} independent copies")
     if args.process_index == 0:
-        state = args.distributed_state
-        log(f"processes: {args.world_size} ({state.distributed_type.value if state else 'NO'}, "
-            f"backend {state.backend if state else None}), device {args.device}")
+        backend = args.distributed_state.backend if args.distributed_state else None
+        log(f"processes: {args.world_size} ({_distributed_type(args)}, backend {backend}), device {args.device}")
 
 
 def prepare_output_dir(settings: "TrainSettings", args: TrainingArguments, log=print) -> Path | None:
@@ -560,7 +564,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         "train_seconds": round(time.monotonic() - started, 1),
         "train_loop_seconds": round(train_result.metrics["train_runtime"], 1),  # what --max-minutes budgets
         "world_size": args.world_size,
-        "distributed_type": args.distributed_state.distributed_type.value if args.distributed_state else "NO",
+        "distributed_type": _distributed_type(args),
     }
     if trainer.is_world_process_zero():
         result = finish(trainer, tokenizer, settings, data, data_paths, result)
