@@ -102,4 +102,66 @@ def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any],
     return path
 
 
-__all__ = ["write_model_card"]
+def write_finetune_card(folder: str | Path, settings: Any, metrics: dict[str, Any], data: dict[str, Any],
+                        has_plot: bool = False) -> Path:
+    """README.md for a fine-tuned folder: what it started from, what it was tuned on, and the held-out numbers
+    before and after (measured by the run, on the same held-out rows)."""
+    folder = Path(folder)
+    config = dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings)
+    name = folder.parent.name or "tinyslm-finetuned"
+    sft = data.get("format") != "text"
+    loss_name = "held-out loss on assistant tokens" if sft and not config.get("prompt_loss") else "held-out loss"
+    rows = [
+        (f"{loss_name} (nats/token)", metrics.get("eval_loss_before"), metrics.get("eval_loss")),
+        ("held-out bits per byte", metrics.get("heldout_bits_per_byte_before"), metrics.get("heldout_bits_per_byte")),
+    ]
+    method = (f"LoRA (r={config.get('lora_r')}, alpha={config.get('lora_alpha')}, modules "
+              f"{config.get('lora_target_modules') or 'every attention and MLP projection'}), merged into the weights"
+              if config.get("lora") else "full fine-tuning")
+    what = (f"supervised fine-tuning on {data.get('train_rows')} {data.get('format')} rows "
+            f"({data.get('train_tokens')} tokens, loss on {data.get('loss_on')}; {data.get('skipped_too_long', 0)} "
+            "rows longer than the context left out)" if sft else
+            f"continued pretraining on {data.get('train_blocks')} blocks of {data.get('block_size')} tokens")
+    card_data = ModelCardData(
+        language="en", license="apache-2.0", library_name="transformers", pipeline_tag="text-generation",
+        tags=["tinyslm", "custom_code", "text-generation", "fine-tuned"] + (["lora"] if config.get("lora") else []),
+        model_name=name,
+    )
+    files = (", ".join(Path(p).name for p in config.get("data", []))
+             or "the chat demo (generated from the embedded corpus)")
+    lines = [
+        f"# {name}",
+        "",
+        f"A TinySLM ({metrics.get('parameters', 0) / 1e6:.2f}M parameters) fine-tuned with `tinyslm finetune` from "
+        f"`{Path(str(metrics.get('base_model', ''))).name or metrics.get('base_model')}`.",
+        "",
+        "## Fine-tuning",
+        "",
+        f"- Data: {files}: {what}.",
+        f"- Method: {method}; {metrics.get('steps')} steps of {config.get('batch_size')} "
+        f"(grad accumulation {config.get('gradient_accumulation_steps')}), AdamW peak lr "
+        f"{metrics.get('learning_rate', config.get('learning_rate'))}, warmup then cosine decay.",
+        f"- Wall time: {metrics.get('train_seconds')} s.",
+        "",
+        "## Evaluation (held-out rows, same rows before and after)",
+        "",
+        "| metric | base model | fine-tuned |",
+        "|---|---|---|",
+        *[f"| {label} | {before:.4f} | {after:.4f} |" for label, before, after in rows
+          if isinstance(before, (int, float)) and isinstance(after, (int, float))],
+        "",
+    ]
+    if sft:
+        lines += ["Prompts are rendered with the ChatML template in `tokenizer_config.json` / `chat_template.jinja`; "
+                  "`tokenizer.apply_chat_template(messages, add_generation_prompt=True)` builds the same prompt.", ""]
+    if has_plot:
+        lines += ["![loss curve](loss_curve.png)", ""]
+    lines += ["## Limits", "", "A model this small knows little beyond its training data and has no safety tuning. "
+              "Evaluate it on your task before relying on it.", ""]
+    card = ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(lines))
+    path = folder / "README.md"
+    card.save(str(path))
+    return path
+
+
+__all__ = ["write_finetune_card", "write_model_card"]

@@ -152,27 +152,32 @@ class TrainSettings:
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "TrainSettings":
         """Read settings from YAML or JSON; unknown keys are an error (typos must not be silently ignored)."""
-        text = Path(path).read_text(encoding="utf-8")
-        try:
-            if str(path).endswith((".yaml", ".yml")):
-                import yaml
+        return cls(**read_settings_file(path, cls))
 
-                values = yaml.safe_load(text) or {}
-            else:
-                values = json.loads(text)
-        except ValueError as exc:  # json.JSONDecodeError
-            raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-        except Exception as exc:  # yaml.YAMLError; the first line of its message says where
-            if type(exc).__module__.startswith("yaml"):
-                raise ValueError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
-            raise
-        if not isinstance(values, dict):
-            raise ValueError(f"{path} must hold a mapping of settings, got {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown settings in {path}: {unknown}")
-        return cls(**values)
+
+def read_settings_file(path: str | os.PathLike, cls) -> dict:
+    """The settings in a YAML or JSON file, checked against the fields of the dataclass `cls`."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        if str(path).endswith((".yaml", ".yml")):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            values = json.loads(text)
+    except ValueError as exc:  # json.JSONDecodeError
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    except Exception as exc:  # yaml.YAMLError; the first line of its message says where
+        if type(exc).__module__.startswith("yaml"):
+            raise ValueError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
+        raise
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of settings, got {type(values).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown settings in {path}: {unknown}")
+    return values
 
 
 def bf16_supported() -> bool:

@@ -4,4 +4,4 @@ Each module defines `HELP: str`, `add_arguments(parser)` and `run(args) -> int`,
 so `tinyslm --help` stays fast. Add a verb by adding its module name here.
 """
 
-COMMANDS: list[str] = ["train", "eval", "generate", "chat", "serve", "ui", "push", "excel", "export", "bench"]
+COMMANDS: list[str] = ["train", "finetune", "eval", "generate", "chat", "serve", "ui", "push", "excel", "export", "bench"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..sft_data import Conversation, ConversationTooLong, encode_conversation, encode_conversations
 from .example import Example, read_jsonl
 from .synthetic.generator import generate
 from .synthetic.phrasings import REQUEST_NOISE
@@ -58,8 +59,7 @@ class ExcelTrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-class ExampleTooLong(ValueError):
-    """An example does not fit `max_length`; training leaves it out rather than cutting it."""
+ExampleTooLong = ConversationTooLong  # an example longer than max_length is left out, never cut
 
 
 def encode_example(tokenizer, example: Example, max_length: int = 320) -> dict:
@@ -68,17 +68,7 @@ def encode_example(tokenizer, example: Example, max_length: int = 320) -> dict:
     An example longer than `max_length` raises: cutting it would remove the request or schema lines the answer
     depends on, so `train_excel` leaves such examples out (and counts them) instead.
     """
-    enc = tokenizer.apply_chat_template(
-        example_messages(example), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
-    )
-    ids = list(enc["input_ids"])
-    mask = list(enc["assistant_masks"])
-    if not any(mask):
-        raise ValueError("chat template marked no assistant tokens (is the {% generation %} block missing?)")
-    if len(ids) > max_length:
-        raise ExampleTooLong(f"example of {len(ids)} tokens exceeds max_length {max_length}")
-    labels = [t if m else -100 for t, m in zip(ids, mask)]
-    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+    return encode_conversation(tokenizer, example_messages(example), max_length)
 
 
 def train_texts(examples: list[Example]) -> list[str]:
@@ -121,21 +111,6 @@ def _use_bf16(cfg: ExcelTrainConfig) -> bool:
     return resolve_bf16(cfg.bf16, auto_on_cpu=False)
 
 
-def lora_target_modules(model) -> list[str]:
-    """Attention projections plus whichever MLP projections this preset has (seed: up/down, modern: gate/up/down)."""
-    names = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
-    wanted = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    return [n for n in wanted if n in names]
-
-
-def wrap_lora(model, r: int = 16, alpha: int = 32):
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=alpha, lora_dropout=0.0,
-                        target_modules=lora_target_modules(model))
-    return get_peft_model(model, config)
-
-
 def _model_and_tokenizer(cfg: ExcelTrainConfig, examples: list[Example]):
     """The model to train: `--init`'s (with its tokenizer, which must have a chat template) or a fresh one with a
     tokenizer trained on these examples."""
@@ -156,44 +131,29 @@ def _model_and_tokenizer(cfg: ExcelTrainConfig, examples: list[Example]):
 
 def _encode_all(tokenizer, examples: list[Example], max_length: int) -> tuple[list[dict], int]:
     """Encoded examples, and how many were skipped for being longer than `max_length`."""
-    dataset, too_long = [], 0
-    for ex in examples:
-        try:
-            dataset.append(encode_example(tokenizer, ex, max_length))
-        except ExampleTooLong:
-            too_long += 1
-    if not dataset:
+    conversations = [Conversation(example_messages(ex), f"example {i}") for i, ex in enumerate(examples)]
+    encoded = encode_conversations(tokenizer, conversations, max_length)
+    if not encoded.rows:
         raise ValueError(f"every example is longer than max_length={max_length} tokens")
-    return dataset, too_long
+    return encoded.rows, len(encoded.skipped)
 
 
 def _run_trainer(cfg: ExcelTrainConfig, model, tokenizer, dataset: list[dict], use_bf16: bool):
-    """The HF Trainer over padded, length-grouped batches; checkpoints go to a temporary folder and are dropped."""
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+    """`tinyslm finetune`'s Trainer wiring over padded, length-grouped batches, with the recipe's schedule (warmup,
+    cosine to zero); checkpoints go to a temporary folder and are dropped."""
+    from ..budget import StepPlan
+    from ..finetune import FinetuneSettings, finetune_arguments, sft_trainer
 
-    from ..training import precision_args
-
+    settings = FinetuneSettings(
+        model="(in memory)", max_steps=cfg.max_steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps, min_lr_ratio=0.0, weight_decay=cfg.weight_decay,
+        logging_steps=cfg.logging_steps, seed=cfg.seed, packing=False,
+    )
     with tempfile.TemporaryDirectory(prefix="excel-train-") as tmp:
-        args = TrainingArguments(
-            output_dir=tmp,
-            max_steps=cfg.max_steps,
-            per_device_train_batch_size=cfg.batch_size,
-            learning_rate=cfg.learning_rate,
-            lr_scheduler_type="cosine",
-            warmup_steps=cfg.warmup_steps,
-            weight_decay=cfg.weight_decay,
-            logging_steps=cfg.logging_steps,
-            save_strategy="no",
-            report_to=[],
-            **precision_args(use_bf16),
-            seed=cfg.seed,
-            train_sampling_strategy="group_by_length",
-            dataloader_num_workers=0,
-            dataloader_pin_memory=torch.cuda.is_available(),
-            disable_tqdm=True,
-        )
-        collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-        trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+        args = finetune_arguments(settings, use_bf16, tmp, save=False, evaluate=False)
+        args.disable_tqdm = True
+        plan = StepPlan(cfg.max_steps, cfg.warmup_steps, settings.min_lr_ratio)
+        trainer = sft_trainer(model, tokenizer, args, plan, dataset, packing=False)
         result = trainer.train()
         history = [h for h in trainer.state.log_history if "loss" in h]
     return result, history
@@ -219,6 +179,8 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
     data_seconds = time.time() - start
     model.train()
     if cfg.lora:
+        from ..finetune import wrap_lora
+
         model = wrap_lora(model, cfg.lora_r, cfg.lora_alpha)
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     use_bf16 = _use_bf16(cfg)
