@@ -125,23 +125,19 @@ class FinetuneSettings:
 
     def validate(self) -> None:
         """Every setting checked before any work; each message names the setting."""
-        from .training import _check_number, resolve_bf16
+        from .training import _check_integers, _check_max_steps, _check_number, resolve_bf16
 
         if not self.model:
             raise ValueError("model: give the folder to fine-tune (--model DIR)")
         if not Path(self.model).is_dir():
             raise FileNotFoundError(f"model folder not found: {self.model} (train one with `tinyslm train`, or pass "
                                     "--model DIR)")
-        for name, low in (("batch_size", 1), ("gradient_accumulation_steps", 1), ("eval_every", 1),
-                          ("save_every", 1), ("save_total_limit", 1), ("logging_steps", 1), ("warmup_steps", 0),
-                          ("lora_r", 1), ("lora_alpha", 1), ("sample_tokens", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if self.block_size is not None and (not isinstance(self.block_size, int) or self.block_size < 2):
-            raise ValueError(f"block_size must be an integer >= 2, got {self.block_size!r}")
-        if not isinstance(self.max_steps, int) or (self.max_steps <= 0 and self.max_steps != -1):
-            raise ValueError(f"max_steps must be a positive integer or -1, got {self.max_steps!r}")
+        _check_integers(self, (("batch_size", 1), ("gradient_accumulation_steps", 1), ("eval_every", 1),
+                               ("save_every", 1), ("save_total_limit", 1), ("logging_steps", 1),
+                               ("warmup_steps", 0), ("lora_r", 1), ("lora_alpha", 1), ("sample_tokens", 0)))
+        if self.block_size is not None:
+            _check_integers(self, (("block_size", 2),))
+        _check_max_steps(self.max_steps)
         if self.max_minutes is not None:
             _check_number("max_minutes", self.max_minutes, 0.0, float("inf"), low_open=True)
         _check_number("epochs", self.epochs, 0.0, float("inf"), low_open=True)
@@ -338,10 +334,10 @@ def chat_data(settings: FinetuneSettings, tokenizer, fmt: str, block_size: int, 
     }
     log(f"data: {fmt} rows, {len(encoded_train.rows)} train / {len(encoded_val.rows)} validation, "
         f"{encoded_train.tokens} tokens of which {encoded_train.target_tokens} are trained on")
-    sample = [m for m in validation[0].messages]
-    last_user = max(i for i, m in enumerate(sample) if m["role"] == "user") if any(
-        m["role"] == "user" for m in sample) else 0
-    return FinetuneData(fmt, encoded_train.rows, encoded_val.rows, None, description, sample[:last_user + 1])
+    # the sample prompt: the first held-out conversation up to (not including) its first assistant turn
+    sample = validation[0].messages
+    first_answer = next(i for i, m in enumerate(sample) if m["role"] == "assistant")
+    return FinetuneData(fmt, encoded_train.rows, encoded_val.rows, None, description, sample[:first_answer])
 
 
 # --- schedule ----------------------------------------------------------------------------------------------------

@@ -126,15 +126,11 @@ class TrainSettings:
         setting. The model shape is checked by building its config with the requested vocabulary."""
         from .tokenization import MIN_VOCAB_SIZE
 
-        for name, low in (("hidden_size", 1), ("num_hidden_layers", 1), ("num_attention_heads", 1),
-                          ("block_size", 2), ("batch_size", 1), ("gradient_accumulation_steps", 1),
-                          ("eval_every", 1), ("save_every", 1), ("save_total_limit", 1), ("logging_steps", 1),
-                          ("warmup_steps", 0), ("sample_tokens", 0), ("vocab_size", MIN_VOCAB_SIZE)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not isinstance(self.max_steps, int) or (self.max_steps <= 0 and self.max_steps != -1):
-            raise ValueError(f"max_steps must be a positive integer or -1 (from the budget), got {self.max_steps!r}")
+        _check_integers(self, (("hidden_size", 1), ("num_hidden_layers", 1), ("num_attention_heads", 1),
+                               ("block_size", 2), ("batch_size", 1), ("gradient_accumulation_steps", 1),
+                               ("eval_every", 1), ("save_every", 1), ("save_total_limit", 1), ("logging_steps", 1),
+                               ("warmup_steps", 0), ("sample_tokens", 0), ("vocab_size", MIN_VOCAB_SIZE)))
+        _check_max_steps(self.max_steps)
         if self.max_minutes is not None and not (isinstance(self.max_minutes, (int, float)) and self.max_minutes >= 0):
             raise ValueError(f"max_minutes must be >= 0 minutes (0: no budget), got {self.max_minutes!r}")
         _check_number("dropout", self.dropout, 0.0, 1.0)
@@ -301,6 +297,19 @@ class _PlannedTrainer(Trainer):
             self.lr_scheduler = LambdaLR(optimizer if optimizer is not None else self.optimizer, self.plan)
             self._created_lr_scheduler = True
         return self.lr_scheduler
+
+
+def _check_integers(settings, minimums) -> None:
+    """Each (field, lowest allowed) of `settings` is an integer (not a bool) at or above its bound."""
+    for name, low in minimums:
+        value = getattr(settings, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_max_steps(value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or (value <= 0 and value != -1):
+        raise ValueError(f"max_steps must be a positive integer or -1 (from the budget), got {value!r}")
 
 
 def _check_number(name: str, value, low: float, high: float, low_open: bool = False,
