@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from tinyslm_hf.data import load_documents, split_documents
+from tinyslm_hf.data import document_texts, load_documents, split_documents
 from tinyslm_hf.evaluation import evaluate_text
 from tinyslm_hf.modelio import load_model_and_tokenizer
 
@@ -25,7 +25,8 @@ def main() -> None:
     parser.add_argument("--block-size", type=int, default=256)
     parser.add_argument("--text-field", default="text", help="the jsonl / dataset field holding the text")
     args = parser.parse_args()
-    docs = split_documents(load_documents(args.data, args.text_field), args.validation_fraction, args.seed)["validation"]["text"]
+    held_out = split_documents(load_documents(args.data, args.text_field), args.validation_fraction, args.seed)
+    docs = document_texts(held_out["validation"])
     model, tokenizer = load_model_and_tokenizer(args.model)
     bits = n_bytes = 0.0
     for doc in docs:

@@ -117,7 +117,9 @@ class FinetuneSettings:
     seed: int = 1337
     """Seed for the hold-out, data order, LoRA initialisation and the sample."""
     num_proc: int | None = None
-    """Processes for tokenization of text; default: one."""
+    """Processes for tokenization of text; default: the CPU cores available (small corpora use one)."""
+    max_eval_tokens: int = 262_144
+    """Held-out tokens of text evaluated, periodically and at the end: a fixed sample; 0: all."""
     sample_prompt: str | None = None
     """Prompt answered at the end as a sample (SFT: as a chat request); default: the first held-out prompt."""
     sample_tokens: int = 80
@@ -134,7 +136,8 @@ class FinetuneSettings:
                                     "--model DIR)")
         _check_integers(self, (("batch_size", 1), ("gradient_accumulation_steps", 1), ("eval_every", 1),
                                ("save_every", 1), ("save_total_limit", 1), ("logging_steps", 1),
-                               ("warmup_steps", 0), ("lora_r", 1), ("lora_alpha", 1), ("sample_tokens", 0)))
+                               ("warmup_steps", 0), ("lora_r", 1), ("lora_alpha", 1), ("sample_tokens", 0),
+                               ("max_eval_tokens", 0)))
         if self.block_size is not None:
             _check_integers(self, (("block_size", 2),))
         _check_max_steps(self.max_steps)
@@ -279,22 +282,25 @@ def resolve_format(settings: FinetuneSettings) -> str:
 
 def text_data(settings: FinetuneSettings, tokenizer, block_size: int, log=print) -> FinetuneData:
     """Continued pretraining: the main job's data path (documents -> packed blocks) with the model's tokenizer."""
-    from .data import prepare_data, tokenize_and_pack, load_documents
+    from datasets import DatasetDict
 
-    data = prepare_data(settings.data, tokenizer, block_size, settings.validation_fraction, settings.seed,
-                        settings.num_proc, settings.text_field, settings.document_masking)
-    validation, validation_text = data.validation, data.validation_text
-    if settings.validation_data:
-        docs = load_documents(settings.validation_data, settings.text_field)
-        validation = tokenize_and_pack(docs, tokenizer, block_size, settings.num_proc, settings.document_masking)
-        validation_text = "\n\n".join(docs["text"])
-        if len(validation) == 0:
-            raise ValueError(f"validation_data is shorter than one block of {block_size} tokens")
-    description = {"format": "text", "train_blocks": len(data.train), "validation_blocks": len(validation),
-                   "block_size": block_size, "train_tokens": len(data.train) * block_size}
-    log(f"data: continued pretraining on {len(data.train)} train / {len(validation)} validation blocks of "
-        f"{block_size} tokens")
-    return FinetuneData("text", data.train, validation, validation_text, description)
+    from .data import describe, load_documents, prepare_data, split_documents
+    from .training import available_cores
+
+    num_proc = settings.num_proc or available_cores()
+    cap = settings.max_eval_tokens or None
+    docs = load_documents(settings.data, settings.text_field)
+    if settings.validation_data:  # the given held-out files replace the hold-out
+        splits = DatasetDict(train=docs, validation=load_documents(settings.validation_data, settings.text_field))
+    else:
+        splits = split_documents(docs, settings.validation_fraction, settings.seed)
+    data = prepare_data(splits, tokenizer, block_size, num_proc=num_proc, document_masking=settings.document_masking,
+                        max_eval_tokens=cap, log=log)
+    log(describe(data.stats, block_size))
+    description = {"format": "text", "train_blocks": len(data.train), "validation_blocks": len(data.validation),
+                   "block_size": block_size, "train_tokens": data.stats["train_tokens"],
+                   "eval_tokens": data.stats["eval_tokens"]}
+    return FinetuneData("text", data.train, data.validation, data.validation_text, description)
 
 
 def read_chat_rows(settings: FinetuneSettings, fmt: str):

@@ -24,14 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..data import _check_text_file
+    from ..data import check_text_file
     from ..evaluation import evaluate_text
     from ..modelio import load_model_and_tokenizer
 
     path = Path(args.data)
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}")
-    _check_text_file(path)
+    check_text_file(path)
     model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, dtype=args.dtype, int8=args.int8)
     metrics = evaluate_text(model, tokenizer, path.read_text(encoding="utf-8"), args.block_size, args.stride,
                             args.batch_size)
