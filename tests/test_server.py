@@ -172,9 +172,11 @@ def test_bad_parameters_are_400(client):
         dict(temperature=5),
         dict(top_p=0),
         dict(max_tokens=0),
-        dict(n=2),
+        dict(n=9),
         dict(stop=["a", "b", "c", "d", "e"]),
-        dict(frequency_penalty=1.0),
+        dict(frequency_penalty=3.0),
+        dict(suffix="tail"),
+        dict(logprobs=6),
         dict(extra_body={"no_such_field": 1}),
         dict(extra_body={"top_k": -1}),
     ]
@@ -187,6 +189,63 @@ def test_bad_parameters_are_400(client):
         client.chat.completions.create(model=MODEL, messages=[])
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=MODEL, messages=[{"role": "robot", "content": "hi"}])
+
+
+def test_n_choices_logprobs_and_echo(client, generator):
+    """n=2 gives two choices (seeded: reproducible, and different seeds per choice), logprobs are the model's own
+    log-probabilities of the returned tokens, echo returns the prompt before the completion."""
+    chat = dict(model=MODEL, messages=[{"role": "user", "content": "The quick"}], max_tokens=6, seed=5)
+    first = client.chat.completions.create(n=2, **chat)
+    again = client.chat.completions.create(n=2, **chat)
+    assert [c.index for c in first.choices] == [0, 1]
+    assert [c.message.content for c in first.choices] == [c.message.content for c in again.choices]
+    alone = client.chat.completions.create(n=1, **{**chat, "seed": 6})
+    assert first.choices[1].message.content == alone.choices[0].message.content
+    seed5 = client.chat.completions.create(n=1, **chat)
+    assert first.choices[0].message.content == seed5.choices[0].message.content
+    assert first.usage.completion_tokens == seed5.usage.completion_tokens + alone.usage.completion_tokens
+    assert first.usage.prompt_tokens == alone.usage.prompt_tokens
+
+    greedy = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "The quick"}],
+                                            max_tokens=5, temperature=0, logprobs=True, top_logprobs=3)
+    content = greedy.choices[0].logprobs.content
+    assert "".join(t.token for t in content) == greedy.choices[0].message.content
+    for entry in content:  # greedy: the chosen token is the most likely one, and the first alternative
+        assert len(entry.top_logprobs) == 3 and entry.logprob <= 0
+        assert entry.top_logprobs[0].token == entry.token
+        assert abs(entry.top_logprobs[0].logprob - entry.logprob) < 1e-5
+    ids = generator.encode_chat([{"role": "user", "content": "The quick"}])
+    import torch
+
+    with torch.no_grad():
+        logits = generator.model(torch.tensor([ids])).logits[0, -1].float()
+    assert abs(torch.log_softmax(logits, -1).max().item() - content[0].logprob) < 1e-4
+
+    done = client.completions.create(model=MODEL, prompt="To be", max_tokens=4, temperature=0, echo=True,
+                                     logprobs=2)
+    plain = client.completions.create(model=MODEL, prompt="To be", max_tokens=4, temperature=0)
+    assert done.choices[0].text == "To be" + plain.choices[0].text
+    assert done.choices[0].logprobs.text_offset[0] == len("To be")
+    assert all(len(top) <= 2 for top in done.choices[0].logprobs.top_logprobs)
+
+
+def test_penalties_change_greedy_text_and_default_fields_are_accepted(client):
+    """presence/frequency penalties are applied (a strong frequency penalty forbids repeating a token), and the
+    fields clients send by default are accepted with their harmless values and refused by name otherwise."""
+    base = dict(model=MODEL, prompt="the the the", max_tokens=12, temperature=0)
+    plain = client.completions.create(**base).choices[0]
+    penalised = client.completions.create(frequency_penalty=2.0, presence_penalty=2.0, **base).choices[0]
+    assert plain.text != penalised.text
+    ok = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=2, response_format={"type": "text"},
+        tools=[], tool_choice="none", parallel_tool_calls=False, store=False, metadata={"run": "test"})
+    assert ok.choices[0].message.role == "assistant"
+    for bad, word in ((dict(response_format={"type": "json_object"}), "response_format"),
+                      (dict(tools=[{"type": "function", "function": {"name": "f"}}]), "tools"),
+                      (dict(store=True), "store")):
+        with pytest.raises(openai.BadRequestError) as err:
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], **bad)
+        assert word in err.value.body["message"]
 
 
 def test_null_fields_mean_default(server):

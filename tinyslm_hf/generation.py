@@ -16,10 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import torch
-from transformers import CompileConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer, set_seed
+from transformers import (
+    CompileConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextIteratorStreamer,
+    set_seed,
+)
 
 DEFAULT_MAX_NEW_TOKENS = 128
 MAX_STOP_SEQUENCES = 4
+MAX_TOP_LOGPROBS = 20
 
 
 def decode_compile_config(backend: str = "inductor", mode: str = "default", dynamic: bool | None = False,
@@ -50,6 +59,9 @@ class SamplingParams:
     repetition_penalty: float = 1.0
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logprobs: int | None = None  # report log-probabilities, with this many alternatives per token (0: none)
 
     def validate(self) -> "SamplingParams":
         def bad(name: str, why: str) -> ValueError:
@@ -69,6 +81,13 @@ class SamplingParams:
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)
                                       or not 0 <= self.seed < 2**63):
             raise bad("seed", "must be a non-negative integer")
+        for name in ("presence_penalty", "frequency_penalty"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -2.0 <= value <= 2.0:
+                raise bad(name, "must be between -2 and 2")
+        if self.logprobs is not None and (isinstance(self.logprobs, bool) or not isinstance(self.logprobs, int)
+                                          or not 0 <= self.logprobs <= MAX_TOP_LOGPROBS):
+            raise bad("logprobs", f"must be an integer from 0 to {MAX_TOP_LOGPROBS}")
         if isinstance(self.stop, str):
             self.stop = [self.stop]
         if len(self.stop) > MAX_STOP_SEQUENCES:
@@ -85,7 +104,35 @@ class SamplingParams:
         else:
             kwargs.update(do_sample=True, temperature=float(self.temperature), top_p=float(self.top_p),
                           top_k=int(self.top_k))
+        if self.presence_penalty or self.frequency_penalty:
+            kwargs["logits_processor"] = LogitsProcessorList([
+                OpenAIPenalties(float(self.presence_penalty), float(self.frequency_penalty))])
         return kwargs
+
+    def batch_key(self) -> tuple:
+        """Requests with equal keys decode identically and may share a batch."""
+        return (self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.presence_penalty,
+                self.frequency_penalty)
+
+
+class OpenAIPenalties(LogitsProcessor):
+    """OpenAI's presence and frequency penalties: each token's logit is lowered by `presence` once it has appeared in
+    the completion and by `frequency` per appearance. transformers has only the multiplicative repetition penalty
+    (which also counts the prompt), so this one is written here. The prompt width is read on the first call (the
+    prefill), so only generated tokens count, row by row."""
+
+    def __init__(self, presence: float, frequency: float):
+        self.presence, self.frequency = presence, frequency
+        self.prompt_width: int | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.prompt_width is None:
+            self.prompt_width = input_ids.shape[1]
+        generated = input_ids[:, self.prompt_width:]
+        if generated.shape[1] == 0:
+            return scores
+        counts = torch.zeros_like(scores).scatter_add_(1, generated, torch.ones_like(generated, dtype=scores.dtype))
+        return scores - self.frequency * counts - self.presence * (counts > 0).to(scores.dtype)
 
 
 @dataclass
@@ -96,6 +143,9 @@ class GenerationResult:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str  # "stop" (end token or stop sequence) or "length"
+    # With SamplingParams.logprobs: per returned token, (token text, log-probability, [(alternative, logprob)...]) of
+    # the model's own distribution (before temperature, top-k/top-p and penalties).
+    logprobs: list[tuple[str, float, list[tuple[str, float]]]] | None = None
 
 
 class _CancelCriteria(StoppingCriteria):
@@ -142,6 +192,7 @@ class TextStream:
         self.result: GenerationResult | None = None
         self._error: BaseException | None = None
         self._output: torch.Tensor | None = None
+        self._logits: tuple[torch.Tensor, ...] | None = None
         self._streamer = TextIteratorStreamer(generator.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                               timeout=generator.stream_timeout)
         model = generator.model
@@ -157,6 +208,8 @@ class TextStream:
             **params.generate_kwargs(),
             **generator.cache_kwargs,
         )
+        if params.logprobs is not None:
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
         if params.stop:
             # transformers stops on the text (across token boundaries); we trim the stop text off below.
             kwargs.update(stop_strings=list(params.stop), tokenizer=generator.tokenizer)
@@ -169,7 +222,11 @@ class TextStream:
             if seed is not None:
                 set_seed(seed)  # callers serialise generations, so the global RNG is ours for this request
             with torch.inference_mode():
-                self._output = self._gen.model.generate(**kwargs)
+                output = self._gen.model.generate(**kwargs)
+            if hasattr(output, "sequences"):
+                self._output, self._logits = output.sequences, output.logits
+            else:
+                self._output = output
         except BaseException as exc:  # surfaced to the consumer in __iter__
             self._error = exc
             self._streamer.end()
@@ -216,7 +273,24 @@ class TextStream:
         else:
             reason = "length"
         return GenerationResult(text=text, prompt_tokens=self._prompt_len, completion_tokens=len(new_ids),
-                                finish_reason=reason)
+                                finish_reason=reason, logprobs=self._token_logprobs(new_ids, text))
+
+    def _token_logprobs(self, new_ids: list[int], text: str):
+        """Log-probabilities of the returned tokens: those that make up `text` (a stop sequence's tokens and the
+        end token are not part of the answer)."""
+        if self._params.logprobs is None or self._logits is None:
+            return None
+        tokenizer, out = self._gen.tokenizer, []
+        for step, token in enumerate(new_ids):
+            if token in self._gen.eos_token_ids or len(tokenizer.decode(new_ids[:step], skip_special_tokens=True)) \
+                    >= len(text):
+                break
+            logprobs = torch.log_softmax(self._logits[step][0].float(), dim=-1)
+            top = torch.topk(logprobs, self._params.logprobs) if self._params.logprobs else None
+            alternatives = ([(tokenizer.decode([int(i)]), float(v)) for v, i in zip(top.values, top.indices)]
+                            if top is not None else [])
+            out.append((tokenizer.decode([token]), float(logprobs[token]), alternatives))
+        return out
 
     def close(self) -> None:
         """Cancel the generation (if still running) and wait for its thread."""

@@ -44,7 +44,7 @@ class Job:
     def key(self) -> Any:
         if self.params.seed is not None:
             return ("seeded", id(self))  # never shares a batch
-        return tuple(sorted(self.params.generate_kwargs().items()))
+        return self.params.batch_key()
 
     def emit(self, item: Any) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)

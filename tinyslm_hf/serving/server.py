@@ -19,6 +19,7 @@ How requests are run, and why:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import secrets
 import time
@@ -41,6 +42,7 @@ from ..generation import GenerationResult, Generator, PromptTooLongError, Sampli
 from .batching import Batcher, Job
 
 DEFAULT_MAX_QUEUE = 32
+MAX_CHOICES = 8
 
 
 # --------------------------------------------------------------------------------------------------------- errors
@@ -88,11 +90,20 @@ class _SamplingRequest(_Strict):
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    n: int = Field(1, ge=1, le=1, description="only one choice per request is supported")
+    n: int = Field(1, ge=1, le=MAX_CHOICES, description="choices, generated one after another")
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     logit_bias: dict[str, float] | None = None
     user: str | None = None
+    # Fields clients send by default. Their harmless values are accepted; a value that asks for something this
+    # server cannot do is refused by name rather than ignored.
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    store: bool | None = None
+    metadata: dict[str, str] | None = None
+    service_tier: str | None = None
 
     @field_validator("stop")
     @classmethod
@@ -106,18 +117,29 @@ class _SamplingRequest(_Strict):
 
     @model_validator(mode="after")
     def _unsupported(self) -> "_SamplingRequest":
-        if self.presence_penalty or self.frequency_penalty:
-            raise ValueError("presence_penalty and frequency_penalty are not supported (use repetition_penalty)")
+        if self.response_format is not None and self.response_format.get("type") != "text":
+            raise ValueError(f"response_format {self.response_format.get('type')!r} is not supported (only 'text')")
+        if self.tools:
+            raise ValueError("tools are not supported: this model has no tool calling")
+        if self.tool_choice not in (None, "none", "auto"):
+            raise ValueError("tool_choice: only 'none' or 'auto' without tools is supported")
+        if self.store:
+            raise ValueError("store=true is not supported: this server keeps no completions")
         if self.logit_bias:
             raise ValueError("logit_bias is not supported")
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options is only allowed with stream=true")
         return self
 
+    def requested_logprobs(self) -> int | None:
+        return None
+
     def sampling(self, max_tokens: int | None) -> SamplingParams:
         return SamplingParams(max_new_tokens=max_tokens, temperature=self.temperature, top_p=self.top_p,
                               top_k=self.top_k, repetition_penalty=self.repetition_penalty, seed=self.seed,
-                              stop=list(self.stop or [])).validate()
+                              stop=list(self.stop or []), presence_penalty=self.presence_penalty,
+                              frequency_penalty=self.frequency_penalty,
+                              logprobs=self.requested_logprobs()).validate()
 
 
 class CompletionRequest(_SamplingRequest):
@@ -125,7 +147,7 @@ class CompletionRequest(_SamplingRequest):
     echo: bool = False
     best_of: int = Field(1, ge=1, le=1)
     suffix: str | None = None
-    logprobs: int | None = None
+    logprobs: int | None = Field(None, ge=0, le=5)
 
     @field_validator("prompt")
     @classmethod
@@ -138,9 +160,14 @@ class CompletionRequest(_SamplingRequest):
 
     @model_validator(mode="after")
     def _completion_unsupported(self) -> "CompletionRequest":
-        if self.echo or self.suffix or self.logprobs:
-            raise ValueError("echo, suffix and logprobs are not supported")
+        if self.suffix:
+            raise ValueError("suffix is not supported: this model only continues text")
+        if self.logprobs is not None and self.stream:
+            raise ValueError("logprobs is not supported with stream=true")
         return self
+
+    def requested_logprobs(self) -> int | None:
+        return self.logprobs
 
 
 class TextPart(_Strict):
@@ -162,12 +189,18 @@ class ChatCompletionRequest(_SamplingRequest):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
 
     @model_validator(mode="after")
     def _chat_unsupported(self) -> "ChatCompletionRequest":
-        if self.logprobs:
-            raise ValueError("logprobs is not supported")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs=true")
+        if self.logprobs and self.stream:
+            raise ValueError("logprobs is not supported with stream=true")
         return self
+
+    def requested_logprobs(self) -> int | None:
+        return (self.top_logprobs or 0) if self.logprobs else None
 
 
 # ---------------------------------------------------------------------------------------------------------- engine
@@ -297,9 +330,32 @@ def _drain(stream: TextStream) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------ responses
-def _usage(result: GenerationResult) -> dict[str, int]:
-    return {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-            "total_tokens": result.prompt_tokens + result.completion_tokens}
+def _usage(results: list[GenerationResult]) -> dict[str, int]:
+    """The prompt once (all choices share it), the completions of every choice."""
+    prompt, completion = results[0].prompt_tokens, sum(r.completion_tokens for r in results)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _chat_logprobs(result: GenerationResult) -> dict[str, Any] | None:
+    if result.logprobs is None:
+        return None
+    entry = lambda token, logprob: {"token": token, "logprob": logprob,  # noqa: E731
+                                    "bytes": list(token.encode("utf-8"))}
+    return {"content": [{**entry(token, logprob), "top_logprobs": [entry(t, v) for t, v in top]}
+                        for token, logprob, top in result.logprobs], "refusal": None}
+
+
+def _completion_logprobs(result: GenerationResult, start: int) -> dict[str, Any] | None:
+    """The legacy completions layout; `start` is where the completion begins in the returned text (after an
+    echoed prompt)."""
+    if result.logprobs is None:
+        return None
+    offsets, at = [], start
+    for token, _, _ in result.logprobs:
+        offsets.append(at)
+        at += len(token)
+    return {"tokens": [t for t, _, _ in result.logprobs], "token_logprobs": [v for _, v, _ in result.logprobs],
+            "top_logprobs": [dict(top) for _, _, top in result.logprobs], "text_offset": offsets}
 
 
 def _sse(payload: dict[str, Any] | str) -> str:
@@ -324,36 +380,41 @@ class WireFormat:
     def _envelope(self, obj: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
         return {"id": self.rid, "object": obj, "created": self.created, "model": self.model_id, "choices": choices}
 
-    def response(self, result: GenerationResult) -> dict[str, Any]:
-        choice: dict[str, Any] = {"index": 0, "finish_reason": result.finish_reason}
-        if self.chat:
-            choice["message"] = {"role": "assistant", "content": result.text}
-        else:
-            choice.update(text=result.text, logprobs=None)
-        return {**self._envelope("chat.completion" if self.chat else "text_completion", [choice]),
-                "usage": _usage(result)}
+    def response(self, results: list[GenerationResult], echo: str = "") -> dict[str, Any]:
+        choices = []
+        for index, result in enumerate(results):
+            choice: dict[str, Any] = {"index": index, "finish_reason": result.finish_reason}
+            if self.chat:
+                choice["message"] = {"role": "assistant", "content": result.text}
+                choice["logprobs"] = _chat_logprobs(result)
+            else:
+                choice.update(text=echo + result.text, logprobs=_completion_logprobs(result, len(echo)))
+            choices.append(choice)
+        return {**self._envelope("chat.completion" if self.chat else "text_completion", choices),
+                "usage": _usage(results)}
 
     @property
     def chunk_object(self) -> str:
         return "chat.completion.chunk" if self.chat else "text_completion"
 
-    def chunk(self, delta: str | None, finish: str | None = None, role: bool = False) -> dict[str, Any]:
+    def chunk(self, delta: str | None, finish: str | None = None, role: bool = False,
+              index: int = 0) -> dict[str, Any]:
         if self.chat:
             d: dict[str, Any] = {}
             if role:
                 d["role"] = "assistant"
             if delta is not None:
                 d["content"] = delta
-            choice = {"index": 0, "delta": d, "finish_reason": finish}
+            choice = {"index": index, "delta": d, "finish_reason": finish}
         else:
-            choice = {"index": 0, "text": delta or "", "finish_reason": finish, "logprobs": None}
+            choice = {"index": index, "text": delta or "", "finish_reason": finish, "logprobs": None}
         out = self._envelope(self.chunk_object, [choice])
         if self.include_usage:
             out["usage"] = None
         return out
 
-    def usage_chunk(self, result: GenerationResult) -> dict[str, Any]:
-        return {**self._envelope(self.chunk_object, []), "usage": _usage(result)}
+    def usage_chunk(self, results: list[GenerationResult]) -> dict[str, Any]:
+        return {**self._envelope(self.chunk_object, []), "usage": _usage(results)}
 
 
 def _stream_error(message: str, kind: str, code: str | None = None) -> str:
@@ -362,47 +423,66 @@ def _stream_error(message: str, kind: str, code: str | None = None) -> str:
 
 
 async def _events(engine: Engine, slot: Slot, wire: WireFormat, ids: list[int],
-                  params: SamplingParams) -> AsyncIterator[str]:
-    result: GenerationResult | None = None
+                  choices: list[SamplingParams], echo: str = "") -> AsyncIterator[str]:
+    """Server-sent events for every choice in turn (each chunk names its choice's index)."""
+    results: list[GenerationResult] = []
     try:
-        if wire.chat:
-            yield _sse(wire.chunk("", role=True))
-        async for item in engine.stream(ids, params):
-            if isinstance(item, GenerationResult):
-                result = item
-            else:
-                yield _sse(wire.chunk(item))
+        for index, params in enumerate(choices):
+            result: GenerationResult | None = None
+            if wire.chat:
+                yield _sse(wire.chunk("", role=True, index=index))
+            elif echo:
+                yield _sse(wire.chunk(echo, index=index))
+            async for item in engine.stream(ids, params):
+                if isinstance(item, GenerationResult):
+                    result = item
+                else:
+                    yield _sse(wire.chunk(item, index=index))
+            if result is None:  # cancelled by shutdown
+                yield _stream_error("the server is shutting down", "service_unavailable", "shutting_down")
+                return
+            results.append(result)
+            yield _sse(wire.chunk(None if wire.chat else "", finish=result.finish_reason, index=index))
     except Exception as exc:
         yield _stream_error(f"generation failed: {exc}", "server_error")
         return
     finally:
         slot.release()
-    if result is None:  # cancelled by shutdown
-        yield _stream_error("the server is shutting down", "service_unavailable", "shutting_down")
-        return
-    yield _sse(wire.chunk(None if wire.chat else "", finish=result.finish_reason))
     if wire.include_usage:
-        yield _sse(wire.usage_chunk(result))
+        yield _sse(wire.usage_chunk(results))
     yield _sse("[DONE]")
 
 
-async def _respond(engine: Engine, req: _SamplingRequest, ids: list[int], max_tokens: int | None, chat: bool):
+def _choice_params(params: SamplingParams, n: int) -> list[SamplingParams]:
+    """One SamplingParams per choice: a seeded request gets seeds seed, seed+1, ... so its n choices differ and
+    the whole response is reproducible."""
+    if params.seed is None:
+        return [params] * n
+    return [dataclasses.replace(params, seed=(params.seed + i) % 2**63) for i in range(n)]
+
+
+async def _respond(engine: Engine, req: _SamplingRequest, ids: list[int], max_tokens: int | None, chat: bool,
+                   echo: str = ""):
     """Admit one request and answer it, whole or as server-sent events."""
     engine.check_model(req.model)
     try:
         params = req.sampling(max_tokens)
     except ValueError as exc:
         raise APIError(400, str(exc), code="invalid_value") from exc
+    if params.logprobs is not None and engine.batcher is not None:
+        raise APIError(400, "logprobs is not supported by a batching server (--max-batch > 1)", param="logprobs",
+                       code="invalid_value")
     engine.prepare(ids, params, "messages" if chat else "prompt")
     slot = engine.admit()
     wire = WireFormat(chat, engine.model_id, bool(req.stream_options and req.stream_options.include_usage))
+    choices = _choice_params(params, req.n)
     if not req.stream:
         try:
-            return wire.response(await engine.run(ids, params))
+            return wire.response([await engine.run(ids, p) for p in choices], echo)
         finally:
             slot.release()
     # The background task also releases the slot if the client vanished before the body was ever iterated.
-    return StreamingResponse(_events(engine, slot, wire, ids, params), media_type="text/event-stream",
+    return StreamingResponse(_events(engine, slot, wire, ids, choices, echo), media_type="text/event-stream",
                              background=BackgroundTask(slot.release),
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -455,7 +535,8 @@ async def get_model(request: Request, name: str) -> dict[str, Any]:
 async def completions(request: Request, req: CompletionRequest):
     engine = _engine(request)
     ids = engine.generator.encode(req.prompt)  # type: ignore[arg-type]
-    return await _respond(engine, req, ids, req.max_tokens, chat=False)
+    return await _respond(engine, req, ids, req.max_tokens, chat=False,
+                          echo=req.prompt if req.echo else "")  # type: ignore[arg-type]
 
 
 @v1.post("/chat/completions")
