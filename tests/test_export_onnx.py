@@ -84,6 +84,30 @@ def test_int8_graph_runs_and_stays_close(exported):
     assert len(nll32) == len(ids) - 1 and nll8.sum() < 1.03 * nll32.sum()
 
 
+def test_three_backends_give_the_same_greedy_text_with_the_default_settings(exported, tmp_path, capsys):
+    """`generate --temperature 0` with everything else at its default (repetition penalty 1.1 included) prints the
+    same text on transformers, onnxruntime and llama.cpp; a long request stops at the trained context everywhere
+    (the modern preset has rotary positions, which would run on past it)."""
+    pytest.importorskip("llama_cpp")
+    model_dir, onnx_dir = exported
+    gguf_path = tmp_path / "m.gguf"
+    assert main(["export", "gguf", "--model", str(model_dir), "--out", str(gguf_path), "--type", "f32"]) == 0
+    capsys.readouterr()
+    texts = {}
+    for backend, path in (("hf", model_dir), ("onnx", onnx_dir), ("gguf", gguf_path)):
+        argv = ["generate", "--model", str(path), "The cat", "--temperature", "0", "--max-new-tokens", "24"]
+        assert main(argv + ([] if backend == "hf" else ["--backend", backend])) == 0
+        texts[backend] = capsys.readouterr().out
+    assert texts["hf"].strip() and texts["onnx"] == texts["hf"] == texts["gguf"], texts
+    unpenalised = generate_text("onnx", onnx_dir, "The cat", max_new_tokens=24)
+    assert unpenalised + "\n" != texts["onnx"]  # the penalty was applied, not just accepted
+    model, tokenizer = load_model_and_tokenizer(model_dir)
+    limit = model.config.max_position_embeddings
+    for backend, path in (("onnx", onnx_dir), ("gguf", gguf_path)):
+        long = generate_text(backend, path, "The cat", max_new_tokens=10 * limit)
+        assert len(tokenizer("The cat" + long)["input_ids"]) <= limit + 2, backend
+
+
 def test_export_errors(exported, tmp_path, capsys):
     model_dir, out = exported
     assert main(["export", "onnx", "--model", str(model_dir), "--out", str(out)]) == 2  # exists, no --overwrite

@@ -68,14 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_exported(args: argparse.Namespace, prompt: str, params) -> int:
-    """onnx / gguf backends: same prompt and sampling flags (repetition penalty is hf-only), no streaming."""
+    """onnx / gguf backends: the same prompt and sampling flags as hf, no streaming."""
     from ..cli import CLIError
     from ..export.runtimes import generate_text
 
     try:
         text = generate_text(args.backend, args.model, prompt, max_new_tokens=params.max_new_tokens or 128,
                              temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
-                             seed=params.seed, int8=args.int8)
+                             seed=params.seed, int8=args.int8, repetition_penalty=params.repetition_penalty)
     except ImportError as exc:
         raise CLIError(f"the {args.backend} backend needs the export extra: pip install 'tinyslm-hf[export]' "
                        f"({exc})") from exc

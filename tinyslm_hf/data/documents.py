@@ -13,7 +13,7 @@ from datasets import Dataset, DatasetDict
 
 from .sources import table_to_pieces
 
-PIECES_PER_BATCH = 64  # pieces are <= 64k characters: a batch holds at most ~4 MB of text
+PIECES_PER_BATCH = 256  # pieces are <= 8k characters: a batch holds at most ~2 MB of text
 MANY_DOCUMENTS = 20  # from here on whole documents are held out; below, every document is cut
 
 

@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .documents import as_pieces, column
 
-TOKENIZE_BATCH_ROWS = 64  # pieces are <= 64k characters: a batch is at most ~4 MB of text
+TOKENIZE_BATCH_ROWS = 256  # pieces are <= 8k characters: a batch is at most ~2 MB of text
 BYTES_PER_WORKER = 8 << 20  # below this much text per process, starting processes costs more than it saves
 TOKEN_FEATURES = Features({"input_ids": List(Value("int32")), "n_tokens": Value("int64")})
 PACK_FORMAT = 2  # bump when the block layout changes, so cached blocks of the old layout are not reused

@@ -225,17 +225,26 @@ class OnnxCausalLM:
         top_p: float = 1.0,
         top_k: int = 0,
         seed: int | None = None,
+        repetition_penalty: float = 1.0,
     ) -> list[int]:
-        """New token ids after `prompt_ids` (stops at a stop token, which is not returned, or at the position limit)."""
-        from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+        """New token ids after `prompt_ids` (stops at a stop token, which is not returned, or at the trained
+        context, rotary positions included: the model never saw longer sequences)."""
+        from transformers import (
+            LogitsProcessorList,
+            RepetitionPenaltyLogitsProcessor,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
 
         if not prompt_ids:
             raise ValueError("the prompt is empty")
-        if self.learned_positions:
-            if len(prompt_ids) >= self.max_positions:
-                raise ValueError(f"prompt has {len(prompt_ids)} tokens; this model's limit is {self.max_positions}")
-            max_new_tokens = min(max_new_tokens, self.max_positions - len(prompt_ids))
+        if len(prompt_ids) >= self.max_positions:
+            raise ValueError(f"prompt has {len(prompt_ids)} tokens; this model's limit is {self.max_positions}")
+        max_new_tokens = min(max_new_tokens, self.max_positions - len(prompt_ids))
         warpers = LogitsProcessorList()
+        if repetition_penalty != 1.0:  # first, as in generate(): it applies to greedy decoding too
+            warpers.append(RepetitionPenaltyLogitsProcessor(repetition_penalty))
         if do_sample:
             if temperature <= 0:
                 raise ValueError("temperature must be > 0 when sampling")
@@ -252,9 +261,8 @@ class OnnxCausalLM:
         past = None
         for _ in range(max_new_tokens):
             logits, past = self.forward(ids, past)
-            scores = torch.from_numpy(logits[:, -1, :]).float()
+            scores = warpers(torch.tensor([prompt_ids + out]), torch.from_numpy(logits[:, -1, :]).float())
             if do_sample:
-                scores = warpers(torch.tensor([prompt_ids + out]), scores)
                 token = int(torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator)[0, 0])
             else:
                 token = int(scores.argmax(-1)[0])

@@ -34,7 +34,8 @@ def load_gguf(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"GGUF file not found: {path}")
-    kwargs: dict[str, Any] = dict(n_ctx=0, logits_all=logits_all, verbose=False)  # n_ctx=0: the model's own length
+    # n_ctx=0: the model's own length.
+    kwargs: dict[str, Any] = dict(n_ctx=0, logits_all=logits_all, verbose=False)
     if f32_cache:
         kwargs.update(type_k=GGML_TYPE_F32, type_v=GGML_TYPE_F32)
     if threads:
@@ -62,6 +63,20 @@ def gguf_tokenize(llm: Any, text: str) -> list[int]:
     return list(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
 
+class _RepetitionPenalty:
+    """transformers' repetition penalty (CTRL's): every token already in the sequence has its logit divided by the
+    penalty when positive, multiplied when negative."""
+
+    def __init__(self, penalty: float):
+        self.penalty = penalty
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        seen = np.unique(input_ids)
+        picked = scores[seen]
+        scores[seen] = np.where(picked > 0, picked / self.penalty, picked * self.penalty)
+        return scores
+
+
 def gguf_generate_ids(
     llm: Any,
     prompt_ids: list[int],
@@ -70,6 +85,7 @@ def gguf_generate_ids(
     top_p: float = 1.0,
     top_k: int = 0,
     seed: int | None = None,
+    repetition_penalty: float = 1.0,
 ) -> list[int]:
     """Greedy (temperature 0) or sampled continuation with llama.cpp's sampler; stops at eos / end of turn."""
     if not prompt_ids:
@@ -84,8 +100,12 @@ def gguf_generate_ids(
     out: list[int] = []
     if max_new_tokens <= 0:
         return out
-    # min_p=0 and repeat_penalty=1 so the sampler is plain temperature/top-k/top-p, as in transformers.
-    for token in llm.generate(prompt_ids, top_k=top_k, top_p=top_p, min_p=0.0, temp=temperature, repeat_penalty=1.0):
+    # min_p=0 and llama.cpp's own repeat penalty off, so the sampler is plain temperature/top-k/top-p as in
+    # transformers. llama.cpp's penalty counts only sampled tokens (not the prompt) over a window; transformers'
+    # counts the whole sequence, so that one is applied here, on the same logits.
+    processors = [_RepetitionPenalty(repetition_penalty)] if repetition_penalty != 1.0 else None
+    for token in llm.generate(prompt_ids, top_k=top_k, top_p=top_p, min_p=0.0, temp=temperature,
+                              repeat_penalty=1.0, logits_processor=processors):
         if token in stops:
             break
         out.append(int(token))
@@ -135,7 +155,7 @@ def bits_per_byte(nll: np.ndarray, text: str) -> float:
 
 
 def _hf_generate(model_path: str, prompt: str, max_new_tokens: int, temperature: float, top_p: float, top_k: int,
-                 seed: int | None, int8: bool) -> str:
+                 seed: int | None, int8: bool, repetition_penalty: float) -> str:
     import torch
     from transformers import set_seed
 
@@ -145,16 +165,15 @@ def _hf_generate(model_path: str, prompt: str, max_new_tokens: int, temperature:
     ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
     if ids.shape[1] == 0:
         raise ValueError("the prompt is empty")
-    if model.config.position_embedding_type == "learned":
-        room = model.config.max_position_embeddings - ids.shape[1]
-        if room <= 0:
-            limit = model.config.max_position_embeddings
-            raise ValueError(f"prompt has {ids.shape[1]} tokens; this model's limit is {limit}")
-        max_new_tokens = min(max_new_tokens, room)
+    limit = model.config.max_position_embeddings  # the trained context, with learned or rotary positions
+    if ids.shape[1] >= limit:
+        raise ValueError(f"prompt has {ids.shape[1]} tokens; this model's limit is {limit}")
+    max_new_tokens = min(max_new_tokens, limit - ids.shape[1])
     if seed is not None:
         set_seed(seed)
     sample = temperature > 0
-    kwargs: dict[str, Any] = dict(do_sample=sample, max_new_tokens=max_new_tokens)
+    kwargs: dict[str, Any] = dict(do_sample=sample, max_new_tokens=max_new_tokens,
+                                  repetition_penalty=repetition_penalty)
     if sample:
         kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k or None)
     with torch.no_grad():
@@ -172,11 +191,13 @@ def generate_text(
     top_k: int = 0,
     seed: int | None = None,
     int8: bool = False,
+    repetition_penalty: float = 1.0,
 ) -> str:
     """Continue `prompt` with the chosen runtime and return only the new text.
 
     model_path is a model folder (hf), an ONNX export folder (onnx; `int8` picks model_int8.onnx) or a .gguf file
-    (gguf). temperature 0 means greedy decoding on every backend.
+    (gguf). temperature 0 means greedy decoding on every backend; every backend applies the repetition penalty over
+    the whole sequence and stops at the model's trained context.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -186,19 +207,23 @@ def generate_text(
         raise ValueError("temperature must be >= 0")
     if not 0 < top_p <= 1:
         raise ValueError("top_p must be in (0, 1]")
+    if not repetition_penalty > 0:
+        raise ValueError("repetition_penalty must be > 0")
     if backend == "hf":
-        return _hf_generate(str(model_path), prompt, max_new_tokens, temperature, top_p, top_k, seed, int8)
+        return _hf_generate(str(model_path), prompt, max_new_tokens, temperature, top_p, top_k, seed, int8,
+                            repetition_penalty)
     if backend == "onnx":
         from .onnx import OnnxCausalLM
 
         runner = OnnxCausalLM(model_path, int8=int8)
         return runner.generate(
             prompt, max_new_tokens, do_sample=temperature > 0, temperature=temperature or 1.0, top_p=top_p,
-            top_k=top_k, seed=seed,
+            top_k=top_k, seed=seed, repetition_penalty=repetition_penalty,
         )
     llm = load_gguf(model_path, seed=seed)
     try:
-        new_ids = gguf_generate_ids(llm, gguf_tokenize(llm, prompt), max_new_tokens, temperature, top_p, top_k, seed)
+        new_ids = gguf_generate_ids(llm, gguf_tokenize(llm, prompt), max_new_tokens, temperature, top_p, top_k, seed,
+                                    repetition_penalty)
         return llm.detokenize(new_ids).decode("utf-8", errors="replace")
     finally:
         llm.close()  # free llama.cpp's context now, not in __del__ at interpreter exit (which can fail noisily)
