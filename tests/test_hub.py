@@ -180,6 +180,36 @@ def test_stage_errors(model_with_leftovers, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
+def test_a_trained_runs_card_is_staged_as_the_repos(tiny_model_dir, tmp_path):
+    """The card `tinyslm train` writes (title = run folder, usage with a placeholder path, a loss-curve image,
+    metrics in train_metrics.json) becomes the repo's: repo name and id, the measured numbers as model-index, the
+    real vocabulary size, and every file it links uploaded beside it."""
+    from tinyslm_hf.card import write_model_card
+    from tinyslm_hf.modelio import model_name
+    from tinyslm_hf.training import TrainSettings
+
+    run = tmp_path / "runs" / "shakespeare" / "final"
+    shutil.copytree(tiny_model_dir, run)
+    metrics = {"heldout_loss": 1.5, "heldout_perplexity": 4.48, "heldout_bits_per_byte": 2.07, "eval_loss": 1.6,
+               "train_loss": 1.4, "steps": 10, "parameters": 1000, "vocab_size": 298}
+    (run / "train_metrics.json").write_text(json.dumps(metrics))
+    (run / "loss_curve.png").write_bytes(b"\x89PNG fake")
+    write_model_card(run, TrainSettings(vocab_size=1024), metrics, ["corpus.txt"], has_plot=True)
+    assert model_name(run) == "shakespeare" and model_name(run.parent) == "shakespeare"
+    staged = hub.stage_repo(run, tmp_path / "repo", REPO, space=False)
+    card = ModelCard.load(staged / "README.md")
+    assert card.text.lstrip().startswith("# tiny-slm") and "PATH" not in card.text
+    assert f'from_pretrained("{REPO}"' in card.text and "298 tokens" in card.text and "1024 tokens" not in card.text
+    values = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert values == {"perplexity": 4.48, "bits_per_byte": 2.07, "loss": 1.5}
+    links = hub.linked_files(card.text)
+    assert "loss_curve.png" in links and all((staged / link).is_file() for link in links)
+    (run / "loss_curve.png").unlink()
+    with pytest.raises(FileNotFoundError, match="loss_curve.png"):
+        hub.stage_repo(run, tmp_path / "repo2", REPO, space=False)
+    assert not (tmp_path / "repo2").exists()
+
+
 def test_existing_card_text_and_metadata_are_kept(tiny_model_dir, tmp_path):
     model = tmp_path / "final"
     shutil.copytree(tiny_model_dir, model)

@@ -383,8 +383,8 @@ def test_serve_command_starts_and_shuts_down_cleanly(tiny_model_dir, tmp_path):
             assert time.monotonic() < deadline, "server did not come up"
             time.sleep(0.2)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0)
-        assert client.models.list().data[0].id == tiny_model_dir.name
-        out = client.completions.create(model=tiny_model_dir.name, prompt="hi", max_tokens=3)
+        assert client.models.list().data[0].id == tiny_model_dir.parent.name  # "./model" is named after its run
+        out = client.completions.create(model=tiny_model_dir.parent.name, prompt="hi", max_tokens=3)
         assert 1 <= out.usage.completion_tokens <= 3
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0

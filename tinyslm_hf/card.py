@@ -66,7 +66,8 @@ def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any],
         "## Training",
         "",
         f"- Data: {data_text}.",
-        f"- Tokenizer: byte-level BPE, {config.get('vocab_size')} tokens, trained on the training split only.",
+        f"- Tokenizer: byte-level BPE, {metrics.get('vocab_size', config.get('vocab_size'))} tokens, trained on the "
+        "training split only.",
         f"- Steps: {metrics.get('steps')} of batch {config.get('batch_size')} x {config.get('block_size')} tokens "
         f"(grad accumulation {config.get('gradient_accumulation_steps')}), AdamW lr {config.get('learning_rate')} "
         f"with warmup and cosine decay, weight decay {config.get('weight_decay')}, dropout {config.get('dropout')} "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,9 +39,17 @@ AUTO_MAP = {
 }
 
 
+METRIC_FILES = ("train_metrics.json", "finetune_metrics.json", "eval_results.json", "all_results.json")
+METRIC_KEYS = (("heldout_perplexity", "perplexity"), ("perplexity", "perplexity"), ("eval_perplexity", "perplexity"),
+               ("heldout_bits_per_byte", "bits_per_byte"), ("bits_per_byte", "bits_per_byte"),
+               ("eval_bits_per_byte", "bits_per_byte"), ("heldout_loss", "loss"), ("eval_loss", "loss"),
+               ("loss", "loss"))
+
+
 def _eval_results(model_dir: Path, model_name: str, dataset: str | None) -> list[EvalResult]:
-    """Hub `model-index` entries from an `eval_results.json` / `all_results.json` next to the weights, if any."""
-    for name in ("eval_results.json", "all_results.json"):
+    """Hub `model-index` entries from the metrics file next to the weights: what `tinyslm train` / `finetune`
+    measured (held-out text, preferred over the packed-block loss), else a Trainer's eval/all_results.json."""
+    for name in METRIC_FILES:
         path = model_dir / name
         if path.is_file():
             try:
@@ -48,9 +57,7 @@ def _eval_results(model_dir: Path, model_name: str, dataset: str | None) -> list
             except json.JSONDecodeError:
                 return []
             out = []
-            for key, metric in (("perplexity", "perplexity"), ("eval_perplexity", "perplexity"),
-                                ("bits_per_byte", "bits_per_byte"), ("eval_bits_per_byte", "bits_per_byte"),
-                                ("eval_loss", "loss"), ("loss", "loss")):
+            for key, metric in METRIC_KEYS:
                 if isinstance(values.get(key), (int, float)) and metric not in {r.metric_type for r in out}:
                     out.append(EvalResult(task_type="text-generation", dataset_type=dataset or "custom",
                                           dataset_name=dataset or "held-out text", metric_type=metric,
@@ -96,8 +103,8 @@ def build_model_card(
         eval_results=results or (existing.data.eval_results if existing is not None else None),
         **extra,
     )
-    if existing is not None:  # the training run wrote a card: keep its text
-        body = existing.text
+    if existing is not None:  # the training run wrote a card: keep its text, named and addressed as this repo
+        body = _retitle(existing.text, name, repo_id)
     else:
         preset = "modern (RoPE, RMSNorm, SwiGLU, GQA)" if config.get("position_embedding_type") == "rope" else \
             "seed (GPT-2 layout: learned positions, LayerNorm, GELU)"
@@ -135,6 +142,23 @@ A tiny model: expect fluent-looking but unreliable text. Not for factual, medica
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
+def _retitle(text: str, name: str, repo_id: str) -> str:
+    """A card written for a local folder, made the repo's: its title is the repo name and its usage snippet loads
+    the repo id instead of a placeholder path."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("# "):
+            lines[i] = f"# {name}"
+            break
+    return "\n".join(lines).replace('from_pretrained("PATH"', f'from_pretrained("{repo_id}"')
+
+
+def linked_files(card_text: str) -> list[str]:
+    """Relative files a card links or shows (`[x](file)`, `![x](file)`), to be uploaded beside it."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", card_text)
+    return sorted({t for t in targets if "://" not in t and not t.startswith(("#", "/", "mailto:"))})
+
+
 def stage_repo(
     model_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -166,7 +190,14 @@ def stage_repo(
         if not (tmp / "tokenizer.json").is_file():
             raise FileNotFoundError(f"{model_dir} has no tokenizer.json: save the tokenizer with the model")
         _ensure_auto_map(tmp / "config.json")
-        build_model_card(model_dir, repo_id, license=license, datasets=datasets).save(tmp / "README.md")
+        card = build_model_card(model_dir, repo_id, license=license, datasets=datasets)
+        for link in linked_files(card.text):  # e.g. loss_curve.png: a card must not point at a missing file
+            source = (model_dir / link).resolve()
+            if not source.is_file() or model_dir.resolve() not in source.parents:
+                raise FileNotFoundError(f"the model card links {link}, which is not in {model_dir}")
+            (tmp / link).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, tmp / link)
+        card.save(tmp / "README.md")
         if space:
             shutil.copy2(PACKAGE_DIR / "serving" / "app.py", tmp / "app.py")
             shutil.copy2(PACKAGE_DIR / "generation.py", tmp / "generation.py")

@@ -56,6 +56,16 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+GENERIC_FOLDER_NAMES = {"final", "model", "merged", "adapter"}
+
+
+def model_name(path: str | os.PathLike) -> str:
+    """What to call a model folder: its name, or its run's name for the generic folders training writes
+    (`runs/shakespeare/final` is "shakespeare", not "final")."""
+    path = Path(path).resolve()
+    return path.parent.name if path.name in GENERIC_FOLDER_NAMES and path.parent.name else path.name
+
+
 def _check_folder(path: Path) -> None:
     if not path.is_dir():
         raise FileNotFoundError(f"model folder not found: {path}")

@@ -543,6 +543,7 @@ def finish(trainer: Trainer, tokenizer, settings: TrainSettings, data, data_path
     held_out = evaluate_text(model, tokenizer, data.validation_text, block_size=settings.block_size,
                              batch_size=settings.batch_size)
     result.update({f"heldout_{k}": v for k, v in held_out.items()})
+    result["vocab_size"] = len(tokenizer)  # what the BPE reached, which can be below the size asked for
     save_model_folder(model, tokenizer, final_dir, overwrite=True)
     plot = _plot_losses(trainer.state.log_history, final_dir / "loss_curve.png")
     from .card import write_model_card

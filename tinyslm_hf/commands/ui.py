@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model folder")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: this machine only)")
     parser.add_argument("--port", type=int, default=7860, help="TCP port (default 7860)")
-    parser.add_argument("--title", default=None, help="page title (default: folder name)")
+    parser.add_argument("--title", default=None, help="page title (default: the folder's name, or its run's for .../final)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--compile", action="store_true",
@@ -28,11 +28,10 @@ def run(args: argparse.Namespace) -> int:
         from ..serving.app import build_demo
     except ImportError as exc:
         raise ValueError(f"the web app needs the 'serve' extra: pip install 'tinyslm-hf[serve]' ({exc})") from exc
-    from pathlib import Path
-
+    from ..modelio import model_name
     from .generate import load_generator
 
     generator = load_generator(args)
-    demo = build_demo(generator, title=args.title or Path(args.model).resolve().name)
+    demo = build_demo(generator, title=args.title or model_name(args.model))
     demo.launch(server_name=args.host, server_port=args.port, ssr_mode=False, share=False)
     return 0

@@ -585,7 +585,7 @@ def create_app(
 ) -> FastAPI:
     """Build the FastAPI app for one model folder (or an already loaded `Generator`).
 
-    `model_id` is the name clients pass as `model` (default: the folder's name); `api_key`, when set, is required as
+    `model_id` is the name clients pass as `model` (default: the folder's name, or its run's for `.../final`); `api_key`, when set, is required as
     `Authorization: Bearer <key>` on every `/v1` route. `max_batch` > 1 runs up to that many concurrent requests
     as one batched `generate` (see `batching.py`). `int8` quantizes the folder's Linear layers to dynamic int8 after
     loading (CPU).
@@ -598,7 +598,9 @@ def create_app(
         model, tokenizer = load_model_and_tokenizer(model_dir, device=device, int8=int8)
         generator = Generator(model, tokenizer)
     if model_id is None:
-        model_id = Path(model_dir).resolve().name if model_dir is not None else "tinyslm"
+        from ..modelio import model_name
+
+        model_id = model_name(model_dir) if model_dir is not None else "tinyslm"
     engine = Engine(generator, model_id, max_queue, max_batch)
 
     @asynccontextmanager
