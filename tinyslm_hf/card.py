@@ -84,6 +84,11 @@ def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any],
         "on the tokenizer, so it compares across vocabularies.",
         "",
     ]
+    data_stats = metrics.get("data") or {}
+    if data_stats.get("held_out_bytes"):
+        lines += [f"Held out: {data_stats['held_out_bytes'] / 1e6:,.2f} MB; the numbers above score "
+                  f"{data_stats['eval_bytes'] / 1e6:,.2f} MB of it ({data_stats['eval_tokens']:,} tokens) after "
+                  f"training on {data_stats['train_tokens']:,} tokens.", ""]
     if has_plot:
         lines += ["![loss curve](loss_curve.png)", ""]
     lines += [
