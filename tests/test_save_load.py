@@ -198,3 +198,21 @@ def test_saved_folders_are_readable_by_others_not_private(tiny_tokenizer, tmp_pa
     finally:
         os.umask(previous)
     assert folder.stat().st_mode & 0o777 == 0o755
+
+
+def test_a_killed_writers_leftovers_are_removed_by_the_next_write(tmp_path, tiny_tokenizer):
+    """A write killed mid-way (kill -9) leaves its hidden temporary folder; the next write of the same folder
+    removes it, and leaves alone the temporary folder of a writer that still runs."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "final"
+    stale = tmp_path / f".final.partial-{dead.pid}-abc"
+    live = tmp_path / f".final.partial-{os.getppid()}-xyz"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"half")
+    torch.manual_seed(0)
+    save_model_folder(TinySLMForCausalLM(tiny_config("seed", vocab_size=len(tiny_tokenizer))), tiny_tokenizer, target)
+    assert (target / "model.safetensors").is_file()
+    assert not stale.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["final", live.name])

@@ -38,9 +38,12 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfl
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temp folder beside `path`; on success it replaces `path` in one rename, on any error it is
     deleted. Readers never see a half-written model, export or staging folder."""
+    from .partial_files import partial_prefix, remove_stale_partials
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    remove_stale_partials(path)  # what a killed earlier write of this folder left
+    tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(path), dir=path.parent))
     # mkdtemp makes the folder private (0700); a model folder is for sharing (other users, a container's user), so
     # it gets the permissions of any folder made here: 0777 less the umask.
     umask = os.umask(0)

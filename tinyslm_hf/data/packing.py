@@ -110,7 +110,10 @@ def pack_blocks(tokens: Dataset, block_size: int, eos: int, document_masking: bo
     key = Hasher.hash([tokens._fingerprint, block_size, eos, document_masking, PACK_FORMAT])
     target = Path(tokens.cache_files[0]["filename"]).with_name(f"packed-{key}.arrow")
     if not target.exists():
-        partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+        from ..partial_files import partial_prefix, remove_stale_partials
+
+        remove_stale_partials(target)
+        partial = target.with_name(partial_prefix(target) + "0")
         try:
             with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
                 for batch in batches():

@@ -207,7 +207,10 @@ def export_gguf(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    from ..partial_files import partial_prefix, remove_stale_partials
+
+    remove_stale_partials(out_path)
+    fd, tmp_name = tempfile.mkstemp(prefix=partial_prefix(out_path), suffix=".tmp", dir=out_path.parent)
     os.close(fd)
     try:
         writer = gguf.GGUFWriter(tmp_name, arch)
