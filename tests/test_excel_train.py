@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
@@ -337,3 +338,20 @@ def test_excel_train_speaks_the_main_trainers_flag_names():
     assert (args.out, args.max_steps, args.learning_rate, args.num_hidden_layers) == ("runs/excel", 5, 1e-3, 2)
     old = parser.parse_args(["train", "--out", "m", "--steps", "5", "--lr", "1e-3", "--layers", "2"])
     assert (old.out, old.max_steps, old.learning_rate, old.num_hidden_layers) == ("m", 5, 1e-3, 2)
+
+
+def test_excel_train_holds_a_time_budget(tmp_path, capsys):
+    """--max-minutes sizes the run from timed steps and stops the training loop at the deadline (the summary's
+    steps are what ran, not the recipe's 7000)."""
+    data = tmp_path / "data"
+    assert main(["excel", "generate-data", "--out", str(data), "--n-train", "40", "--n-validation", "4",
+                 "--n-test", "4", "--seed", "2"]) == 0
+    model = tmp_path / "model"
+    started = time.monotonic()
+    assert main(["excel", "train", "--out", str(model), "--data", str(data), "--max-minutes", "0.1",
+                 "--batch-size", "4", "--hidden-size", "32", "--layers", "1", "--vocab-size", "400"]) == 0
+    summary = json.loads((model / "excel_train.json").read_text())
+    assert 1 <= summary["steps"] < 7000
+    assert time.monotonic() - started < 60
+    assert main(["excel", "train", "--out", str(tmp_path / "m2"), "--max-minutes", "1", "--max-steps", "5"]) == 2
+    assert "not both" in capsys.readouterr().err

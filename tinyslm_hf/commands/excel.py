@@ -46,6 +46,9 @@ def _add_train(sub) -> None:
     tr.add_argument("--lora-r", type=int, help="LoRA rank (default 16)")
     tr.add_argument("--max-steps", "--steps", type=int, dest="max_steps",
                     help="optimizer steps (default: the recipe's 7000)")
+    tr.add_argument("--max-minutes", type=float,
+                    help="wall-clock budget of the training loop, instead of --max-steps: steps are sized from timed "
+                         "steps and the schedule ends at the deadline")
     tr.add_argument("--batch-size", type=int, help="examples per step (default 16)")
     tr.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate",
                     help="peak learning rate (default 3e-3)")
@@ -140,11 +143,13 @@ def _train(args) -> int:
 
     overrides = {k: getattr(args, k) for k in ("n_train", "lora_r", "max_steps", "batch_size", "learning_rate",
                                                "hidden_size", "num_hidden_layers", "vocab_size", "threads", "seed",
-                                               "invented_fraction", "request_noise")
+                                               "invented_fraction", "request_noise", "max_minutes")
                  if getattr(args, k) is not None}
-    for key in ("n_train", "max_steps", "batch_size", "hidden_size", "num_hidden_layers"):
+    for key in ("n_train", "max_steps", "batch_size", "hidden_size", "num_hidden_layers", "max_minutes"):
         if key in overrides and overrides[key] <= 0:
             raise ValueError(f"{key} must be positive")
+    if "max_minutes" in overrides and "max_steps" in overrides:
+        raise ValueError("give --max-steps or --max-minutes, not both")
     bf16 = {"auto": None, "true": True, "false": False}[args.bf16]
     cfg = ExcelTrainConfig(out_dir=args.out, data_dir=args.data, init=args.init, lora=args.lora,
                            overwrite=args.overwrite, bf16=bf16, **overrides)

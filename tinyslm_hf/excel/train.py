@@ -46,6 +46,9 @@ class ExcelTrainConfig:
     intermediate_size: int = 352
     max_length: int = 320
     max_steps: int = 7000  # 8000 took 31 min with the Links line; 7000 keeps the whole run under 30 (docs/excel.md)
+    # A wall-clock budget for the training loop instead of max_steps: steps are sized by timing a few, corrected
+    # while training, and the cosine schedule ends at the deadline (the main job's budget, tinyslm_hf/budget.py).
+    max_minutes: float | None = None
     batch_size: int = 16
     learning_rate: float = 3e-3
     warmup_steps: int = 30
@@ -141,8 +144,9 @@ def _encode_all(tokenizer, examples: list[Example], max_length: int) -> tuple[li
 def _run_trainer(cfg: ExcelTrainConfig, model, tokenizer, dataset: list[dict], use_bf16: bool):
     """`tinyslm finetune`'s Trainer wiring over padded, length-grouped batches, with the recipe's schedule (warmup,
     cosine to zero); checkpoints go to a temporary folder and are dropped."""
-    from ..budget import StepPlan
+    from ..budget import StepPlan, TimeBudgetCallback, calibrate_steps
     from ..finetune import FinetuneSettings, finetune_arguments, sft_trainer
+    from ..training import REPLAN_HEADROOM
 
     settings = FinetuneSettings(
         model="(in memory)", max_steps=cfg.max_steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
@@ -152,10 +156,19 @@ def _run_trainer(cfg: ExcelTrainConfig, model, tokenizer, dataset: list[dict], u
     with tempfile.TemporaryDirectory(prefix="excel-train-") as tmp:
         args = finetune_arguments(settings, use_bf16, tmp, save=False, evaluate=False)
         args.disable_tqdm = True
-        plan = StepPlan(cfg.max_steps, cfg.warmup_steps, settings.min_lr_ratio)
-        trainer = sft_trainer(model, tokenizer, args, plan, dataset, packing=False)
+        steps, callbacks = cfg.max_steps, []
+        if cfg.max_minutes:
+            lengths = sorted(len(row["input_ids"]) for row in dataset)
+            steps = calibrate_steps(model, cfg.batch_size, lengths[len(lengths) // 2], 1, cfg.max_minutes,
+                                    args.device, bf16=args.bf16)
+            args.max_steps = int(steps * REPLAN_HEADROOM)  # room for a plan corrected upwards
+        plan = StepPlan(steps, min(cfg.warmup_steps, max(1, steps // 10)), settings.min_lr_ratio)
+        if cfg.max_minutes:
+            callbacks.append(TimeBudgetCallback(cfg.max_minutes, plan, args.max_steps, 0.0))
+        trainer = sft_trainer(model, tokenizer, args, plan, dataset, packing=False, callbacks=callbacks)
         result = trainer.train()
         history = [h for h in trainer.state.log_history if "loss" in h]
+        result.metrics["steps"] = trainer.state.global_step
     return result, history
 
 
@@ -194,7 +207,7 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
     summary = {
         "examples": len(dataset),
         "skipped_too_long": too_long,
-        "steps": cfg.max_steps,
+        "steps": result.metrics["steps"],
         "trainable_parameters": n_trainable,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_loss": result.training_loss,
