@@ -13,7 +13,7 @@ from datasets import Dataset, DatasetDict
 
 from .sources import table_to_pieces
 
-PIECES_PER_BATCH = 256  # pieces are <= 8k characters: a batch holds at most ~2 MB of text
+BATCH_BYTES = 2 << 20  # text per batch of a map: 256 full pieces, or thousands of short jsonl documents
 MANY_DOCUMENTS = 20  # from here on whole documents are held out; below, every document is cut
 
 
@@ -25,6 +25,15 @@ def as_pieces(docs: Dataset) -> Dataset:
 def column(ds: Dataset, name: str) -> np.ndarray:
     """One column as a numpy array (respecting any selection or filter on `ds`)."""
     return np.asarray(ds.with_format("numpy", columns=[name])[name])
+
+
+def rows_per_batch(rows: Dataset, column_name: str = "n_bytes", per_batch: float = BATCH_BYTES) -> int:
+    """Rows per batch so that a batch holds about `per_batch` of `column_name` (bytes, or tokens): per-batch
+    overhead dominates with small rows, memory with large ones."""
+    if len(rows) == 0:
+        return 256
+    mean = float(column(rows, column_name).mean())
+    return int(min(16384, max(64, per_batch / max(mean, 1.0))))
 
 
 def _keep_documents(batch, held: np.ndarray, validation: bool):
@@ -63,18 +72,18 @@ def split_documents(docs: Dataset, validation_fraction: float = 0.1, seed: int =
     docs = as_pieces(docs)
     ids = column(docs, "doc")
     unique, inverse = np.unique(ids, return_inverse=True)
+    batch = rows_per_batch(docs)
     if len(unique) >= MANY_DOCUMENTS:
         n_held = min(len(unique) - 1, max(1, math.ceil(len(unique) * validation_fraction - 1e-9)))
         held = np.sort(np.random.default_rng(seed).choice(unique, n_held, replace=False))
         return DatasetDict({
-            name: docs.filter(_keep_documents, batched=True, batch_size=PIECES_PER_BATCH,
-                              writer_batch_size=PIECES_PER_BATCH, fn_kwargs={"held": held, "validation": validation},
+            name: docs.filter(_keep_documents, batched=True, batch_size=batch, writer_batch_size=batch, fn_kwargs={"held": held, "validation": validation},
                               desc=f"{name} documents")
             for name, validation in (("train", False), ("validation", True))})
     totals = np.bincount(inverse, weights=column(docs, "n_chars"))
     points = {int(doc): int(total * (1.0 - validation_fraction)) for doc, total in zip(unique, totals)}
     return DatasetDict({
-        name: docs.map(_cut_documents, batched=True, batch_size=PIECES_PER_BATCH, writer_batch_size=PIECES_PER_BATCH,
+        name: docs.map(_cut_documents, batched=True, batch_size=batch, writer_batch_size=batch,
                        remove_columns=docs.column_names, features=docs.features,
                        fn_kwargs={"points": points, "head": head}, desc=f"{name} part of each document")
         for name, head in (("train", True), ("validation", False))})
@@ -116,4 +125,4 @@ def texts_of(rows: Dataset):
         yield from batch["text"]
 
 
-__all__ = ["as_pieces", "column", "document_texts", "even_sample", "split_documents", "texts_of"]
+__all__ = ["as_pieces", "column", "document_texts", "even_sample", "rows_per_batch", "split_documents", "texts_of"]

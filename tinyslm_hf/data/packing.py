@@ -17,9 +17,9 @@ from datasets import Dataset, Features, List, Value
 from datasets.fingerprint import Hasher
 from transformers import PreTrainedTokenizerBase
 
-from .documents import as_pieces, column
+from .documents import as_pieces, column, rows_per_batch
 
-TOKENIZE_BATCH_ROWS = 256  # pieces are <= 8k characters: a batch is at most ~2 MB of text
+TOKENS_PER_PACK_BATCH = 1 << 20
 BYTES_PER_WORKER = 8 << 20  # below this much text per process, starting processes costs more than it saves
 TOKEN_FEATURES = Features({"input_ids": List(Value("int32")), "n_tokens": Value("int64")})
 PACK_FORMAT = 2  # bump when the block layout changes, so cached blocks of the old layout are not reused
@@ -43,7 +43,8 @@ def _tokenize(batch, tokenizer, eos: int):
 def tokenize_documents(rows: Dataset, tokenizer: PreTrainedTokenizerBase, num_proc: int | None = None) -> Dataset:
     """Token ids per piece, with end-of-text after the last piece of every document (`n_tokens` counts them)."""
     rows = as_pieces(rows)
-    return rows.map(_tokenize, batched=True, batch_size=TOKENIZE_BATCH_ROWS, writer_batch_size=TOKENIZE_BATCH_ROWS,
+    batch = rows_per_batch(rows)
+    return rows.map(_tokenize, batched=True, batch_size=batch, writer_batch_size=batch,
                     num_proc=worker_count(num_proc, rows), remove_columns=rows.column_names, features=TOKEN_FEATURES,
                     fn_kwargs={"tokenizer": tokenizer, "eos": tokenizer.eos_token_id}, desc="tokenize")
 
@@ -80,7 +81,8 @@ def _record_batches(tokens: Dataset, block_size: int, eos: int, document_masking
     total = int(column(tokens, "n_tokens").sum())
     carry = np.empty(0, dtype=np.int32)
     with tqdm(total=total, unit="tok", unit_scale=True, desc=f"pack into {block_size}-token blocks") as bar:
-        for table in tokens.with_format("arrow").iter(batch_size=TOKENIZE_BATCH_ROWS):
+        batch = rows_per_batch(tokens, "n_tokens", TOKENS_PER_PACK_BATCH)
+        for table in tokens.with_format("arrow").iter(batch_size=batch):
             ids = table.column("input_ids").combine_chunks().flatten().to_numpy(zero_copy_only=False)
             flat = np.concatenate([carry, ids.astype(np.int32, copy=False)])
             usable = len(flat) // block_size * block_size
