@@ -7,6 +7,7 @@ complete; a reader never sees half an output, and no run leaves hidden folders b
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from pathlib import Path
@@ -32,8 +33,11 @@ def remove_stale_partials(path: Path) -> list[Path]:
     removed = []
     if not path.parent.is_dir():
         return removed
-    for entry in path.parent.glob(f".{path.name}.partial-*"):
-        pid = entry.name[len(f".{path.name}.partial-"):].split("-", 1)[0]
+    prefix = f".{path.name}.partial-"
+    for entry in path.parent.glob(glob.escape(prefix) + "*"):
+        if not entry.name.startswith(prefix):
+            continue
+        pid = entry.name[len(prefix):].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)

@@ -466,6 +466,9 @@ def tokenizer_and_data(settings: TrainSettings, args: TrainingArguments, data_pa
                                         model_max_length=settings.block_size)
             if args.process_index == 0:
                 tokenizer.save_pretrained(str(tokenizer_dir))
+                # As loaded from disk, so this run and every later rank or rerun share one datasets cache key (a
+                # trained tokenizer object fingerprints differently from the same one loaded).
+                tokenizer = load_tokenizer(tokenizer_dir)
             sampled = int(column(sample, "n_bytes").sum())
             log(f"trained a {len(tokenizer)}-token byte-level BPE on {sampled / 1e6:,.3f} MB of training text in "
                 f"{time.monotonic() - started:.1f}s")

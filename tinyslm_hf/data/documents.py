@@ -11,7 +11,7 @@ import math
 import numpy as np
 from datasets import Dataset, DatasetDict
 
-from .sources import table_to_pieces
+from .sources import DATA_FORMAT, table_to_pieces
 
 BATCH_BYTES = 2 << 20  # text per batch of a map: 256 full pieces, or thousands of short jsonl documents
 MANY_DOCUMENTS = 20  # from here on whole documents are held out; below, every document is cut
@@ -36,11 +36,11 @@ def rows_per_batch(rows: Dataset, column_name: str = "n_bytes", per_batch: float
     return int(min(16384, max(64, per_batch / max(mean, 1.0))))
 
 
-def _keep_documents(batch, held: np.ndarray, validation: bool):
+def _keep_documents(batch, held: np.ndarray, validation: bool, data_format: int = DATA_FORMAT):
     return (np.isin(np.asarray(batch["doc"]), held) == validation).tolist()
 
 
-def _cut_documents(batch, points: dict[int, int], head: bool):
+def _cut_documents(batch, points: dict[int, int], head: bool, data_format: int = DATA_FORMAT):
     out = {name: [] for name in batch}
     for text, doc, offset, end, n_chars, n_bytes in zip(batch["text"], batch["doc"], batch["offset"], batch["end"],
                                                         batch["n_chars"], batch["n_bytes"]):
@@ -77,7 +77,8 @@ def split_documents(docs: Dataset, validation_fraction: float = 0.1, seed: int =
         n_held = min(len(unique) - 1, max(1, math.ceil(len(unique) * validation_fraction - 1e-9)))
         held = np.sort(np.random.default_rng(seed).choice(unique, n_held, replace=False))
         return DatasetDict({
-            name: docs.filter(_keep_documents, batched=True, batch_size=batch, writer_batch_size=batch, fn_kwargs={"held": held, "validation": validation},
+            name: docs.filter(_keep_documents, batched=True, batch_size=batch, writer_batch_size=batch,
+                              fn_kwargs={"held": held, "validation": validation, "data_format": DATA_FORMAT},
                               desc=f"{name} documents")
             for name, validation in (("train", False), ("validation", True))})
     totals = np.bincount(inverse, weights=column(docs, "n_chars"))
@@ -85,7 +86,8 @@ def split_documents(docs: Dataset, validation_fraction: float = 0.1, seed: int =
     return DatasetDict({
         name: docs.map(_cut_documents, batched=True, batch_size=batch, writer_batch_size=batch,
                        remove_columns=docs.column_names, features=docs.features,
-                       fn_kwargs={"points": points, "head": head}, desc=f"{name} part of each document")
+                       fn_kwargs={"points": points, "head": head, "data_format": DATA_FORMAT},
+                       desc=f"{name} part of each document")
         for name, head in (("train", True), ("validation", False))})
 
 

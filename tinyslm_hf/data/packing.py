@@ -18,6 +18,7 @@ from datasets.fingerprint import Hasher
 from transformers import PreTrainedTokenizerBase
 
 from .documents import as_pieces, column, rows_per_batch
+from .sources import DATA_FORMAT
 
 TOKENS_PER_PACK_BATCH = 1 << 20
 BYTES_PER_WORKER = 8 << 20  # below this much text per process, starting processes costs more than it saves
@@ -33,7 +34,7 @@ def worker_count(num_proc: int | None, rows: Dataset) -> int | None:
     return useful if useful > 1 else None
 
 
-def _tokenize(batch, tokenizer, eos: int):
+def _tokenize(batch, tokenizer, eos: int, data_format: int = DATA_FORMAT):
     # Documents are longer than the context on purpose: they are packed into blocks afterwards.
     ids = tokenizer(batch["text"], add_special_tokens=False, verbose=False)["input_ids"]
     ids = [seq + [eos] if end else seq for seq, end in zip(ids, batch["end"])]
@@ -46,7 +47,8 @@ def tokenize_documents(rows: Dataset, tokenizer: PreTrainedTokenizerBase, num_pr
     batch = rows_per_batch(rows)
     return rows.map(_tokenize, batched=True, batch_size=batch, writer_batch_size=batch,
                     num_proc=worker_count(num_proc, rows), remove_columns=rows.column_names, features=TOKEN_FEATURES,
-                    fn_kwargs={"tokenizer": tokenizer, "eos": tokenizer.eos_token_id}, desc="tokenize")
+                    fn_kwargs={"tokenizer": tokenizer, "eos": tokenizer.eos_token_id, "data_format": DATA_FORMAT},
+                    desc="tokenize")
 
 
 def document_positions(block: list[int], eos: int) -> list[int]:
@@ -109,7 +111,7 @@ def pack_blocks(tokens: Dataset, block_size: int, eos: int, document_masking: bo
     batches = lambda: _record_batches(tokens, block_size, eos, document_masking, schema)  # noqa: E731
     if not tokens.cache_files:  # an in-memory table (small data built in Python): stays in memory
         return Dataset(pa.Table.from_batches(list(batches()), schema=schema))
-    key = Hasher.hash([tokens._fingerprint, block_size, eos, document_masking, PACK_FORMAT])
+    key = Hasher.hash([tokens._fingerprint, block_size, eos, document_masking, PACK_FORMAT, DATA_FORMAT])
     target = Path(tokens.cache_files[0]["filename"]).with_name(f"packed-{key}.arrow")
     if not target.exists():
         from ..partial_files import partial_prefix, remove_stale_partials

@@ -25,6 +25,9 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, Features, Value, concatenate_datasets, load_dataset, load_from_disk
 
+# `datasets` keys its cache by a module-level function's name and arguments, not its code: bump DATA_FORMAT when
+# what the pipeline's functions compute changes, so caches of the old code are not reused.
+DATA_FORMAT = 3
 PIECE_CHARS = 1 << 13  # the fast tokenizer costs more per byte on longer inputs (docs/data.md)
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
 JSONL_SUFFIXES = {".jsonl", ".json"}
@@ -98,11 +101,11 @@ def split_pieces(text: str, piece_chars: int = PIECE_CHARS) -> list[str]:
     return pieces
 
 
-def _file_pieces(files: list[str], docs: list[int], stamps: list, piece_chars: int):
+def _file_pieces(files: list[str], docs: list[int], stamps: list, piece_chars: int, data_format: int):
     """Generator for `Dataset.from_generator`: each file read incrementally and yielded as pieces of document
     `docs[i]`. `datasets` may shard the lists, so each file carries its own id; `stamps` (sizes and modification
     times) only key the cache."""
-    del stamps
+    del stamps, data_format
     for file, doc in zip(files, docs):
         with open(file, encoding="utf-8") as handle:
             buffer, offset = "", 0
@@ -124,10 +127,11 @@ def _text_files_to_pieces(files: list[Path]) -> Dataset:
     stamps = [(f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     return Dataset.from_generator(
         _file_pieces, features=PIECE_FEATURES, writer_batch_size=256,
-        gen_kwargs={"files": names, "docs": list(range(len(files))), "stamps": stamps, "piece_chars": PIECE_CHARS})
+        gen_kwargs={"files": names, "docs": list(range(len(files))), "stamps": stamps,
+                    "piece_chars": PIECE_CHARS, "data_format": DATA_FORMAT})
 
 
-def _rows_to_pieces(batch, indices, first_doc: int, piece_chars: int):
+def _rows_to_pieces(batch, indices, first_doc: int, piece_chars: int, data_format: int = DATA_FORMAT):
     out = {name: [] for name in PIECE_FEATURES}
     for text, index in zip(batch["text"], indices):
         pieces, offset = split_pieces(text, piece_chars), 0
@@ -155,7 +159,8 @@ def table_to_pieces(ds: Dataset, column: str, label: str, first_doc: int = 0) ->
     ds = ds.filter(lambda batch: [bool(t and t.strip()) for t in batch["text"]], batched=True,
                    desc="drop empty documents")
     return ds.map(_rows_to_pieces, batched=True, with_indices=True, remove_columns=["text"], features=PIECE_FEATURES,
-                  fn_kwargs={"first_doc": first_doc, "piece_chars": PIECE_CHARS}, desc="cut documents into pieces")
+                  fn_kwargs={"first_doc": first_doc, "piece_chars": PIECE_CHARS, "data_format": DATA_FORMAT},
+                  desc="cut documents into pieces")
 
 
 def _expand(paths: list[str | os.PathLike]) -> dict[str, list[Path]]:
@@ -226,7 +231,7 @@ def _bad_json_line(files: list[Path], column: str, first_row_only: bool = False)
 def _load_jsonl(files: list[Path], column: str) -> Dataset:
     for file in files:
         check_text_file(file)
-    problem = _bad_json_line(files, column, first_row_only=True)
+    problem = _bad_json_line([f for f in files if f.suffix.lower() == ".jsonl"], column, first_row_only=True)
     if problem:
         raise DataError(problem)
     try:
