@@ -89,6 +89,9 @@ def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any],
         lines += [f"Held out: {data_stats['held_out_bytes'] / 1e6:,.2f} MB; the numbers above score "
                   f"{data_stats['eval_bytes'] / 1e6:,.2f} MB of it ({data_stats['eval_tokens']:,} tokens) after "
                   f"training on {data_stats['train_tokens']:,} tokens.", ""]
+    elif data_stats.get("streaming"):
+        lines += [f"Streamed training data; the numbers above score a fixed held-out sample of "
+                  f"{data_stats['eval_bytes'] / 1e6:,.2f} MB ({data_stats['eval_tokens']:,} tokens).", ""]
     if has_plot:
         lines += ["![loss curve](loss_curve.png)", ""]
     lines += [

@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        from . import register_auto_classes
+
+        register_auto_classes()  # deferred while parsing (see tinyslm_hf/__init__.py); every verb may load a model
         return int(args._run(args) or 0)
     except (CLIError, ValueError, FileNotFoundError, FileExistsError, OSError) as exc:
         print(f"tinyslm {args.command}: error: {exc}", file=sys.stderr)

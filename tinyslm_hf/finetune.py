@@ -28,6 +28,7 @@ from transformers import (
 from transformers.trainer_callback import ProgressCallback
 
 from .budget import StepPlan, TimeBudgetCallback, calibrate_steps
+from .settings import FinetuneSettings  # noqa: F401  (re-exported)
 from .sft_data import (
     FORMATS,
     check_chat_template,
@@ -39,126 +40,6 @@ from .sft_data import (
 
 ADAPTER_CONFIG = "adapter_config.json"
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-@dataclass
-class FinetuneSettings:
-    """Everything `tinyslm finetune` can be told. Defaults suit a small model on a 2-core CPU."""
-
-    model: str = "runs/tinyslm/final"
-    """The model folder to start from (default: what `tinyslm train` writes); its tokenizer is kept."""
-    data: list[str] = field(default_factory=list)
-    """Training files: plain text, folders or {"text"} jsonl (continued pretraining), or chat jsonl (SFT); empty:
-    the chat demo, 4000 rows generated from the embedded corpus (corpus/chat_demo.py)."""
-    validation_data: list[str] = field(default_factory=list)
-    """Held-out files in the same format; default: hold out --validation-fraction of the training data."""
-    output_dir: str = "runs/finetune"
-    """Folder for checkpoints and the result (`final/`, and `adapter/` with --lora)."""
-    overwrite: bool = False
-    """Replace an existing output folder."""
-    resume: bool = False
-    """Continue from the last complete checkpoint in the output folder (not from the base model)."""
-    format: str = "auto"
-    """Data format: auto (from the first file), text, messages, prompt-completion or alpaca."""
-    text_field: str = "text"
-    """The field of .jsonl rows that holds the text (continued pretraining)."""
-    prompt_loss: bool = False
-    """SFT: train on every token, prompts included (default: the assistant's turns only)."""
-    packing: bool = False
-    """SFT: concatenate each batch's conversations into one row without padding, attention kept inside each one;
-    default: pad each batch to its longest, batches grouped by length (faster on CPUs for short rows)."""
-    block_size: int | None = None
-    """Context used for training: the longest conversation kept, or the text block length; default: the model's."""
-    validation_fraction: float = 0.1
-    """Share of the training data held out when --validation-data is not given."""
-    document_masking: bool = False
-    """Continued pretraining: keep attention inside each document of a packed block."""
-    lora: bool = False
-    """Train LoRA adapters (peft) instead of every weight."""
-    lora_r: int = 16
-    """LoRA rank."""
-    lora_alpha: int = 32
-    """LoRA scaling numerator (the update is scaled by alpha / r)."""
-    lora_dropout: float = 0.05
-    """Dropout on the LoRA branch."""
-    lora_target_modules: list[str] | None = None
-    """Linear layers to adapt; default: every attention and MLP projection the preset has (seed: q,k,v,o,up,down;
-    modern: q,k,v,o,gate,up,down)."""
-    merge: bool = True
-    """With --lora: also write the adapters merged into a plain model folder (final/); the adapter is always saved."""
-    epochs: float = 1.0
-    """Passes over the training data, when neither --max-steps nor --max-minutes is given."""
-    max_steps: int = -1
-    """Optimizer steps; -1: from --max-minutes, or --epochs."""
-    max_minutes: float | None = None
-    """Wall-clock budget of the training loop, evaluations included; default: none."""
-    batch_size: int = 8
-    """Rows (SFT) or blocks (text) per optimizer step, per process."""
-    gradient_accumulation_steps: int = 1
-    """Batches accumulated into one optimizer step."""
-    learning_rate: float | None = None
-    """Peak learning rate (AdamW); default: 3e-4, or 1e-3 with --lora."""
-    min_lr_ratio: float = 0.1
-    """Where the cosine decay ends, as a fraction of the peak."""
-    weight_decay: float = 0.0
-    """AdamW weight decay."""
-    warmup_steps: int = 20
-    """Linear warmup steps (capped at a tenth of the run)."""
-    eval_every: int = 100
-    """Steps between evaluations (a budgeted run evaluates 4 times instead)."""
-    save_every: int = 200
-    """Steps between checkpoints."""
-    save_total_limit: int = 2
-    """Checkpoints kept."""
-    logging_steps: int = 10
-    """Steps between loss log lines."""
-    bf16: str = "auto"
-    """bf16 autocast: auto (where the hardware does bf16 natively), true or false."""
-    seed: int = 1337
-    """Seed for the hold-out, data order, LoRA initialisation and the sample."""
-    num_proc: int | None = None
-    """Processes for tokenization of text; default: the CPU cores available (small corpora use one)."""
-    max_eval_tokens: int = 262_144
-    """Held-out tokens of text evaluated, periodically and at the end: a fixed sample; 0: all."""
-    sample_prompt: str | None = None
-    """Prompt answered at the end as a sample (SFT: as a chat request); default: the first held-out prompt."""
-    sample_tokens: int = 80
-    """Length of that sample in tokens."""
-
-    def validate(self) -> None:
-        """Every setting checked before any work; each message names the setting."""
-        from .training import _check_integers, _check_max_steps, _check_number, resolve_bf16
-
-        if not self.model:
-            raise ValueError("model: give the folder to fine-tune (--model DIR)")
-        if not Path(self.model).is_dir():
-            raise FileNotFoundError(f"model folder not found: {self.model} (train one with `tinyslm train`, or pass "
-                                    "--model DIR)")
-        _check_integers(self, (("batch_size", 1), ("gradient_accumulation_steps", 1), ("eval_every", 1),
-                               ("save_every", 1), ("save_total_limit", 1), ("logging_steps", 1),
-                               ("warmup_steps", 0), ("lora_r", 1), ("lora_alpha", 1), ("sample_tokens", 0),
-                               ("max_eval_tokens", 0)))
-        if self.block_size is not None:
-            _check_integers(self, (("block_size", 2),))
-        _check_max_steps(self.max_steps)
-        if self.max_minutes is not None:
-            _check_number("max_minutes", self.max_minutes, 0.0, float("inf"), low_open=True)
-        _check_number("epochs", self.epochs, 0.0, float("inf"), low_open=True)
-        _check_number("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True)
-        _check_number("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0, high_closed=True)
-        _check_number("weight_decay", self.weight_decay, 0.0, float("inf"))
-        _check_number("lora_dropout", self.lora_dropout, 0.0, 1.0)
-        if self.learning_rate is not None:
-            _check_number("learning_rate", self.learning_rate, 0.0, float("inf"), low_open=True)
-        if self.format not in ("auto", "text", *FORMATS):
-            raise ValueError(f"format must be one of auto, text, {', '.join(FORMATS)}; got {self.format!r}")
-        resolve_bf16(self.bf16)
-
-    @property
-    def peak_learning_rate(self) -> float:
-        if self.learning_rate is not None:
-            return self.learning_rate
-        return 1e-3 if self.lora else 3e-4
 
 
 # --- the model to start from -------------------------------------------------------------------------------------

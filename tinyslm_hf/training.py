@@ -12,7 +12,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,167 +33,14 @@ from .data import (PackedBlockCollator, column, describe, embedded_corpus_path, 
 from .evaluation import evaluate_text
 from .modeling_tinyslm import TinySLMForCausalLM
 from .modelio import save_model_folder
+from .settings import TrainSettings, read_settings_file  # noqa: F401  (re-exported: the library's entry points)
 from .tokenization import check_vocab_compatible, load_tokenizer, stop_token_ids, train_tokenizer
 
 
 PERIODIC_EVALS = 4  # evaluations during a run whose length is derived from a time budget
 REPLAN_HEADROOM = 1.5  # how far above the first plan a budgeted run may be corrected
+STREAM_SHUFFLE_BLOCKS = 1024  # a streamed run's shuffle buffer: blocks from ~1024 places mixed (256k tokens at 256)
 
-
-@dataclass
-class TrainSettings:
-    """Everything `tinyslm train` can be told. Defaults are the embedded-corpus job tuned for 2 CPU cores."""
-
-    data: list[str] = field(default_factory=list)
-    """Text, .jsonl, .parquet or .csv files, folders, globs or saved datasets; empty: the embedded Tiny Shakespeare
-    (or only --dataset)."""
-    text_field: str = "text"
-    """The field of .jsonl rows / the column of tables and datasets that holds the text."""
-    dataset: str | None = None
-    """A dataset by Hub name or a local dataset folder, read with datasets.load_dataset (offline: only what the
-    datasets cache holds); trained on beside --data."""
-    dataset_config: str | None = None
-    """Configuration (subset) of --dataset."""
-    split: str = "train"
-    """Split of --dataset to read; the held-out part is cut from it as from files."""
-    output_dir: str = "runs/tinyslm"
-    """Folder for checkpoints, the tokenizer and the final model (`final/`)."""
-    overwrite: bool = False
-    """Replace an existing output folder."""
-    resume: bool = False
-    """Continue from the last complete checkpoint in the output folder."""
-    tokenizer: str | None = None
-    """An existing tokenizer folder; default: train a byte-level BPE on the training split."""
-    # Defaults chosen by measurement (docs/training.md): at a fixed ~0.9M-token budget the modern preset beat the
-    # seed preset by 0.22 bits/byte and vocab 1024 beat 2048 slightly. At the ~8 epochs a 9-minute budget now gives,
-    # residual dropout 0.1 beat 0 (which overfits) and 0.2; batch 4 at lr 1e-3 beat batch 8 at 2e-3 / 1.5e-3,
-    # batch 4 at 1.4e-3 / 7e-4 and batch 2 at 7e-4 (2.072 vs 2.094-2.117 bits/byte at equal wall time).
-    vocab_size: int = 1024
-    """Tokenizer vocabulary (at least 260: 256 bytes + special tokens)."""
-    preset: str = "modern"
-    """Architecture: seed (GPT-2 shaped, learned positions) or modern (RoPE, RMSNorm, SwiGLU, GQA)."""
-    hidden_size: int = 192
-    """Width of the residual stream."""
-    num_hidden_layers: int = 6
-    """Number of transformer blocks."""
-    num_attention_heads: int = 4
-    """Query heads per block; must divide hidden_size."""
-    num_key_value_heads: int | None = None
-    """Key/value heads (grouped-query attention); default: the preset's (modern 2, seed = query heads)."""
-    intermediate_size: int | None = None
-    """MLP width; default: seed 4 x hidden, modern SwiGLU 8/3 x hidden rounded up to 32."""
-    block_size: int = 256
-    """Tokens per training block, and the model's context length."""
-    dropout: float = 0.1
-    """Residual and embedding dropout."""
-    attention_dropout: float = 0.0
-    """Dropout on attention probabilities; costly on CPU (docs/training.md)."""
-    validation_fraction: float = 0.1
-    """Share of the text held out for evaluation."""
-    batch_size: int = 4
-    """Blocks per optimizer step, per process."""
-    gradient_accumulation_steps: int = 1
-    """Batches accumulated into one optimizer step."""
-    learning_rate: float = 1e-3
-    """Peak learning rate (AdamW)."""
-    min_lr_ratio: float = 0.1
-    """Where the cosine decay ends, as a fraction of the peak."""
-    weight_decay: float = 0.1
-    """AdamW weight decay."""
-    warmup_steps: int = 60
-    """Linear warmup steps (capped at a tenth of a budgeted run)."""
-    max_steps: int = -1
-    """Optimizer steps; -1: from --max-minutes, or one epoch without a budget."""
-    max_minutes: float | None = 9.0
-    """Wall-clock budget of the training loop, evaluations included; 0: none. Setup and saving add ~40 s."""
-    eval_every: int = 200
-    """Steps between evaluations (a budgeted run evaluates 4 times instead)."""
-    save_every: int = 400
-    """Steps between checkpoints."""
-    save_total_limit: int = 2
-    """Checkpoints kept."""
-    logging_steps: int = 10
-    """Steps between loss log lines."""
-    bf16: str = "auto"
-    """bf16 autocast: auto (where the hardware does bf16 natively), true or false."""
-    seed: int = 1337
-    """Seed for the split, initialisation, data order and the sample."""
-    num_proc: int | None = None
-    """Processes for tokenization; default: the CPU cores available (small corpora use one)."""
-    tokenizer_sample_bytes: int = 100_000_000
-    """UTF-8 bytes of training text the tokenizer is trained on, spread evenly over the training split (all of it
-    when smaller), so tokenizer time and memory do not grow with the corpus."""
-    max_eval_tokens: int = 262_144
-    """Held-out tokens evaluated, periodically and at the end: a fixed sample (the leading held-out text); 0: all.
-    At the default ~1000 blocks, four periodic evaluations cost about a tenth of a 9-minute run."""
-    sample_prompt: str = "ROMEO:"
-    """Prompt of the sample printed at the end."""
-    sample_tokens: int = 120
-    """Length of that sample in tokens."""
-    attn_implementation: str = "sdpa"
-    """Attention kernel: sdpa, eager, or one transformers registers (flash_attention_2 needs flash-attn)."""
-    document_masking: bool = False
-    """Keep attention inside each document of a packed block (position ids restart at every end-of-text); off by
-    default: the embedded corpus is one document, where it changes nothing (docs/packing.md)."""
-
-    def validate(self) -> None:
-        """Every setting checked before any work (no tokenizer trained, nothing written); each message names the
-        setting. The model shape is checked by building its config with the requested vocabulary."""
-        from .tokenization import MIN_VOCAB_SIZE
-
-        _check_integers(self, (("hidden_size", 1), ("num_hidden_layers", 1), ("num_attention_heads", 1),
-                               ("block_size", 2), ("batch_size", 1), ("gradient_accumulation_steps", 1),
-                               ("eval_every", 1), ("save_every", 1), ("save_total_limit", 1), ("logging_steps", 1),
-                               ("warmup_steps", 0), ("sample_tokens", 0), ("vocab_size", MIN_VOCAB_SIZE),
-                               ("tokenizer_sample_bytes", 1), ("max_eval_tokens", 0)))
-        if self.num_proc is not None:
-            _check_integers(self, (("num_proc", 1),))
-        if not self.split:
-            raise ValueError("split: name the split of --dataset to read (e.g. train)")
-        _check_max_steps(self.max_steps)
-        if self.max_minutes is not None and not (isinstance(self.max_minutes, (int, float)) and self.max_minutes >= 0):
-            raise ValueError(f"max_minutes must be >= 0 minutes (0: no budget), got {self.max_minutes!r}")
-        _check_number("dropout", self.dropout, 0.0, 1.0)
-        _check_number("attention_dropout", self.attention_dropout, 0.0, 1.0)
-        _check_number("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True)
-        _check_number("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0, high_closed=True)
-        _check_number("learning_rate", self.learning_rate, 0.0, float("inf"), low_open=True)
-        _check_number("weight_decay", self.weight_decay, 0.0, float("inf"))
-        resolve_bf16(self.bf16)
-        _check_attention_implementation(self.attn_implementation)
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {self.preset!r}")
-        _model_config(self, self.vocab_size, None)  # the shape: heads divide hidden, kv heads divide heads, ...
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "TrainSettings":
-        """Read settings from YAML or JSON; unknown keys are an error (typos must not be silently ignored)."""
-        return cls(**read_settings_file(path, cls))
-
-
-def read_settings_file(path: str | os.PathLike, cls) -> dict:
-    """The settings in a YAML or JSON file, checked against the fields of the dataclass `cls`."""
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        if str(path).endswith((".yaml", ".yml")):
-            import yaml
-
-            values = yaml.safe_load(text) or {}
-        else:
-            values = json.loads(text)
-    except ValueError as exc:  # json.JSONDecodeError
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    except Exception as exc:  # yaml.YAMLError; the first line of its message says where
-        if type(exc).__module__.startswith("yaml"):
-            raise ValueError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
-        raise
-    if not isinstance(values, dict):
-        raise ValueError(f"{path} must hold a mapping of settings, got {type(values).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown settings in {path}: {unknown}")
-    return values
 
 
 def bf16_supported() -> bool:
@@ -319,44 +166,7 @@ class _PlannedTrainer(Trainer):
         return self.lr_scheduler
 
 
-def _check_integers(settings, minimums) -> None:
-    """Each (field, lowest allowed) of `settings` is an integer (not a bool) at or above its bound."""
-    for name, low in minimums:
-        value = getattr(settings, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
-def _check_max_steps(value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or (value <= 0 and value != -1):
-        raise ValueError(f"max_steps must be a positive integer or -1 (from the budget), got {value!r}")
-
-
-def _check_number(name: str, value, low: float, high: float, low_open: bool = False,
-                  high_closed: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and (value > low if low_open else value >= low) and (value <= high if high_closed else value < high)
-    if not ok:
-        bounds = f"{'(' if low_open else '['}{low:g}, {high:g}{']' if high_closed else ')'}"
-        raise ValueError(f"{name} must be in {bounds}, got {value!r}")
-
-
-def _check_attention_implementation(name: str) -> None:
-    """sdpa and eager always exist; anything else must be registered with transformers and, for the flash kernels,
-    installed."""
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-    from transformers.utils import is_flash_attn_2_available
-
-    if name in ("eager", "sdpa"):
-        return
-    if name not in ALL_ATTENTION_FUNCTIONS:
-        raise ValueError(f"attn_implementation must be eager, sdpa or one transformers knows, got {name!r}")
-    if name == "flash_attention_2" and not is_flash_attn_2_available():
-        raise ValueError("attn_implementation 'flash_attention_2' needs the flash-attn package and a CUDA GPU; "
-                         "use sdpa")
-
-
-def _model_config(settings: TrainSettings, vocab_size: int, tokenizer) -> TinySLMConfig:
+def model_config(settings: TrainSettings, vocab_size: int, tokenizer) -> TinySLMConfig:
     overrides: dict[str, Any] = dict(
         vocab_size=vocab_size,
         hidden_size=settings.hidden_size,
@@ -436,6 +246,9 @@ def training_arguments(settings: TrainSettings, use_bf16: bool) -> TrainingArgum
         dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=False,
         save_only_model=False,
+        # A stream is read by every process itself: Accelerate gives each its own shards (IterableDataset.shard)
+        # instead of reading on the main process and sending batches out.
+        accelerator_config={"dispatch_batches": False} if settings.streaming else None,
     )
 
 
@@ -445,38 +258,65 @@ def available_cores() -> int:
 
 
 def tokenizer_and_data(settings: TrainSettings, args: TrainingArguments, data_paths: list[str], log=print):
-    """The tokenizer (given, left by an earlier run of this output dir, or trained on an even sample of the
+    """The tokenizer (given, left by an earlier run of this output dir, or trained on a bounded sample of the
     training split) and the packed blocks. Built on the main process first; other ranks then hit the datasets
-    cache."""
-    tokenizer_dir = Path(settings.output_dir) / "tokenizer"
+    cache (or, streaming, read only the evaluation sample)."""
     with args.main_process_first(desc="tokenizer and data"):
+        if settings.streaming:
+            return _streamed_data(settings, args, data_paths, log)
         started = time.monotonic()
         docs = load_documents(data_paths, settings.text_field, settings.dataset, settings.dataset_config,
                               settings.split)
         splits = split_documents(docs, settings.validation_fraction, settings.seed)
         log(f"read and split {throughput(int(column(docs, 'n_bytes').sum()), time.monotonic() - started)}")
-        if settings.tokenizer:
-            tokenizer = load_tokenizer(settings.tokenizer)
-        elif tokenizer_dir.exists():
-            tokenizer = load_tokenizer(tokenizer_dir)
-        else:
-            started = time.monotonic()
-            sample = even_sample(splits["train"], settings.tokenizer_sample_bytes)
-            tokenizer = train_tokenizer(texts_of(sample), vocab_size=settings.vocab_size,
-                                        model_max_length=settings.block_size)
-            if args.process_index == 0:
-                tokenizer.save_pretrained(str(tokenizer_dir))
-                # As loaded from disk, so this run and every later rank or rerun share one datasets cache key (a
-                # trained tokenizer object fingerprints differently from the same one loaded).
-                tokenizer = load_tokenizer(tokenizer_dir)
-            sampled = int(column(sample, "n_bytes").sum())
-            log(f"trained a {len(tokenizer)}-token byte-level BPE on {sampled / 1e6:,.3f} MB of training text in "
-                f"{time.monotonic() - started:.1f}s")
+        tokenizer = _tokenizer(settings, args, lambda: texts_of(even_sample(splits["train"],
+                                                                            settings.tokenizer_sample_bytes)), log)
         data = prepare_data(splits, tokenizer, settings.block_size, num_proc=settings.num_proc or available_cores(),
                             document_masking=settings.document_masking,
                             max_eval_tokens=settings.max_eval_tokens or None, log=log)
     log(describe(data.stats, settings.block_size))
     return tokenizer, data
+
+
+def _streamed_data(settings: TrainSettings, args: TrainingArguments, data_paths: list[str], log=print):
+    from .data.streaming import prepare_stream, stream_documents, training_texts
+
+    pieces = stream_documents(data_paths, settings.text_field, settings.dataset, settings.dataset_config,
+                              settings.split)
+    tokenizer = _tokenizer(settings, args, lambda: training_texts(pieces, settings.validation_fraction,
+                                                                  settings.tokenizer_sample_bytes), log)
+    started = time.monotonic()
+    data = prepare_stream(pieces, tokenizer, settings.block_size, settings.validation_fraction,
+                          settings.max_eval_tokens, settings.document_masking, log_shards=args.world_size > 1)
+    log(f"streaming: {data.stats['shards']} shard(s); evaluation sample read in {time.monotonic() - started:.1f} s")
+    log(describe(data.stats, settings.block_size))
+    return tokenizer, data
+
+
+def _tokenizer(settings: TrainSettings, args: TrainingArguments, sample_texts, log=print):
+    """--tokenizer, the one an earlier run of this output folder trained, or a new byte-level BPE trained on
+    `sample_texts()` (saved on the main process and reloaded from disk, so every rank and rerun fingerprints it
+    alike and shares one datasets cache key)."""
+    tokenizer_dir = Path(settings.output_dir) / "tokenizer"
+    if settings.tokenizer:
+        return load_tokenizer(settings.tokenizer)
+    if tokenizer_dir.exists():
+        return load_tokenizer(tokenizer_dir)
+    started, sampled = time.monotonic(), [0]
+
+    def counted(texts):
+        for text in texts:
+            sampled[0] += len(text.encode("utf-8"))
+            yield text
+
+    tokenizer = train_tokenizer(counted(sample_texts()), vocab_size=settings.vocab_size,
+                                model_max_length=settings.block_size)
+    if args.process_index == 0:
+        tokenizer.save_pretrained(str(tokenizer_dir))
+        tokenizer = load_tokenizer(tokenizer_dir)
+    log(f"trained a {len(tokenizer)}-token byte-level BPE on {sampled[0] / 1e6:,.3f} MB of training text in "
+        f"{time.monotonic() - started:.1f}s")
+    return tokenizer
 
 
 def build_model(settings: TrainSettings, tokenizer, resume_from: Path | None) -> TinySLMForCausalLM:
@@ -485,7 +325,7 @@ def build_model(settings: TrainSettings, tokenizer, resume_from: Path | None) ->
         model = TinySLMForCausalLM.from_pretrained(str(resume_from), attn_implementation=settings.attn_implementation)
         check_vocab_compatible(tokenizer, model.config)
         return model
-    config = _model_config(settings, len(tokenizer), tokenizer)
+    config = model_config(settings, len(tokenizer), tokenizer)
     config._attn_implementation = settings.attn_implementation
     return TinySLMForCausalLM(config)
 
@@ -529,8 +369,9 @@ def plan_schedule(settings: TrainSettings, args: TrainingArguments, model, data,
     args.max_steps = int(max_steps * REPLAN_HEADROOM) if replan else max_steps
     args.eval_steps = eval_steps
     args.warmup_steps = warmup_steps
-    epochs = max_steps * settings.batch_size * settings.gradient_accumulation_steps * args.world_size / len(data.train)
-    log(f"schedule: {max_steps} steps (~{epochs:.1f} epochs{', corrected while training' if replan else ''}), "
+    blocks = max_steps * settings.batch_size * settings.gradient_accumulation_steps * args.world_size
+    passes = "streamed" if settings.streaming else f"~{blocks / len(data.train):.1f} epochs"
+    log(f"schedule: {max_steps} steps ({passes}{', corrected while training' if replan else ''}), "
         f"warmup {warmup_steps}, eval every {eval_steps}, cosine to {settings.min_lr_ratio:g}x lr "
         f"{settings.learning_rate:g}")
     return Schedule(StepPlan(max_steps, warmup_steps, settings.min_lr_ratio), replan, eval_cost_in_steps)
@@ -592,7 +433,8 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         schedule.plan,
         model=model,
         args=args,
-        train_dataset=data.train,
+        train_dataset=(data.train.shuffle(seed=settings.seed, buffer_size=STREAM_SHUFFLE_BLOCKS) if settings.streaming
+                       else data.train),
         eval_dataset=data.validation,
         data_collator=PackedBlockCollator(tokenizer.pad_token_id),
         processing_class=tokenizer,

@@ -13,7 +13,7 @@ CHOICES = {"format": ("auto", "text", "messages", "prompt-completion", "alpaca")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..finetune import FinetuneSettings
+    from ..settings import FinetuneSettings
     from .settings_flags import add_settings_arguments
 
     parser.add_argument("data_files", nargs="*", metavar="data", help="training files (same as --data)")
@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace):
-    from ..finetune import FinetuneSettings
-    from ..training import read_settings_file
+    from ..settings import FinetuneSettings
+    from ..settings import read_settings_file
     from .settings_flags import settings_updates
 
     settings = FinetuneSettings(**read_settings_file(args.config, FinetuneSettings)) if args.config \

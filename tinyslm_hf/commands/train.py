@@ -13,7 +13,7 @@ CHOICES = {"preset": ("seed", "modern"), "bf16": ("auto", "true", "false")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..training import TrainSettings
+    from ..settings import TrainSettings
     from .settings_flags import add_settings_arguments
 
     parser.add_argument("data", nargs="*", help="text files, folders, .jsonl files or saved datasets "
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace):
-    from ..training import TrainSettings
+    from ..settings import TrainSettings
     from .settings_flags import settings_updates
 
     settings = TrainSettings.from_file(args.config) if args.config else TrainSettings()

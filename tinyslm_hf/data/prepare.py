@@ -122,6 +122,10 @@ def prepare_data(
 
 def describe(stats: dict, block_size: int) -> str:
     """The run log's line about the data: corpus size, tokens, and how much of the held-out text is evaluated."""
+    if stats.get("streaming"):
+        return (f"data: streamed from {stats['shards']:,} shard(s), size unknown until read; evaluated on a fixed "
+                f"sample of the held-out text: {stats['eval_bytes'] / MB:,.2f} MB ({stats['eval_tokens']:,} tokens, "
+                f"{stats['eval_blocks']:,} blocks of {block_size})")
     covered = ("all of it" if stats["eval_bytes"] >= stats["held_out_bytes"]
                else f"a fixed sample of {stats['eval_bytes'] / MB:,.2f} MB")
     return (f"data: {(stats['train_bytes'] + stats['held_out_bytes']) / MB:,.2f} MB in {stats['documents']:,} "
