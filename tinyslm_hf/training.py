@@ -287,7 +287,8 @@ def _streamed_data(settings: TrainSettings, args: TrainingArguments, data_paths:
                                                                   settings.tokenizer_sample_bytes), log)
     started = time.monotonic()
     data = prepare_stream(pieces, tokenizer, settings.block_size, settings.validation_fraction,
-                          settings.max_eval_tokens, settings.document_masking, log_shards=args.world_size > 1)
+                          settings.max_eval_tokens, settings.document_masking, processes=args.world_size,
+                          log_shards=args.world_size > 1)
     log(f"streaming: {data.stats['shards']} shard(s); evaluation sample read in {time.monotonic() - started:.1f} s")
     log(describe(data.stats, settings.block_size))
     return tokenizer, data

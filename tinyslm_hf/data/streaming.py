@@ -3,18 +3,19 @@ corpora larger than the disk cache the map path writes (docs/data.md).
 
 - **Shards.** Text files are cut into byte ranges of `SHARD_BYTES`, each starting after a newline, so a single
   large file still gives every process its own part to read; jsonl / csv / parquet files, saved datasets and Hub
-  datasets keep the shards `datasets` gives them. The packed stream has one shard per source shard, and the Trainer
-  (Accelerate, `dispatch_batches` off) hands each process its own shards with `IterableDataset.shard`, the shard
-  assignment `datasets.distributed.split_dataset_by_node` makes; with fewer shards than processes every process
-  reads the whole stream and keeps its own batches.
+  datasets keep the shards `datasets` gives them. The packed stream has one shard per process (a group of source shards),
+  and the Trainer (Accelerate, `dispatch_batches` off) hands each process its own with `IterableDataset.shard`,
+  the assignment `datasets.distributed.split_dataset_by_node` makes; with fewer source shards than processes
+  every process reads the whole stream and keeps its own batches.
 - **Held-out text** is chosen by content, not position: a piece is held out when the CRC-32 of its text falls in
   the lowest `validation_fraction` of the range. The choice needs no pass over the corpus, is the same on every
   process and every run, and holds duplicates out together. Evaluation uses the first held-out pieces up to
   `max_eval_tokens` (a fixed sample, cut exactly at the cap).
 - **Tokenizer** is trained on the first `tokenizer_sample_bytes` of the training pieces (the head of the stream,
   not an even sample: spreading it would need a pass over the corpus).
-- **Packing** concatenates each shard's documents with eos between them into `block_size` blocks, carrying the
-  remainder across batches and shards, so the first blocks equal the map path's.
+- **Packing** concatenates the documents of each process's group of shards with eos between them into
+  `block_size` blocks, carrying the remainder across batches and shards: one process packs exactly the blocks
+  the map path packs from the same pieces.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ def is_held_out(text: str, validation_fraction: float) -> bool:
     return zlib.crc32(text.encode("utf-8")) % HOLD_OUT_BUCKETS < validation_fraction * HOLD_OUT_BUCKETS
 
 
-def text_ranges(file: Path, shard_bytes: int = SHARD_BYTES) -> list[tuple[int, int]]:
+def text_ranges(file: Path, shard_bytes: int | None = None) -> list[tuple[int, int]]:
     """Byte ranges of `file` that together cover it, each (but the first) starting just after a newline; a part
     with no newline near a nominal cut stays with the range before it."""
+    shard_bytes = shard_bytes or SHARD_BYTES
     size = file.stat().st_size
     starts = [0]
     with open(file, "rb") as handle:
@@ -198,51 +200,60 @@ def held_out_head(pieces: IterableDataset, validation_fraction: float, tokenizer
     return Dataset.from_list(rows, features=PIECE_FEATURES)
 
 
-def _packed_blocks(shards: list[int], pieces: IterableDataset, num_shards: int, tokenizer, block_size: int,
+def _packed_blocks(groups: list[list[int]], pieces: IterableDataset, num_shards: int, tokenizer, block_size: int,
                    validation_fraction: float, document_masking: bool, log_shards: bool):
-    """Generator for the packed stream: the training pieces of the given source shards, tokenized in batches and
-    cut into blocks, the remainder carried into the next batch."""
+    """Generator for the packed stream: the training pieces of a group of source shards, tokenized in batches and
+    cut into blocks, the remainder carried into the next batch and shard. `datasets` calls it once per group."""
     eos = tokenizer.eos_token_id
-    if log_shards:
-        rank = os.environ.get("RANK", "0")
-        print(f"[rank {rank}] streaming shards {shards[0]}..{shards[-1]} of {num_shards}", flush=True)
-    carry = np.empty(0, dtype=np.int32)
-    for index in shards:
-        shard = pieces.shard(num_shards=num_shards, index=index) if num_shards > 1 else pieces
-        for batch in shard.iter(batch_size=PIECES_PER_BATCH):
-            keep = [i for i, text in enumerate(batch["text"]) if not is_held_out(text, validation_fraction)]
-            if not keep:
-                continue
-            ids = tokenizer([batch["text"][i] for i in keep], add_special_tokens=False, verbose=False)["input_ids"]
-            parts = [carry] + [np.asarray(seq + [eos] if batch["end"][i] else seq, dtype=np.int32)
-                               for seq, i in zip(ids, keep)]
-            flat = np.concatenate(parts)
-            usable = len(flat) // block_size * block_size
-            carry = flat[usable:]
-            blocks = flat[:usable].reshape(-1, block_size)
-            positions = block_positions(blocks, eos) if document_masking else None
-            for number, block in enumerate(blocks):
-                row = {"input_ids": block.tolist()}
-                if positions is not None:
-                    row["position_ids"] = positions[number].tolist()
-                yield row
+    for shards in groups:
+        if log_shards:
+            print(f"[rank {os.environ.get('RANK', '0')}] streaming shards {shards[0]}..{shards[-1]} of {num_shards}",
+                  flush=True)
+        carry = np.empty(0, dtype=np.int32)
+        for index in shards:
+            shard = pieces.shard(num_shards=num_shards, index=index) if num_shards > 1 else pieces
+            for batch in shard.iter(batch_size=PIECES_PER_BATCH):
+                keep = [i for i, text in enumerate(batch["text"]) if not is_held_out(text, validation_fraction)]
+                if not keep:
+                    continue
+                ids = tokenizer([batch["text"][i] for i in keep], add_special_tokens=False,
+                                verbose=False)["input_ids"]
+                flat = np.concatenate([carry] + [np.asarray(seq + [eos] if batch["end"][i] else seq, dtype=np.int32)
+                                                 for seq, i in zip(ids, keep)])
+                usable = len(flat) // block_size * block_size
+                carry = flat[usable:]
+                blocks = flat[:usable].reshape(-1, block_size)
+                positions = block_positions(blocks, eos) if document_masking else None
+                for number, block in enumerate(blocks):
+                    row = {"input_ids": block.tolist()}
+                    if positions is not None:
+                        row["position_ids"] = positions[number].tolist()
+                    yield row
 
 
 def stream_blocks(pieces: IterableDataset, tokenizer: PreTrainedTokenizerBase, block_size: int,
-                  validation_fraction: float, document_masking: bool = False,
+                  validation_fraction: float, document_masking: bool = False, processes: int = 1,
                   log_shards: bool = False) -> IterableDataset:
-    """The training pieces of `pieces` as a stream of packed blocks, one shard per source shard."""
+    """The training pieces of `pieces` as a stream of packed blocks.
+
+    The source shards are dealt into `processes` contiguous groups, the packed stream's own shards: each process
+    packs its group in one go, so only the last partial block of a group is dropped and with one process the
+    blocks are exactly the map path's. With fewer source shards than processes there is one group, which every
+    process reads (keeping its own batches)."""
     num_shards = max(1, pieces.num_shards)
+    count = processes if num_shards >= processes else 1
+    bounds = np.linspace(0, num_shards, count + 1).round().astype(int)
+    groups = [list(range(bounds[g], bounds[g + 1])) for g in range(count)]
     return IterableDataset.from_generator(
         _packed_blocks, features=_block_features(block_size, document_masking),
-        gen_kwargs={"shards": list(range(num_shards)), "pieces": pieces, "num_shards": num_shards,
-                    "tokenizer": tokenizer, "block_size": block_size, "validation_fraction": validation_fraction,
+        gen_kwargs={"groups": groups, "pieces": pieces, "num_shards": num_shards, "tokenizer": tokenizer,
+                    "block_size": block_size, "validation_fraction": validation_fraction,
                     "document_masking": document_masking, "log_shards": log_shards})
 
 
 def prepare_stream(pieces: IterableDataset, tokenizer: PreTrainedTokenizerBase, block_size: int,
                    validation_fraction: float, max_eval_tokens: int, document_masking: bool = False,
-                   log_shards: bool = False):
+                   processes: int = 1, log_shards: bool = False):
     """The streaming counterpart of `prepare.prepare_data`: packed training blocks as a stream, and the evaluation
     sample (the first held-out text, exactly `max_eval_tokens` tokens or all there is) packed in memory."""
     from .packing import pack_blocks, tokenize_documents
@@ -262,7 +273,8 @@ def prepare_stream(pieces: IterableDataset, tokenizer: PreTrainedTokenizerBase, 
     stats = {"streaming": True, "shards": max(1, pieces.num_shards),
              "eval_bytes": int(column(sample, "n_bytes").sum()),
              "eval_tokens": int(column(sample_tokens, "n_tokens").sum()), "eval_blocks": len(validation)}
-    train = stream_blocks(pieces, tokenizer, block_size, validation_fraction, document_masking, log_shards)
+    train = stream_blocks(pieces, tokenizer, block_size, validation_fraction, document_masking, processes,
+                          log_shards)
     return PackedData(train, validation, document_texts(sample), stats)
 
 
