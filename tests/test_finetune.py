@@ -95,6 +95,14 @@ def test_the_loss_covers_exactly_the_assistant_tokens(fmt, tiny_tokenizer):
     assert everything["labels"] == ids
 
 
+def test_a_message_name_is_kept_and_rendered(tiny_tokenizer):
+    messages = to_messages({"messages": [{"role": "user", "content": "hi", "name": "alice"},
+                                         {"role": "assistant", "content": "hello"}]}, "x.jsonl:1")
+    assert messages[0]["name"] == "alice"
+    encoded = encode_conversation(tiny_tokenizer, messages, max_length=512)
+    assert "<|im_start|>user name=alice\nhi" in tiny_tokenizer.decode(encoded["input_ids"])
+
+
 @pytest.mark.parametrize("row, message", [
     ({"messages": [{"role": "user", "content": "x"}, {"role": "bot", "content": "y"}]}, "unknown role 'bot'"),
     ({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": " "}]},
@@ -102,6 +110,8 @@ def test_the_loss_covers_exactly_the_assistant_tokens(fmt, tiny_tokenizer):
     ({"messages": [{"role": "user", "content": "x"}]}, "no assistant turn"),
     ({"prompt": "x", "completion": 3}, "'completion' must be a string"),
     ({"question": "x", "answer": "y"}, "not a chat row"),
+    ({"messages": [{"role": "user", "content": "x", "name": 7}, {"role": "assistant", "content": "y"}]},
+     "message 1 name must be a string"),
 ])
 def test_bad_rows_name_the_file_and_line(tmp_path, row, message):
     path = write_jsonl(tmp_path / "bad.jsonl", [FORMAT_ROWS["prompt-completion"], row])

@@ -216,3 +216,59 @@ def test_a_killed_writers_leftovers_are_removed_by_the_next_write(tmp_path, tiny
     assert (target / "model.safetensors").is_file()
     assert not stale.exists() and live.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["final", live.name])
+
+
+TOKENIZER_LOADER = textwrap.dedent(
+    """
+    import importlib.abc, json, sys, time
+
+    if sys.argv[2] == "without-package":
+        class BlockTinySLM(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "tinyslm_hf" or name.startswith("tinyslm_hf."):
+                    raise ModuleNotFoundError(f"No module named {name!r} (blocked by test)")
+                return None
+
+        sys.meta_path.insert(0, BlockTinySLM())
+    else:
+        import tinyslm_hf  # noqa: F401  (importing the package registers TinySLM with the Auto classes)
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    folder, results = sys.argv[1], {}
+    calls = {"auto": lambda: AutoTokenizer.from_pretrained(folder),
+             "auto_no_remote_code": lambda: AutoTokenizer.from_pretrained(folder, trust_remote_code=False),
+             "fast": lambda: PreTrainedTokenizerFast.from_pretrained(folder)}
+    for name in sys.argv[3:]:
+        started = time.monotonic()
+        tok = calls[name]()
+        results[name] = {"seconds": time.monotonic() - started, "ids": tok("To be, or not")["input_ids"],
+                         "remote_code_ran": "transformers_modules" in " ".join(sys.modules)}
+    print(json.dumps(results))
+    """
+)
+
+
+def test_the_tokenizer_loads_without_a_trust_prompt_the_documented_ways(tiny_model_dir, tiny_tokenizer):
+    """transformers 5 reads config.json before any tokenizer file and, for a model type it does not know, asks for
+    15 s on a terminal whether to trust the remote code. The calls the README gives load the tokenizer without that
+    wait, without running any of the folder's code: with the package imported, a bare AutoTokenizer; without it,
+    PreTrainedTokenizerFast or AutoTokenizer with trust_remote_code=False. Run on a pseudo-terminal, where the
+    prompt would wait."""
+    import pty
+
+    want = tiny_tokenizer("To be, or not")["input_ids"]
+    for mode, calls in (("with-package", ["auto"]), ("without-package", ["fast", "auto_no_remote_code"])):
+        main_end, terminal = pty.openpty()
+        try:
+            done = subprocess.run([sys.executable, "-c", TOKENIZER_LOADER, str(tiny_model_dir), mode, *calls],
+                                  stdin=terminal, capture_output=True, text=True, timeout=120)
+        finally:
+            os.close(main_end)
+            os.close(terminal)
+        assert done.returncode == 0, done.stderr[-2000:]
+        results = json.loads(done.stdout.strip().splitlines()[-1])
+        for name in calls:
+            assert results[name]["ids"] == want, (mode, name)
+            assert results[name]["seconds"] < 10, (mode, name, results[name])  # the prompt waits 15 s
+            assert not results[name]["remote_code_ran"], (mode, name)

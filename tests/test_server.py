@@ -125,6 +125,30 @@ def test_chat_streamed_and_not(client, generator):
     assert chunks[-1].usage.prompt_tokens == len(ids)
 
 
+def test_a_message_name_is_rendered_and_an_old_template_refuses_it(client, generator):
+    """OpenAI's message `name` reaches the prompt as ChatML's `<|im_start|>user name=...`; a model whose saved
+    template has no place for it refuses the request by name instead of dropping it."""
+    named = [{"role": "user", "content": "Hello there", "name": "alice"}]
+    ids = generator.encode_chat(named)
+    assert "<|im_start|>user name=alice\n" in generator.tokenizer.decode(ids)
+    assert ids != generator.encode_chat([{"role": "user", "content": "Hello there"}])
+    ref = generator.complete_ids(ids, SamplingParams(max_new_tokens=8, temperature=0))
+    out = client.chat.completions.create(model=MODEL, messages=named, max_tokens=8, temperature=0)
+    assert out.usage.prompt_tokens == len(ids) and out.choices[0].message.content == ref.text
+
+    template = generator.tokenizer.chat_template
+    from tinyslm_hf.tokenization import CHAT_TEMPLATE
+
+    name_part = "{% if message['name'] is defined and message['name'] %}{{ ' name=' + message['name'] }}{% endif %}"
+    assert name_part in CHAT_TEMPLATE
+    generator.tokenizer.chat_template = CHAT_TEMPLATE.replace(name_part, "")  # the template saved before names
+    try:
+        with pytest.raises(openai.BadRequestError, match="name"):
+            client.chat.completions.create(model=MODEL, messages=named, max_tokens=3)
+    finally:
+        generator.tokenizer.chat_template = template
+
+
 @pytest.fixture(scope="module")
 def batched_server(generator):
     app = create_app(generator=generator, model_id=MODEL, api_key=KEY, max_batch=16)

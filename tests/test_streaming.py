@@ -127,3 +127,33 @@ def test_two_processes_stream_disjoint_shards(tmp_path):
     assert set(read) == {0, 1} and not read[0] & read[1] and read[0] | read[1] == {0, 1, 2, 3}, log[-2000:]
     metrics = json.loads((out / "final" / "train_metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["steps"] == 3 and metrics["data"]["streaming"]
+
+
+def test_a_resumed_stream_continues_where_it_stopped(tmp_path):
+    """Within the first pass a resumed stream skips exactly the batches already trained on: the run resumed from
+    its middle checkpoint ends with the weights of the run that went straight through."""
+    from safetensors.torch import load_file
+    import torch
+
+    from tinyslm_hf.cli import main
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(_text(600), encoding="utf-8")
+    flags = [str(corpus), "--streaming", "--max-steps", "8", "--max-minutes", "0", "--vocab-size", "300",
+             "--hidden-size", "32", "--num-hidden-layers", "1", "--num-attention-heads", "2", "--block-size", "32",
+             "--batch-size", "2", "--dropout", "0", "--sample-tokens", "2", "--eval-every", "100",
+             "--save-every", "4", "--max-eval-tokens", "128", "--bf16", "false"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(["train", *flags, "--output-dir", str(straight)]) == 0
+    shutil.copytree(straight, resumed)
+    shutil.rmtree(resumed / "checkpoint-8")
+    shutil.rmtree(resumed / "final")
+    assert main(["train", *flags, "--output-dir", str(resumed), "--resume"]) == 0
+    state = json.loads((resumed / "checkpoint-8" / "trainer_state.json").read_text())
+    assert state["global_step"] == 8
+    want, got = (load_file(d / "final" / "model.safetensors") for d in (straight, resumed))
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=0, atol=0, msg=name)
+    # and a model that stopped at step 4 differs: the resumed run really trained four more steps
+    middle = load_file(straight / "checkpoint-4" / "model.safetensors")
+    assert any(not torch.equal(middle[name], want[name]) for name in want)

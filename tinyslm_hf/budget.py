@@ -64,21 +64,37 @@ def calibrate_steps(model, batch_size: int, block_size: int, accumulation: int, 
 
 
 class StepPlan:
-    """Linear warmup, then cosine decay from the peak learning rate to `min_ratio` of it at step `total`: the same
-    curve as transformers' `cosine_with_min_lr` schedule, except that `total` may be corrected during the run.
+    """The learning-rate factor per step: linear warmup, then one of two shapes down to `min_ratio` of the peak at
+    step `total`, where `total` may be corrected during the run (a time budget learns the step time as it goes).
+
+    - `cosine`: cosine decay over the whole run after warmup (transformers' `cosine_with_min_lr` curve).
+    - `wsd` (warmup-stable-decay, "trapezoid"): the peak holds until the last `decay_fraction` of the run, then
+      falls linearly. Only the decay phase depends on where the run ends, so a budgeted run whose total is corrected
+      late loses nothing, and the long stable phase trains at the full rate.
 
     Used as the `LambdaLR` factor. `LambdaLR.state_dict()` stores a callable object's attributes, so a checkpoint
     carries the corrected total and `--resume` continues on the same curve.
     """
 
-    def __init__(self, total: int, warmup: int, min_ratio: float):
+    SHAPES = ("cosine", "wsd")
+
+    def __init__(self, total: int, warmup: int, min_ratio: float, shape: str = "cosine",
+                 decay_fraction: float = 0.3):
+        if shape not in self.SHAPES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(self.SHAPES)}, got {shape!r}")
         self.total = int(total)
         self.warmup = int(warmup)
         self.min_ratio = float(min_ratio)
+        self.shape = shape
+        self.decay_fraction = float(decay_fraction)
 
     def __call__(self, step: int) -> float:
         if step < self.warmup:
             return step / max(1, self.warmup)
+        if self.shape == "wsd":
+            decay_steps = max(1, round(self.decay_fraction * (self.total - self.warmup)))
+            progress = min(1.0, max(0.0, (step - (self.total - decay_steps)) / decay_steps))
+            return 1.0 - (1.0 - self.min_ratio) * progress
         progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
         return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 

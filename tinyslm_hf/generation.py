@@ -337,8 +337,12 @@ class Generator:
         """Token ids of a conversation rendered with the tokenizer's chat template, ready for the assistant turn."""
         if not messages:
             raise ValueError("messages must not be empty")
-        if not getattr(self.tokenizer, "chat_template", None):
+        template = getattr(self.tokenizer, "chat_template", None)
+        if not template:
             raise ValueError("this tokenizer has no chat template; use a completion prompt instead")
+        if any(m.get("name") for m in messages) and "name" not in template:
+            raise ValueError("this model's chat template has no place for a message 'name' (saved before names "
+                             "were rendered); send the messages without it")
         text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+LR_SCHEDULES = ("cosine", "wsd")
+OPTIMIZERS = ("adamw", "muon")
+
+
 @dataclass
 class TrainSettings:
     """Everything `tinyslm train` can be told. Defaults are the embedded-corpus job tuned for 2 CPU cores."""
@@ -74,7 +78,19 @@ class TrainSettings:
     learning_rate: float = 1e-3
     """Peak learning rate (AdamW)."""
     min_lr_ratio: float = 0.1
-    """Where the cosine decay ends, as a fraction of the peak."""
+    """Where the decay ends, as a fraction of the peak."""
+    lr_schedule: str = "cosine"
+    """Learning-rate shape after warmup: cosine, or wsd (warmup-stable-decay: the peak held, then a linear decay
+    over the last --decay-fraction of the run)."""
+    decay_fraction: float = 0.3
+    """Share of the run after warmup that the wsd schedule spends decaying."""
+    optimizer: str = "adamw"
+    """adamw, or muon: Muon (torch.optim.Muon) on the transformer blocks' matrices, AdamW on embeddings, norms and
+    biases (docs/training.md)."""
+    muon_learning_rate: float = 0.02
+    """Muon's peak learning rate (--optimizer muon; the schedule scales it like --learning-rate)."""
+    muon_weight_decay: float = 0.0
+    """Muon's decoupled weight decay (--optimizer muon)."""
     weight_decay: float = 0.1
     """AdamW weight decay."""
     warmup_steps: int = 60
@@ -143,6 +159,11 @@ class TrainSettings:
         check_number("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0, high_closed=True)
         check_number("learning_rate", self.learning_rate, 0.0, float("inf"), low_open=True)
         check_number("weight_decay", self.weight_decay, 0.0, float("inf"))
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_number("decay_fraction", self.decay_fraction, 0.0, 1.0, low_open=True, high_closed=True)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_number("muon_learning_rate", self.muon_learning_rate, 0.0, float("inf"), low_open=True)
+        check_number("muon_weight_decay", self.muon_weight_decay, 0.0, float("inf"))
         resolve_bf16(self.bf16)
         check_attention_implementation(self.attn_implementation)
         if self.preset not in PRESETS:
@@ -191,6 +212,11 @@ def check_integers(settings, minimums) -> None:
 def check_max_steps(value) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or (value <= 0 and value != -1):
         raise ValueError(f"max_steps must be a positive integer or -1 (from the budget), got {value!r}")
+
+
+def check_choice(name: str, value, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def check_number(name: str, value, low: float, high: float, low_open: bool = False,

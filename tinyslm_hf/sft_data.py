@@ -71,7 +71,10 @@ def _check_messages(messages, where: str) -> list[dict]:
             raise BadRow(f"{where}: message {number} content must be a string, got {type(content).__name__}")
         if role == "assistant" and not content.strip():
             raise BadRow(f"{where}: message {number} is an empty assistant turn")
-        checked.append({"role": role, "content": content})
+        name = message.get("name")
+        if name is not None and not isinstance(name, str):
+            raise BadRow(f"{where}: message {number} name must be a string, got {type(name).__name__}")
+        checked.append({"role": role, "content": content, **({"name": name} if name else {})})
     if not any(m["role"] == "assistant" for m in checked):
         raise BadRow(f"{where}: no assistant turn to learn from")
     return checked

@@ -22,11 +22,13 @@ IM_END = "<|im_end|>"
 SPECIAL_TOKENS = [EOS_TOKEN, PAD_TOKEN, IM_START, IM_END]
 MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS)  # every byte, plus the special tokens
 
-# ChatML. `{% generation %}` marks the assistant text so `return_assistant_tokens_mask=True` (and TRL's
+# ChatML (a message's optional `name` as `<|im_start|>user name=alice`). `{% generation %}` marks the assistant text so `return_assistant_tokens_mask=True` (and TRL's
 # assistant_only_loss) can train on answers only. Each assistant turn ends with <|im_end|>, which generation stops on.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' }}"
+    "{{ '<|im_start|>' + message['role'] }}"
+    "{% if message['name'] is defined and message['name'] %}{{ ' name=' + message['name'] }}{% endif %}"
+    "{{ '\n' }}"
     "{% if message['role'] == 'assistant' %}"
     "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\n' }}"
     "{% else %}"

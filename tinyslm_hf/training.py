@@ -153,11 +153,26 @@ def last_complete_checkpoint(output_dir: Path) -> Path | None:
 
 
 class _PlannedTrainer(Trainer):
-    """A Trainer whose learning-rate schedule is a `StepPlan`, so a time budget can correct its length mid-run."""
+    """A Trainer whose learning-rate schedule is a `StepPlan`, so a time budget can correct its length mid-run, and
+    whose optimizer may be Muon + AdamW (`optimizer_settings`: a `TrainSettings` with `optimizer="muon"`). Both are
+    built where the Trainer builds its own, so Accelerate wraps them and checkpoints save and restore their state."""
 
-    def __init__(self, plan: StepPlan, **kwargs):
+    def __init__(self, plan: StepPlan, optimizer_settings: TrainSettings | None = None, **kwargs):
         super().__init__(**kwargs)
         self.plan = plan
+        self.optimizer_settings = optimizer_settings
+
+    def create_optimizer(self, model=None):
+        settings = self.optimizer_settings
+        if self.optimizer is None and settings is not None and settings.optimizer == "muon":
+            from .optim import build_muon_with_adamw
+
+            self.optimizer = build_muon_with_adamw(
+                self.model if model is None else model, lr=self.args.learning_rate,
+                muon_lr=settings.muon_learning_rate, weight_decay=self.args.weight_decay,
+                muon_weight_decay=settings.muon_weight_decay,
+                betas=(self.args.adam_beta1, self.args.adam_beta2), eps=self.args.adam_epsilon)
+        return super().create_optimizer(model)
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:
@@ -372,10 +387,13 @@ def plan_schedule(settings: TrainSettings, args: TrainingArguments, model, data,
     args.warmup_steps = warmup_steps
     blocks = max_steps * settings.batch_size * settings.gradient_accumulation_steps * args.world_size
     passes = "streamed" if settings.streaming else f"~{blocks / len(data.train):.1f} epochs"
+    rates = f"lr {settings.learning_rate:g}" + (f", muon lr {settings.muon_learning_rate:g}"
+                                                 if settings.optimizer == "muon" else "")
     log(f"schedule: {max_steps} steps ({passes}{', corrected while training' if replan else ''}), "
-        f"warmup {warmup_steps}, eval every {eval_steps}, cosine to {settings.min_lr_ratio:g}x lr "
-        f"{settings.learning_rate:g}")
-    return Schedule(StepPlan(max_steps, warmup_steps, settings.min_lr_ratio), replan, eval_cost_in_steps)
+        f"warmup {warmup_steps}, eval every {eval_steps}, {settings.lr_schedule} to {settings.min_lr_ratio:g}x; "
+        f"{settings.optimizer} {rates}")
+    plan = StepPlan(max_steps, warmup_steps, settings.min_lr_ratio, settings.lr_schedule, settings.decay_fraction)
+    return Schedule(plan, replan, eval_cost_in_steps)
 
 
 def finish(trainer: Trainer, tokenizer, settings: TrainSettings, data, data_paths: list[str],
@@ -432,6 +450,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
                                     args.max_steps, schedule.eval_cost_in_steps)
     trainer = _PlannedTrainer(
         schedule.plan,
+        optimizer_settings=settings,
         model=model,
         args=args,
         train_dataset=(data.train.shuffle(seed=settings.seed, buffer_size=STREAM_SHUFFLE_BLOCKS) if settings.streaming

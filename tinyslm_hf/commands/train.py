@@ -13,13 +13,14 @@ CHOICES = {"preset": ("seed", "modern"), "bf16": ("auto", "true", "false")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..settings import TrainSettings
+    from ..settings import LR_SCHEDULES, OPTIMIZERS, TrainSettings
     from .settings_flags import add_settings_arguments
 
     parser.add_argument("data", nargs="*", help="text files, folders, .jsonl files or saved datasets "
                         "(default: the embedded corpus)")
     parser.add_argument("--config", help="YAML or JSON file of settings; flags given on the command line win")
-    add_settings_arguments(parser, TrainSettings, CHOICES, skip=("data",))
+    add_settings_arguments(parser, TrainSettings, {**CHOICES, "lr_schedule": LR_SCHEDULES, "optimizer": OPTIMIZERS},
+                           skip=("data",))
 
 
 def settings_from_args(args: argparse.Namespace):

@@ -182,7 +182,10 @@ class ChatMessage(_Strict):
 
     def as_template_message(self) -> dict[str, str]:
         text = self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
-        return {"role": "system" if self.role == "developer" else self.role, "content": text}
+        message = {"role": "system" if self.role == "developer" else self.role, "content": text}
+        if self.name:
+            message["name"] = self.name  # ChatML's `<|im_start|>user name=...`
+        return message
 
 
 class ChatCompletionRequest(_SamplingRequest):

@@ -1,0 +1,120 @@
+"""Muon for the hidden matrices, AdamW for everything else, as one `torch.optim.Optimizer` the Trainer can own.
+
+Muon (`torch.optim.Muon`) orthogonalises the momentum of a 2-D weight before applying it, which suits the square-ish
+projection matrices of the transformer blocks and nothing else: embeddings (a lookup table, and the tied LM head),
+norm gains and biases keep AdamW. The HF `Trainer`, Accelerate, `LambdaLR` and checkpoints all expect a single
+optimizer object, so `MuonWithAdamW` is one: it owns every parameter group (each tagged with its `rule`) and one
+state dict, and lends both to an inner `Muon` and an inner `AdamW` that do the arithmetic. Its `state_dict()` is the
+ordinary format, so `--resume` restores momentum and second moments like any optimizer's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+MUON = "muon"
+ADAMW = "adamw"
+
+
+def muon_parameter_names(model: nn.Module) -> set[str]:
+    """Names of the parameters Muon updates: the 2-D weights inside the transformer blocks (attention and MLP
+    projections). Token/position embeddings, the LM head (tied to the embedding or not), norms and biases are left
+    to AdamW, as in the Muon reference setups."""
+    names = set()
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad or parameter.ndim != 2:
+            continue
+        if ".layers." in f".{name}":
+            names.add(name)
+    return names
+
+
+class MuonWithAdamW(torch.optim.Optimizer):
+    """Muon on `muon_params`, AdamW on `adamw_groups`, behind one optimizer interface.
+
+    `lr` is AdamW's peak rate and `muon_lr` Muon's (Muon's update has unit spectral norm, so its rate lives on its
+    own scale; `adjust_lr_fn="original"` scales it by sqrt(max(1, rows/cols)) per matrix). A learning-rate scheduler
+    multiplies both by the same factor, since each group keeps its own `initial_lr`.
+    """
+
+    def __init__(
+        self,
+        muon_params: Iterable[torch.Tensor],
+        adamw_groups: list[dict],
+        *,
+        lr: float,
+        muon_lr: float,
+        weight_decay: float = 0.0,
+        muon_weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.95),
+        eps: float = 1e-8,
+        momentum: float = 0.95,
+    ):
+        groups = [{"params": list(muon_params), "rule": MUON, "lr": muon_lr, "weight_decay": muon_weight_decay}]
+        groups += [{"weight_decay": weight_decay, **group, "rule": ADAMW} for group in adamw_groups]
+        groups = [group for group in groups if group["params"]]
+        super().__init__(groups, defaults={"lr": lr})
+        self._momentum = momentum
+        self._adamw_defaults = {"betas": betas, "eps": eps}
+        self._link_inner_optimizers()
+
+    def _link_inner_optimizers(self) -> None:
+        """Give the inner optimizers this optimizer's group dicts and state (shared objects, not copies): a
+        scheduler changing a group's lr, or a loaded checkpoint, reaches the arithmetic directly."""
+        self._inner = []
+        for rule in (MUON, ADAMW):
+            groups = [group for group in self.param_groups if group["rule"] == rule]
+            if not groups:
+                continue
+            if rule == MUON:
+                inner = torch.optim.Muon(groups, lr=groups[0]["lr"], momentum=self._momentum,
+                                         adjust_lr_fn="original")
+            else:
+                inner = torch.optim.AdamW(groups, lr=groups[0]["lr"], **self._adamw_defaults)
+            inner.state = self.state
+            self._inner.append(inner)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for inner in self._inner:
+            inner.step()
+        return loss
+
+    def load_state_dict(self, state_dict) -> None:
+        super().load_state_dict(state_dict)  # rebuilds param_groups and state as new objects
+        self._link_inner_optimizers()
+
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        if "_momentum" in self.__dict__:
+            self._link_inner_optimizers()
+
+
+def build_muon_with_adamw(model: nn.Module, lr: float, muon_lr: float, weight_decay: float,
+                          muon_weight_decay: float, betas: tuple[float, float], eps: float) -> MuonWithAdamW:
+    """The optimizer `--optimizer muon` trains with: Muon on the block matrices, AdamW (decay on 2-D weights only,
+    as the Trainer does) on the rest."""
+    muon_names = muon_parameter_names(model)
+    muon, decay, no_decay = [], [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        if name in muon_names:
+            muon.append(parameter)
+        elif parameter.ndim >= 2:
+            decay.append(parameter)
+        else:
+            no_decay.append(parameter)
+    return MuonWithAdamW(
+        muon,
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr, muon_lr=muon_lr, weight_decay=weight_decay, muon_weight_decay=muon_weight_decay, betas=betas,
+        eps=eps,
+    )
