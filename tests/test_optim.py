@@ -111,12 +111,39 @@ def test_state_dict_round_trip_resumes_exactly_and_the_scheduler_reaches_both_ru
         torch.testing.assert_close(got, want, rtol=0, atol=0, msg=name)
 
 
+def test_a_copy_steps_like_the_original_and_groups_need_a_rule():
+    model = _model("modern")
+    optimizer = _optimizer(model)
+    assert optimizer.param_groups[0]["rule"] == ADAMW  # the Trainer logs the first group's rate: AdamW's
+    _train_steps(model, optimizer, 2)
+    twin_model = copy.deepcopy(model)
+    twin = copy.deepcopy(optimizer)  # deepcopy maps the parameters through the memo: rebind to the twin
+    twin.param_groups = [dict(g, params=[dict(zip(map(id, model.parameters()), twin_model.parameters()))[id(p)]
+                                         for p in g["params"]]) for g in optimizer.param_groups]
+    twin.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+    _train_steps(model, optimizer, 2, start=2)
+    _train_steps(twin_model, twin, 2, start=2)
+    for got, want in zip(twin_model.parameters(), model.parameters()):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="rule"):
+        optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))]})
+
+
 def test_wsd_holds_the_peak_then_decays_linearly_to_the_floor():
     plan = StepPlan(total=110, warmup=10, min_ratio=0.1, shape="wsd", decay_fraction=0.3)
     assert plan(5) == pytest.approx(0.5)
     assert [plan(s) for s in (10, 40, 80)] == [1.0, 1.0, 1.0]  # stable until the last 30 of 100 steps
     assert plan(95) == pytest.approx(1.0 - 0.9 * 15 / 30)
     assert plan(110) == pytest.approx(0.1) and plan(500) == pytest.approx(0.1)
+    # A total corrected during the decay bends the line at the current step: no jump, never back up.
+    for corrected in (140, 95):
+        moving = StepPlan(total=110, warmup=10, min_ratio=0.1, shape="wsd", decay_fraction=0.3)
+        factors = [moving(step) for step in range(0, 91)]
+        moving.total = corrected
+        factors += [moving(step) for step in range(91, corrected + 5)]
+        assert all(b <= a + 1e-12 for a, b in zip(factors[10:], factors[11:]))  # after warmup: never rises
+        assert max(abs(b - a) for a, b in zip(factors[10:], factors[11:])) < 0.2
+        assert factors[corrected] == pytest.approx(0.1) and factors[80] == 1.0
     cosine = StepPlan(total=110, warmup=10, min_ratio=0.1)
     assert cosine(60) == pytest.approx(0.55) and cosine(80) < 1.0
     with pytest.raises(ValueError, match="lr_schedule"):
@@ -126,7 +153,7 @@ def test_wsd_holds_the_peak_then_decays_linearly_to_the_floor():
 TINY = ["--vocab-size", "300", "--hidden-size", "32", "--num-hidden-layers", "2", "--num-attention-heads", "2",
         "--block-size", "32", "--batch-size", "8", "--learning-rate", "3e-3", "--warmup-steps", "2",
         "--dropout", "0", "--sample-tokens", "5", "--max-minutes", "0", "--logging-steps", "5",
-        "--optimizer", "muon", "--lr-schedule", "wsd", "--eval-every", "1000", "--save-every", "6"]
+        "--optimizer", "muon", "--muon-learning-rate", "0.02", "--lr-schedule", "wsd", "--eval-every", "1000", "--save-every", "6"]
 
 
 def test_tinyslm_train_with_muon_checkpoints_and_resumes_to_the_same_weights(tmp_path):

@@ -220,7 +220,7 @@ def test_a_killed_writers_leftovers_are_removed_by_the_next_write(tmp_path, tiny
 
 TOKENIZER_LOADER = textwrap.dedent(
     """
-    import importlib.abc, json, sys, time
+    import importlib.abc, json, sys
 
     if sys.argv[2] == "without-package":
         class BlockTinySLM(importlib.abc.MetaPathFinder):
@@ -240,9 +240,8 @@ TOKENIZER_LOADER = textwrap.dedent(
              "auto_no_remote_code": lambda: AutoTokenizer.from_pretrained(folder, trust_remote_code=False),
              "fast": lambda: PreTrainedTokenizerFast.from_pretrained(folder)}
     for name in sys.argv[3:]:
-        started = time.monotonic()
         tok = calls[name]()
-        results[name] = {"seconds": time.monotonic() - started, "ids": tok("To be, or not")["input_ids"],
+        results[name] = {"ids": tok("To be, or not")["input_ids"],
                          "remote_code_ran": "transformers_modules" in " ".join(sys.modules)}
     print(json.dumps(results))
     """
@@ -266,9 +265,10 @@ def test_the_tokenizer_loads_without_a_trust_prompt_the_documented_ways(tiny_mod
         finally:
             os.close(main_end)
             os.close(terminal)
+        # A prompt would print its question and, after 15 s without an answer, fail the load.
         assert done.returncode == 0, done.stderr[-2000:]
+        assert "Do you wish to run the custom code" not in done.stdout + done.stderr
         results = json.loads(done.stdout.strip().splitlines()[-1])
         for name in calls:
             assert results[name]["ids"] == want, (mode, name)
-            assert results[name]["seconds"] < 10, (mode, name, results[name])  # the prompt waits 15 s
             assert not results[name]["remote_code_ran"], (mode, name)

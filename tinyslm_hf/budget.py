@@ -5,7 +5,8 @@ half-way loses the low-learning-rate phase that gives the best loss, and one tha
 Three pieces do it:
 
 - `calibrate_steps` times a few steps before training to size a first plan;
-- `StepPlan` is the warmup + cosine schedule, with a total that can be corrected while training runs;
+- `StepPlan` is the warmup + cosine (or warmup-stable-decay) schedule, with a total that can be corrected while
+  training runs;
 - `TimeBudgetCallback` re-measures the real step time during the run, corrects the plan so the decay ends at the
   deadline, and stops (and saves) at the deadline whatever the plan says.
 """
@@ -31,13 +32,14 @@ BUDGET_MARGIN = 0.01  # share of the budget kept free for the last step and the 
 
 
 def calibrate_steps(model, batch_size: int, block_size: int, accumulation: int, minutes: float,
-                    device: torch.device, bf16: bool = False) -> int:
+                    device: torch.device, bf16: bool = False, optimizer_seconds: float = 0.0) -> int:
     """Time forward + backward steps on random tokens and return how many optimizer steps fit in `minutes`.
 
     The first steps of a fresh process run up to 3x slower than steady state (allocator and oneDNN warm-up), so
     steps are timed only after ~1.5 s of warm-up; timing them too early sized the schedule to a third of the budget.
     Steps run under the run's own precision (`bf16` autocast), or a bf16 run is planned at fp32 speed and ends early
-    at the plan's headroom.
+    at the plan's headroom. `optimizer_seconds` is an optimizer step costlier than AdamW's few percent (Muon's
+    orthogonalisation), timed by the caller.
     """
     ids = torch.randint(0, model.config.vocab_size, (batch_size, block_size), device=device)
     model.to(device).train()
@@ -59,7 +61,7 @@ def calibrate_steps(model, batch_size: int, block_size: int, accumulation: int, 
     times = [one_step() for _ in range(CALIBRATION_TIMED_STEPS)]
     model.zero_grad(set_to_none=True)
     # Forward + backward only: the optimizer step, gradient clipping and logging add a few percent, charged here.
-    per_step = statistics.median(times) * accumulation * STEP_OVERHEAD
+    per_step = (statistics.median(times) * accumulation + optimizer_seconds) * STEP_OVERHEAD
     return max(10, int(minutes * 60.0 / per_step))
 
 
@@ -69,8 +71,8 @@ class StepPlan:
 
     - `cosine`: cosine decay over the whole run after warmup (transformers' `cosine_with_min_lr` curve).
     - `wsd` (warmup-stable-decay, "trapezoid"): the peak holds until the last `decay_fraction` of the run, then
-      falls linearly. Only the decay phase depends on where the run ends, so a budgeted run whose total is corrected
-      late loses nothing, and the long stable phase trains at the full rate.
+      falls linearly to `min_ratio` at `total`. A correction of the total before the decay moves where it starts;
+      one during the decay bends the line at the current step (`decay_anchor`), so the rate never jumps or rises.
 
     Used as the `LambdaLR` factor. `LambdaLR.state_dict()` stores a callable object's attributes, so a checkpoint
     carries the corrected total and `--resume` continues on the same curve.
@@ -87,16 +89,31 @@ class StepPlan:
         self.min_ratio = float(min_ratio)
         self.shape = shape
         self.decay_fraction = float(decay_fraction)
+        self.decay_anchor: list | None = None  # wsd: [step, factor, total] the current decay line starts from
+        self.last: list | None = None  # [step, factor] of the latest call
 
     def __call__(self, step: int) -> float:
         if step < self.warmup:
             return step / max(1, self.warmup)
         if self.shape == "wsd":
-            decay_steps = max(1, round(self.decay_fraction * (self.total - self.warmup)))
-            progress = min(1.0, max(0.0, (step - (self.total - decay_steps)) / decay_steps))
-            return 1.0 - (1.0 - self.min_ratio) * progress
+            factor = self._wsd(step)
+            self.last = [step, factor]
+            return factor
         progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
         return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+    def _wsd(self, step: int) -> float:
+        if self.decay_anchor is None:
+            start = self.total - max(1, round(self.decay_fraction * (self.total - self.warmup)))
+            if step < start:
+                return 1.0
+            self.decay_anchor = [start, 1.0, self.total]
+        elif self.decay_anchor[2] != self.total and self.last is not None:
+            self.decay_anchor = [self.last[0], self.last[1], self.total]  # corrected mid-decay: bend here
+        anchor_step, anchor_factor, _ = self.decay_anchor
+        progress = min(1.0, max(0.0, (step - anchor_step) / max(1, self.total - anchor_step)))
+        return anchor_factor - (anchor_factor - self.min_ratio) * progress
 
 
 def _main_process_value(value, args):

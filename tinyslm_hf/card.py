@@ -24,6 +24,13 @@ def _data_description(data_paths: list[str]) -> tuple[str, list[str]]:
     return ("user-supplied text: " + ", ".join(names), [])
 
 
+
+def _optimizer_text(config: dict) -> str:
+    if config.get("optimizer") == "muon":
+        return (f"Muon (lr {config.get('muon_learning_rate')}) on the block matrices and AdamW (lr "
+                f"{config.get('learning_rate')}) on embeddings, norms and biases")
+    return f"AdamW lr {config.get('learning_rate')}"
+
 def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any], data_paths: list[str],
                      has_plot: bool = False) -> Path:
     """Render README.md into `folder` from what this run actually did and measured."""
@@ -69,8 +76,9 @@ def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any],
         f"- Tokenizer: byte-level BPE, {metrics.get('vocab_size', config.get('vocab_size'))} tokens, trained on the "
         "training split only.",
         f"- Steps: {metrics.get('steps')} of batch {config.get('batch_size')} x {config.get('block_size')} tokens "
-        f"(grad accumulation {config.get('gradient_accumulation_steps')}), AdamW lr {config.get('learning_rate')} "
-        f"with warmup and cosine decay, weight decay {config.get('weight_decay')}, dropout {config.get('dropout')} "
+        f"(grad accumulation {config.get('gradient_accumulation_steps')}), {_optimizer_text(config)} with warmup "
+        f"and {'warmup-stable-decay' if config.get('lr_schedule') == 'wsd' else 'cosine'} schedule, weight decay "
+        f"{config.get('weight_decay')}, dropout {config.get('dropout')} "
         f"(attention dropout {config.get('attention_dropout', 0.0)}).",
         f"- Wall time: {metrics.get('train_seconds')} s.",
         "",

@@ -37,6 +37,7 @@ from .sft_data import (
     read_conversations,
     split_conversations,
 )
+from .generation import renders_message_names
 
 ADAPTER_CONFIG = "adapter_config.json"
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -204,6 +205,10 @@ def chat_data(settings: FinetuneSettings, tokenizer, fmt: str, block_size: int, 
     """SFT: checked rows encoded with the model's chat template; rows longer than the context counted and left out."""
     check_chat_template(tokenizer, settings.model)
     train, validation = rows
+    named = next((c.source for c in [*train, *validation] if any(m.get("name") for m in c.messages)), None)
+    if named and not renders_message_names(tokenizer):
+        raise ValueError(f"{named}: a message has a 'name', which the chat template of {settings.model} drops "
+                         "(saved before names were rendered); remove the names or use a newer tokenizer")
     encoded_train = encode_conversations(tokenizer, train, block_size, settings.prompt_loss)
     encoded_val = encode_conversations(tokenizer, validation, block_size, settings.prompt_loss)
     skipped = encoded_train.skipped + encoded_val.skipped

@@ -40,6 +40,14 @@ def decode_compile_config(backend: str = "inductor", mode: str = "default", dyna
     return config
 
 
+def renders_message_names(tokenizer) -> bool:
+    """Whether the tokenizer's chat template puts a message's `name` into the prompt (templates saved before it
+    did drop it). Checked by rendering, not by reading the template's text."""
+    probe = "tinyslm_name_probe"
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "x", "name": probe}], tokenize=False)
+    return probe in text
+
+
 class PromptTooLongError(ValueError):
     """The prompt (plus the requested completion) does not fit in the model's context window."""
 
@@ -340,7 +348,7 @@ class Generator:
         template = getattr(self.tokenizer, "chat_template", None)
         if not template:
             raise ValueError("this tokenizer has no chat template; use a completion prompt instead")
-        if any(m.get("name") for m in messages) and "name" not in template:
+        if any(m.get("name") for m in messages) and not renders_message_names(self.tokenizer):
             raise ValueError("this model's chat template has no place for a message 'name' (saved before names "
                              "were rendered); send the messages without it")
         text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)

@@ -10,6 +10,9 @@ ordinary format, so `--resume` restores momentum and second moments like any opt
 
 from __future__ import annotations
 
+import copy
+import statistics
+import time
 from collections.abc import Iterable
 
 import torch
@@ -33,12 +36,15 @@ def muon_parameter_names(model: nn.Module) -> set[str]:
 
 
 class MuonWithAdamW(torch.optim.Optimizer):
-    """Muon on `muon_params`, AdamW on `adamw_groups`, behind one optimizer interface.
+    """AdamW on `adamw_groups`, Muon on `muon_params`, behind one optimizer interface.
 
     `lr` is AdamW's peak rate and `muon_lr` Muon's (Muon's update has unit spectral norm, so its rate lives on its
     own scale; `adjust_lr_fn="original"` scales it by sqrt(max(1, rows/cols)) per matrix). A learning-rate scheduler
-    multiplies both by the same factor, since each group keeps its own `initial_lr`.
+    multiplies both by the same factor, since each group keeps its own `initial_lr`. The AdamW groups come first, so
+    the Trainer's logged `learning_rate` (the first group's) is AdamW's, as with a plain AdamW run.
     """
+
+    RULES = (ADAMW, MUON)
 
     def __init__(
         self,
@@ -53,29 +59,42 @@ class MuonWithAdamW(torch.optim.Optimizer):
         eps: float = 1e-8,
         momentum: float = 0.95,
     ):
-        groups = [{"params": list(muon_params), "rule": MUON, "lr": muon_lr, "weight_decay": muon_weight_decay}]
-        groups += [{"weight_decay": weight_decay, **group, "rule": ADAMW} for group in adamw_groups]
+        groups = [{"weight_decay": weight_decay, **group, "rule": ADAMW} for group in adamw_groups]
+        groups.append({"params": list(muon_params), "rule": MUON, "lr": muon_lr, "weight_decay": muon_weight_decay})
         groups = [group for group in groups if group["params"]]
-        super().__init__(groups, defaults={"lr": lr})
         self._momentum = momentum
         self._adamw_defaults = {"betas": betas, "eps": eps}
-        self._link_inner_optimizers()
+        super().__init__(groups, defaults={"lr": lr})
+        self._inner = {}
+        for rule in self.RULES:
+            self._inner_optimizer(rule)  # fills each group with its rule's defaults, so a state_dict has them all
 
-    def _link_inner_optimizers(self) -> None:
-        """Give the inner optimizers this optimizer's group dicts and state (shared objects, not copies): a
-        scheduler changing a group's lr, or a loaded checkpoint, reaches the arithmetic directly."""
-        self._inner = []
-        for rule in (MUON, ADAMW):
-            groups = [group for group in self.param_groups if group["rule"] == rule]
-            if not groups:
-                continue
+    def add_param_group(self, param_group: dict) -> None:
+        if param_group.get("rule") not in self.RULES:
+            raise ValueError(f"MuonWithAdamW: a parameter group needs 'rule' set to one of {self.RULES}")
+        super().add_param_group(param_group)
+
+    def _inner_optimizer(self, rule: str):
+        """The optimizer doing `rule`'s arithmetic, pointed at this optimizer's current groups and state (shared
+        objects, not copies): a scheduler changing a group's lr, a loaded checkpoint or an added group reaches it
+        without any copying back."""
+        groups = [group for group in self.param_groups if group["rule"] == rule]
+        if not groups:
+            return None
+        inner = self._inner.get(rule)
+        if inner is None:
             if rule == MUON:
                 inner = torch.optim.Muon(groups, lr=groups[0]["lr"], momentum=self._momentum,
                                          adjust_lr_fn="original")
             else:
                 inner = torch.optim.AdamW(groups, lr=groups[0]["lr"], **self._adamw_defaults)
-            inner.state = self.state
-            self._inner.append(inner)
+            self._inner[rule] = inner
+        for group in groups:
+            for key, value in inner.defaults.items():
+                group.setdefault(key, value)
+        inner.param_groups = groups
+        inner.state = self.state
+        return inner
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -83,18 +102,18 @@ class MuonWithAdamW(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for inner in self._inner:
-            inner.step()
+        for rule in self.RULES:
+            inner = self._inner_optimizer(rule)
+            if inner is not None:
+                inner.step()
         return loss
 
-    def load_state_dict(self, state_dict) -> None:
-        super().load_state_dict(state_dict)  # rebuilds param_groups and state as new objects
-        self._link_inner_optimizers()
+    def __getstate__(self) -> dict:
+        return {**super().__getstate__(), "_momentum": self._momentum, "_adamw_defaults": self._adamw_defaults}
 
-    def __setstate__(self, state) -> None:
+    def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        if "_momentum" in self.__dict__:
-            self._link_inner_optimizers()
+        self._inner = {}  # rebuilt on the next step, over the restored groups and state
 
 
 def build_muon_with_adamw(model: nn.Module, lr: float, muon_lr: float, weight_decay: float,
@@ -118,3 +137,19 @@ def build_muon_with_adamw(model: nn.Module, lr: float, muon_lr: float, weight_de
         lr=lr, muon_lr=muon_lr, weight_decay=weight_decay, muon_weight_decay=muon_weight_decay, betas=betas,
         eps=eps,
     )
+
+
+def time_optimizer_step(model: nn.Module, build, steps: int = 3) -> float:
+    """Median seconds of one step of `build(model)`'s optimizer, run on a copy of the model with random gradients
+    (the model itself, and so the run's initialisation, is untouched). For sizing a time budget."""
+    shadow = copy.deepcopy(model)
+    optimizer = build(shadow)
+    for parameter in shadow.parameters():
+        if parameter.requires_grad:
+            parameter.grad = torch.randn_like(parameter)
+    times = []
+    for _ in range(steps + 1):  # the first step allocates the state: not timed
+        started = time.perf_counter()
+        optimizer.step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])

@@ -79,15 +79,15 @@ class TrainSettings:
     """Peak learning rate (AdamW)."""
     min_lr_ratio: float = 0.1
     """Where the decay ends, as a fraction of the peak."""
-    lr_schedule: str = "cosine"
-    """Learning-rate shape after warmup: cosine, or wsd (warmup-stable-decay: the peak held, then a linear decay
-    over the last --decay-fraction of the run)."""
+    lr_schedule: str = "wsd"
+    """Learning-rate shape after warmup: wsd (warmup-stable-decay: the peak held, then a linear decay over the last
+    --decay-fraction of the run) or cosine."""
     decay_fraction: float = 0.3
     """Share of the run after warmup that the wsd schedule spends decaying."""
-    optimizer: str = "adamw"
-    """adamw, or muon: Muon (torch.optim.Muon) on the transformer blocks' matrices, AdamW on embeddings, norms and
-    biases (docs/training.md)."""
-    muon_learning_rate: float = 0.02
+    optimizer: str = "muon"
+    """muon: Muon (torch.optim.Muon) on the transformer blocks' matrices and AdamW on embeddings, norms and biases;
+    or adamw everywhere (docs/training.md)."""
+    muon_learning_rate: float = 0.01
     """Muon's peak learning rate (--optimizer muon; the schedule scales it like --learning-rate)."""
     muon_weight_decay: float = 0.0
     """Muon's decoupled weight decay (--optimizer muon)."""

@@ -18,11 +18,16 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROLES = ("system", "user", "assistant")
 FORMATS = ("messages", "prompt-completion", "alpaca")
+
+
+# A message's `name` as OpenAI's API allows it; anything else could break out of the ChatML header line.
+MESSAGE_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class BadRow(ValueError):
@@ -72,8 +77,8 @@ def _check_messages(messages, where: str) -> list[dict]:
         if role == "assistant" and not content.strip():
             raise BadRow(f"{where}: message {number} is an empty assistant turn")
         name = message.get("name")
-        if name is not None and not isinstance(name, str):
-            raise BadRow(f"{where}: message {number} name must be a string, got {type(name).__name__}")
+        if name is not None and not (isinstance(name, str) and re.match(MESSAGE_NAME_PATTERN, name)):
+            raise BadRow(f"{where}: message {number} name must be 1-64 letters, digits, '_' or '-', got {name!r}")
         checked.append({"role": role, "content": content, **({"name": name} if name else {})})
     if not any(m["role"] == "assistant" for m in checked):
         raise BadRow(f"{where}: no assistant turn to learn from")

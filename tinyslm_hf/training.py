@@ -37,6 +37,10 @@ from .settings import TrainSettings, read_settings_file  # noqa: F401  (re-expor
 from .tokenization import check_vocab_compatible, load_tokenizer, stop_token_ids, train_tokenizer
 
 
+# Muon orthogonalises whole matrices; a sharded parameter holds only a slice of one (and a DeepSpeed config may bring
+# its own optimizer, which would silently replace it).
+MUON_NEEDS_WHOLE_MATRICES = ("optimizer muon needs whole weight matrices on every process: use it with data-parallel "
+                             "training (DDP), not FSDP or DeepSpeed")
 PERIODIC_EVALS = 4  # evaluations during a run whose length is derived from a time budget
 REPLAN_HEADROOM = 1.5  # how far above the first plan a budgeted run may be corrected
 STREAM_SHUFFLE_BLOCKS = 1024  # a streamed run's shuffle buffer: blocks from ~1024 places mixed (256k tokens at 256)
@@ -91,7 +95,7 @@ def _distributed_type(args: TrainingArguments) -> str:
     return args.distributed_state.distributed_type.value if args.distributed_state else "NO"
 
 
-def check_launch(args: TrainingArguments, log=print) -> None:
+def check_launch(args: TrainingArguments, log=print, optimizer: str = "adamw") -> None:
     """Refuse launches that would not do what they ask for, then log what the run actually is.
 
     FSDP and DeepSpeed shard across GPUs; on a machine without one Accelerate would quietly run plain data
@@ -106,6 +110,10 @@ def check_launch(args: TrainingArguments, log=print) -> None:
                     f"this launch asks for {name} ({variable}), which shards across GPUs, and this machine has "
                     "none; on CPUs run data-parallel training: torchrun --nproc_per_node N -m tinyslm_hf train ..."
                 )
+    sharded = any(os.environ.get(v, "").lower() in ("1", "true", "yes")
+                  for v in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
+    if optimizer == "muon" and (sharded or args.fsdp or args.deepspeed):
+        raise ValueError(MUON_NEEDS_WHOLE_MATRICES)
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != args.world_size:
         raise RuntimeError(f"the launcher started {launched} processes (WORLD_SIZE) but the run joined a process "
@@ -165,13 +173,9 @@ class _PlannedTrainer(Trainer):
     def create_optimizer(self, model=None):
         settings = self.optimizer_settings
         if self.optimizer is None and settings is not None and settings.optimizer == "muon":
-            from .optim import build_muon_with_adamw
-
-            self.optimizer = build_muon_with_adamw(
-                self.model if model is None else model, lr=self.args.learning_rate,
-                muon_lr=settings.muon_learning_rate, weight_decay=self.args.weight_decay,
-                muon_weight_decay=settings.muon_weight_decay,
-                betas=(self.args.adam_beta1, self.args.adam_beta2), eps=self.args.adam_epsilon)
+            if self.is_fsdp_enabled or self.is_deepspeed_enabled:
+                raise ValueError(MUON_NEEDS_WHOLE_MATRICES)
+            self.optimizer = build_optimizer(settings, self.args, self.model if model is None else model)
         return super().create_optimizer(model)
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
@@ -241,7 +245,7 @@ def training_arguments(settings: TrainSettings, use_bf16: bool) -> TrainingArgum
         per_device_eval_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         learning_rate=settings.learning_rate,
-        # the scheduler is _PlannedTrainer's StepPlan: warmup + cosine to min_lr_ratio x the peak
+        # the scheduler is _PlannedTrainer's StepPlan: warmup + cosine/wsd to min_lr_ratio x the peak
         warmup_steps=settings.warmup_steps,
         weight_decay=settings.weight_decay,
         adam_beta1=0.9,
@@ -346,6 +350,26 @@ def build_model(settings: TrainSettings, tokenizer, resume_from: Path | None) ->
     return TinySLMForCausalLM(config)
 
 
+def build_optimizer(settings: TrainSettings, args: TrainingArguments, model):
+    """The optimizer `--optimizer` asks for, or None for the Trainer's own AdamW."""
+    if settings.optimizer != "muon":
+        return None
+    from .optim import build_muon_with_adamw
+
+    return build_muon_with_adamw(model, lr=args.learning_rate, muon_lr=settings.muon_learning_rate,
+                                 weight_decay=args.weight_decay, muon_weight_decay=settings.muon_weight_decay,
+                                 betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
+
+
+def _optimizer_step_seconds(settings: TrainSettings, args: TrainingArguments, model) -> float:
+    """Muon's step costs a sizeable share of a small model's step on a CPU: time it for the budget's first plan."""
+    if settings.optimizer != "muon":
+        return 0.0
+    from .optim import time_optimizer_step
+
+    return time_optimizer_step(model, lambda shadow: build_optimizer(settings, args, shadow))
+
+
 @dataclass
 class Schedule:
     plan: StepPlan
@@ -369,7 +393,7 @@ def plan_schedule(settings: TrainSettings, args: TrainingArguments, model, data,
             # TimeBudgetCallback corrects it from the real step time once training runs.
             steps = calibrate_steps(model, settings.batch_size, settings.block_size,
                                     settings.gradient_accumulation_steps, settings.max_minutes, args.device,
-                                    bf16=args.bf16)
+                                    bf16=args.bf16, optimizer_seconds=_optimizer_step_seconds(settings, args, model))
             max_steps = max(10, int(steps - PERIODIC_EVALS * eval_cost_in_steps))
             replan = True
         else:
@@ -391,7 +415,7 @@ def plan_schedule(settings: TrainSettings, args: TrainingArguments, model, data,
                                                  if settings.optimizer == "muon" else "")
     log(f"schedule: {max_steps} steps ({passes}{', corrected while training' if replan else ''}), "
         f"warmup {warmup_steps}, eval every {eval_steps}, {settings.lr_schedule} to {settings.min_lr_ratio:g}x; "
-        f"{settings.optimizer} {rates}")
+        f"optimizer {settings.optimizer} ({rates})")
     plan = StepPlan(max_steps, warmup_steps, settings.min_lr_ratio, settings.lr_schedule, settings.decay_fraction)
     return Schedule(plan, replan, eval_cost_in_steps)
 
@@ -428,7 +452,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     data_paths = settings.data or ([] if settings.dataset else [str(embedded_corpus_path())])
     use_bf16 = resolve_bf16(settings.bf16)
     args = training_arguments(settings, use_bf16)
-    check_launch(args, log)
+    check_launch(args, log, settings.optimizer)
     created_here = not Path(settings.output_dir).exists()
     resume_from = prepare_output_dir(settings, args, log)
     try:
@@ -446,7 +470,10 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
 
     budget = None
     if settings.max_minutes:
-        budget = TimeBudgetCallback(settings.max_minutes, schedule.plan if schedule.replan else None,
+        # A wsd run whose steps were fixed still gets its plan, corrected only downwards (max_total): if the
+        # deadline comes first the decay moves forward to end there, instead of the run stopping at the peak rate.
+        correctable = schedule.replan or settings.lr_schedule == "wsd"
+        budget = TimeBudgetCallback(settings.max_minutes, schedule.plan if correctable else None,
                                     args.max_steps, schedule.eval_cost_in_steps)
     trainer = _PlannedTrainer(
         schedule.plan,

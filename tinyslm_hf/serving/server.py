@@ -39,6 +39,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..generation import GenerationResult, Generator, PromptTooLongError, SamplingParams, TextStream
+from ..sft_data import MESSAGE_NAME_PATTERN
 from .batching import Batcher, Job
 
 DEFAULT_MAX_QUEUE = 32
@@ -178,7 +179,7 @@ class TextPart(_Strict):
 class ChatMessage(_Strict):
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart]
-    name: str | None = None
+    name: str | None = Field(None, pattern=MESSAGE_NAME_PATTERN)
 
     def as_template_message(self) -> dict[str, str]:
         text = self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
