@@ -17,17 +17,24 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 from tinyslm_hf import TinySLMForCausalLM
 from tinyslm_hf.modelio import load_model_and_tokenizer, save_model_folder
 
-# Python run in a subprocess: makes `tinyslm_hf` unimportable (even through the editable install), proves it,
-# then loads the folder through trust_remote_code and prints logits + a greedy continuation as JSON.
-REMOTE_LOADER = textwrap.dedent(
+# Makes `tinyslm_hf` unimportable in the Python it is run in (even through the editable install).
+BLOCK_PACKAGE = textwrap.dedent(
     """
-    import importlib.abc, json, sys
+    import importlib.abc, sys
 
     class BlockTinySLM(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
             if name == "tinyslm_hf" or name.startswith("tinyslm_hf."):
                 raise ModuleNotFoundError(f"No module named {name!r} (blocked by test)")
             return None
+    """
+)
+
+# Python run in a subprocess after BLOCK_PACKAGE: proves the package is gone, then loads the folder through
+# trust_remote_code and prints logits + a greedy continuation as JSON.
+REMOTE_LOADER = textwrap.dedent(
+    """
+    import json, sys
 
     sys.meta_path.insert(0, BlockTinySLM())
     try:
@@ -109,7 +116,7 @@ def test_remote_code_load_without_the_package_gives_identical_logits(fixture, re
     folder = request.getfixturevalue(fixture)
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
     result = subprocess.run(
-        [sys.executable, "-c", REMOTE_LOADER, str(folder)],
+        [sys.executable, "-c", BLOCK_PACKAGE + REMOTE_LOADER, str(folder)],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -220,15 +227,9 @@ def test_a_killed_writers_leftovers_are_removed_by_the_next_write(tmp_path, tiny
 
 TOKENIZER_LOADER = textwrap.dedent(
     """
-    import importlib.abc, json, sys
+    import json, sys
 
     if sys.argv[2] == "without-package":
-        class BlockTinySLM(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "tinyslm_hf" or name.startswith("tinyslm_hf."):
-                    raise ModuleNotFoundError(f"No module named {name!r} (blocked by test)")
-                return None
-
         sys.meta_path.insert(0, BlockTinySLM())
     else:
         import tinyslm_hf  # noqa: F401  (importing the package registers TinySLM with the Auto classes)
@@ -260,8 +261,8 @@ def test_the_tokenizer_loads_without_a_trust_prompt_the_documented_ways(tiny_mod
     for mode, calls in (("with-package", ["auto"]), ("without-package", ["fast", "auto_no_remote_code"])):
         main_end, terminal = pty.openpty()
         try:
-            done = subprocess.run([sys.executable, "-c", TOKENIZER_LOADER, str(tiny_model_dir), mode, *calls],
-                                  stdin=terminal, capture_output=True, text=True, timeout=120)
+            done = subprocess.run([sys.executable, "-c", BLOCK_PACKAGE + TOKENIZER_LOADER, str(tiny_model_dir),
+                                   mode, *calls], stdin=terminal, capture_output=True, text=True, timeout=120)
         finally:
             os.close(main_end)
             os.close(terminal)

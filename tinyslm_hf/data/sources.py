@@ -241,7 +241,8 @@ def _load_jsonl(files: list[Path], column: str) -> Dataset:
                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
 
 
-def _load_parquet(files: list[Path], column: str) -> Dataset:
+def check_parquet_columns(files: list[Path], column: str) -> None:
+    """Every parquet file is readable and has `column`, checked from the schemas before any data is read."""
     import pyarrow.parquet as pq
 
     for file in files:
@@ -251,6 +252,10 @@ def _load_parquet(files: list[Path], column: str) -> Dataset:
             raise DataError(f"{file} is not a readable parquet file ({exc})") from None
         if column not in names:
             raise DataError(f"{file} has no {column!r} column (columns: {', '.join(names)})")
+
+
+def _load_parquet(files: list[Path], column: str) -> Dataset:
+    check_parquet_columns(files, column)
     return load_dataset("parquet", data_files=[str(p) for p in files], split="train")
 
 

@@ -31,7 +31,8 @@ from datasets import Dataset, IterableDataset, concatenate_datasets, load_datase
 from transformers import PreTrainedTokenizerBase
 
 from .packing import _block_features, block_positions
-from .sources import PIECE_CHARS, PIECE_FEATURES, DataError, _expand, _rows_to_pieces, cut_point
+from .sources import (PIECE_CHARS, PIECE_FEATURES, DataError, _expand, _rows_to_pieces, check_parquet_columns,
+                      cut_point)
 
 SHARD_BYTES = 64 << 20  # a text file's byte range per shard: a 1 GB file gives 16 processes a part each
 BOUNDARY_SCAN = 1 << 20  # how far past a range's nominal start a newline is looked for
@@ -158,15 +159,7 @@ def _check_first_row(kind: str, files: list[Path], column: str) -> None:
             if column not in header:
                 raise DataError(f"{file} has no {column!r} column (header: {', '.join(header)})")
     elif kind == "parquet":
-        import pyarrow.parquet as pq
-
-        for file in files:
-            try:
-                names = pq.read_schema(file).names
-            except Exception as exc:
-                raise DataError(f"{file} is not a readable parquet file ({exc})") from None
-            if column not in names:
-                raise DataError(f"{file} has no {column!r} column (columns: {', '.join(names)})")
+        check_parquet_columns(files, column)
 
 
 def training_texts(pieces: IterableDataset, validation_fraction: float, max_bytes: int):
