@@ -156,7 +156,7 @@ TINY = ["--vocab-size", "300", "--hidden-size", "32", "--num-hidden-layers", "2"
         "--optimizer", "muon", "--muon-learning-rate", "0.02", "--lr-schedule", "wsd", "--eval-every", "1000", "--save-every", "6"]
 
 
-def test_tinyslm_train_with_muon_checkpoints_and_resumes_to_the_same_weights(tmp_path):
+def test_tinyslm_train_with_muon_checkpoints_and_resumes_to_the_same_weights(tmp_path, capsys):
     from safetensors.torch import load_file
 
     corpus = tmp_path / "corpus.txt"
@@ -181,3 +181,12 @@ def test_tinyslm_train_with_muon_checkpoints_and_resumes_to_the_same_weights(tmp
         torch.testing.assert_close(got[name], want[name], rtol=0, atol=0, msg=name)
     metrics = json.loads((resumed / "final" / "train_metrics.json").read_text())
     assert metrics["steps"] == 12
+
+    # Resuming with another optimizer or schedule is refused by name (one line, exit 2), before any work.
+    capsys.readouterr()
+    for flags, message in ((["--optimizer", "adamw"], "--optimizer muon"),
+                           (["--lr-schedule", "cosine"], "--lr-schedule wsd")):
+        assert main(["train", str(corpus), "--output-dir", str(resumed), *TINY, "--max-steps", "14", "--resume",
+                     *flags]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err

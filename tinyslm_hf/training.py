@@ -139,8 +139,26 @@ def prepare_output_dir(settings: "TrainSettings", args: TrainingArguments, log=p
     if settings.resume:
         if resume_from is None:
             raise FileNotFoundError(f"--resume: no complete checkpoint in {output_dir}")
+        check_resume_recipe(settings, resume_from)
         log(f"resuming from {resume_from}")
     return resume_from
+
+
+def check_resume_recipe(settings: "TrainSettings", checkpoint: Path) -> None:
+    """A checkpoint continues with the optimizer and schedule it was trained with; asking for others on `--resume`
+    would fail inside torch (a different number of parameter groups) or be silently overridden by the saved plan."""
+    saved = {}
+    optimizer_file, scheduler_file = checkpoint / "optimizer.pt", checkpoint / "scheduler.pt"
+    if optimizer_file.is_file():
+        groups = torch.load(optimizer_file, map_location="cpu", weights_only=True)["param_groups"]
+        saved["optimizer"] = "muon" if any(g.get("rule") == "muon" for g in groups) else "adamw"
+    if scheduler_file.is_file():
+        plans = torch.load(scheduler_file, map_location="cpu", weights_only=True).get("lr_lambdas") or [None]
+        saved["lr_schedule"] = (plans[0] or {}).get("shape", "cosine")  # checkpoints before wsd existed: cosine
+    for name, value in saved.items():
+        if getattr(settings, name) != value:
+            raise ValueError(f"--resume: {checkpoint} was trained with {name} {value}; pass "
+                             f"--{name.replace('_', '-')} {value} to continue it")
 
 
 def last_complete_checkpoint(output_dir: Path) -> Path | None:
