@@ -156,7 +156,7 @@ def check_resume_recipe(settings: "TrainSettings", checkpoint: Path) -> None:
         plans = torch.load(scheduler_file, map_location="cpu", weights_only=True).get("lr_lambdas") or [None]
         saved["lr_schedule"] = (plans[0] or {}).get("shape", "cosine")  # checkpoints before wsd existed: cosine
     for name, value in saved.items():
-        if getattr(settings, name) != value:
+        if getattr(settings, name, value) != value:  # FinetuneSettings has no recipe choice: nothing to compare
             raise ValueError(f"--resume: {checkpoint} was trained with {name} {value}; pass "
                              f"--{name.replace('_', '-')} {value} to continue it")
 
