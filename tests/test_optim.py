@@ -144,6 +144,14 @@ def test_wsd_holds_the_peak_then_decays_linearly_to_the_floor():
         assert all(b <= a + 1e-12 for a, b in zip(factors[10:], factors[11:]))  # after warmup: never rises
         assert max(abs(b - a) for a, b in zip(factors[10:], factors[11:])) < 0.2
         assert factors[corrected] == pytest.approx(0.1) and factors[80] == 1.0
+    # Corrected downwards during the stable phase, past where the new decay would have started: it starts here.
+    early = StepPlan(total=110, warmup=10, min_ratio=0.1, shape="wsd", decay_fraction=0.3)
+    factors = [early(step) for step in range(0, 61)]
+    early.total = 70  # the new decay would have begun at step 52
+    factors += [early(step) for step in range(61, 75)]
+    assert factors[60] == 1.0 and 1.0 - factors[61] < 0.1
+    assert all(b <= a + 1e-12 for a, b in zip(factors[10:], factors[11:]))
+    assert factors[70] == pytest.approx(0.1)
     cosine = StepPlan(total=110, warmup=10, min_ratio=0.1)
     assert cosine(60) == pytest.approx(0.55) and cosine(80) < 1.0
     with pytest.raises(ValueError, match="lr_schedule"):

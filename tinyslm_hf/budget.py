@@ -108,6 +108,8 @@ class StepPlan:
             start = self.total - max(1, round(self.decay_fraction * (self.total - self.warmup)))
             if step < start:
                 return 1.0
+            if self.last is not None:  # a total corrected downwards past the planned start: decay from here
+                start = max(start, self.last[0])
             self.decay_anchor = [start, 1.0, self.total]
         elif self.decay_anchor[2] != self.total and self.last is not None:
             self.decay_anchor = [self.last[0], self.last[1], self.total]  # corrected mid-decay: bend here

@@ -76,8 +76,8 @@ def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any],
         f"- Tokenizer: byte-level BPE, {metrics.get('vocab_size', config.get('vocab_size'))} tokens, trained on the "
         "training split only.",
         f"- Steps: {metrics.get('steps')} of batch {config.get('batch_size')} x {config.get('block_size')} tokens "
-        f"(grad accumulation {config.get('gradient_accumulation_steps')}), {_optimizer_text(config)} with warmup "
-        f"and {'warmup-stable-decay' if config.get('lr_schedule') == 'wsd' else 'cosine'} schedule, weight decay "
+        f"(grad accumulation {config.get('gradient_accumulation_steps')}), {_optimizer_text(config)} with a "
+        f"{'warmup-stable-decay' if config.get('lr_schedule') == 'wsd' else 'warmup + cosine'} schedule, weight decay "
         f"{config.get('weight_decay')}, dropout {config.get('dropout')} "
         f"(attention dropout {config.get('attention_dropout', 0.0)}).",
         f"- Wall time: {metrics.get('train_seconds')} s.",

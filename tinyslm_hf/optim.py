@@ -139,17 +139,24 @@ def build_muon_with_adamw(model: nn.Module, lr: float, muon_lr: float, weight_de
     )
 
 
-def time_optimizer_step(model: nn.Module, build, steps: int = 3) -> float:
+def time_optimizer_step(model: nn.Module, build, device: torch.device | str | None = None, steps: int = 3) -> float:
     """Median seconds of one step of `build(model)`'s optimizer, run on a copy of the model with random gradients
-    (the model itself, and so the run's initialisation, is untouched). For sizing a time budget."""
+    (the model itself, and so the run's initialisation, is untouched). For sizing a time budget.
+
+    The copy runs on `device` (the run's device): Muon's cost on a CPU says nothing about its cost on a GPU."""
     shadow = copy.deepcopy(model)
+    if device is not None:
+        shadow.to(device)
     optimizer = build(shadow)
     for parameter in shadow.parameters():
         if parameter.requires_grad:
             parameter.grad = torch.randn_like(parameter)
+    on_cuda = next(shadow.parameters()).device.type == "cuda"
     times = []
     for _ in range(steps + 1):  # the first step allocates the state: not timed
         started = time.perf_counter()
         optimizer.step()
+        if on_cuda:
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
     return statistics.median(times[1:])

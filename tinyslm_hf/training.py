@@ -385,7 +385,7 @@ def _optimizer_step_seconds(settings: TrainSettings, args: TrainingArguments, mo
         return 0.0
     from .optim import time_optimizer_step
 
-    return time_optimizer_step(model, lambda shadow: build_optimizer(settings, args, shadow))
+    return time_optimizer_step(model, lambda shadow: build_optimizer(settings, args, shadow), device=args.device)
 
 
 @dataclass
