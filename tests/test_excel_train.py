@@ -355,3 +355,44 @@ def test_excel_train_holds_a_time_budget(tmp_path, capsys):
     assert time.monotonic() - started < 60
     assert main(["excel", "train", "--out", str(tmp_path / "m2"), "--max-minutes", "1", "--max-steps", "5"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_excel_train_steps_with_the_optimizer_asked_for(base_dir, tmp_path):
+    """The summary names the optimizer class that stepped (inside Accelerate's wrapper), not the flag."""
+    assert json.loads((base_dir / "excel_train.json").read_text())["optimizer"] == "AdamW"
+    summary = train_excel(ExcelTrainConfig(out_dir=str(tmp_path / "muon"), n_train=48, max_steps=3,
+                                           optimizer="muon", lr_schedule="wsd", **TINY))
+    assert summary["optimizer"] == "MuonWithAdamW" and summary["config"]["lr_schedule"] == "wsd"
+    with pytest.raises(ValueError, match="optimizer"):
+        train_excel(ExcelTrainConfig(out_dir=str(tmp_path / "bad"), n_train=8, max_steps=1, optimizer="sgd", **TINY))
+    assert not (tmp_path / "bad").exists()
+
+
+def test_several_readings_are_all_decoded_and_pooled_by_the_models_score(base_dir, monkeypatch):
+    """A rewrite with several readings: every reading is decoded (each from its own prompt, each copying from the
+    request as written) and the answers are pooled by log-probability, so the best-scored one that runs wins."""
+    from tinyslm_hf.excel import evaluate
+    from tinyslm_hf.modelio import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(base_dir)
+    ex = next(generate("validation", 1, seed=4))
+    first, second = ex.request + " one", ex.request + " two"
+    real = evaluate._decode
+    calls = []
+
+    def fake(model, tokenizer, rows, **kw):
+        calls.append([(reading, written) for _, reading, _, written in rows])
+        return [{first: [("=1+", -0.1), ("=2", -3.0)], second: [("=3", -1.0)]}[reading] for _, reading, _, _ in rows]
+
+    monkeypatch.setattr(evaluate, "_decode", fake)
+    answer, = evaluate.predict_formulas(model, tok, [(ex.table, ex.request, True)],
+                                        rewrite=lambda request, table: [first, second])
+    assert calls == [[(first, ex.request), (second, ex.request)]]
+    assert answer == "=3"  # "=1+" scores best but does not run; "=3" outscores "=2"
+    monkeypatch.setattr(evaluate, "_decode", real)
+    # Real decoding: one reading twice is the same answer as that reading once (pooling keeps the best score).
+    one = evaluate.predict_formulas(model, tok, [(ex.table, ex.request, True)], max_new_tokens=8,
+                                    rewrite=lambda request, table: request)
+    twice = evaluate.predict_formulas(model, tok, [(ex.table, ex.request, True)], max_new_tokens=8,
+                                      rewrite=lambda request, table: [request, request])
+    assert one == twice

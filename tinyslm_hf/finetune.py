@@ -120,13 +120,16 @@ def sft_collator(tokenizer, packing: bool):
 
 
 def sft_trainer(model, tokenizer, args: TrainingArguments, plan: StepPlan, train_rows, eval_rows=None,
-                packing: bool = False, callbacks: list | None = None):
-    """The HF Trainer over encoded rows (`input_ids`, `labels`), with `plan` as its learning-rate schedule."""
+                packing: bool = False, callbacks: list | None = None, optimizer_settings=None):
+    """The HF Trainer over encoded rows (`input_ids`, `labels`), with `plan` as its learning-rate schedule.
+
+    `optimizer_settings`: a `TrainSettings` whose `optimizer` is "muon" for Muon + AdamW; None for AdamW."""
     from .training import _PlannedTrainer
 
     tokenizer.padding_side = "right"
     return _PlannedTrainer(
         plan,
+        optimizer_settings,
         model=model,
         args=args,
         train_dataset=train_rows,

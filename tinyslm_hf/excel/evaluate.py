@@ -130,7 +130,7 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
 def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *, batch_size: int = 32,
                      max_new_tokens: int = 96, constrained: bool = False, top_k: int = 20,
                      copy_strings: bool = True, candidates: int = 1,
-                     rewrite: Callable[[str, Any], str] | None = None) -> list[str]:
+                     rewrite: Callable[[str, Any], str | list[str]] | None = None) -> list[str]:
     """Greedy answers for (table, request, show_samples) triples, batched with left padding (sorted by length).
 
     `constrained`: grammar-constrained decoding, and with `copy_strings` every quoted string must be copied from the
@@ -138,20 +138,46 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
     answer by `pick_candidate` (runs without an error, uses every linked column, tests every stated comparison,
     quotes every named value, writes every stated number). `rewrite(request, table)`: what the model reads instead
     of the request (`synonyms.RequestRewriter`); the constraint still copies strings from the request as the user
-    wrote it.
+    wrote it. A rewrite may return several readings (the first is the preferred one): each is decoded, and their
+    answers are pooled by the model's own length-normalised log-probability before `pick_candidate` ranks them, so
+    the reading the model understands best wins unless a lower one's answer passes more of the checks.
     """
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1, got {candidates}")
-    originals = [r for _, r, _ in requests]
+    readings = [[r] for _, r, _ in requests]
     if rewrite is not None:
-        requests = [(t, rewrite(r, t), s) for t, r, s in requests]
+        readings = [_as_list(rewrite(r, t)) for t, r, _ in requests]
+    rows = [(i, t, reading, s, r) for i, ((t, r, s), texts) in enumerate(zip(requests, readings)) for reading in texts]
+    decoded = _decode(model, tokenizer, [(t, reading, s, r) for _, t, reading, s, r in rows], batch_size=batch_size,
+                      max_new_tokens=max_new_tokens, constrained=constrained, top_k=top_k, copy_strings=copy_strings,
+                      candidates=candidates)
+    pooled: list[dict[str, float]] = [{} for _ in requests]
+    for (i, *_), answers in zip(rows, decoded):
+        for text, logprob in answers:
+            pooled[i][text] = max(logprob, pooled[i].get(text, float("-inf")))
+    answers = []
+    for i, (table, _, _) in enumerate(requests):
+        ranked = sorted(pooled[i], key=pooled[i].get, reverse=True)
+        several = candidates > 1 or len(readings[i]) > 1
+        answers.append(pick_candidate(ranked, table, readings[i][0]) if several else ranked[0])
+    return answers
+
+
+def _as_list(reading: str | list[str]) -> list[str]:
+    return [reading] if isinstance(reading, str) else list(reading)
+
+
+def _decode(model, tokenizer, rows: list[tuple[Any, str, bool, str]], *, batch_size: int, max_new_tokens: int,
+            constrained: bool, top_k: int, copy_strings: bool, candidates: int) -> list[list[tuple[str, float]]]:
+    """For each (table, request the model reads, show_samples, request as written): the distinct answers of its
+    `candidates` beams (one for greedy) with their length-normalised log-probabilities, best first."""
     from .constrained import FormulaLogitsProcessor  # looked up per call: tests wrap it to watch each row
     prompts = [tokenizer.apply_chat_template(build_messages(t, r, samples=s), tokenize=False, add_generation_prompt=True)
-               for t, r, s in requests]
+               for t, r, s, _ in rows]
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     limit = getattr(model.config, "max_position_embeddings", None)
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
-    answers: list[str] = [""] * len(prompts)
+    results: list[list[tuple[str, float]]] = [[] for _ in prompts]
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     stop = _stop_ids(tokenizer)
@@ -173,22 +199,45 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
                 # beam search runs each prompt's beams as consecutive rows, so each copy list is repeated per beam
                 sources = None
                 if copy_strings:  # the same list object per beam, so the processor builds its targets once
-                    own = [copy_sources(requests[i][0], originals[i]) for i in idx]
+                    own = [copy_sources(rows[i][0], rows[i][3]) for i in idx]
                     sources = [s for s in own for _ in range(candidates)]
                 keep = max(2, 1 + len(stop)) * candidates if candidates > 1 else 1  # what the search can pick
                 processors = LogitsProcessorList([FormulaLogitsProcessor(tokenizer, stop, top_k, sources, keep)])
             beams = dict(num_beams=candidates, num_return_sequences=candidates) if candidates > 1 else {}
             out = model.generate(**batch, max_new_tokens=new_tokens, do_sample=False, eos_token_id=stop,
-                                 pad_token_id=tokenizer.pad_token_id, logits_processor=processors, **beams)
+                                 pad_token_id=tokenizer.pad_token_id, logits_processor=processors,
+                                 output_scores=True, return_dict_in_generate=True, **beams)
+            logprobs = _sequence_logprobs(model, out, candidates, batch["input_ids"].shape[1], stop)
             width = batch["input_ids"].shape[1]
             for row, i in enumerate(idx):
-                texts = [clean_answer(tokenizer.decode(seq[width:], skip_special_tokens=True))
-                         for seq in out[row * candidates:(row + 1) * candidates]]
-                texts = list(dict.fromkeys(texts))  # beams that differ only in tokenisation give the same text
-                answers[i] = pick_candidate(texts, requests[i][0], requests[i][1]) if candidates > 1 else texts[0]
+                seen: dict[str, float] = {}
+                for k in range(row * candidates, (row + 1) * candidates):
+                    text = clean_answer(tokenizer.decode(out.sequences[k][width:], skip_special_tokens=True))
+                    seen.setdefault(text, logprobs[k])  # beams that differ only in tokenisation: the best one
+                results[i] = list(seen.items())
     finally:
         tokenizer.padding_side = old_side
-    return answers
+    return results
+
+
+def _sequence_logprobs(model, out, candidates: int, width: int, stop: list[int]) -> list[float]:
+    """Length-normalised log-probability of each returned sequence: beam search's own score, or for greedy the mean
+    of the chosen tokens' log-probabilities up to and including the first stop token."""
+    if candidates > 1:
+        return out.sequences_scores.tolist()
+    steps = model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+    generated = out.sequences[:, width:]
+    values = []
+    for tokens, scores in zip(generated, steps):
+        n = len(tokens)
+        for j, token in enumerate(tokens.tolist()):
+            if token in stop:
+                n = j + 1
+                break
+        chosen = scores[:n]
+        chosen = chosen[torch.isfinite(chosen)]
+        values.append(chosen.mean().item() if len(chosen) else float("-inf"))
+    return values
 
 
 def copy_sources(table, request: str) -> list[str]:

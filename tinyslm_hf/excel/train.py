@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..settings import LR_SCHEDULES, OPTIMIZERS, check_choice, check_number
 from ..sft_data import Conversation, ConversationTooLong, encode_conversation, encode_conversations
 from .example import Example, read_jsonl
 from .synthetic.generator import generate
@@ -51,6 +52,11 @@ class ExcelTrainConfig:
     max_minutes: float | None = None
     batch_size: int = 16
     learning_rate: float = 3e-3
+    # "muon": Muon on the blocks' matrices, AdamW on the rest (tinyslm_hf/optim.py); "adamw": AdamW on everything.
+    optimizer: str = "adamw"
+    muon_learning_rate: float = 0.01
+    lr_schedule: str = "cosine"  # or "wsd": warmup, peak held, linear decay over the last `decay_fraction`
+    decay_fraction: float = 0.3
     warmup_steps: int = 30
     weight_decay: float = 0.01
     threads: int | None = None
@@ -142,10 +148,12 @@ def _encode_all(tokenizer, examples: list[Example], max_length: int) -> tuple[li
 
 
 def _run_trainer(cfg: ExcelTrainConfig, model, tokenizer, dataset: list[dict], use_bf16: bool):
-    """`tinyslm finetune`'s Trainer wiring over padded, length-grouped batches, with the recipe's schedule (warmup,
-    cosine to zero); checkpoints go to a temporary folder and are dropped."""
+    """`tinyslm finetune`'s Trainer wiring over padded, length-grouped batches, with the recipe's optimizer and
+    schedule (warmup, then cosine or warmup-stable-decay to zero); checkpoints go to a temporary folder and are
+    dropped."""
     from ..budget import StepPlan, TimeBudgetCallback, calibrate_steps
     from ..finetune import FinetuneSettings, finetune_arguments, sft_trainer
+    from ..settings import TrainSettings
     from ..training import REPLAN_HEADROOM
 
     settings = FinetuneSettings(
@@ -162,13 +170,18 @@ def _run_trainer(cfg: ExcelTrainConfig, model, tokenizer, dataset: list[dict], u
             steps = calibrate_steps(model, cfg.batch_size, lengths[len(lengths) // 2], 1, cfg.max_minutes,
                                     args.device, bf16=args.bf16)
             args.max_steps = int(steps * REPLAN_HEADROOM)  # room for a plan corrected upwards
-        plan = StepPlan(steps, min(cfg.warmup_steps, max(1, steps // 10)), settings.min_lr_ratio)
+        plan = StepPlan(steps, min(cfg.warmup_steps, max(1, steps // 10)), settings.min_lr_ratio, cfg.lr_schedule,
+                        cfg.decay_fraction)
         if cfg.max_minutes:
             callbacks.append(TimeBudgetCallback(cfg.max_minutes, plan, args.max_steps, 0.0))
-        trainer = sft_trainer(model, tokenizer, args, plan, dataset, packing=False, callbacks=callbacks)
+        optimizer = TrainSettings(optimizer=cfg.optimizer, muon_learning_rate=cfg.muon_learning_rate)
+        trainer = sft_trainer(model, tokenizer, args, plan, dataset, packing=False, callbacks=callbacks,
+                              optimizer_settings=optimizer)
         result = trainer.train()
         history = [h for h in trainer.state.log_history if "loss" in h]
         result.metrics["steps"] = trainer.state.global_step
+        inner = getattr(trainer.optimizer, "optimizer", trainer.optimizer)  # Accelerate wraps it
+        result.metrics["optimizer"] = type(inner).__name__
     return result, history
 
 
@@ -181,6 +194,10 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
         raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
     if cfg.lora and not cfg.init:
         raise ValueError("--lora adapts an existing model: give it one with --init DIR")
+    check_choice("optimizer", cfg.optimizer, OPTIMIZERS)
+    check_choice("lr_schedule", cfg.lr_schedule, LR_SCHEDULES)
+    check_number("decay_fraction", cfg.decay_fraction, 0.0, 1.0, low_open=True, high_closed=True)
+    check_number("muon_learning_rate", cfg.muon_learning_rate, 0.0, float("inf"), low_open=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     start = time.time()
@@ -208,6 +225,7 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
         "examples": len(dataset),
         "skipped_too_long": too_long,
         "steps": result.metrics["steps"],
+        "optimizer": result.metrics["optimizer"],  # the class that stepped, not the flag
         "trainable_parameters": n_trainable,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_loss": result.training_loss,
