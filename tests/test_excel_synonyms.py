@@ -85,3 +85,16 @@ def test_held_out_wording_is_what_gets_rewritten():
         new = rewrite(ex.request, ex.table)
         gone = set(re.findall(r"[a-z]+", ex.request.lower())) - set(re.findall(r"[a-z]+", new.lower()))
         assert gone and gone <= held_out | {"letters"}, (ex.request, gone)
+
+
+def test_readings_try_other_senses_after_the_most_frequent_one():
+    """`opening` has no known synonym in its most frequent WordNet sense (a gap); its other senses reach
+    `beginning` and `first`. Each becomes a reading after the conservative one; known wording has one reading."""
+    rewriter = RequestRewriter({"beginning", "first", "start", "score", "last", "low", "high"})
+    assert rewriter("opening score of row 3") == "opening score of row 3"
+    assert rewriter.readings("opening score of row 3") == ["opening score of row 3", "beginning score of row 3",
+                                                          "first score of row 3"]
+    assert rewriter.readings("opening score of row 3", limit=2) == ["opening score of row 3",
+                                                                   "beginning score of row 3"]
+    assert rewriter.readings("the final score") == ["the last score"]  # one sense, one known word: one reading
+    assert rewriter.readings("first score") == ["first score"]

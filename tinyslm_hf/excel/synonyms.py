@@ -108,6 +108,7 @@ class RequestRewriter:
         self.targets = self.vocabulary - FUNCTION_WORDS
         self.thesaurus = thesaurus or load_thesaurus()
         self._cache: dict[str, str | None] = {}
+        self._alternatives: dict[tuple[str, int], list[str]] = {}
 
     def replacement(self, phrase: str) -> str | None:
         """The known word to write instead of the lower-cased `phrase` (one to three words), or None to keep it."""
@@ -116,6 +117,35 @@ class RequestRewriter:
                 self._cache.clear()
             self._cache[phrase] = self._find(phrase)
         return self._cache[phrase]
+
+    def alternatives(self, phrase: str, limit: int = 3) -> list[str]:
+        """Up to `limit` known words to write instead of the lower-cased `phrase`, best guess first: the
+        `replacement` rule's word, then known words related to it in its three most frequent WordNet senses
+        (synonyms, similar adjectives, derived forms, hypernyms: `senses.related_words`), never its antonyms."""
+        key = (phrase, limit)
+        if key not in self._alternatives:
+            if len(self._alternatives) >= _CACHE_LIMIT:
+                self._alternatives.clear()
+            self._alternatives[key] = self._find_alternatives(phrase, limit)
+        return self._alternatives[key]
+
+    def _find_alternatives(self, phrase: str, limit: int) -> list[str]:
+        from .senses import load_senses, related_words
+
+        *head, last = phrase.split(" ")
+        if not head and last in self.vocabulary:
+            return []
+        first = self.replacement(phrase)
+        found = [first] if first is not None else []
+        inventory = load_senses()
+        opposite = {a for base in inventory.base_forms(phrase) for sense in inventory.senses(base)
+                    for a in sense.antonyms}
+        for word in related_words(phrase):
+            if len(found) >= limit:
+                break
+            if word in self.targets and word not in opposite and word not in found:
+                found.append(word)
+        return found
 
     def _find(self, phrase: str) -> str | None:
         *head, last = phrase.split(" ")
@@ -138,12 +168,29 @@ class RequestRewriter:
         """`request` with its unknown words rewritten; quoted text and the table's own words are left alone. A
         table without cell values (`ask --columns`) cannot say which words are values, so a word right after
         `is` / `=` is kept too (`status is final` must not become `status is last`)."""
+        return self._rewrite_request(request, table, self.replacement)
+
+    def readings(self, request: str, table: Table | None = None, limit: int = 3) -> list[str]:
+        """Up to `limit` rewritten requests, the `__call__` one first; then reading k writes each unknown word's k-th
+        alternative (its last one when it has fewer). Without context a word's sense is a guess; decoding each
+        reading and letting the model's own score and the answer checks choose (`evaluate.predict_formulas`)
+        tries the other senses too. A request whose words are all known has one reading: itself."""
+        out = [self(request, table)]
+        for k in range(limit):
+            def choose(phrase: str, k: int = k) -> str | None:
+                options = self.alternatives(phrase, limit)
+                return options[min(k, len(options) - 1)] if options else None
+
+            out.append(self._rewrite_request(request, table, choose))
+        return list(dict.fromkeys(out))[:limit]
+
+    def _rewrite_request(self, request: str, table: Table | None, choose) -> str:
         protected = table_words(table)
         guard_values = table is None or not table.has_values
         pieces = _QUOTED.split(request)
         before = ""
         for i in range(0, len(pieces), 2):  # odd pieces are quoted
-            rewritten = self._rewrite(pieces[i], before, protected, guard_values)
+            rewritten = self._rewrite(pieces[i], before, protected, guard_values, choose)
             before = (before + pieces[i] + (pieces[i + 1] if i + 1 < len(pieces) else ""))[-16:]
             pieces[i] = rewritten
         return "".join(pieces)
@@ -158,7 +205,7 @@ class RequestRewriter:
         stripped = prefix.rstrip()
         return word[0].isupper() and bool(stripped) and stripped[-1] not in _SENTENCE_ENDS
 
-    def _rewrite(self, text: str, before: str, protected: set[str], guard_values: bool) -> str:
+    def _rewrite(self, text: str, before: str, protected: set[str], guard_values: bool, choose) -> str:
         words = list(_WORD.finditer(text))
 
         def prefix(m: re.Match) -> str:  # the 16 characters before the word, across the previous pieces
@@ -175,7 +222,7 @@ class RequestRewriter:
                 lowered = [m.group(0).lower() for m in group]
                 if all(w in self.vocabulary for w in lowered):
                     continue
-                new = self.replacement(" ".join(lowered))
+                new = choose(" ".join(lowered))
                 if new is None:
                     continue
                 first = group[0].group(0)
