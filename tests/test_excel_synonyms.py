@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.synthetic.phrasings import held_out_phrasing_words, training_phrasing_words
 from tinyslm_hf.excel.synonyms import RequestRewriter, Thesaurus, default_rewriter, load_thesaurus
@@ -98,3 +100,13 @@ def test_readings_try_other_senses_after_the_most_frequent_one():
                                                                    "beginning score of row 3"]
     assert rewriter.readings("the final score") == ["the last score"]  # one sense, one known word: one reading
     assert rewriter.readings("first score") == ["first score"]
+
+
+def test_request_reader_gives_what_predict_formulas_takes():
+    from tinyslm_hf.excel.synonyms import request_reader
+
+    assert request_reader(False, 3) is None and request_reader(True) is default_rewriter()
+    several = request_reader(True, 3)("sum of Sales", None)
+    assert isinstance(several, list) and several[0] == default_rewriter()("sum of Sales")
+    with pytest.raises(ValueError, match="readings"):
+        request_reader(True, 0)

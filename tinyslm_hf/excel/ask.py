@@ -6,6 +6,7 @@ import os
 import re
 
 from .evaluate import predict_formulas
+from .synonyms import request_reader
 from .example import read_json_lines, write_json_lines
 from .table import Table, schema_table, table_from_json
 
@@ -41,22 +42,17 @@ def parse_rows(spec: str) -> tuple[int, int]:
     return first, last
 
 
-def _rewriter(synonyms: bool):
-    from .synonyms import default_rewriter
-
-    return default_rewriter() if synonyms else None
-
-
 def ask(model, tokenizer, request: str, columns: dict[str, str], rows: tuple[int, int],
-        constrained: bool = False, candidates: int = 1, synonyms: bool = False) -> str:
+        constrained: bool = False, candidates: int = 1, synonyms: bool = False, readings: int = 1) -> str:
     """The formula for one request about a table known only by its headers and data row range.
 
-    `synonyms`: rewrite request words the model never read in training (`synonyms.RequestRewriter`)."""
+    `synonyms`: rewrite request words the model never read in training (`synonyms.RequestRewriter`), trying up to
+    `readings` senses of them."""
     if not request or not request.strip():
         raise ValueError("the request is empty")
     table = schema_table(columns, *rows)
     return predict_formulas(model, tokenizer, [(table, request, False)], batch_size=1, constrained=constrained,
-                            candidates=candidates, rewrite=_rewriter(synonyms))[0]
+                            candidates=candidates, rewrite=request_reader(synonyms, readings))[0]
 
 
 def _batch_item(obj, lineno: int) -> tuple[object, Table, str]:
@@ -74,10 +70,11 @@ def read_batch(path: str | os.PathLike) -> list[tuple[object, Table, str]]:
 
 def answer_batch(model, tokenizer, in_path: str | os.PathLike, out_path: str | os.PathLike,
                  constrained: bool = False, batch_size: int = 32, candidates: int = 1,
-                 synonyms: bool = False) -> int:
+                 synonyms: bool = False, readings: int = 1) -> int:
     """Answer every line of `in_path` and write {"id", "formula"} lines to `out_path` (atomically); returns the count."""
     items = read_batch(in_path)
     formulas = predict_formulas(model, tokenizer, [(t, r, True) for _, t, r in items], batch_size=batch_size,
-                                constrained=constrained, candidates=candidates, rewrite=_rewriter(synonyms))
+                                constrained=constrained, candidates=candidates,
+                                rewrite=request_reader(synonyms, readings))
     return write_json_lines(
         ({"id": item_id, "formula": formula} for (item_id, _, _), formula in zip(items, formulas)), out_path)

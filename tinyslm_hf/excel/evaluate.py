@@ -279,18 +279,21 @@ def score(examples: list[Example], predictions: list[str]) -> dict:
 
 
 def evaluate_model(model, tokenizer, examples: list[Example], *, constrained: bool = False, batch_size: int = 32,
-                   max_new_tokens: int = 96, candidates: int = 1, synonyms: bool = False) -> dict:
+                   max_new_tokens: int = 96, candidates: int = 1, synonyms: bool = False,
+                   readings: int = 1) -> dict:
     """Predict and score; the result has "metrics" (JSON-ready) and "records".
 
-    `synonyms`: the model reads each request with its unknown words rewritten (`synonyms.default_rewriter`); a
-    record whose request was rewritten carries the rewritten text as "model_request"."""
-    from .synonyms import default_rewriter
+    `synonyms`: the model reads each request with its unknown words rewritten (`synonyms.default_rewriter`), in up
+    to `readings` readings; a record whose request was rewritten carries the first rewritten text as
+    "model_request"."""
+    from .synonyms import default_rewriter, request_reader
 
     start = time.time()
+    reader = request_reader(synonyms, readings)
     rewrite = default_rewriter() if synonyms else None
     preds = predict_formulas(model, tokenizer, [(e.table, e.request, e.show_samples) for e in examples],
                              batch_size=batch_size, max_new_tokens=max_new_tokens, constrained=constrained,
-                             candidates=candidates, rewrite=rewrite)
+                             candidates=candidates, rewrite=reader)
     result = score(examples, preds)
     if rewrite is not None:
         for example, record in zip(examples, result["records"]):
@@ -300,6 +303,7 @@ def evaluate_model(model, tokenizer, examples: list[Example], *, constrained: bo
     result["metrics"]["constrained"] = constrained
     result["metrics"]["candidates"] = candidates
     result["metrics"]["synonyms"] = synonyms
+    result["metrics"]["readings"] = readings if synonyms else 1
     result["metrics"]["seconds"] = round(time.time() - start, 1)
     return result
 

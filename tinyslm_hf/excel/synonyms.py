@@ -242,3 +242,16 @@ def default_rewriter() -> RequestRewriter:
     from .synthetic.phrasings import training_phrasing_words
 
     return RequestRewriter(training_phrasing_words())
+
+
+def request_reader(synonyms: bool, readings: int = 1):
+    """What `evaluate.predict_formulas` takes as `rewrite`: None (the request as written), the default rewriter,
+    or with `readings` > 1 up to that many readings of each request (`RequestRewriter.readings`)."""
+    if readings < 1:
+        raise ValueError(f"readings must be >= 1, got {readings}")
+    if not synonyms:
+        return None
+    rewriter = default_rewriter()
+    if readings == 1:
+        return rewriter
+    return lambda request, table: rewriter.readings(request, table, readings)
