@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..excel.synonyms import DEFAULT_READINGS
 from ..excel.synthetic.phrasings import REQUEST_NOISE
 from ..excel.synthetic.topics import INVENTED_FRACTION
 
@@ -64,6 +65,12 @@ def _add_train(sub) -> None:
                     help="bf16 autocast (auto: on a bf16 GPU only; slower than fp32 for this small model on a CPU)")
     tr.add_argument("--request-noise", type=float,
                     help=f"with generated data: share of requests given word-level noise (default {REQUEST_NOISE})")
+    tr.add_argument("--optimizer", choices=["adamw", "muon"],
+                    help="adamw (default), or muon: Muon on the blocks' matrices and AdamW on the rest")
+    tr.add_argument("--muon-learning-rate", type=float, help="Muon's peak learning rate (default 0.01)")
+    tr.add_argument("--lr-schedule", choices=["cosine", "wsd"],
+                    help="cosine (default) or wsd: warmup, peak held, linear decay over the last --decay-fraction")
+    tr.add_argument("--decay-fraction", type=float, help="wsd: share of the run spent decaying (default 0.3)")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
 
 
@@ -90,6 +97,10 @@ def _add_eval(sub) -> None:
                     help="rewrite request words the model never read in training into known ones with the shipped "
                          "WordNet thesaurus (default: on; it maps onto the wording of `excel generate-data`, so pass "
                          "--no-synonyms for a model trained on requests of your own)")
+    ev.add_argument("--readings", type=int, default=DEFAULT_READINGS,
+                    help="readings of a request with unknown words: each tries other WordNet senses of them, all are "
+                         "decoded and the best-scored answer that passes the checks wins (default %(default)s; 1: the "
+                         "most frequent sense only)")
     ev.add_argument("--json", dest="json_out", help="write the metrics JSON here")
     ev.add_argument("--predictions", help="write one JSON line per example (request, reference, prediction, ...)")
     ev.add_argument("--threads", type=int, help="torch CPU threads")
@@ -110,6 +121,10 @@ def _add_ask(sub) -> None:
                           "values) runs without an error, uses every column the request names, tests every "
                           "comparison it states, quotes every value it names and writes every number it states "
                           "(default 4; 1: greedy)")
+    ask.add_argument("--readings", type=int, default=DEFAULT_READINGS,
+                     help="readings of a request with unknown words: each tries other WordNet senses of them, all are "
+                          "decoded and the best-scored answer that passes the checks wins (default %(default)s; 1: the "
+                          "most frequent sense only)")
     ask.add_argument("--threads", type=int, help="torch CPU threads")
     ask.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
                      help="rewrite request words the model never read in training into known ones with the shipped "
@@ -144,7 +159,8 @@ def _train(args) -> int:
 
     overrides = {k: getattr(args, k) for k in ("n_train", "lora_r", "max_steps", "batch_size", "learning_rate",
                                                "hidden_size", "num_hidden_layers", "vocab_size", "threads", "seed",
-                                               "invented_fraction", "request_noise", "max_minutes")
+                                               "invented_fraction", "request_noise", "max_minutes", "optimizer",
+                                               "muon_learning_rate", "lr_schedule", "decay_fraction")
                  if getattr(args, k) is not None}
     for key in ("n_train", "max_steps", "batch_size", "hidden_size", "num_hidden_layers", "max_minutes"):
         if key in overrides and overrides[key] <= 0:
@@ -173,6 +189,8 @@ def _eval(args) -> int:
     _threads(args)
     if args.candidates < 1:
         raise ValueError(f"--candidates must be >= 1, got {args.candidates}")
+    if args.readings < 1:
+        raise ValueError(f"--readings must be >= 1, got {args.readings}")
     if args.data:
         path = Path(args.data)
         if path.is_dir():
@@ -199,7 +217,7 @@ def _eval(args) -> int:
     results = {}
     for constrained in modes:
         res = evaluate_model(model, tokenizer, examples, constrained=constrained, batch_size=args.batch_size,
-                             candidates=args.candidates, synonyms=args.synonyms)
+                             candidates=args.candidates, synonyms=args.synonyms, readings=args.readings)
         name = "constrained" if constrained else "plain"
         results[name] = res
         print(f"## {name} decoding ({res['metrics']['seconds']} s)\n")
@@ -225,6 +243,8 @@ def _ask(args) -> int:
     _threads(args)
     if args.candidates < 1:
         raise CLIError(f"--candidates must be >= 1, got {args.candidates}")
+    if args.readings < 1:
+        raise CLIError(f"--readings must be >= 1, got {args.readings}")
     if args.batch:
         if not args.out:
             raise CLIError("--batch needs --out OUT.jsonl")
@@ -235,7 +255,7 @@ def _ask(args) -> int:
         read_batch(args.batch)  # validate before loading the model
         model, tokenizer = _load(args.model)
         n = answer_batch(model, tokenizer, args.batch, args.out, constrained=args.constrained,
-                         candidates=args.candidates, synonyms=args.synonyms)
+                         candidates=args.candidates, synonyms=args.synonyms, readings=args.readings)
         print(f"wrote {n} formulas to {args.out}", file=sys.stderr)
         return 0
     if not args.request or not args.columns:
@@ -243,7 +263,7 @@ def _ask(args) -> int:
     columns, rows = parse_columns(args.columns), parse_rows(args.rows)
     model, tokenizer = _load(args.model)
     print(ask(model, tokenizer, args.request, columns, rows, constrained=args.constrained,
-              candidates=args.candidates, synonyms=args.synonyms))
+              candidates=args.candidates, synonyms=args.synonyms, readings=args.readings))
     return 0
 
 

@@ -55,6 +55,7 @@ _QUOTED = re.compile(r'("[^"]*"|\u201c[^\u201d]*\u201d|(?<!\w)\'[^\']*\'(?!\w))'
 _WORD = re.compile(r"[^\W\d_]+")  # letters of any script: `Zürich` is one word, not `Z` + `rich`
 _SENTENCE_ENDS = ".:;!?("  # a capitalised word after one of these (or first) starts a sentence, not a name
 _BEFORE_A_VALUE = re.compile(r"(?:\b(?:is|are|was|equals)|=)\s*$", re.IGNORECASE)  # `status is closed`
+DEFAULT_READINGS = 1  # readings per request in `excel eval` / `ask` (docs/excel.md measures more)
 _CACHE_LIMIT = 100_000  # a long-running server sees ever new words
 
 
