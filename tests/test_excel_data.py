@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
+import statistics
 
 from tinyslm_hf.excel.constrained import check_formula_prefix, is_complete_formula
 from tinyslm_hf.excel.evaluate import score
@@ -19,7 +22,16 @@ from tinyslm_hf.excel.synthetic.topics import TOPICS, header_names, invented_top
 
 REQUIRED = {"SUM", "AVERAGE", "MIN", "MAX", "COUNT", "COUNTA", "COUNTIF", "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF",
             "AVERAGEIFS", "IF+AND", "IF+OR", "ROUND", "ABS", "VLOOKUP", "INDEX/MATCH", "IFERROR", "LEN", "UPPER",
-            "LOWER", "LEFT", "RIGHT", "MID", "TRIM", "CONCAT", "&", "PCT_CHANGE", "SUMPRODUCT", "LARGE", "SMALL"}
+            "LOWER", "LEFT", "RIGHT", "MID", "TRIM", "CONCAT", "&", "PCT_CHANGE", "SUMPRODUCT", "LARGE", "SMALL",
+            "MAXIFS", "MINIFS", "XLOOKUP", "RANK.EQ", "MEDIAN", "PROPER", "FIND", "SEARCH", "SUBSTITUTE", "IF",
+            "COUNTBLANK", "TEXT"}
+
+# The everyday functions added after the first 39 families: family -> function label.
+NEW_FAMILIES = {"maxifs": "MAXIFS", "minifs": "MINIFS", "maxifs_num": "MAXIFS", "minifs_num": "MINIFS",
+                "xlookup": "XLOOKUP", "rank": "RANK.EQ", "rank_asc": "RANK.EQ", "median": "MEDIAN",
+                "proper": "PROPER", "find": "FIND", "search": "SEARCH", "substitute": "SUBSTITUTE",
+                "countifs_month": "COUNTIFS", "sumifs_month": "SUMIFS", "countifs_year": "COUNTIFS",
+                "sumproduct_year": "SUMPRODUCT", "if_text": "IF", "countblank": "COUNTBLANK", "text_fmt": "TEXT"}
 
 
 def _dump(examples):
@@ -234,3 +246,162 @@ def test_resumed_formula_scan_equals_a_scan_from_the_start():
             for cut in range(len(text) + 1):
                 resume = scan_formula_prefix(text[:cut])[2]
                 assert check_formula_prefix(text, resume) == check_formula_prefix(text), (text, cut)
+
+
+def _new_family_examples(n_train: int = 30, n_test: int = 12):
+    for family in NEW_FAMILIES:
+        for split, n in (("train", n_train), ("test", n_test)):
+            yield from generate(split, n, seed=6, families=[family], invented_fraction=0.5 if split == "train" else 0.0)
+
+
+def _expected_by_hand(ex):
+    """The value a new family's reference formula must give, worked out in Python from the table alone (never by the
+    formula engine): a check that the engine computes these functions the way Excel does."""
+    from tinyslm_hf.excel.table import EXCEL_EPOCH
+
+    table, f = ex.table, ex.formula
+    ranges = [m[0] for m in re.findall(r"\b([A-Z]+)\d+:([A-Z]+)\d+", f)]
+    cols = [table.column(letter).values for letter in ranges]
+    strings = re.findall(r'"([^"]*)"', f)
+    m = re.search(r"(?<![A-Z:])([A-Z]+)(\d+)(?![\d:])", re.sub(r'"[^"]*"', "", f.replace("RANK.EQ", "")))
+    cell = table.cell(m[1], int(m[2])) if m else None
+    dates = [dt.date(*map(int, d)) for d in re.findall(r"DATE\((\d+),(\d+),(\d+)\)", f)]
+    serial = [(d - EXCEL_EPOCH).days for d in dates]
+
+    def meets(value, criterion):
+        op = next((o for o in ("<=", ">=", "<", ">") if criterion.startswith(o)), None)
+        if op is None:
+            return str(value).lower() == criterion.lower()
+        x = float(criterion[len(op):])
+        return {"<": value < x, "<=": value <= x, ">": value > x, ">=": value >= x}[op]
+
+    family = ex.family
+    if family in ("maxifs", "minifs", "maxifs_num", "minifs_num"):
+        if re.fullmatch(r"\d+[AaPp]", strings[0]):
+            return None  # `formulas` reads a criterion such as "7A" as a time of today and so matches "8A" too
+        picked = [v for v, c in zip(cols[0], cols[1]) if meets(c, strings[0])]
+        return float((max if family.startswith("max") else min)(picked)) if picked else 0.0
+    if family == "xlookup":
+        return cols[1][[str(v) for v in cols[0]].index(strings[0])]
+    if family in ("rank", "rank_asc"):
+        return 1.0 + sum((v < cell) if family == "rank_asc" else (v > cell) for v in cols[0])
+    if family == "median":
+        return float(statistics.median(cols[0]))
+    if family == "proper":
+        return cell.title()
+    if family == "find":
+        return float(cell.find(strings[0]) + 1)
+    if family == "search":
+        return float(cell.lower().find(strings[0].lower()) + 1)
+    if family == "substitute":
+        return cell.replace(strings[0], strings[1])
+    if family in ("countifs_month", "countifs_year"):
+        return float(sum(serial[0] <= d < serial[1] for d in cols[0]))
+    if family == "sumifs_month":
+        return float(sum(v for v, d in zip(cols[0], cols[1]) if serial[0] <= d < serial[1]))
+    if family == "sumproduct_year":
+        year = int(re.search(r"\)=(\d{4})\)", f)[1])
+        return float(sum(v for d, v in zip(cols[0], cols[1]) if (EXCEL_EPOCH + dt.timedelta(days=d)).year == year))
+    if family == "if_text":
+        return strings[1] if cell.lower() == strings[0].lower() else strings[2]
+    if family == "countblank":
+        return float(sum(v is None for v in cols[0]))
+    if family == "text_fmt":
+        return format(cell, {"0": ".0f", "0.0": ".1f", "0.00": ".2f", "#,##0": ",.0f", "#,##0.00": ",.2f"}[strings[0]])
+    raise AssertionError(family)
+
+
+def test_new_function_families_generate_and_execute_to_the_value_excel_gives():
+    seen, checked = set(), 0
+    for ex in _new_family_examples():
+        ex = Example.from_json(json.loads(json.dumps(ex.to_json())))  # as the files on disk carry them
+        label = NEW_FAMILIES[ex.family]
+        assert (ex.function, ex.difficulty) == FAMILY[ex.family] and ex.function == label
+        assert label + "(" in ex.formula, (ex.family, ex.formula)
+        result = execute(ex.formula, ex.table)
+        assert result.ok and values_equal(result.value, ex.expected), (ex.formula, result)
+        by_hand = _expected_by_hand(ex)
+        assert by_hand is None or values_equal(by_hand, ex.expected), (ex.request, ex.formula, ex.expected, by_hand)
+        checked += by_hand is not None
+        seen.add(ex.family)
+    assert seen == set(NEW_FAMILIES) and checked > 0.95 * len(NEW_FAMILIES) * 42
+    seen_labels = {ex.function for ex in generate("train", 600, seed=3)}
+    assert {"MAXIFS", "XLOOKUP", "RANK.EQ", "MEDIAN", "PROPER", "SUBSTITUTE"} <= seen_labels  # in the usual mix too
+
+
+def test_new_families_draw_both_outcomes_and_keep_blanks_and_odd_case_to_themselves():
+    from tinyslm_hf.excel.synthetic.phrasings import IF_LABELS
+
+    by_family = {}
+    for ex in _new_family_examples(n_train=60, n_test=0):
+        by_family.setdefault(ex.family, []).append(ex)
+    for ex in by_family["proper"]:  # PROPER changes something: the asked name is typed in the wrong case
+        letter, row = re.fullmatch(r"=PROPER\(([A-Z]+)(\d+)\)", ex.formula).groups()
+        assert ex.expected != ex.table.cell(letter, int(row))
+    assert any(ex.table.column(re.search(r"\(([A-Z]+)", ex.formula)[1]).values.count(None) > 1
+               for ex in by_family["countblank"])
+    outcomes = {ex.expected for ex in by_family["if_text"]}
+    assert outcomes & {yes for yes, _ in IF_LABELS} and outcomes & {no for _, no in IF_LABELS}  # both branches
+    assert any(ex.formula.endswith(",1)") for ex in by_family["rank_asc"])
+    assert not any(ex.formula.endswith(",1)") for ex in by_family["rank"])
+    # blank cells and odd-case names stay in their own family: no other family's table has them
+    for ex in generate("train", 300, seed=8, families=sorted(set(T) - {"countblank", "proper"})):
+        assert all(v is not None for col in ex.table.columns for v in col.values)
+        if ex.table.topic != "invented":
+            assert all(v[0].isupper() or v[0].isdigit() for col in ex.table.columns if col.kind == "text"
+                       for v in col.values)
+
+
+class _CharTokenizer:
+    """One token per character (id = code point; 0 is the end of turn): the processor's check at every step."""
+
+    all_special_ids = [0]
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(chr(i) for i in ids if i != 0)
+
+
+def test_constrained_decoding_lets_every_new_reference_through():
+    """Every prefix of every new family's reference passes FormulaLogitsProcessor's check (grammar, known function
+    names such as RANK.EQ, strings copied from the request or a cell), and the finished formula may end the turn."""
+    from tinyslm_hf.excel.constrained import FormulaLogitsProcessor
+    from tinyslm_hf.excel.evaluate import copy_sources
+
+    for ex in _new_family_examples(n_train=10, n_test=5):
+        processor = FormulaLogitsProcessor(_CharTokenizer(), stop_ids=[0],
+                                           sources=[copy_sources(ex.table, ex.request)])
+        ids = [ord(ch) for ch in ex.formula]
+        for i, tok in enumerate(ids):
+            assert processor._allowed(ids[:i], [tok]) == [tok], (ex.request, ex.formula[:i + 1])
+        assert processor._allowed(ids, [0]) == [0], ex.formula
+        assert is_complete_formula(ex.formula)
+    for junk in ['=RANK.EX(', '=XLOOKUPS(']:
+        assert not check_formula_prefix(junk)[0]
+
+
+def test_new_family_phrasings_follow_the_held_out_rules():
+    from tinyslm_hf.excel.synthetic.phrasings import (FILLER_WORDS, MORE_TRAIN, NATURAL_TRAIN, OPS, DATE_OPS, PREFIX,
+                                                      SUFFIX, phrase_words, training_phrasing_words)
+
+    def words(phrases):
+        return set().union(set(), *(phrase_words(p) for p in phrases))
+
+    extras = lambda side: list(PREFIX[side]) + list(SUFFIX[side]) + [  # noqa: E731
+        w for pairs in (OPS, DATE_OPS) for pair in pairs.values() for w in pair[side]]
+    old = [f for f in T if f not in NEW_FAMILIES]
+    old_held_out_only = words([t for f in old for t in T[f][1]] + extras(1)) - words(
+        [t for f in old for t in T[f][0]] + extras(0))
+    assert {"shout", "glue", "typical", "text", "an"} <= old_held_out_only
+    known = training_phrasing_words()
+    for family in NEW_FAMILIES:
+        train_t, test_t = T[family]
+        assert family not in MORE_TRAIN and family not in NATURAL_TRAIN
+        assert 4 <= len(train_t) <= 8 and 1 <= len(test_t) <= 3, family
+        assert not set(train_t) & set(test_t)
+        assert any(t.startswith("I need") for t in train_t), family  # the help-box style
+        # the held-out split keeps measuring unseen wording: no word only the old held-out phrasings used moves into
+        # training, and every new held-out phrasing has a word of its own that training never uses
+        assert not words(train_t) & old_held_out_only, (family, words(train_t) & old_held_out_only)
+        for t in test_t:
+            assert phrase_words(t) - known, (family, t)
+            assert not phrase_words(t) & set(FILLER_WORDS), (family, t)

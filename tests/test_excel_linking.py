@@ -122,7 +122,7 @@ def test_comparisons_and_numbers_read_from_requests_are_in_every_generated_refer
             seen += bool(stated)
             assert stated <= formula_comparisons(ex.formula), (ex.request, ex.formula)
             assert request_numbers(ex.request) <= formula_numbers(ex.formula), (ex.request, ex.formula)
-    assert seen > 250
+    assert seen > 200  # ~240 of the 1500 generated requests state a comparison with the 58-family mix
     from tinyslm_hf.excel.synthetic.phrasings import DATE_OPS, OPS
 
     lexicon = {p for phrases in COMPARISON_PHRASES.values() for p in phrases}
@@ -137,3 +137,34 @@ def test_value_links_carry_the_cell_value_they_matched():
     (link,) = [l for l in link_columns(table, "sales for leedss") if l.kind == "value"]
     assert (link.text, link.value, link.letter) == ("leedss", "Leeds", "A")
     assert all(l.value is None for l in link_columns(table, "sales for leeds") if l.kind == "header")
+
+
+NEW_ROW_FAMILIES = ("rank", "rank_asc", "proper", "find", "search", "substitute", "if_text", "text_fmt")
+
+
+def test_new_families_name_their_columns_rows_comparisons_and_numbers():
+    """The everyday-function families (MAXIFS ... TEXT) follow the same linking rules as the old ones: the columns the
+    reference uses are linked, a named row's cells are spelled out, and what the request states (comparisons,
+    numbers such as a year) is in the reference."""
+    from tinyslm_hf.excel.evaluate import formula_comparisons, formula_numbers
+
+    families = ["maxifs", "minifs", "maxifs_num", "minifs_num", "xlookup", "median", "countifs_month", "sumifs_month",
+                "countifs_year", "sumproduct_year", "countblank", *NEW_ROW_FAMILIES]
+    total = hits = 0
+    for family in families:
+        for split in ("train", "test"):
+            for ex in generate(split, 25, seed=4, families=[family]):
+                total += 1
+                needed = set(re.findall(r"\b([A-Z]{1,2})\d+", ex.formula))
+                hits += needed <= {link.letter for link in link_columns(ex.table, ex.request)}
+                assert request_comparisons(ex.request) <= formula_comparisons(ex.formula), (ex.request, ex.formula)
+                assert request_numbers(ex.request) <= formula_numbers(ex.formula), (ex.request, ex.formula)
+                if family in NEW_ROW_FAMILIES:  # RANK.EQ(C7,C2:C20): the cell outside the range is a linked row cell
+                    code = re.sub(r'"[^"]*"|[A-Z]+\d+:[A-Z]+\d+', "", ex.formula.replace("RANK.EQ", ""))
+                    cells = set(re.findall(r"(?<![A-Z])([A-Z]\d+)(?!\d)", code))
+                    linked = set(re.findall(r"= ([A-Z]\d+)\b", links_text(ex.table, ex.request)))
+                    assert len(cells) == 1 and cells <= linked, (ex.request, ex.formula)
+    assert hits / total >= 0.95, (hits, total)
+    # a month or a year is stated as the DATE arguments the reference writes: "in March 2024" -> DATE(2024,3,1)
+    ex = next(generate("train", 1, seed=1, families=["countifs_month"]))
+    assert request_numbers(ex.request) == {re.search(r"DATE\((\d{4}),", ex.formula)[1]}

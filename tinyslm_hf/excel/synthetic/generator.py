@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from typing import Any
 from ..example import Example, write_jsonl
 from ..executor import execute
 from ..table import CATEGORY, DATE, NUMBER, TEXT, Table, serial_to_iso
-from .phrasings import (DATE_OPS, FAMILY, NOT_FOUND, OPS, ORD, PREFIX, REQUEST_NOISE, SEPS, SUFFIX, YES_NO, T,
-                        _with_noise, _with_typo)
-from .topics import INVENTED_FRACTION, random_table
+from .phrasings import (DATE_OPS, FAMILY, IF_LABELS, MONTHS, NOT_FOUND, OPS, ORD, PREFIX, REQUEST_NOISE, SEPS, SUFFIX,
+                        TEXT_FORMATS, YES_NO, T, _with_noise, _with_typo)
+from .topics import ADJ, FIRST, INVENTED_FRACTION, LAST, NOUN, STREET, random_table
+from .words import made_up_word
 
 SPLITS = ("train", "validation", "test")
 
@@ -328,6 +330,182 @@ class _Builder:
 
     def f_small(self) -> str:
         return self._kth("SMALL")
+
+    # --- everyday functions: MAXIFS/MINIFS, XLOOKUP, RANK.EQ, MEDIAN, PROPER, FIND/SEARCH, SUBSTITUTE, dates by
+    # month and year, IF over a text cell, COUNTBLANK, TEXT ---------------------------------------------------------
+    def _extreme_if(self, fn: str) -> str:
+        (c,), (n,) = self.cols(CATEGORY), self.cols(NUMBER)
+        self.slots["cat"], self.slots["num"] = self.mention(c), self.mention(n)
+        v = self.category_value(c)
+        return f'={fn}({self.rng_of(n)},{self.rng_of(c)},"{v}")'
+
+    def f_maxifs(self) -> str:
+        return self._extreme_if("MAXIFS")
+
+    def f_minifs(self) -> str:
+        return self._extreme_if("MINIFS")
+
+    def _extreme_if_num(self, fn: str) -> str:
+        n, n2 = self.cols(NUMBER, 2)
+        self.slots["num"], self.slots["num2"] = self.mention(n), self.mention(n2)
+        sym, x = self.op(n2)
+        return f'={fn}({self.rng_of(n)},{self.rng_of(n2)},"{sym}{x}")'
+
+    def f_maxifs_num(self) -> str:
+        return self._extreme_if_num("MAXIFS")
+
+    def f_minifs_num(self) -> str:
+        return self._extreme_if_num("MINIFS")
+
+    def f_xlookup(self) -> str:
+        key, tgt, name = self._lookup_parts()  # the value column may sit left or right of the key column
+        return f'=XLOOKUP("{name}",{self.rng_of(key)},{self.rng_of(tgt)})'
+
+    def _rank(self, ascending: bool) -> str:
+        (n,) = self.cols(NUMBER)
+        self.slots["num"] = self.mention(n)
+        r = self.row()
+        return f"=RANK.EQ({n.letter}{r},{self.rng_of(n)}{',1' if ascending else ''})"
+
+    def f_rank(self) -> str:
+        return self._rank(ascending=False)
+
+    def f_rank_asc(self) -> str:
+        return self._rank(ascending=True)
+
+    def f_median(self) -> str:
+        (n,) = self.cols(NUMBER)
+        self.slots["num"] = self.mention(n)
+        return f"=MEDIAN({self.rng_of(n)})"
+
+    def _text_row(self) -> tuple[object, int]:
+        (c,) = self.cols(TEXT)
+        self.slots["text"] = self.mention(c)
+        return c, self.row()
+
+    def f_proper(self) -> str:
+        """Names typed carelessly (`ann lee`, `BEN KIM`): this table's key column gets mixed case, the asked row
+        never already in proper case."""
+        c, r = self._text_row()
+        styles = [str.lower, str.lower, str.upper, str]
+        c.values = [self.rng.choice(styles[:3] if i == r - self.t.first_row else styles)(v)
+                    for i, v in enumerate(c.values)]
+        return f"=PROPER({c.letter}{r})"
+
+    def _piece_of_cell(self, lower: bool) -> tuple[str, str]:
+        """A text cell of a named row and a piece of its value to look for: a word or a letter ("a" and "i" alone
+        are not copyable values, see constrained.CopyTargets)."""
+        c, r = self._text_row()
+        value = self.t.cell(c.letter, r)
+        words = [w for w in re.findall(r"[A-Za-z]+", value) if len(w) >= 2]
+        letters = [ch for ch in value if ch.isalpha() and ch.lower() not in "ai"]
+        if words and (self.rng.random() < 0.6 or not letters):
+            piece = self.rng.choice(words)
+        elif letters:
+            piece = self.rng.choice(letters)
+        else:
+            raise _Skip
+        if lower and self.rng.random() < 0.5:
+            piece = piece.lower()
+        self.slots["sub"] = piece
+        return f"{c.letter}{r}", piece
+
+    def f_find(self) -> str:
+        cell, piece = self._piece_of_cell(lower=False)  # FIND is case-sensitive: the request quotes the exact case
+        return f'=FIND("{piece}",{cell})'
+
+    def f_search(self) -> str:
+        cell, piece = self._piece_of_cell(lower=True)
+        return f'=SEARCH("{piece}",{cell})'
+
+    def f_substitute(self) -> str:
+        c, r = self._text_row()
+        old = self.rng.choice([w for w in re.findall(r"[A-Za-z]+", self.t.cell(c.letter, r)) if len(w) >= 2]
+                             or [None])
+        if old is None:
+            raise _Skip
+        if old in _SPELLED_OUT:
+            new = _SPELLED_OUT[old]
+        else:
+            pool = next((p for p in (FIRST, LAST, ADJ, NOUN, _STREET_NAMES) if old in p), None)
+            new = self.rng.choice([w for w in pool if w != old]) if pool else made_up_word(self.rng)
+        self.slots.update(old=old, new=new)
+        return f'=SUBSTITUTE({c.letter}{r},"{old}","{new}")'
+
+    def _month_window(self, whole_year: bool) -> tuple[object, str, str]:
+        """A date column and the DATE bounds of the month (or year) one of its rows falls in."""
+        (d,) = self.cols(DATE)
+        self.slots["date"] = self.mention(d)
+        y, m, _ = (int(p) for p in serial_to_iso(self.rng.choice(d.values)).split("-"))
+        self.slots["year"] = str(y)
+        if whole_year:
+            return d, f"DATE({y},1,1)", f"DATE({y + 1},1,1)"
+        name = MONTHS[m - 1]
+        self.slots["month"] = name if self.rng.random() < 0.75 else name[:3]
+        end = f"DATE({y + 1},1,1)" if m == 12 else f"DATE({y},{m + 1},1)"
+        return d, f"DATE({y},{m},1)", end
+
+    def _date_criteria(self, d, start: str, end: str) -> str:
+        return f'{self.rng_of(d)},">="&{start},{self.rng_of(d)},"<"&{end}'
+
+    def f_countifs_month(self) -> str:
+        d, start, end = self._month_window(whole_year=False)
+        return f"=COUNTIFS({self._date_criteria(d, start, end)})"
+
+    def f_sumifs_month(self) -> str:
+        (n,) = self.cols(NUMBER)
+        d, start, end = self._month_window(whole_year=False)
+        self.slots["num"] = self.mention(n)
+        return f"=SUMIFS({self.rng_of(n)},{self._date_criteria(d, start, end)})"
+
+    def f_countifs_year(self) -> str:
+        d, start, end = self._month_window(whole_year=True)
+        return f"=COUNTIFS({self._date_criteria(d, start, end)})"
+
+    def f_sumproduct_year(self) -> str:
+        (n,) = self.cols(NUMBER)
+        d, _, _ = self._month_window(whole_year=True)
+        self.slots["num"] = self.mention(n)
+        return f"=SUMPRODUCT((YEAR({self.rng_of(d)})={self.slots['year']})*{self.rng_of(n)})"
+
+    def f_if_text(self) -> str:
+        (c,) = self.cols(CATEGORY)
+        self.slots["cat"] = self.mention(c)
+        r = self.row()
+        value = self.t.cell(c.letter, r) if self.rng.random() < 0.5 else self.rng.choice(c.values)  # both outcomes
+        if self.rng.random() < 0.15:
+            value = value.lower()  # Excel's = ignores case
+        yes, no = self.rng.choice(IF_LABELS)
+        self.slots.update(val=value, yes=yes, no=no)
+        return f'=IF({c.letter}{r}="{value}","{yes}","{no}")'
+
+    def f_countblank(self) -> str:
+        """Blank cells exist only in this family's own table (a number or category column with a few empty rows),
+        so no other family ever meets one."""
+        c = self.rng.choice([c for c in self.t.columns if c.kind in (NUMBER, CATEGORY)])
+        self.slots["col"] = self.mention(c)
+        blank = self.rng.sample(range(len(c.values)), self.rng.randint(1, max(1, len(c.values) // 4)))
+        c.values = [None if i in blank else v for i, v in enumerate(c.values)]
+        return f"=COUNTBLANK({self.rng_of(c)})"
+
+    def f_text_fmt(self) -> str:
+        (n,) = self.cols(NUMBER)
+        self.slots["num"] = self.mention(n)
+        r = self.row()
+        value = self.t.cell(n.letter, r)
+        shown = next((d for d in range(3) if round(value, d) == value), None)  # decimals the value shows
+        if shown is None:
+            raise _Skip
+        # thousands separators only where there is a thousand (the engine writes TEXT(0,"#,##0") as "0,")
+        fmt = self.rng.choice([f for f, d in TEXT_FORMATS.items() if d >= shown and (value >= 1000 or "," not in f)])
+        self.slots["fmt"] = fmt
+        return f'=TEXT({n.letter}{r},"{fmt}")'
+
+
+# Street abbreviations a SUBSTITUTE request spells out (`12 Oak St` -> `12 Oak Street`).
+_SPELLED_OUT = {"St": "Street", "Ave": "Avenue", "Rd": "Road", "Dr": "Drive", "Ln": "Lane", "Ct": "Court",
+                "Way": "Walk"}
+_STREET_NAMES = [s.split()[0] for s in STREET]  # Oak, Elm, ...: replaced by another street name
 
 
 def make_example(rng: random.Random, split: str, index: int, families: list[str] | None = None,

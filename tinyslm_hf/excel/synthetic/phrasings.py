@@ -130,6 +130,91 @@ T: dict[str, tuple[list[str], list[str]]] = {
               ["number {k} from the top in {num}"]),
     "small": (["{kth} lowest {num}", "{kth} smallest value in {num}", "what is the {kth} lowest {num}"],
               ["number {k} from the bottom in {num}"]),
+    # Everyday functions added later (MAXIFS ... TEXT). Their training phrasings avoid every word that only the
+    # held-out phrasings above use, and their held-out ones avoid the request-noise filler words (tests check both).
+    "maxifs": (["highest {num} for {val}", "max {num} where {cat} is {val}", "maximum {num} in {cat} {val}",
+                "what is the largest {num} for {cat} {val}", "I need the biggest {num} among {val} rows",
+                "maxifs {num} for {val}", "largest {num} of the {val} rows"],
+               ["utmost {num} reached by {cat} {val}", "{val} rows: peak {num}"]),
+    "minifs": (["lowest {num} for {val}", "min {num} where {cat} is {val}", "minimum {num} in {cat} {val}",
+                "what is the smallest {num} for {cat} {val}", "I need the lowest {num} among {val} rows",
+                "minifs {num} for {val}", "smallest {num} of the {val} rows"],
+               ["least {num} reached by {cat} {val}", "{val} rows: bottom {num}"]),
+    "maxifs_num": (["highest {num} where {num2} is {op} {x}", "max {num} for rows with {num2} {op} {x}",
+                    "largest {num} when {num2} {op} {x}",
+                    "I need the maximum {num} among rows where {num2} is {op} {x}",
+                    "maxifs of {num} with {num2} {op} {x}"],
+                   ["peak {num} across rows whose {num2} is {op} {x}"]),
+    "minifs_num": (["lowest {num} where {num2} is {op} {x}", "min {num} for rows with {num2} {op} {x}",
+                    "smallest {num} when {num2} {op} {x}",
+                    "I need the minimum {num} among rows where {num2} is {op} {x}",
+                    "minifs of {num} with {num2} {op} {x}"],
+                   ["bottom {num} across rows whose {num2} is {op} {x}"]),
+    "xlookup": (["xlookup {key} to get {tgt}", "use xlookup to find the {tgt} of {key}", "xlookup the {tgt} for {key}",
+                 "I need xlookup for {key}'s {tgt}", "with xlookup, get {key}'s {tgt} from {text}",
+                 "xlookup {key} in {text} and return the {tgt}"],
+                ["xlookup: {tgt} belonging to {key}", "fetch {key}'s {tgt} via xlookup"]),
+    "rank": (["rank of {num} in row {row}", "what rank is row {row}'s {num}", "rank row {row} by {num}",
+              "where does row {row} rank in {num}", "I need the rank of the {num} in row {row}",
+              "rank of row {row} in {num}, highest first", "rank.eq of {num} for row {row}"],
+             ["standing of row {row} among all {num} values", "row {row}'s place in the {num} ranking"]),
+    "rank_asc": (["rank of {num} in row {row} in ascending order", "ascending rank of row {row}'s {num}",
+                  "rank row {row} by {num}, lowest first", "rank of row {row} in {num} where the smallest ranks first",
+                  "I need the ascending rank of {num} in row {row}"],
+                 ["standing of row {row} in {num}, counting up from the least"]),
+    "median": (["median {num}", "median of {num}", "what is the median {num}", "middle value of {num}",
+                "I need the median of the {num} column", "find the median {num}"],
+               ["{num}: midpoint once sorted", "central {num} on the ordered list"]),
+    "proper": (["{text} in row {row} in proper case", "proper case the {text} in row {row}",
+                "capitalize each word of {text} in row {row}", "make row {row}'s {text} proper case",
+                "I need row {row} {text} with the first letter of each word capitalized",
+                "fix the capitalization of {text} in row {row}"],
+               ["{text} on row {row} with initial caps on all words", "tidy the casing of row {row}'s {text}"]),
+    "find": (['position of "{sub}" in {text} in row {row}', 'find "{sub}" in the {text} of row {row}',
+              'where does "{sub}" occur in {text} row {row}', 'at which character is "{sub}" in row {row}\'s {text}',
+              'I need the position of "{sub}" within {text} in row {row}'],
+             ['spot where "{sub}" shows up in the {text} on row {row}']),
+    "search": (['position of "{sub}" in {text} in row {row}, any case', 'search for "{sub}" in {text} of row {row}',
+                'case-insensitive position of "{sub}" in row {row}\'s {text}',
+                'where is "{sub}" in {text} row {row}, not case sensitive',
+                'I need to search row {row} {text} for "{sub}"'],
+               ['locate "{sub}" within row {row}\'s {text}, uppercase or lowercase alike']),
+    "substitute": (['replace "{old}" with "{new}" in {text} of row {row}',
+                    'substitute "{new}" for "{old}" in row {row}\'s {text}',
+                    'in {text} row {row}, swap "{old}" for "{new}"',
+                    'change "{old}" to "{new}" in the {text} in row {row}',
+                    'I need row {row} {text} with "{old}" replaced by "{new}"'],
+                   ['row {row} {text}, but writing "{new}" wherever "{old}" appears']),
+    "countifs_month": (["how many {date} in {month} {year}", "count rows with {date} in {month} {year}",
+                        "number of rows where {date} is in {month} {year}",
+                        "I need the count of {date} entries in {month} {year}", "count {date} during {month} {year}"],
+                       ["tally of {date} falling within {month} {year}"]),
+    "sumifs_month": (["total {num} with {date} in {month} {year}", "sum of {num} where {date} is in {month} {year}",
+                      "add up {num} for rows with {date} in {month} {year}",
+                      "I need the {num} total for {month} {year} by {date}",
+                      "how much {num} where the {date} is in {month} {year}"],
+                     ["combined {num} whose {date} falls in {month} {year}"]),
+    "countifs_year": (["how many {date} in {year}", "count rows with {date} in {year}",
+                       "number of rows where {date} is in {year}", "I need the count of {date} entries during {year}"],
+                      ["tally of {date} falling within calendar {year}"]),
+    "sumproduct_year": (["total {num} with {date} in {year}", "sum of {num} where {date} is in {year}",
+                         "add up {num} for rows with {date} in {year}", "I need the {num} total for {year} by {date}",
+                         "how much {num} where the {date} is in {year}"],
+                        ["combined {num} whose {date} falls in calendar {year}"]),
+    "if_text": (['in row {row}, return "{yes}" if {cat} is {val}, otherwise "{no}"',
+                 'row {row}: "{yes}" when {cat} = {val}, else "{no}"',
+                 'if {cat} in row {row} is {val} show "{yes}" otherwise "{no}"',
+                 'label row {row} "{yes}" if its {cat} is {val}, if not "{no}"',
+                 'I need "{yes}" for row {row} when {cat} equals {val} and "{no}" otherwise'],
+                ['for row {row} show "{yes}" provided {cat} reads {val}; else "{no}"']),
+    "countblank": (["how many blank cells in {col}", "count empty cells in {col}", "number of empty {col} cells",
+                    "how many rows have no {col}", "I need the count of blank {col} entries", "countblank {col}"],
+                   ["{col}: cells left unfilled, how many", "tally of vacant {col} cells"]),
+    "text_fmt": (["format {num} in row {row} as {fmt}", "{num} of row {row} formatted {fmt}",
+                  "show row {row}'s {num} with format {fmt}",
+                  "I need the {num} in row {row} as a string in {fmt} format",
+                  "row {row} {num} using number format {fmt}"],
+                 ["render row {row}'s {num} per the pattern {fmt}"]),
 }
 
 
@@ -307,6 +392,20 @@ SEPS = [" ", ", ", "-", " - ", "/"]
 ORD = {2: ["2nd", "second"], 3: ["3rd", "third"], 4: ["4th", "fourth"], 5: ["5th", "fifth"]}
 
 
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]  # a request names a month in full or by its first three letters ("Mar 2024")
+
+
+IF_LABELS = [("Local", "Remote"), ("Yes", "No"), ("Match", "Other"), ("Home", "Away"), ("Core", "Extra"),
+             ("Keep", "Drop"), ("Y", "N")]  # what IF over a text cell returns
+
+
+# TEXT formats, by the decimals they show. The `formulas` engine rounds halves to even (TEXT(2.5,"0") -> "2"),
+# Excel away from zero, so a format is only used on a value it shows without rounding (and a thousands separator
+# only on a value of 1000 or more: the engine writes TEXT(0,"#,##0") as "0,").
+TEXT_FORMATS = {"0": 0, "#,##0": 0, "0.0": 1, "0.00": 2, "#,##0.00": 2}
+
+
 FAMILY = {  # template family -> (function label, difficulty)
     "sum": ("SUM", "easy"), "average": ("AVERAGE", "easy"), "min": ("MIN", "easy"), "max": ("MAX", "easy"),
     "count": ("COUNT", "easy"), "counta": ("COUNTA", "easy"), "countif_eq": ("COUNTIF", "medium"),
@@ -320,6 +419,13 @@ FAMILY = {  # template family -> (function label, difficulty)
     "mid": ("MID", "medium"), "trim": ("TRIM", "easy"), "concat": ("CONCAT", "medium"), "amp": ("&", "medium"),
     "pct_rows": ("PCT_CHANGE", "medium"), "pct_cols": ("PCT_CHANGE", "medium"), "sumproduct": ("SUMPRODUCT", "medium"),
     "large": ("LARGE", "easy"), "small": ("SMALL", "easy"),
+    "maxifs": ("MAXIFS", "medium"), "minifs": ("MINIFS", "medium"), "maxifs_num": ("MAXIFS", "medium"),
+    "minifs_num": ("MINIFS", "medium"), "xlookup": ("XLOOKUP", "medium"), "rank": ("RANK.EQ", "medium"),
+    "rank_asc": ("RANK.EQ", "medium"), "median": ("MEDIAN", "easy"), "proper": ("PROPER", "easy"),
+    "find": ("FIND", "medium"), "search": ("SEARCH", "medium"), "substitute": ("SUBSTITUTE", "medium"),
+    "countifs_month": ("COUNTIFS", "hard"), "sumifs_month": ("SUMIFS", "hard"), "countifs_year": ("COUNTIFS", "hard"),
+    "sumproduct_year": ("SUMPRODUCT", "hard"), "if_text": ("IF", "medium"), "countblank": ("COUNTBLANK", "easy"),
+    "text_fmt": ("TEXT", "medium"),
 }
 
 
@@ -335,9 +441,12 @@ def _typo(word: str, rng: random.Random) -> str:
 
 def _own_words(words: list[str], min_len: int) -> list[int]:
     """Positions of a template's own words: alphabetic (so no placeholder or quoted text), at least `min_len` letters,
-    and not a function name the request must keep (`vlookup`, `index`, `match`)."""
+    and not a function name the request must keep (`vlookup`, `index`, `match`, `xlookup`, ...)."""
     return [i for i, w in enumerate(words) if w.isalpha() and len(w) >= min_len
-            and w.lower() not in {"vlookup", "index", "match"}]
+            and w.lower() not in _KEPT_NAMES]
+
+
+_KEPT_NAMES = frozenset({"vlookup", "index", "match", "xlookup", "maxifs", "minifs", "countblank"})
 
 
 def _with_typo(template: str, rng: random.Random) -> str:
