@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..excel.synonyms import DEFAULT_READINGS
+from ..excel.synthetic.breadth import BREADTH
 from ..excel.synthetic.phrasings import REQUEST_NOISE
 from ..excel.synthetic.topics import INVENTED_FRACTION
 
@@ -33,6 +34,9 @@ def _add_generate_data(sub) -> None:
                      help="share of training tables from invented topics (teaches reading the schema)")
     gen.add_argument("--request-noise", type=float, default=REQUEST_NOISE,
                      help="share of training requests given filler or replaced words (teaches ignoring unknown words)")
+    gen.add_argument("--breadth", type=float, default=BREADTH,
+                     help="share of training requests whose wording is widened by a request grammar and WordNet "
+                          "(default %(default)s; train split only)")
     gen.add_argument("--overwrite", action="store_true", help="replace existing files")
 
 
@@ -71,6 +75,8 @@ def _add_train(sub) -> None:
     tr.add_argument("--lr-schedule", choices=["cosine", "wsd"],
                     help="cosine (default) or wsd: warmup, peak held, linear decay over the last --decay-fraction")
     tr.add_argument("--decay-fraction", type=float, help="wsd: share of the run spent decaying (default 0.3)")
+    tr.add_argument("--breadth", type=float,
+                    help=f"share of generated training requests with widened wording (default {BREADTH})")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
 
 
@@ -149,7 +155,8 @@ def _generate(args) -> int:
         if getattr(args, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0")
     counts = generate_dataset(out, args.n_train, args.n_validation, args.n_test, seed=args.seed,
-                              invented_fraction=args.invented_fraction, noise=args.request_noise)
+                              invented_fraction=args.invented_fraction, noise=args.request_noise,
+                              breadth=args.breadth)
     print(json.dumps({"out": str(out), **counts}))
     return 0
 
@@ -160,7 +167,7 @@ def _train(args) -> int:
     overrides = {k: getattr(args, k) for k in ("n_train", "lora_r", "max_steps", "batch_size", "learning_rate",
                                                "hidden_size", "num_hidden_layers", "vocab_size", "threads", "seed",
                                                "invented_fraction", "request_noise", "max_minutes", "optimizer",
-                                               "muon_learning_rate", "lr_schedule", "decay_fraction")
+                                               "muon_learning_rate", "lr_schedule", "decay_fraction", "breadth")
                  if getattr(args, k) is not None}
     for key in ("n_train", "max_steps", "batch_size", "hidden_size", "num_hidden_layers", "max_minutes"):
         if key in overrides and overrides[key] <= 0:

@@ -46,7 +46,7 @@ and or but nor if then else so as of in on at to by for from with without into o
 what whats which who whom whose when where why how there here not no all any some each every""".split())
 
 # Regular inflections, tried longest ending first; a stripped form counts only if it is a known word or lemma.
-_SUFFIXES = (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("xes", "x"), ("zes", "z"),
+INFLECTION_SUFFIXES = (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("xes", "x"), ("zes", "z"),
              ("ing", "e"), ("ing", ""), ("est", "e"), ("est", ""), ("ied", "y"), ("ed", "e"), ("ed", ""),
              ("er", "e"), ("er", ""), ("es", "e"), ("es", ""), ("s", ""))
 
@@ -72,7 +72,7 @@ class Thesaurus:
         forms = [word]
         if word in self.inflections:
             forms.append(self.inflections[word])
-        for ending, replacement in _SUFFIXES:
+        for ending, replacement in INFLECTION_SUFFIXES:
             if word.endswith(ending) and len(word) > len(ending) + 1:
                 stem = word[: -len(ending)] + replacement
                 if stem in self.synonyms or stem in self.lemmas or stem in known:
@@ -239,10 +239,13 @@ class RequestRewriter:
 
 @lru_cache(maxsize=1)
 def default_rewriter() -> RequestRewriter:
-    """The rewriter for models trained on this package's generator (`generator.training_phrasing_words`)."""
+    """The rewriter for models trained on this package's generator: it knows the training phrasings' words
+    (`phrasings.training_phrasing_words`) and every word the widened training wording can use
+    (`breadth.breadth_vocabulary`)."""
+    from .synthetic.breadth import breadth_vocabulary
     from .synthetic.phrasings import training_phrasing_words
 
-    return RequestRewriter(training_phrasing_words())
+    return RequestRewriter(training_phrasing_words() | breadth_vocabulary())
 
 
 def request_reader(synonyms: bool, readings: int = 1):

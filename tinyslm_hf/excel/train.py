@@ -18,6 +18,7 @@ import torch
 from ..settings import LR_SCHEDULES, OPTIMIZERS, check_choice, check_number
 from ..sft_data import Conversation, ConversationTooLong, encode_conversation, encode_conversations
 from .example import Example, read_jsonl
+from .synthetic.breadth import BREADTH
 from .synthetic.generator import generate
 from .synthetic.phrasings import REQUEST_NOISE
 from .prompt import example_messages
@@ -34,6 +35,7 @@ class ExcelTrainConfig:
     seed: int = 0
     invented_fraction: float = INVENTED_FRACTION  # generated data only (see synthetic/topics.py)
     request_noise: float = REQUEST_NOISE  # generated data only: share of requests with word-level noise (synthetic/phrasings.py)
+    breadth: float = BREADTH  # generated data only: share of requests with widened wording (synthetic/breadth.py)
     init: str | None = None  # pretrained TinySLM folder; None: from scratch
     lora: bool = False
     lora_r: int = 16
@@ -92,7 +94,7 @@ def _load_examples(cfg: ExcelTrainConfig) -> list[Example]:
             raise FileNotFoundError(f"{path} not found (make it with `tinyslm excel generate-data --out {cfg.data_dir}`)")
         return read_jsonl(path)
     return list(generate("train", cfg.n_train, seed=cfg.seed, invented_fraction=cfg.invented_fraction,
-                         noise=cfg.request_noise))
+                         noise=cfg.request_noise, breadth=cfg.breadth))
 
 
 def _fresh_model(cfg: ExcelTrainConfig, tokenizer):

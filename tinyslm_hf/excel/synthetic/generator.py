@@ -16,6 +16,7 @@ from typing import Any
 from ..example import Example, write_jsonl
 from ..executor import execute
 from ..table import CATEGORY, DATE, NUMBER, TEXT, Table, serial_to_iso
+from .breadth import BREADTH, widen_template
 from .phrasings import (DATE_OPS, FAMILY, IF_LABELS, MONTHS, NOT_FOUND, OPS, ORD, PREFIX, REQUEST_NOISE, SEPS, SUFFIX,
                         TEXT_FORMATS, YES_NO, T, _with_noise, _with_typo)
 from .topics import ADJ, FIRST, INVENTED_FRACTION, LAST, NOUN, STREET, random_table
@@ -509,10 +510,12 @@ _STREET_NAMES = [s.split()[0] for s in STREET]  # Oak, Elm, ...: replaced by ano
 
 
 def make_example(rng: random.Random, split: str, index: int, families: list[str] | None = None,
-                 max_tries: int = 50, invented_fraction: float = 0.0, noise: float = 0.0) -> Example:
+                 max_tries: int = 50, invented_fraction: float = 0.0, noise: float = 0.0,
+                 breadth: float = 0.0) -> Example:
     """Draw one example for `split` (test: held-out topics, headers and phrasings).
 
-    `noise` (training data): the share of requests given word-level noise (`_with_noise`).
+    `noise` (training data): the share of requests given word-level noise (`_with_noise`). `breadth` (training
+    data): the share of requests whose template is widened by the request grammar and WordNet (`breadth.py`).
     """
     held_out = split == "test"
     families = families or sorted(T)
@@ -526,6 +529,8 @@ def make_example(rng: random.Random, split: str, index: int, families: list[str]
             continue
         train_t, test_t = T[family]
         template = rng.choice(test_t if held_out else train_t)
+        if breadth and rng.random() < breadth:
+            template = widen_template(family, template, rng)
         if rng.random() < 0.12:
             template = _with_typo(template, rng)
         if noise and rng.random() < noise:
@@ -544,33 +549,41 @@ def make_example(rng: random.Random, split: str, index: int, families: list[str]
 
 
 def generate(split: str, n: int, seed: int = 0, families: list[str] | None = None,
-             invented_fraction: float = 0.0, noise: float = 0.0) -> Iterator[Example]:
-    """`n` examples of `split`; the same (split, n, seed, invented_fraction, noise) always gives the same examples.
+             invented_fraction: float = 0.0, noise: float = 0.0, breadth: float = 0.0) -> Iterator[Example]:
+    """`n` examples of `split`; the same (split, n, seed, invented_fraction, noise, breadth) always gives the same
+    examples.
 
     `invented_fraction` of the train/validation tables come from invented topics (synthetic/topics.py explains why);
-    `noise` of the requests get word-level noise (`_with_noise`; meant for training data only).
+    `noise` of the requests get word-level noise (`_with_noise`) and `breadth` of them a widened template
+    (`breadth.widen_template`): both meant for training data only.
     """
     if not 0.0 <= invented_fraction <= 1.0:
         raise ValueError(f"invented_fraction must be in [0, 1], got {invented_fraction}")
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"noise must be in [0, 1], got {noise}")
+    if not 0.0 <= breadth <= 1.0:
+        raise ValueError(f"breadth must be in [0, 1], got {breadth}")
+    if breadth and split == "test":
+        raise ValueError("breadth widens training wording: the held-out test split keeps its own")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     rng = random.Random(f"tinyslm-excel/{seed}/{split}")
     for i in range(n):
-        yield make_example(rng, split, i, families, invented_fraction=invented_fraction, noise=noise)
+        yield make_example(rng, split, i, families, invented_fraction=invented_fraction, noise=noise, breadth=breadth)
 
 
 def generate_dataset(out_dir: str | os.PathLike, n_train: int, n_validation: int, n_test: int, seed: int = 0,
-                     invented_fraction: float = INVENTED_FRACTION, noise: float = REQUEST_NOISE) -> dict:
+                     invented_fraction: float = INVENTED_FRACTION, noise: float = REQUEST_NOISE,
+                     breadth: float = BREADTH) -> dict:
     """Write train/validation/test jsonl files into `out_dir`; returns the counts.
 
-    Invented topics and request noise go into the train split only: validation and test measure clean requests.
+    Invented topics, request noise and widened wording go into the train split only: validation measures the
+    training phrasings, test the held-out ones.
     """
     counts = {}
     for split, n in (("train", n_train), ("validation", n_validation), ("test", n_test)):
         train = split == "train"
         examples = generate(split, n, seed, invented_fraction=invented_fraction if train else 0.0,
-                            noise=noise if train else 0.0)
+                            noise=noise if train else 0.0, breadth=breadth if train else 0.0)
         counts[split] = write_jsonl(examples, Path(out_dir) / f"{split}.jsonl")
     return counts
