@@ -359,10 +359,10 @@ def test_excel_train_holds_a_time_budget(tmp_path, capsys):
 
 def test_excel_train_steps_with_the_optimizer_asked_for(base_dir, tmp_path):
     """The summary names the optimizer class that stepped (inside Accelerate's wrapper), not the flag."""
-    assert json.loads((base_dir / "excel_train.json").read_text())["optimizer"] == "AdamW"
+    assert json.loads((base_dir / "excel_train.json").read_text())["optimizer"] == "MuonWithAdamW"
     summary = train_excel(ExcelTrainConfig(out_dir=str(tmp_path / "muon"), n_train=48, max_steps=3,
-                                           optimizer="muon", lr_schedule="wsd", **TINY))
-    assert summary["optimizer"] == "MuonWithAdamW" and summary["config"]["lr_schedule"] == "wsd"
+                                           optimizer="adamw", lr_schedule="cosine", **TINY))
+    assert summary["optimizer"] == "AdamW" and summary["config"]["lr_schedule"] == "cosine"
     with pytest.raises(ValueError, match="optimizer"):
         train_excel(ExcelTrainConfig(out_dir=str(tmp_path / "bad"), n_train=8, max_steps=1, optimizer="sgd", **TINY))
     assert not (tmp_path / "bad").exists()

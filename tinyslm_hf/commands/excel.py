@@ -70,10 +70,10 @@ def _add_train(sub) -> None:
     tr.add_argument("--request-noise", type=float,
                     help=f"with generated data: share of requests given word-level noise (default {REQUEST_NOISE})")
     tr.add_argument("--optimizer", choices=["adamw", "muon"],
-                    help="adamw (default), or muon: Muon on the blocks' matrices and AdamW on the rest")
+                    help="muon (default): Muon on the blocks' matrices and AdamW on the rest; or adamw")
     tr.add_argument("--muon-learning-rate", type=float, help="Muon's peak learning rate (default 0.01)")
     tr.add_argument("--lr-schedule", choices=["cosine", "wsd"],
-                    help="cosine (default) or wsd: warmup, peak held, linear decay over the last --decay-fraction")
+                    help="wsd (default): warmup, peak held, linear decay over the last --decay-fraction; or cosine")
     tr.add_argument("--decay-fraction", type=float, help="wsd: share of the run spent decaying (default 0.3)")
     tr.add_argument("--breadth", type=float,
                     help=f"share of generated training requests with widened wording (default {BREADTH})")
