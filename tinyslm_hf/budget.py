@@ -21,6 +21,8 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
+from .settings import LR_SCHEDULES
+
 CALIBRATION_WARMUP_SECONDS = 1.5
 CALIBRATION_MAX_WARMUP = 20
 CALIBRATION_TIMED_STEPS = 5
@@ -78,7 +80,7 @@ class StepPlan:
     carries the corrected total and `--resume` continues on the same curve.
     """
 
-    SHAPES = ("cosine", "wsd")
+    SHAPES = LR_SCHEDULES
 
     def __init__(self, total: int, warmup: int, min_ratio: float, shape: str = "cosine",
                  decay_fraction: float = 0.3):

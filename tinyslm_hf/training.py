@@ -95,6 +95,14 @@ def _distributed_type(args: TrainingArguments) -> str:
     return args.distributed_state.distributed_type.value if args.distributed_state else "NO"
 
 
+def _sharded_launch() -> tuple[str, str] | None:
+    """(variable, name) of the sharding `accelerate launch` asked for through the environment, or None."""
+    for variable, name in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
+        if os.environ.get(variable, "").lower() in ("1", "true", "yes"):
+            return variable, name
+    return None
+
+
 def check_launch(args: TrainingArguments, log=print, optimizer: str = "adamw") -> None:
     """Refuse launches that would not do what they ask for, then log what the run actually is.
 
@@ -103,15 +111,13 @@ def check_launch(args: TrainingArguments, log=print, optimizer: str = "adamw") -
     processes (WORLD_SIZE) must have produced a process group of that size, or every rank would train alone and
     write the same folder.
     """
-    if not accelerator_available():
-        for variable, name in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
-            if os.environ.get(variable, "").lower() in ("1", "true", "yes"):
-                raise ValueError(
-                    f"this launch asks for {name} ({variable}), which shards across GPUs, and this machine has "
-                    "none; on CPUs run data-parallel training: torchrun --nproc_per_node N -m tinyslm_hf train ..."
-                )
-    sharded = any(os.environ.get(v, "").lower() in ("1", "true", "yes")
-                  for v in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
+    sharded = _sharded_launch()
+    if sharded and not accelerator_available():
+        variable, name = sharded
+        raise ValueError(
+            f"this launch asks for {name} ({variable}), which shards across GPUs, and this machine has "
+            "none; on CPUs run data-parallel training: torchrun --nproc_per_node N -m tinyslm_hf train ..."
+        )
     if optimizer == "muon" and (sharded or args.fsdp or args.deepspeed):
         raise ValueError(MUON_NEEDS_WHOLE_MATRICES)
     launched = int(os.environ.get("WORLD_SIZE", "1"))
