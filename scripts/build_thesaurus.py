@@ -65,9 +65,8 @@ def most_frequent_sense(offsets: dict[str, list[str]], counts: dict[str, dict[in
     return pos, offsets[pos][0]
 
 
-def build(folder: Path) -> dict:
-    synsets = read_synsets(folder)
-    counts = read_sense_counts(folder)
+def read_index(folder: Path) -> dict[str, dict[str, list[str]]]:
+    """lemma -> {pos: synset offsets in WordNet's sense order}, for lemmas of one to three words."""
     offsets: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for pos, name in POS_FILES.items():
         for line in (folder / f"index.{name}").open(encoding="latin-1"):
@@ -77,6 +76,13 @@ def build(folder: Path) -> dict:
             lemma, n_senses, n_pointers = fields[0], int(fields[2]), int(fields[3])
             if WORDS.match(lemma):
                 offsets[lemma][pos] = fields[6 + n_pointers:6 + n_pointers + n_senses]
+    return offsets
+
+
+def build(folder: Path) -> dict:
+    synsets = read_synsets(folder)
+    counts = read_sense_counts(folder)
+    offsets = read_index(folder)
     synonyms: dict[str, list[str]] = {}
     for lemma in sorted(offsets):
         pos, offset = most_frequent_sense(offsets[lemma], {p: counts.get((lemma, p), {}) for p in POS_FILES})

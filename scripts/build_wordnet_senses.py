@@ -52,7 +52,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_thesaurus import ONE_WORD, POS_FILES, WORDS, read_sense_counts  # noqa: E402
+from build_thesaurus import ONE_WORD, POS_FILES, WORDS, read_index, read_sense_counts  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "tinyslm_hf" / "excel" / "data" / "wordnet_senses.json.gz"
 
@@ -80,20 +80,6 @@ def read_data(folder: Path) -> dict[tuple[str, str], dict]:
                 pointers.append((symbol, "a" if ppos == "s" else ppos, offset, int(st[:2], 16), int(st[2:], 16)))
             synsets[(pos, fields[0])] = {"words": words, "pointers": pointers}
     return synsets
-
-
-def read_index(folder: Path) -> dict[str, dict[str, list[str]]]:
-    """lemma -> {pos: synset offsets in WordNet's sense order}, for lemmas of one to three words."""
-    offsets: dict[str, dict[str, list[str]]] = defaultdict(dict)
-    for pos, name in POS_FILES.items():
-        for line in (folder / f"index.{name}").open(encoding="latin-1"):
-            if line.startswith("  "):
-                continue
-            fields = line.split()
-            lemma, n_senses, n_pointers = fields[0], int(fields[2]), int(fields[3])
-            if WORDS.match(lemma):
-                offsets[lemma][pos] = fields[6 + n_pointers:6 + n_pointers + n_senses]
-    return offsets
 
 
 def ordered_senses(offsets: dict[str, list[str]], counts: dict[str, dict[int, int]]) -> list[tuple[str, str, int]]:
