@@ -110,3 +110,15 @@ def test_request_reader_gives_what_predict_formulas_takes():
     assert isinstance(several, list) and several[0] == default_rewriter()("sum of Sales")
     with pytest.raises(ValueError, match="readings"):
         request_reader(True, 0)
+
+
+def test_readings_keep_numbers_months_degree_and_inflected_table_words():
+    from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
+
+    rewriter = RequestRewriter({"figure", "grand", "long", "label", "score", "end", "first", "beginning"})
+    assert rewriter.alternatives("four") == [] and rewriter.alternatives("august") == []
+    assert "long" not in rewriter.alternatives("longest")
+    table = Table("t", [Column("A", "Ticket", CATEGORY, ["T-1", "T-2"]), Column("B", "Tip", NUMBER, [1, 2])])
+    assert rewriter.readings("tips on tickets", table) == ["tips on tickets"]  # bases of header words
+    assert rewriter.readings("two opening scores") == ["two opening scores", "two beginning scores",
+                                                       "two first scores"]

@@ -64,6 +64,7 @@ def test_lora_merge_gives_the_same_outputs_as_the_adapter_model(base_dir, tmp_pa
     summary = train_excel(ExcelTrainConfig(out_dir=str(merged_dir), init=str(base_dir), lora=True, lora_r=4,
                                            n_train=32, max_steps=4, learning_rate=2e-2, batch_size=4, warmup_steps=0))
     assert summary["trainable_parameters"] < summary["parameters"] / 2
+    assert summary["optimizer"] == "AdamW"  # from a pretrained start: AdamW, not the from-scratch Muon
     merged, tok = load_model_and_tokenizer(merged_dir)
     base, _ = load_model_and_tokenizer(base_dir)
     adapted = PeftModel.from_pretrained(base, str(tmp_path / "merged-adapter")).eval()
@@ -396,3 +397,39 @@ def test_several_readings_are_all_decoded_and_pooled_by_the_models_score(base_di
     twice = evaluate.predict_formulas(model, tok, [(ex.table, ex.request, True)], max_new_tokens=8,
                                       rewrite=lambda request, table: [request, request])
     assert one == twice
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_greedy_answer_scores_are_the_models_own_log_probabilities(base_dir, constrained):
+    """Pooling readings ranks answers by the model's mean log-probability: under the constraint too (which keeps one
+    token per greedy step, so scores taken after it would all be 0)."""
+    from tinyslm_hf.excel import evaluate
+    from tinyslm_hf.excel.prompt import build_messages
+    from tinyslm_hf.modelio import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(base_dir)
+    ex = next(generate("validation", 1, seed=4))
+    (answer,) = evaluate._decode(model, tok, [(ex.table, ex.request, True, ex.request)], batch_size=1,
+                                 max_new_tokens=6, constrained=constrained, top_k=20, copy_strings=True, candidates=1)
+    text, logprob = answer[0]
+    prompt = tok.apply_chat_template(build_messages(ex.table, ex.request, samples=True), tokenize=False,
+                                     add_generation_prompt=True)
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    out = model.generate(torch.tensor([prompt_ids]), max_new_tokens=6, do_sample=False,
+                         eos_token_id=evaluate._stop_ids(tok), pad_token_id=tok.pad_token_id,
+                         logits_processor=evaluate.LogitsProcessorList(
+                             [evaluate_constraint(tok, ex)] if constrained else []))
+    ids = out[0].tolist()
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0].float()
+    steps = torch.log_softmax(logits[len(prompt_ids) - 1:-1], -1)
+    answer_ids = ids[len(prompt_ids):]
+    expected = steps.gather(-1, torch.tensor(answer_ids)[:, None]).mean().item()
+    assert logprob == pytest.approx(expected, abs=1e-4) and logprob < 0
+
+
+def evaluate_constraint(tok, ex):
+    from tinyslm_hf.excel.constrained import FormulaLogitsProcessor
+    from tinyslm_hf.excel.evaluate import _stop_ids, copy_sources
+
+    return FormulaLogitsProcessor(tok, _stop_ids(tok), 20, [copy_sources(ex.table, ex.request)], 1)

@@ -385,7 +385,7 @@ def build_optimizer(settings: TrainSettings, args: TrainingArguments, model):
                                  betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon)
 
 
-def _optimizer_step_seconds(settings: TrainSettings, args: TrainingArguments, model) -> float:
+def optimizer_step_seconds(settings: TrainSettings, args: TrainingArguments, model) -> float:
     """Muon's step costs a sizeable share of a small model's step on a CPU: time it for the budget's first plan."""
     if settings.optimizer != "muon":
         return 0.0
@@ -417,7 +417,7 @@ def plan_schedule(settings: TrainSettings, args: TrainingArguments, model, data,
             # TimeBudgetCallback corrects it from the real step time once training runs.
             steps = calibrate_steps(model, settings.batch_size, settings.block_size,
                                     settings.gradient_accumulation_steps, settings.max_minutes, args.device,
-                                    bf16=args.bf16, optimizer_seconds=_optimizer_step_seconds(settings, args, model))
+                                    bf16=args.bf16, optimizer_seconds=optimizer_step_seconds(settings, args, model))
             max_steps = max(10, int(steps - PERIODIC_EVALS * eval_cost_in_steps))
             replan = True
         else:

@@ -70,7 +70,8 @@ def _add_train(sub) -> None:
     tr.add_argument("--request-noise", type=float,
                     help=f"with generated data: share of requests given word-level noise (default {REQUEST_NOISE})")
     tr.add_argument("--optimizer", choices=["adamw", "muon"],
-                    help="muon (default): Muon on the blocks' matrices and AdamW on the rest; or adamw")
+                    help="muon: Muon on the blocks' matrices and AdamW on the rest (default from scratch); adamw: AdamW "
+                         "on everything (default with --init)")
     tr.add_argument("--muon-learning-rate", type=float, help="Muon's peak learning rate (default 0.01)")
     tr.add_argument("--lr-schedule", choices=["cosine", "wsd"],
                     help="wsd (default): warmup, peak held, linear decay over the last --decay-fraction; or cosine")

@@ -164,7 +164,10 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
 
 
 def _as_list(reading: str | list[str]) -> list[str]:
-    return [reading] if isinstance(reading, str) else list(reading)
+    readings = [reading] if isinstance(reading, str) else list(reading)
+    if not readings:
+        raise ValueError("a rewrite gave no reading of a request")
+    return readings
 
 
 def _decode(model, tokenizer, rows: list[tuple[Any, str, bool, str]], *, batch_size: int, max_new_tokens: int,
@@ -206,7 +209,8 @@ def _decode(model, tokenizer, rows: list[tuple[Any, str, bool, str]], *, batch_s
             beams = dict(num_beams=candidates, num_return_sequences=candidates) if candidates > 1 else {}
             out = model.generate(**batch, max_new_tokens=new_tokens, do_sample=False, eos_token_id=stop,
                                  pad_token_id=tokenizer.pad_token_id, logits_processor=processors,
-                                 output_scores=True, return_dict_in_generate=True, **beams)
+                                 return_dict_in_generate=True, output_scores=candidates > 1,
+                                 output_logits=candidates == 1, **beams)
             logprobs = _sequence_logprobs(model, out, candidates, batch["input_ids"].shape[1], stop)
             width = batch["input_ids"].shape[1]
             for row, i in enumerate(idx):
@@ -221,22 +225,19 @@ def _decode(model, tokenizer, rows: list[tuple[Any, str, bool, str]], *, batch_s
 
 
 def _sequence_logprobs(model, out, candidates: int, width: int, stop: list[int]) -> list[float]:
-    """Length-normalised log-probability of each returned sequence: beam search's own score, or for greedy the mean
-    of the chosen tokens' log-probabilities up to and including the first stop token."""
+    """Length-normalised log-probability of each returned sequence under the model itself: beam search's own score
+    (it sums the model's log-probabilities; the constraint only masks), or for greedy the mean log-probability of the
+    chosen tokens up to and including the first stop token, from the raw logits (after the constraint, which keeps
+    one token per step in greedy decoding, every answer would score 0)."""
     if candidates > 1:
         return out.sequences_scores.tolist()
-    steps = model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
-    generated = out.sequences[:, width:]
+    logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
+    generated = out.sequences[:, width:width + logprobs.shape[1]]
+    chosen = logprobs.gather(-1, generated.unsqueeze(-1)).squeeze(-1)
     values = []
-    for tokens, scores in zip(generated, steps):
-        n = len(tokens)
-        for j, token in enumerate(tokens.tolist()):
-            if token in stop:
-                n = j + 1
-                break
-        chosen = scores[:n]
-        chosen = chosen[torch.isfinite(chosen)]
-        values.append(chosen.mean().item() if len(chosen) else float("-inf"))
+    for tokens, scores in zip(generated.tolist(), chosen):
+        n = next((j + 1 for j, token in enumerate(tokens) if token in stop), len(tokens))
+        values.append(scores[:n].mean().item() if n else float("-inf"))
     return values
 
 
@@ -286,20 +287,27 @@ def evaluate_model(model, tokenizer, examples: list[Example], *, constrained: bo
     `synonyms`: the model reads each request with its unknown words rewritten (`synonyms.default_rewriter`), in up
     to `readings` readings; a record whose request was rewritten carries the first rewritten text as
     "model_request"."""
-    from .synonyms import default_rewriter, request_reader
+    from .synonyms import request_reader
 
     start = time.time()
     reader = request_reader(synonyms, readings)
-    rewrite = default_rewriter() if synonyms else None
+    read: dict[tuple[int, str], list[str]] = {}  # (table, request) -> what the model read, for the records
+    rewrite = None
+    if reader is not None:
+        def rewrite(request, table):
+            read[id(table), request] = _as_list(reader(request, table))
+            return read[id(table), request]
+
     preds = predict_formulas(model, tokenizer, [(e.table, e.request, e.show_samples) for e in examples],
                              batch_size=batch_size, max_new_tokens=max_new_tokens, constrained=constrained,
-                             candidates=candidates, rewrite=reader)
+                             candidates=candidates, rewrite=rewrite)
     result = score(examples, preds)
-    if rewrite is not None:
-        for example, record in zip(examples, result["records"]):
-            rewritten = rewrite(example.request, example.table)
-            if rewritten != example.request:
-                record["model_request"] = rewritten
+    for example, record in zip(examples, result["records"]):
+        texts = read.get((id(example.table), example.request), [example.request])
+        if texts != [example.request]:
+            record["model_request"] = texts[0]
+            if len(texts) > 1:
+                record["model_readings"] = texts
     result["metrics"]["constrained"] = constrained
     result["metrics"]["candidates"] = candidates
     result["metrics"]["synonyms"] = synonyms

@@ -55,6 +55,13 @@ _QUOTED = re.compile(r'("[^"]*"|\u201c[^\u201d]*\u201d|(?<!\w)\'[^\']*\'(?!\w))'
 _WORD = re.compile(r"[^\W\d_]+")  # letters of any script: `Zürich` is one word, not `Z` + `rich`
 _SENTENCE_ENDS = ".:;!?("  # a capitalised word after one of these (or first) starts a sentence, not a name
 _BEFORE_A_VALUE = re.compile(r"(?:\b(?:is|are|was|equals)|=)\s*$", re.IGNORECASE)  # `status is closed`
+# Words whose meaning a formula needs as written: number words and month names have WordNet synonyms
+# (`four` -> `quaternity`, `august` -> `grand`) but no other reading of them is the same request.
+FIXED_MEANING = frozenset("""
+zero one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred thousand
+million first second third fourth fifth half quarter double twice
+january february march april may june july august september october november december
+jan feb mar apr jun jul aug sep sept oct nov dec""".split())
 DEFAULT_READINGS = 1  # readings per request in `excel eval` / `ask` (docs/excel.md measures more)
 _CACHE_LIMIT = 100_000  # a long-running server sees ever new words
 
@@ -104,9 +111,12 @@ class RequestRewriter:
 
     max_span = 3  # WordNet lemmas of up to three words (`capital letter`, `add together`)
 
-    def __init__(self, vocabulary: Iterable[str], thesaurus: Thesaurus | None = None):
+    def __init__(self, vocabulary: Iterable[str], thesaurus: Thesaurus | None = None,
+                 targets: Iterable[str] | None = None):
+        """`vocabulary`: words the model knows (never rewritten); `targets`: the known words a rewrite may write
+        (default: the vocabulary), less function words."""
         self.vocabulary = frozenset(w.lower() for w in vocabulary)
-        self.targets = self.vocabulary - FUNCTION_WORDS
+        self.targets = frozenset(w.lower() for w in (vocabulary if targets is None else targets)) - FUNCTION_WORDS
         self.thesaurus = thesaurus or load_thesaurus()
         self._cache: dict[str, str | None] = {}
         self._alternatives: dict[tuple[str, int], list[str]] = {}
@@ -138,13 +148,17 @@ class RequestRewriter:
             return []
         first = self.replacement(phrase)
         found = [first] if first is not None else []
+        if phrase in FIXED_MEANING:
+            return found
         inventory = load_senses()
-        opposite = {a for base in inventory.base_forms(phrase) for sense in inventory.senses(base)
-                    for a in sense.antonyms}
-        for word in related_words(phrase):
+        bases = set(inventory.base_forms(phrase))
+        opposite = {a for base in bases for sense in inventory.senses(base) for a in sense.antonyms}
+        # Synonyms and similar adjectives only: hypernyms and derived forms drift (`four` -> `figure`), and the
+        # word's own base form loses its degree (`longest` -> `long`).
+        for word in related_words(phrase, relations=("lemmas", "similar")):
             if len(found) >= limit:
                 break
-            if word in self.targets and word not in opposite and word not in found:
+            if word in self.targets and word not in opposite | bases and word not in found:
                 found.append(word)
         return found
 
@@ -199,7 +213,10 @@ class RequestRewriter:
     def _keep(self, word: str, prefix: str, protected: set[str], guard_values: bool) -> bool:
         """Words never rewritten: short ones, the table's own, names and acronyms (and, without cell values, a word
         in value position). `prefix` is the text just before the word (a few characters are enough)."""
-        if len(word) < 3 or word.lower() in protected or any(c.isupper() for c in word[1:]):
+        lowered = word.lower()
+        if len(word) < 3 or lowered in protected or any(c.isupper() for c in word[1:]):
+            return True
+        if protected & set(self.thesaurus.bases(lowered)):  # `tickets` for the header Ticket: linking needs it
             return True
         if guard_values and _BEFORE_A_VALUE.search(prefix):
             return True
@@ -245,7 +262,10 @@ def default_rewriter() -> RequestRewriter:
     from .synthetic.breadth import breadth_vocabulary
     from .synthetic.phrasings import training_phrasing_words
 
-    return RequestRewriter(training_phrasing_words() | breadth_vocabulary())
+    known = training_phrasing_words()
+    # The widened wording's words are known (left as they are) but not written: many are filler (`like`, `just`)
+    # that would make poor replacements.
+    return RequestRewriter(known | breadth_vocabulary(), targets=known)
 
 
 def request_reader(synonyms: bool, readings: int = 1):

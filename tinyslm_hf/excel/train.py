@@ -55,8 +55,9 @@ class ExcelTrainConfig:
     batch_size: int = 16
     learning_rate: float = 3e-3
     # "muon": Muon on the blocks' matrices, AdamW on the rest (tinyslm_hf/optim.py); "adamw": AdamW on everything.
-    # At 1500 steps Muon + wsd scored 76.7% on validation against AdamW + cosine's 43.7% (docs/excel.md).
-    optimizer: str = "muon"
+    # None: Muon from scratch (at 1500 steps Muon + wsd scored 76.7% on validation against AdamW + cosine's 43.7%,
+    # docs/excel.md), AdamW for --init / --lora (LoRA's small matrices and a pretrained start were not measured).
+    optimizer: str | None = None
     muon_learning_rate: float = 0.01
     lr_schedule: str = "wsd"  # or "cosine"; wsd: warmup, peak held, linear decay over the last `decay_fraction`
     decay_fraction: float = 0.3
@@ -150,6 +151,10 @@ def _encode_all(tokenizer, examples: list[Example], max_length: int) -> tuple[li
     return encoded.rows, len(encoded.skipped)
 
 
+def _optimizer(cfg: ExcelTrainConfig) -> str:
+    return cfg.optimizer or ("adamw" if cfg.init else "muon")
+
+
 def _run_trainer(cfg: ExcelTrainConfig, model, tokenizer, dataset: list[dict], use_bf16: bool):
     """`tinyslm finetune`'s Trainer wiring over padded, length-grouped batches, with the recipe's optimizer and
     schedule (warmup, then cosine or warmup-stable-decay to zero); checkpoints go to a temporary folder and are
@@ -157,7 +162,7 @@ def _run_trainer(cfg: ExcelTrainConfig, model, tokenizer, dataset: list[dict], u
     from ..budget import StepPlan, TimeBudgetCallback, calibrate_steps
     from ..finetune import FinetuneSettings, finetune_arguments, sft_trainer
     from ..settings import TrainSettings
-    from ..training import REPLAN_HEADROOM
+    from ..training import REPLAN_HEADROOM, optimizer_step_seconds
 
     settings = FinetuneSettings(
         model="(in memory)", max_steps=cfg.max_steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
@@ -168,16 +173,17 @@ def _run_trainer(cfg: ExcelTrainConfig, model, tokenizer, dataset: list[dict], u
         args = finetune_arguments(settings, use_bf16, tmp, save=False, evaluate=False)
         args.disable_tqdm = True
         steps, callbacks = cfg.max_steps, []
+        optimizer = TrainSettings(optimizer=_optimizer(cfg), muon_learning_rate=cfg.muon_learning_rate)
         if cfg.max_minutes:
             lengths = sorted(len(row["input_ids"]) for row in dataset)
             steps = calibrate_steps(model, cfg.batch_size, lengths[len(lengths) // 2], 1, cfg.max_minutes,
-                                    args.device, bf16=args.bf16)
+                                    args.device, bf16=args.bf16,
+                                    optimizer_seconds=optimizer_step_seconds(optimizer, args, model))
             args.max_steps = int(steps * REPLAN_HEADROOM)  # room for a plan corrected upwards
         plan = StepPlan(steps, min(cfg.warmup_steps, max(1, steps // 10)), settings.min_lr_ratio, cfg.lr_schedule,
                         cfg.decay_fraction)
         if cfg.max_minutes:
             callbacks.append(TimeBudgetCallback(cfg.max_minutes, plan, args.max_steps, 0.0))
-        optimizer = TrainSettings(optimizer=cfg.optimizer, muon_learning_rate=cfg.muon_learning_rate)
         trainer = sft_trainer(model, tokenizer, args, plan, dataset, packing=False, callbacks=callbacks,
                               optimizer_settings=optimizer)
         result = trainer.train()
@@ -197,7 +203,7 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
         raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
     if cfg.lora and not cfg.init:
         raise ValueError("--lora adapts an existing model: give it one with --init DIR")
-    check_choice("optimizer", cfg.optimizer, OPTIMIZERS)
+    check_choice("optimizer", _optimizer(cfg), OPTIMIZERS)
     check_choice("lr_schedule", cfg.lr_schedule, LR_SCHEDULES)
     check_number("decay_fraction", cfg.decay_fraction, 0.0, 1.0, low_open=True, high_closed=True)
     check_number("muon_learning_rate", cfg.muon_learning_rate, 0.0, float("inf"), low_open=True)
