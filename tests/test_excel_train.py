@@ -122,6 +122,10 @@ def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
     assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "Region,Sales"]) == 2
     assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "A=Region",
                  "--candidates", "0"]) == 2
+    assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "A=Region",
+                 "--readings", "3", "--no-synonyms"]) == 2
+    assert main(["excel", "ask", "total sales", "--model", str(model), "--columns", "A=Region,B=Rep,C=Sales",
+                 "--readings", "3"]) == 0
     batch_in.write_text('{"id": 1, "request": "x"}\n')
     assert main(["excel", "ask", "--model", str(model), "--batch", str(batch_in), "--out", str(batch_out)]) == 2
 

@@ -199,6 +199,8 @@ def _eval(args) -> int:
         raise ValueError(f"--candidates must be >= 1, got {args.candidates}")
     if args.readings < 1:
         raise ValueError(f"--readings must be >= 1, got {args.readings}")
+    if args.readings > 1 and not args.synonyms:
+        raise ValueError("--readings rewrites unknown words: it needs --synonyms")
     if args.data:
         path = Path(args.data)
         if path.is_dir():
@@ -253,6 +255,8 @@ def _ask(args) -> int:
         raise CLIError(f"--candidates must be >= 1, got {args.candidates}")
     if args.readings < 1:
         raise CLIError(f"--readings must be >= 1, got {args.readings}")
+    if args.readings > 1 and not args.synonyms:
+        raise CLIError("--readings rewrites unknown words: it needs --synonyms")
     if args.batch:
         if not args.out:
             raise CLIError("--batch needs --out OUT.jsonl")
