@@ -61,7 +61,10 @@ def load_examples(tables: dict[str, dict], records: Iterable[dict[str, Any]]) ->
             raise ValueError(f"independent record {rid}: unknown table {record['table']!r}")
         if record["difficulty"] not in _DIFFICULTIES:
             raise ValueError(f"independent record {rid}: difficulty must be one of {_DIFFICULTIES}")
-        table = table_from_json(tables[record["table"]])  # one Table per example: nothing shares mutable state
+        try:
+            table = table_from_json(tables[record["table"]])  # one Table per example: nothing shares mutable state
+        except ValueError as exc:
+            raise ValueError(f"independent table {record['table']}: {exc}") from exc
         result = execute(record["formula"], table)
         if not result.ok:
             raise ValueError(f"independent record {rid}: reference {record['formula']} does not run ({result.error})")
