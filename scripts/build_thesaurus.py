@@ -100,17 +100,23 @@ def build(folder: Path) -> dict:
             "synonyms": synonyms, "inflections": dict(sorted(inflections.items())), "lemmas": lemmas}
 
 
+def write_json_gz(table: dict, out: Path) -> None:
+    """Compact JSON, gzipped with mtime 0 and no file name in the header (the same WordNet gives the same bytes
+    wherever it is written), through a temporary file so a failed build leaves the shipped file alone."""
+    payload = json.dumps(table, separators=(",", ":"), ensure_ascii=True).encode()
+    tmp = out.with_suffix(".tmp")
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as handle:
+        handle.write(payload)
+    tmp.replace(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("wordnet", type=Path, help="folder with WordNet 3.0's data.*, index.* and *.exc files")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     table = build(args.wordnet)
-    payload = json.dumps(table, separators=(",", ":"), ensure_ascii=True).encode()
-    tmp = args.out.with_suffix(".tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:  # mtime 0: reproducible
-        handle.write(payload)
-    tmp.replace(args.out)
+    write_json_gz(table, args.out)
     print(f"{args.out}: {len(table['synonyms'])} lemmas, {len(table['inflections'])} inflections, "
           f"{args.out.stat().st_size} bytes")
 

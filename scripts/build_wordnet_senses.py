@@ -44,15 +44,13 @@ lemma's sense.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_thesaurus import ONE_WORD, POS_FILES, WORDS, read_index, read_sense_counts  # noqa: E402
+from build_thesaurus import ONE_WORD, POS_FILES, WORDS, read_index, read_sense_counts, write_json_gz  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "tinyslm_hf" / "excel" / "data" / "wordnet_senses.json.gz"
 
@@ -153,12 +151,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     table = build(args.wordnet)
-    payload = json.dumps(table, separators=(",", ":"), ensure_ascii=True).encode()
-    tmp = args.out.with_suffix(".tmp")
-    # mtime 0 and no file name in the header: the same WordNet gives the same bytes wherever it is written
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as handle:
-        handle.write(payload)
-    tmp.replace(args.out)
+    write_json_gz(table, args.out)
     n_senses = sum(len(v) for v in table["senses"].values())
     print(f"{args.out}: {len(table['senses'])} lemmas, {n_senses} senses, {len(table['synsets'])} synsets, "
           f"{len(table['inflections'])} inflections, {args.out.stat().st_size} bytes")
