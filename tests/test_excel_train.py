@@ -360,6 +360,8 @@ def test_excel_train_holds_a_time_budget(tmp_path, capsys):
     assert time.monotonic() - started < 60
     assert main(["excel", "train", "--out", str(tmp_path / "m2"), "--max-minutes", "1", "--max-steps", "5"]) == 2
     assert "not both" in capsys.readouterr().err
+    assert main(["excel", "train", "--out", str(tmp_path / "m3"), "--data", str(data), "--breadth", "0.5"]) == 2
+    assert "--breadth shapes generated data" in capsys.readouterr().err and not (tmp_path / "m3").exists()
 
 
 def test_excel_train_steps_with_the_optimizer_asked_for(base_dir, tmp_path):

@@ -175,6 +175,9 @@ def _train(args) -> int:
             raise ValueError(f"{key} must be positive")
     if "max_minutes" in overrides and "max_steps" in overrides:
         raise ValueError("give --max-steps or --max-minutes, not both")
+    for key in ("breadth", "n_train", "invented_fraction", "request_noise"):
+        if args.data and key in overrides:
+            raise ValueError(f"--{key.replace('_', '-')} shapes generated data: it has no effect with --data")
     bf16 = {"auto": None, "true": True, "false": False}[args.bf16]
     cfg = ExcelTrainConfig(out_dir=args.out, data_dir=args.data, init=args.init, lora=args.lora,
                            overwrite=args.overwrite, bf16=bf16, **overrides)
