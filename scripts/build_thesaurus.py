@@ -65,6 +65,17 @@ def most_frequent_sense(offsets: dict[str, list[str]], counts: dict[str, dict[in
     return pos, offsets[pos][0]
 
 
+def read_inflections(folder: Path) -> dict[str, str]:
+    """WordNet's irregular forms (the *.exc files): one-word form -> its first one-word base (`geese` -> `goose`)."""
+    inflections: dict[str, str] = {}
+    for name in POS_FILES.values():
+        for line in (folder / f"{name}.exc").open(encoding="latin-1"):
+            form, *bases = line.split()
+            if bases and ONE_WORD.match(form) and ONE_WORD.match(bases[0]) and form != bases[0]:
+                inflections.setdefault(form, bases[0])
+    return inflections
+
+
 def read_index(folder: Path) -> dict[str, dict[str, list[str]]]:
     """lemma -> {pos: synset offsets in WordNet's sense order}, for lemmas of one to three words."""
     offsets: dict[str, dict[str, list[str]]] = defaultdict(dict)
@@ -89,12 +100,7 @@ def build(folder: Path) -> dict:
         others = [w.replace("_", " ") for w in synsets[(pos, offset)] if w != lemma and WORDS.match(w)]
         if others:
             synonyms[lemma.replace("_", " ")] = others
-    inflections: dict[str, str] = {}
-    for name in POS_FILES.values():
-        for line in (folder / f"{name}.exc").open(encoding="latin-1"):
-            form, *bases = line.split()
-            if bases and ONE_WORD.match(form) and ONE_WORD.match(bases[0]) and form != bases[0]:
-                inflections.setdefault(form, bases[0])
+    inflections = read_inflections(folder)
     lemmas = sorted(lemma for lemma in offsets if ONE_WORD.match(lemma))  # a lemma is never a stripped inflection
     return {"source": "WordNet 3.0 (Princeton University); see tinyslm_hf/excel/data/README.md",
             "synonyms": synonyms, "inflections": dict(sorted(inflections.items())), "lemmas": lemmas}

@@ -50,7 +50,8 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_thesaurus import ONE_WORD, POS_FILES, WORDS, read_index, read_sense_counts, write_json_gz  # noqa: E402
+from build_thesaurus import (POS_FILES, WORDS, read_index, read_inflections, read_sense_counts,  # noqa: E402
+                             write_json_gz)
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "tinyslm_hf" / "excel" / "data" / "wordnet_senses.json.gz"
 
@@ -135,12 +136,7 @@ def build(folder: Path) -> dict:
     for row in synsets:
         while len(row) > 2 and row[-1] == []:
             row.pop()
-    inflections: dict[str, str] = {}
-    for name in POS_FILES.values():
-        for line in (folder / f"{name}.exc").open(encoding="latin-1"):
-            form, *bases = line.split()
-            if bases and ONE_WORD.match(form) and ONE_WORD.match(bases[0]) and form != bases[0]:
-                inflections.setdefault(form, bases[0])
+    inflections = read_inflections(folder)
     return {"source": "WordNet 3.0 (Princeton University); see tinyslm_hf/excel/data/README.md",
             "synsets": synsets, "senses": senses, "inflections": dict(sorted(inflections.items()))}
 
