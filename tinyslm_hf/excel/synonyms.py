@@ -183,24 +183,24 @@ class RequestRewriter:
         """`request` with its unknown words rewritten; quoted text and the table's own words are left alone. A
         table without cell values (`ask --columns`) cannot say which words are values, so a word right after
         `is` / `=` is kept too (`status is final` must not become `status is last`)."""
-        return self._rewrite_request(request, table, self.replacement)
+        return self._rewrite_request(request, table, self.replacement, table_words(table))
 
     def readings(self, request: str, table: Table | None = None, limit: int = 3) -> list[str]:
         """Up to `limit` rewritten requests, the `__call__` one first; then reading k writes each unknown word's k-th
         alternative (its last one when it has fewer). Without context a word's sense is a guess; decoding each
         reading and letting the model's own score and the answer checks choose (`evaluate.predict_formulas`)
         tries the other senses too. A request whose words are all known has one reading: itself."""
-        out = [self(request, table)]
+        protected = table_words(table)  # the table's words, read once for every reading
+        out = [self._rewrite_request(request, table, self.replacement, protected)]
         for k in range(limit):
             def choose(phrase: str, k: int = k) -> str | None:
                 options = self.alternatives(phrase, limit)
                 return options[min(k, len(options) - 1)] if options else None
 
-            out.append(self._rewrite_request(request, table, choose))
+            out.append(self._rewrite_request(request, table, choose, protected))
         return list(dict.fromkeys(out))[:limit]
 
-    def _rewrite_request(self, request: str, table: Table | None, choose) -> str:
-        protected = table_words(table)
+    def _rewrite_request(self, request: str, table: Table | None, choose, protected: set[str]) -> str:
         guard_values = table is None or not table.has_values
         pieces = _QUOTED.split(request)
         before = ""
