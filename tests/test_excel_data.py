@@ -31,7 +31,8 @@ NEW_FAMILIES = {"maxifs": "MAXIFS", "minifs": "MINIFS", "maxifs_num": "MAXIFS", 
                 "xlookup": "XLOOKUP", "rank": "RANK.EQ", "rank_asc": "RANK.EQ", "median": "MEDIAN",
                 "proper": "PROPER", "find": "FIND", "search": "SEARCH", "substitute": "SUBSTITUTE",
                 "countifs_month": "COUNTIFS", "sumifs_month": "SUMIFS", "countifs_year": "COUNTIFS",
-                "sumproduct_year": "SUMPRODUCT", "if_text": "IF", "countblank": "COUNTBLANK", "text_fmt": "TEXT"}
+                "sumproduct_year": "SUMPRODUCT", "if_text": "IF", "countblank": "COUNTBLANK", "text_fmt": "TEXT",
+                "if_num": "IF"}
 
 
 def _dump(examples):
@@ -302,6 +303,10 @@ def _expected_by_hand(ex):
         return float(sum(v for d, v in zip(cols[0], cols[1]) if (EXCEL_EPOCH + dt.timedelta(days=d)).year == year))
     if family == "if_text":
         return strings[1] if cell.lower() == strings[0].lower() else strings[2]
+    if family == "if_num":
+        op, x = re.search(r"(>=|<=|>|<)(-?\d+(?:\.\d+)?),", f).groups()
+        holds = {">": cell > float(x), ">=": cell >= float(x), "<": cell < float(x), "<=": cell <= float(x)}[op]
+        return strings[0] if holds else strings[1]
     if family == "countblank":
         return float(sum(v is None for v in cols[0]))
     if family == "text_fmt":
@@ -328,7 +333,7 @@ def test_new_function_families_generate_and_execute_to_the_value_excel_gives():
 
 
 def test_new_families_draw_both_outcomes_and_keep_blanks_and_odd_case_to_themselves():
-    from tinyslm_hf.excel.synthetic.phrasings import IF_LABELS
+    from tinyslm_hf.excel.synthetic.phrasings import IF_LABELS, YES_NO
 
     by_family = {}
     for ex in _new_family_examples(n_train=60, n_test=0):
@@ -340,6 +345,11 @@ def test_new_families_draw_both_outcomes_and_keep_blanks_and_odd_case_to_themsel
                for ex in by_family["countblank"])
     outcomes = {ex.expected for ex in by_family["if_text"]}
     assert outcomes & {yes for yes, _ in IF_LABELS} and outcomes & {no for _, no in IF_LABELS}  # both branches
+    # IF labels are copied from the request, not remembered: most are words no fixed pair has, some unquoted
+    labels = [tuple(re.findall(r'"([^"]*)"', ex.formula)[-2:]) for f in ("if_num", "if_text") for ex in by_family[f]]
+    assert sum(pair not in IF_LABELS + YES_NO for pair in labels) > len(labels) / 3
+    assert any(f'"{yes}"' not in ex.request and yes in ex.request for ex in by_family["if_num"]
+               for yes in re.findall(r'"([^"]*)"', ex.formula)[:1])
     assert any(ex.formula.endswith(",1)") for ex in by_family["rank_asc"])
     assert not any(ex.formula.endswith(",1)") for ex in by_family["rank"])
     # blank cells and odd-case names stay in their own family: no other family's table has them

@@ -3,8 +3,8 @@
 import re
 
 from tinyslm_hf.excel.synthetic.generator import generate
-from tinyslm_hf.excel.linking import (COMPARISON_PHRASES, link_columns, links_text, request_comparisons,
-                                      request_numbers)
+from tinyslm_hf.excel.linking import (COMPARISON_PHRASES, header_core, link_columns, links_text,
+                                      request_comparisons, request_numbers)
 from tinyslm_hf.excel.prompt import user_message
 from tinyslm_hf.excel.table import CATEGORY, NUMBER, TEXT, Column, Table
 
@@ -71,9 +71,22 @@ def test_named_rows_give_each_header_link_its_cells():
     assert links_text(table, "sales row 1") == "Links: sales = C2:C3"
 
 
+def test_a_record_named_by_its_key_gives_its_row():
+    """People name the record (`T-102`), not its row number: a text cell found in one row gives that row, and the
+    header links spell out its cells as for `row 3`. A repeated value (a category) names no row; a code one digit
+    off is another record, not a typo."""
+    table = Table("t", [Column("A", "Ticket", TEXT, ["T-101", "T-102", "T-103"]),
+                        Column("B", "Server", CATEGORY, ["Anna", "Marco", "Anna"]),
+                        Column("C", "Bill", NUMBER, [10, 20, 30])])
+    assert links_text(table, "bill for T-102") == 'Links: bill = C2:C4 (row 3 = C3); "T-102" in A2:A4 (row 3)'
+    assert links_text(table, "bills Anna served") == 'Links: bills = C2:C4; "Anna" in B2:B4; served = B2:B4'
+    assert links_text(table, "bill for T-109") == "Links: bill = C2:C4"
+
+
 def test_generated_row_references_are_linked_cells():
-    """Every cell a row-level reference formula uses (IF, ABS, LEN, ...) is spelled out in its Links line."""
-    checked = eligible = 0
+    """Every cell a row-level reference formula uses (IF, ABS, LEN, ...) is spelled out in its Links line, whether
+    the request gives the row's number or its record's key."""
+    checked = eligible = by_key = 0
     for ex in (ex for split in ("train", "test") for ex in generate(split, 300, seed=5)):
         if ex.family not in ("if_and", "if_or", "abs", "len", "upper", "lower", "left", "right", "mid", "trim",
                              "concat", "amp", "pct_rows", "pct_cols", "iferror_div"):
@@ -82,7 +95,9 @@ def test_generated_row_references_are_linked_cells():
         cells = set(re.findall(r"(?<![A-Z])([A-Z]\d+)(?![\d:])", ex.formula))
         linked = set(re.findall(r"= ([A-Z]\d+)\b", links_text(ex.table, ex.request)))
         checked += cells <= linked
+        by_key += not re.search(r"\brow\b", ex.request, re.I)
     assert eligible >= 100 and checked == eligible
+    assert by_key > 10  # some name the row by its record key (`for T-105`)
 
 
 def test_stated_comparisons_are_read_with_their_operator_and_value():
@@ -102,7 +117,7 @@ def test_stated_comparisons_are_read_with_their_operator_and_value():
 
 def test_stated_numbers_are_read_as_the_formula_would_write_them():
     assert request_numbers("from employee in row 8, 3 characters starting at 2") == {"8", "3", "2"}
-    assert request_numbers("over $4,200.0 in Q1 of sheet2") == {"4200"}  # `Q1`, `sheet2` are names, not numbers
+    assert request_numbers("over $4,200.0 in Q1 of sheet2 for FW-0599") == {"4200"}  # names and codes, not numbers
     assert request_numbers("before 2023-07-08") == {"2023", "7", "8"}  # DATE(2023,7,8)
     assert request_numbers('3rd largest; say "7B" if 10.50') == {"3", "10.5"}  # quoted text is a value
 
@@ -168,3 +183,60 @@ def test_new_families_name_their_columns_rows_comparisons_and_numbers():
     # a month or a year is stated as the DATE arguments the reference writes: "in March 2024" -> DATE(2024,3,1)
     ex = next(generate("train", 1, seed=1, families=["countifs_month"]))
     assert request_numbers(ex.request) == {re.search(r"DATE\((\d{4}),", ex.formula)[1]}
+
+
+def _messy_table() -> Table:
+    """Headers as people write them: units in brackets, several words, a verb's noun (`Director`)."""
+    return Table("films", [
+        Column("A", "Title", TEXT, ["Heat", "Alien"]),
+        Column("B", "Director", CATEGORY, ["Michael Mann", "Ridley Scott"]),
+        Column("C", "Release Year", NUMBER, [1995, 1979]),
+        Column("D", "Runtime (min)", NUMBER, [170, 117]),
+        Column("E", "Fee (EUR)", NUMBER, [5, 3]),
+        Column("F", "Hours Logged", NUMBER, [2, 4]),
+        Column("G", "Sales", NUMBER, [1, 2]),
+        Column("H", "Sales Rep", TEXT, ["Ann", "Ben"]),
+    ])
+
+
+def test_headers_link_by_part_unit_and_stem_as_people_name_them():
+    def links(request):
+        return [(link.text, link.letter) for link in link_columns(_messy_table(), request)]
+
+    assert links("average fee") == [("fee", "E")]  # the unit in brackets is not typed
+    assert links("total hours") == [("hours", "F")]  # one word of a two-word header
+    assert links("total minutes of film") == [("minutes", "D")]  # the unit's spoken name
+    assert links("who directed Heat") == [("directed", "B"), ("Heat", "A")]  # same stem as Director
+    assert links("films released before 1980") == [("released", "C")]
+    # a weak link never adds a column to a span a whole header already explains: `sales` is column G, not also H
+    assert links("sales over 1") == [("sales", "G")]
+    assert links("count by sales rep") == [("sales rep", "H")]
+    assert links("the year") == [("year", "C")]
+
+
+def test_the_rewriter_keeps_words_that_name_a_column_by_stem():
+    """Rewriting `directed` to a known word would cut the link to Director."""
+    from tinyslm_hf.excel.synonyms import default_rewriter
+
+    assert "directed" in default_rewriter()("who directed Heat", _messy_table())
+
+
+def test_generated_tables_have_record_keys_units_and_columns_named_in_part():
+    """The layouts of real tables reach training: a record key before the name (so a name is a value to look up or
+    return), units in number headers, and requests naming a column by one part of its header; the columns the
+    reference uses are still linked."""
+    examples = list(generate("train", 600, seed=11, invented_fraction=0.5))
+    keyed = [e for e in examples if re.fullmatch(r"[A-Z]{1,2}-\d+", str(e.table.columns[0].values[0]))]
+    assert len(keyed) > 100
+    assert sum("(" in c.header for e in examples for c in e.table.columns) > 100
+    lookups = list(generate("train", 200, seed=11, families=["lookup", "index_match", "xlookup"]))
+    names = {v for e in lookups for c in e.table.columns[1:] if c.kind == TEXT for v in c.values}
+    assert sum(e.expected in names for e in lookups) > 5, "a lookup by record key returns a name"
+    by_part = 0
+    for e in examples:
+        for link in link_columns(e.table, e.request):
+            core = header_core(e.table.column(link.letter).header).lower()
+            by_part += link.kind == "header" and not link.text.lower().startswith(("col", core))
+        units = [c.header[c.header.index("("):] for c in e.table.columns if "(" in c.header]
+        assert not any(unit in e.request for unit in units), e.request  # nobody types `Fee (EUR)`
+    assert by_part > 20

@@ -6,8 +6,13 @@ but mostly guessed column letters (docs/excel.md). Matching is deterministic and
 table and the request), so it runs the same way in training, evaluation and `tinyslm excel ask`.
 
 A request word matches a header or cell word when they are equal ignoring case, differ by a plural `s`/`es`, or (for
-words of 5+ letters) by one edit, so `sq ft`, `laptops` and `slaes` still link. Short values such as `IT` must match
+words of 5+ letters, not codes with digits) by one edit, so `sq ft`, `laptops` and `slaes` still link. Short values such as `IT` must match
 case and all, or "sum it" would link to the IT department.
+
+People rarely type a header whole: "fee" for `Fee (EUR)`, "hours" for `Hours Logged`, "who directed" for `Director`,
+"minutes" for `Runtime (min)`. So a header also links by its name without the bracketed unit, and, more weakly, by
+one of its content words, a word sharing its stem (`directed` ~ `Director`, `served` ~ `Server`) or its unit's name.
+A weak link never adds a column to a span that a whole header or a cell value already explains.
 """
 
 from __future__ import annotations
@@ -34,14 +39,16 @@ class Link:
     letter: str
     kind: str  # "header" | "value"
     value: str | None = None  # for a value link, the cell value it matched (`West` for "west", "Wests")
+    row: int | None = None  # for a value link to a record (a text cell found in one row only), that row
 
     def render(self, first_row: int, last_row: int, rows: tuple[int, ...] = ()) -> str:
         """`sales = C2:C40` / `"West" in A2:A40`: the whole data range, ready to copy into the formula (a small model
         copies one span far more reliably than it assembles a letter and two row numbers from three places).
-        With rows named in the request, a header link also gives its cells: `sales = C2:C40 (row 4 = C4)`."""
+        With rows named in the request, a header link also gives its cells: `sales = C2:C40 (row 4 = C4)`; a record
+        named by its key gives its row: `"T-105" in A2:A40 (row 6)`."""
         cells = f"{self.letter}{first_row}:{self.letter}{last_row}"
         if self.kind == "value":
-            return f'"{self.text}" in {cells}'
+            return f'"{self.text}" in {cells}' + (f" (row {self.row})" if self.row else "")
         if rows:
             cells += " (" + ", ".join(f"row {r} = {self.letter}{r}" for r in rows) + ")"
         return f"{self.text} = {cells}"
@@ -72,13 +79,76 @@ def _same_word(request_word: str, name_word: str, exact_case: bool = False) -> b
     for suffix in ("s", "es"):
         if a == b + suffix or b == a + suffix:
             return True
-    return len(b) >= 5 and a[:1] == b[:1] and _one_edit(a, b)
+    # a typo is forgiven in words, not in codes: PX100244 is not PX100245
+    return len(b) >= 5 and a[:1] == b[:1] and a.isalpha() and b.isalpha() and _one_edit(a, b)
 
 
-def _phrase_at(words: list[re.Match], i: int, phrase: list[str], exact_case: bool) -> bool:
+_SUFFIXES = ("ing", "ers", "ors", "ion", "ed", "er", "or", "es", "s", "d", "r", "e")
+_MIN_STEM = 4
+
+
+def stems(word: str) -> set[str]:
+    """The lower-cased word and what is left after taking one common ending off, if 4+ letters remain:
+    `directed` and `director` share `direct`, `served` and `server` share `serve`, `released` and `release` `releas`."""
+    word = word.lower()
+    out = {word}
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= _MIN_STEM:
+            out.add(word[:-len(suffix)])
+    return out
+
+
+def _same_stem(request_word: str, name_word: str) -> bool:
+    return len(request_word) >= _MIN_STEM and bool(stems(request_word) & stems(name_word))
+
+
+def _phrase_at(words: list[re.Match], i: int, phrase: list[str], exact_case: bool, stem: bool = False) -> bool:
     if i + len(phrase) > len(words):
         return False
+    if stem:
+        return all(_same_stem(words[i + k].group(), w) for k, w in enumerate(phrase))
     return all(_same_word(words[i + k].group(), w, exact_case) for k, w in enumerate(phrase))
+
+
+_UNIT = re.compile(r"\s*[(\[]([^)\]]*)[)\]]")  # `Fee (EUR)`, `Weight [kg]`
+# What people call a unit when they type it. Keys are lower-cased units as headers write them.
+UNIT_WORDS = {
+    "min": ("minutes", "mins"), "mins": ("minutes",), "h": ("hours", "hrs"), "hrs": ("hours",), "s": ("seconds",),
+    "sec": ("seconds", "secs"), "km": ("km", "kilometres", "kilometers"), "m": ("metres", "meters"),
+    "cm": ("cm", "centimetres", "centimeters"), "kg": ("kg", "kilos", "kilograms"), "g": ("grams",),
+    "l": ("litres", "liters"), "ml": ("ml", "millilitres"), "eur": ("euros", "euro"), "€": ("euros", "euro"),
+    "usd": ("dollars", "usd"), "$": ("dollars",), "gbp": ("pounds", "gbp"), "£": ("pounds",), "%": ("percent",),
+    "c": ("celsius", "degrees"), "f": ("fahrenheit", "degrees"), "kwh": ("kwh",), "mph": ("mph",), "kmh": ("kmh",),
+}
+# Words of a header that name nothing by themselves: never a weak link on their own.
+_NOT_CONTENT = frozenset("a an and at by for from in my no of on or our per the this to total number".split())
+
+
+def header_core(header: str) -> str:
+    """The header as people say it: without a bracketed unit (`Fee (EUR)` -> `Fee`)."""
+    return _UNIT.sub("", header).strip() or header
+
+
+def _content_words(header: str) -> list[str]:
+    """Words of a several-word core that can name the column alone (`Hours Logged` -> Hours, Logged)."""
+    core = _WORD.findall(header_core(header))
+    return [w for w in core if len(w) >= 3 and w.lower() not in _NOT_CONTENT] if len(core) > 1 else []
+
+
+def header_parts(header: str) -> list[str]:
+    """What a user may call a column instead of its whole header: one content word of it, or its unit's name
+    (`Set Length (min)` -> Set, Length, minutes, mins)."""
+    units = [name for unit in _UNIT.findall(header) for name in UNIT_WORDS.get(unit.strip().lower(), ())]
+    return list(dict.fromkeys(_content_words(header) + units))
+
+
+def _weak_phrases(header: str) -> list[tuple[list[str], bool]]:
+    """(words, by stem) naming a header in part: its parts (above) and, by stem, its core or one content word
+    (`Director` ~ `directed`, `Release Year` ~ `released`)."""
+    phrases = [(_WORD.findall(part), False) for part in header_parts(header)]
+    phrases.append((_WORD.findall(header_core(header)), True))
+    phrases += [([w], True) for w in _content_words(header) if len(w) >= _MIN_STEM]
+    return phrases
 
 
 def link_columns(table: Table, request: str) -> list[Link]:
@@ -86,19 +156,26 @@ def link_columns(table: Table, request: str) -> list[Link]:
     span may link to several columns, which leaves the ambiguity for the model to resolve."""
     words = list(_WORD.finditer(request))
 
-    def occurrences(phrase: list[str], exact_case: bool) -> list[tuple[int, int]]:
+    def occurrences(phrase: list[str], exact_case: bool, stem: bool = False) -> list[tuple[int, int]]:
         """Character spans of the request where `phrase` occurs word by word."""
         return [(words[i].start(), words[i + len(phrase) - 1].end()) for i in range(len(words))
-                if _phrase_at(words, i, phrase, exact_case)]
+                if _phrase_at(words, i, phrase, exact_case, stem)]
 
     spans: list[tuple[int, int, str, str, str | None]] = []  # (start char, end char, letter, kind, cell value)
+    weak: list[tuple[int, int, str, str, str | None]] = []  # header links by part, stem or unit
     for m in _LETTER_MENTION.finditer(request):
         if m.group(1).upper() in {col.letter for col in table.columns}:
             spans.append((m.start(), m.end(), m.group(1).upper(), "header", None))
     for col in table.columns:
-        header = _WORD.findall(col.header)
-        if header:
-            spans += [(start, end, col.letter, "header", None) for start, end in occurrences(header, exact_case=False)]
+        for name in dict.fromkeys((col.header, header_core(col.header))):
+            header = _WORD.findall(name)
+            if header:
+                spans += [(start, end, col.letter, "header", None)
+                          for start, end in occurrences(header, exact_case=False)]
+        for phrase, stem in _weak_phrases(col.header):
+            if phrase:
+                weak += [(start, end, col.letter, "header", None)
+                         for start, end in occurrences(phrase, exact_case=False, stem=stem)]
         if col.kind not in (TEXT, CATEGORY):
             continue
         for value in dict.fromkeys(v for v in col.values if isinstance(v, str)):  # distinct, in order
@@ -106,6 +183,8 @@ def link_columns(table: Table, request: str) -> list[Link]:
             if phrase and len(phrase) <= _MAX_VALUE_WORDS:
                 spans += [(start, end, col.letter, "value", value)
                           for start, end in occurrences(phrase, len(value) <= 3)]
+    strong = {(start, end) for start, end, *_ in spans}
+    spans += [span for span in weak if span[:2] not in strong]
     # Longest first; a span may repeat with another column but may not overlap a different kept span.
     spans.sort(key=lambda s: (-(s[1] - s[0]), s[0]))
     kept: list[tuple[int, int, str, str, str | None]] = []
@@ -114,19 +193,34 @@ def link_columns(table: Table, request: str) -> list[Link]:
         if not clash and span not in kept:  # one link per matched value: pick_candidate accepts any of them
             kept.append(span)
     kept.sort(key=lambda s: (s[0], s[2]))
-    return [Link(s[0], s[1], request[s[0]:s[1]], s[2], s[3], s[4]) for s in kept]
+    return [Link(s[0], s[1], request[s[0]:s[1]], s[2], s[3], s[4], _record_row(table, s[2], s[4])) for s in kept]
 
 
-def mentioned_rows(table: Table, request: str) -> tuple[int, ...]:
-    """Data rows the request names (`row 4`, `rows 2 and 3`), in order of mention, without repeats; a number outside
-    the table's data rows is left out (row 1 is the header row)."""
-    rows: list[int] = []
+def _record_row(table: Table, letter: str, value: str | None) -> int | None:
+    """The row of a text cell that names one record (`T-105`, `Alien`): its value occurs in that row only."""
+    if value is None:
+        return None
+    col = table.column(letter)
+    if col.kind != TEXT:
+        return None
+    hits = [i for i, v in enumerate(col.values) if v == value]
+    return table.first_row + hits[0] if len(hits) == 1 else None
+
+
+def mentioned_rows(table: Table, request: str, links: list[Link] | None = None) -> tuple[int, ...]:
+    """Data rows the request names, by number (`row 4`, `rows 2 and 3`) or by a record's key (`T-105`, `Alien`:
+    value links with a row), in order of mention, without repeats; a number outside the table's data rows is left
+    out (row 1 is the header row)."""
+    found: list[tuple[int, int]] = []  # (character offset, row)
     for m in _ROW_MENTION.finditer(request):
         numbers = [m.group(2)] + ([m.group(3)] if m.group(1) and m.group(3) else [])
-        for number in numbers:
-            r = int(number)
-            if table.first_row <= r <= table.last_row and r not in rows:
-                rows.append(r)
+        found += [(m.start(), int(number)) for number in numbers]
+    links = link_columns(table, request) if links is None else links
+    found += [(link.start, link.row) for link in links if link.row]
+    rows: list[int] = []
+    for _, r in sorted(found, key=lambda f: f[0]):
+        if table.first_row <= r <= table.last_row and r not in rows:
+            rows.append(r)
     return tuple(rows)
 
 
@@ -136,11 +230,12 @@ def mentioned_rows(table: Table, request: str) -> tuple[int, ...]:
 # (`not above 5` is <=5, `no greater than 5` too), which also reads the held-out `not above` / `not below`.
 COMPARISON_PHRASES = {
     ">": ("more than", "greater than", "over", "above", "after", "later than", ">"),
-    ">=": ("at least", "no less than", ">="),
+    ">=": ("at least", "no less than", "on or after", ">="),
     "<": ("less than", "below", "under", "before", "earlier than", "<"),
-    "<=": ("at most", "no more than", "<="),
+    "<=": ("at most", "no more than", "on or before", "<="),
 }
-_DATE_PHRASES = {"after", "later than", "before", "earlier than"}  # these take dates only: `after 2023` is a year
+# these take dates only: `after 2023` is a year
+_DATE_PHRASES = {"after", "later than", "before", "earlier than", "on or after", "on or before"}
 _PHRASE_OP = {p: op for op, phrases in COMPARISON_PHRASES.items() for p in phrases}
 _NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
 
@@ -177,13 +272,14 @@ def request_comparisons(request: str) -> set[tuple[str, str]]:
 
 
 _ISO_DATE_PARTS = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
-_REQUEST_NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:\.\d+)?(?![\d.]*\d)")
+_REQUEST_NUMBER = re.compile(r"(?<![A-Za-z\d.])(?<![A-Za-z]-)\d+(?:\.\d+)?(?![\d.]*\d)")  # not in `FW-0599`
 _QUOTED_TEXT = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
 
 
 def request_numbers(request: str) -> set[str]:
     """Every number the request states outside quotes, normalised (`$4,200` -> `4200`, `row 4` -> `4`, `3rd` -> `3`,
-    `2024-03-01` -> `2024`, `3`, `1`: the arguments of DATE); part of a word (`Q1`, `sheet2`) is not a number."""
+    `2024-03-01` -> `2024`, `3`, `1`: the arguments of DATE); part of a word or code (`Q1`, `sheet2`, `FW-0599`) is
+    not a number."""
     text = _QUOTED_TEXT.sub(" ", request)
     text = _ISO_DATE_PARTS.sub(lambda m: " ".join(str(int(g)) for g in m.groups()), text)
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
@@ -206,7 +302,7 @@ def links_text(table: Table, request: str) -> str:
     (IF, ABS, LEN, LEFT, percentage change between rows), assembling a letter and a number it had to find apart.
     """
     links = link_columns(table, request)
-    rows = mentioned_rows(table, request)
+    rows = mentioned_rows(table, request, links)
     # a span that matched two cell values of one column renders the same link twice: keep it once
     rendered = dict.fromkeys(link.render(table.first_row, table.last_row, rows) for link in links)
     return "Links: " + ("; ".join(rendered) if rendered else "none")

@@ -29,6 +29,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Iterable
 
+from .linking import header_parts, stems
+
 if TYPE_CHECKING:
     from .table import Table
 
@@ -96,10 +98,14 @@ def load_thesaurus() -> Thesaurus:
 
 
 def table_words(table: Table | None) -> set[str]:
-    """Lower-cased words of a table's headers and text cells: the words schema linking and copying rely on."""
+    """Lower-cased words of a table's headers and text cells, the spoken names of header units (`minutes`) and the
+    stems of header words (`direct` of Director): the words schema linking and copying rely on."""
     words: set[str] = set()
     for col in table.columns if table is not None else ():
-        words.update(w.lower() for w in _WORD.findall(col.header))
+        header = [w.lower() for w in _WORD.findall(col.header)]
+        words.update(header)
+        words.update(s for w in header for s in stems(w))
+        words.update(w.lower() for part in header_parts(col.header) for w in _WORD.findall(part))
         for value in col.values:
             if isinstance(value, str):
                 words.update(w.lower() for w in _WORD.findall(value))
@@ -217,6 +223,8 @@ class RequestRewriter:
         if len(word) < 3 or lowered in protected or any(c.isupper() for c in word[1:]):
             return True
         if protected & set(self.thesaurus.bases(lowered)):  # `tickets` for the header Ticket: linking needs it
+            return True
+        if protected & stems(lowered):  # `directed` for the header Director
             return True
         if guard_values and _BEFORE_A_VALUE.search(prefix):
             return True

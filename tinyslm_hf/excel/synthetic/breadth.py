@@ -134,7 +134,7 @@ FAMILY_INTENTS: dict[str, tuple[str, ...]] = {
     "rank_asc": ("RANK", "MIN", "ASCENDING"),
     "median": ("MEDIAN",), "proper": ("PROPER",), "find": ("FIND_POS",), "search": ("FIND_POS", "CASE_ANY"),
     "substitute": ("REPLACE",), "countifs_month": ("COUNT",), "sumifs_month": ("SUM",),
-    "countifs_year": ("COUNT",), "sumproduct_year": ("SUM",), "if_text": (), "countblank": ("COUNT", "BLANK"),
+    "countifs_year": ("COUNT",), "sumproduct_year": ("SUM",), "if_text": (), "if_num": (), "countblank": ("COUNT", "BLANK"),
     "text_fmt": ("FORMAT",),
 }
 
@@ -148,7 +148,7 @@ FAMILY_GROUPS: dict[str, tuple[str, ...]] = {
     "lookups": ("lookup", "vlookup", "xlookup", "index_match", "iferror_lookup"),
     "text": ("len", "upper", "lower", "proper", "left", "right", "mid", "trim", "concat", "amp", "find", "search",
              "substitute"),
-    "row-level": ("if_and", "if_or", "if_text", "abs", "iferror_div", "pct_rows", "pct_cols", "text_fmt"),
+    "row-level": ("if_and", "if_or", "if_text", "if_num", "abs", "iferror_div", "pct_rows", "pct_cols", "text_fmt"),
 }
 
 # Words WordNet may replace that name no intent: the request's verbs. Each group's relatives must relate back to
@@ -429,6 +429,10 @@ _GRAMMAR: dict[str, list[str]] = {
                 'if <C_OR> in row {row}, <SAY> "{yes}", <ELSE> "{no}"',
                 '"{yes}" if <C_OR> in row {row}, "{no}" <ELSE_POST>',
                 'in row {row}, "{yes}" when <C_OR>; "{no}" <ELSE_POST>'],
+    "B_IF_NUM": ['<ROW_LEAD> <SAY> "{yes}" if <C1>, <ELSE> "{no}"', '<ROW_LEAD> "{yes}" when <C1>, <ELSE> "{no}"',
+                 '<ROW_LEAD> if <C1> then "{yes}", <ELSE> "{no}"', '<SAY> "{yes}" for row {row} if <C1>; <ELSE> "{no}"',
+                 'if <C1> in row {row}, <SAY> "{yes}", <ELSE> "{no}"', '"{yes}" if <C1> in row {row}, "{no}" <ELSE_POST>',
+                 '<ROW_LEAD> {yes} if <C1>, <ELSE> {no}', '<SAY> {yes} for row {row} if <C1>, <ELSE> {no}'],
     # --- ROUND, ABS, IFERROR division, percentages, SUMPRODUCT ----------------------------------------------
     "DP": ["decimals", "decimal places", "decimal places", "places", "dp", "decimal places"],
     "ROUNDING": ["rounded to {n} <DP>", "rounded to {n} <DP>", "rounded off to {n} <DP>", "round to {n} <DP>",
@@ -704,7 +708,7 @@ _STARTS: dict[str, tuple[str, ...]] = {
     "amp": ("B_AMP",), "maxifs": ("B_MAXIFS_CV", "B_MAXIFS_V"), "minifs": ("B_MINIFS_CV", "B_MINIFS_V"),
     "maxifs_num": ("B_MAXIFS_NUM",), "minifs_num": ("B_MINIFS_NUM",), "median": ("B_MEDIAN",), "rank": ("B_RANK",),
     "rank_asc": ("B_RANK_ASC",), "xlookup": ("B_XLOOKUP", "B_XLOOKUP_TEXT"), "proper": ("B_PROPER",),
-    "if_text": ("B_IF_TEXT",), "countblank": ("B_COUNTBLANK",), "countifs_month": ("B_COUNTIFS_MONTH",),
+    "if_text": ("B_IF_TEXT",), "if_num": ("B_IF_NUM",), "countblank": ("B_COUNTBLANK",), "countifs_month": ("B_COUNTIFS_MONTH",),
     "sumifs_month": ("B_SUMIFS_MONTH",), "countifs_year": ("B_COUNTIFS_YEAR",),
     "sumproduct_year": ("B_SUMPRODUCT_YEAR",), "find": ("B_FIND",), "search": ("B_SEARCH",),
     "substitute": ("B_SUBSTITUTE",), "text_fmt": ("B_TEXT_FMT",),

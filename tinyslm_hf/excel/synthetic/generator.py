@@ -15,14 +15,25 @@ from typing import Any
 
 from ..example import Example, write_jsonl
 from ..executor import execute
+from ..linking import header_core, header_parts
 from ..table import CATEGORY, DATE, NUMBER, TEXT, Table, serial_to_iso
 from .breadth import BREADTH, widen_template
 from .phrasings import (DATE_OPS, FAMILY, IF_LABELS, MONTHS, NOT_FOUND, OPS, ORD, PREFIX, REQUEST_NOISE, SEPS, SUFFIX,
                         TEXT_FORMATS, YES_NO, T, _with_noise, _with_typo)
-from .topics import ADJ, FIRST, INVENTED_FRACTION, LAST, NOUN, STREET, random_table
+from .topics import ADJ, FIRST, INVENTED_FRACTION, LAST, NOUN, STREET, english_words, random_table
 from .words import made_up_word
 
 SPLITS = ("train", "validation", "test")
+KEY_ROW_REFERENCE = 0.3  # share of one-row requests that name the row by its record key (`T-105`), not its number
+PART_MENTION = 0.3  # share of mentions of a several-word or unit header that use one part of it (`hours`)
+
+
+def _is_code(col) -> bool:
+    """A record-key column (`KX-0401`: topics.CODE_KEY)."""
+    return col.kind == TEXT and all(isinstance(v, str) and _CODE.match(v) for v in col.values if v is not None)
+
+
+_CODE = re.compile(r"[A-Z]{1,2}-\d+$")
 
 
 class _Skip(Exception):
@@ -45,16 +56,27 @@ class _Builder:
         return f"{col.letter}{self.t.first_row}:{col.letter}{self.t.last_row}"
 
     def mention(self, col) -> str:
+        """How the request names a column: its header as people say it (no unit), lower-cased, its letter, or one
+        part of the header that no other header shares (`hours` for `Hours Logged`, `minutes` for `Length (min)`)."""
+        parts = self._own_parts(col)
+        if parts and self.rng.random() < PART_MENTION:
+            part = self.rng.choice(parts)
+            return part if self.rng.random() < 0.3 else part.lower()
+        name = header_core(col.header)
         r = self.rng.random()
         if r < 0.45:
-            return col.header
+            return name
         if r < 0.75:
-            return col.header.lower()
+            return name.lower()
         if r < 0.87:
             return f"column {col.letter}"
         if r < 0.93:
             return f"col {col.letter}"
-        return f"the {col.header} column"
+        return f"the {name} column"
+
+    def _own_parts(self, col) -> list[str]:
+        others = {w.lower() for c in self.t.columns if c is not col for w in re.findall(r"[A-Za-z0-9]+", c.header)}
+        return [p for p in header_parts(col.header) if p.lower() not in others]
 
     def pick(self, pair: tuple[list, list]) -> Any:
         train, test = pair
@@ -78,6 +100,30 @@ class _Builder:
             value = value.lower()
         self.slots[name] = value
         return value
+
+    def labels(self, pool: list[tuple[str, str]]) -> tuple[str, str]:
+        """What an IF returns: half the time a usual pair from `pool`, otherwise words a user makes up for the job
+        (`late`/`on time`, `acidic`/`not acidic`): the model must copy labels from the request, not remember them."""
+        if self.rng.random() < 0.5:
+            return self.rng.choice(pool)
+        words = english_words()
+        while True:
+            yes, no = (self.rng.choice(words) for _ in range(2))
+            if self.rng.random() < 0.2:
+                yes = f"{yes} {self.rng.choice(words)}"
+            if self.rng.random() < 0.15:
+                no = f"not {yes.lower()}"
+            if self.rng.random() < 0.6:
+                yes, no = yes.lower(), no.lower()
+            if yes.lower() != no.lower():
+                return yes, no
+
+    def spoken_date(self, y: int, m: int, d: int) -> str:
+        """A date as people type it: `March 31 2024`, `31 march 2024`, `Mar 31, 2024`."""
+        month = MONTHS[m - 1] if self.rng.random() < 0.7 else MONTHS[m - 1][:3]
+        if self.rng.random() < 0.4:
+            month = month.lower()
+        return self.rng.choice([f"{month} {d} {y}", f"{d} {month} {y}", f"{month} {d}, {y}"])
 
     def row(self, name: str = "row") -> int:
         r = self.rng.randint(self.t.first_row, self.t.last_row)
@@ -117,8 +163,8 @@ class _Builder:
         sym = self.rng.choice(list(DATE_OPS))
         self.slots["dop"] = self.pick(DATE_OPS[sym])
         day = serial_to_iso(self.rng.choice(c.values))
-        self.slots["d"] = day
         y, mo, d = (int(p) for p in day.split("-"))
+        self.slots["d"] = day if self.rng.random() < 0.5 else self.spoken_date(y, mo, d)
         return f'=COUNTIF({self.rng_of(c)},"{sym}"&DATE({y},{mo},{d}))'
 
     def f_countifs(self) -> str:
@@ -172,7 +218,7 @@ class _Builder:
         r = self.row()
         s1, x1 = self.op(n)
         s2, x2 = self.op(n2, "op2", "x2")
-        yes, no = self.rng.choice(YES_NO)
+        yes, no = self.labels(YES_NO)
         self.slots.update(yes=yes, no=no)
         return f'=IF({joiner}({n.letter}{r}{s1}{x1},{n2.letter}{r}{s2}{x2}),"{yes}","{no}")'
 
@@ -199,7 +245,7 @@ class _Builder:
 
     def _lookup_parts(self, need_left: bool | None = None):
         (key,) = self.cols(TEXT)
-        targets = [c for c in self.t.columns if c.kind in (NUMBER, CATEGORY)]
+        targets = [c for c in self.t.columns if c.kind in (NUMBER, CATEGORY) or (c.kind == TEXT and c is not key)]
         if need_left is True:
             targets = [c for c in targets if c.letter > key.letter or len(c.letter) > len(key.letter)]
         if not targets:
@@ -232,7 +278,11 @@ class _Builder:
         if self.rng.random() < 0.5:  # ask for someone who is not in the table
             from .topics import FIRST, LAST
 
-            missing = f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}x"
+            if _is_code(key):  # the next number after the last record
+                prefix, number = key.values[-1].rsplit("-", 1)
+                missing = f"{prefix}-{int(number) + self.rng.randint(1, 50):0{len(number)}d}x"
+            else:
+                missing = f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}x"
             name = missing[:-1] if missing[:-1] not in key.values else missing
             if name in key.values:
                 raise _Skip
@@ -379,15 +429,19 @@ class _Builder:
         self.slots["num"] = self.mention(n)
         return f"=MEDIAN({self.rng_of(n)})"
 
-    def _text_row(self) -> tuple[object, int]:
-        (c,) = self.cols(TEXT)
+    def _text_row(self, words: bool = False) -> tuple[object, int]:
+        """A text column and a row; `words`: a column of names or words, not record keys (PROPER of `KX-0401`)."""
+        pool = [c for c in self.t.columns if c.kind == TEXT and not (words and _is_code(c))]
+        if not pool:
+            raise _Skip
+        c = self.rng.choice(pool)
         self.slots["text"] = self.mention(c)
         return c, self.row()
 
     def f_proper(self) -> str:
         """Names typed carelessly (`ann lee`, `BEN KIM`): this table's key column gets mixed case, the asked row
         never already in proper case."""
-        c, r = self._text_row()
+        c, r = self._text_row(words=True)
         styles = [str.lower, str.lower, str.upper, str]
         c.values = [self.rng.choice(styles[:3] if i == r - self.t.first_row else styles)(v)
                     for i, v in enumerate(c.values)]
@@ -420,7 +474,7 @@ class _Builder:
         return f'=SEARCH("{piece}",{cell})'
 
     def f_substitute(self) -> str:
-        c, r = self._text_row()
+        c, r = self._text_row(words=True)
         old = self.rng.choice([w for w in re.findall(r"[A-Za-z]+", self.t.cell(c.letter, r)) if len(w) >= 2]
                              or [None])
         if old is None:
@@ -476,9 +530,18 @@ class _Builder:
         value = self.t.cell(c.letter, r) if self.rng.random() < 0.5 else self.rng.choice(c.values)  # both outcomes
         if self.rng.random() < 0.15:
             value = value.lower()  # Excel's = ignores case
-        yes, no = self.rng.choice(IF_LABELS)
+        yes, no = self.labels(IF_LABELS)
         self.slots.update(val=value, yes=yes, no=no)
         return f'=IF({c.letter}{r}="{value}","{yes}","{no}")'
+
+    def f_if_num(self) -> str:
+        (n,) = self.cols(NUMBER)
+        self.slots["num"] = self.mention(n)
+        r = self.row()
+        sym, x = self.op(n)
+        yes, no = self.labels(YES_NO)
+        self.slots.update(yes=yes, no=no)
+        return f'=IF({n.letter}{r}{sym}{x},"{yes}","{no}")'
 
     def f_countblank(self) -> str:
         """Blank cells exist only in this family's own table (a number or category column with a few empty rows),
@@ -509,6 +572,26 @@ _SPELLED_OUT = {"St": "Street", "Ave": "Avenue", "Rd": "Road", "Dr": "Drive", "L
 _STREET_NAMES = [s.split()[0] for s in STREET]  # Oak, Elm, ...: replaced by another street name
 
 
+_ROW_SLOT = re.compile(r"\b(?:(?:in|on|at|for) )?row \{row\}")
+
+
+def _row_by_key(template: str, b: _Builder) -> str:
+    """`row {row}` -> the row's record key (`for T-105`, `Ann Lee's`): people name the record, not the row number.
+    Only for a template naming one row once, on a table with a text column whose value there is unique."""
+    if "{row2}" in template or len(_ROW_SLOT.findall(template)) != 1 or "row" not in b.slots:
+        return template
+    r = int(b.slots["row"])
+    keys = sorted((c for c in b.t.columns if c.kind == TEXT), key=lambda c: not _is_code(c))
+    for col in keys:
+        value = b.t.cell(col.letter, r)
+        # a number in the key (`73 Bay Ct`) would read as a number the formula must use
+        if isinstance(value, str) and col.values.count(value) == 1 and (_CODE.match(value) or
+                                                                         not any(ch.isdigit() for ch in value)):
+            b.slots["rowkey"] = value
+            return _ROW_SLOT.sub(lambda m: "for {rowkey}" if m.group(0) != "row {row}" else "{rowkey}", template)
+    return template
+
+
 def make_example(rng: random.Random, split: str, index: int, families: list[str] | None = None,
                  max_tries: int = 50, invented_fraction: float = 0.0, noise: float = 0.0,
                  breadth: float = 0.0) -> Example:
@@ -535,6 +618,8 @@ def make_example(rng: random.Random, split: str, index: int, families: list[str]
             template = _with_typo(template, rng)
         if noise and rng.random() < noise:
             template = _with_noise(template, rng)
+        if rng.random() < KEY_ROW_REFERENCE:
+            template = _row_by_key(template, b)
         text = template.format(**b.slots)
         text = b.pick(PREFIX) + text + b.pick(SUFFIX)
         if rng.random() < 0.3:

@@ -207,6 +207,16 @@ T: dict[str, tuple[list[str], list[str]]] = {
                  'label row {row} "{yes}" if its {cat} is {val}, if not "{no}"',
                  'I need "{yes}" for row {row} when {cat} equals {val} and "{no}" otherwise'],
                 ['for row {row} show "{yes}" provided {cat} reads {val}; else "{no}"']),
+    "if_num": (['in row {row}, return "{yes}" if {num} is {op} {x}, otherwise "{no}"',
+                'row {row}: "{yes}" when {num} {op} {x}, else "{no}"',
+                'if {num} in row {row} is {op} {x} show "{yes}" otherwise "{no}"',
+                'I need "{yes}" for row {row} when its {num} is {op} {x} and "{no}" otherwise',
+                'row {row}: {yes} if {num} {op} {x}, otherwise {no}',
+                'show {yes} for row {row} if the {num} is {op} {x}, else {no}',
+                'is the {num} in row {row} {op} {x}? {yes} or {no}',
+                'write {yes} if row {row} has {num} {op} {x} and {no} if not'],
+               ['for row {row} show "{yes}" provided {num} is {op} {x}; else "{no}"',
+                'row {row} gets {yes} whenever its {num} is {op} {x}, {no} in every other case']),
     "countblank": (["how many blank cells in {col}", "count empty cells in {col}", "number of empty {col} cells",
                     "how many rows have no {col}", "I need the count of blank {col} entries", "countblank {col}"],
                    ["{col}: cells left unfilled, how many", "tally of vacant {col} cells"]),
@@ -371,7 +381,8 @@ OPS = {  # (train words, held-out words)
 }
 
 
-DATE_OPS = {">": (["after", "later than"], ["past"]), "<": (["before", "earlier than"], ["prior to"])}
+DATE_OPS = {">": (["after", "later than"], ["past"]), "<": (["before", "earlier than"], ["prior to"]),
+            ">=": (["on or after"], ["since"]), "<=": (["on or before"], ["until"])}
 
 
 PREFIX = (["", "", "", "", "Formula: ", "excel: ", "help - ", "pls ", "need "], ["hey, ", "Need this: ", "spreadsheet question: "])
@@ -424,7 +435,7 @@ FAMILY = {  # template family -> (function label, difficulty)
     "rank_asc": ("RANK.EQ", "medium"), "median": ("MEDIAN", "easy"), "proper": ("PROPER", "easy"),
     "find": ("FIND", "medium"), "search": ("SEARCH", "medium"), "substitute": ("SUBSTITUTE", "medium"),
     "countifs_month": ("COUNTIFS", "hard"), "sumifs_month": ("SUMIFS", "hard"), "countifs_year": ("COUNTIFS", "hard"),
-    "sumproduct_year": ("SUMPRODUCT", "hard"), "if_text": ("IF", "medium"), "countblank": ("COUNTBLANK", "easy"),
+    "sumproduct_year": ("SUMPRODUCT", "hard"), "if_text": ("IF", "medium"), "if_num": ("IF", "medium"), "countblank": ("COUNTBLANK", "easy"),
     "text_fmt": ("TEXT", "medium"),
 }
 

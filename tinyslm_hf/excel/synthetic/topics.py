@@ -251,6 +251,8 @@ def invented_topic(rng: random.Random) -> Topic:
 
 
 def _draw(spec: ColumnSpec, rng: random.Random, n: int) -> list[Any]:
+    if spec.kind == TEXT and spec.key == "code":
+        return _codes(rng, n)
     if spec.kind == TEXT:
         pool: set[str] = set()
         while len(pool) < n:
@@ -273,6 +275,30 @@ def _draw(spec: ColumnSpec, rng: random.Random, n: int) -> list[Any]:
         return [rng.randint(int(spec.low), int(spec.high)) for _ in range(n)]
     start = date_to_serial(_dt.date(2022, 1, 1))
     return [start + rng.randint(0, 3 * 365) for _ in range(n)]
+
+
+# Real tables are messier than the topics above: a record key before the name (`L-0401`, `WS-007`), so the name
+# becomes a value to look up or return; units in number headers (`Fee (EUR)`) that nobody types. Both are shared by
+# all splits: they are layout, not vocabulary.
+CODE_KEY = _c(TEXT, ["ID", "Ref", "Record ID", "Ref No", "Key"], ["ID", "Ref", "Record ID", "Ref No", "Key"],
+              key="code")
+CODE_KEY_FRACTION = 0.3
+HEADER_UNITS = ("EUR", "USD", "$", "GBP", "kg", "km", "min", "h", "%", "cm", "L")
+UNIT_FRACTION = 0.25
+
+
+def _codes(rng: random.Random, n: int) -> list[str]:
+    """`n` record keys in order, as a system numbers them: `KX-0401`, `KX-0402`, ..."""
+    prefix = "".join(rng.choice("ABCDEFGHKLMNPRSTWX") for _ in range(rng.randint(1, 2)))
+    start, width = rng.randint(1, 900), rng.choice([3, 4])
+    return [f"{prefix}-{start + i:0{width}d}" for i in range(n)]
+
+
+def _header(spec: ColumnSpec, rng: random.Random, split: str) -> str:
+    name = rng.choice(spec.test_names if split == "test" else spec.train_names)
+    if spec.kind == NUMBER and rng.random() < UNIT_FRACTION:
+        name = f"{name} ({rng.choice(HEADER_UNITS)})"
+    return name
 
 
 def topics_for(split: str) -> list[Topic]:
@@ -306,11 +332,11 @@ def random_table(rng: random.Random, split: str = "train", min_rows: int = 5, ma
     else:
         pos = rng.randint(1, len(rest))
         chosen = rest[:pos] + [chosen[0]] + rest[pos:]
+    if rng.random() < CODE_KEY_FRACTION:
+        chosen.insert(0, CODE_KEY)
     n = rng.randint(min_rows, max_rows)
-    columns = []
-    for i, spec in enumerate(chosen):
-        names = spec.test_names if split == "test" else spec.train_names
-        columns.append(Column(col_letter(i), rng.choice(names), spec.kind, _draw(spec, rng, n)))
+    columns = [Column(col_letter(i), _header(spec, rng, split), spec.kind, _draw(spec, rng, n))
+               for i, spec in enumerate(chosen)]
     return Table(topic.name, columns)
 
 
