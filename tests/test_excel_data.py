@@ -430,3 +430,27 @@ def test_every_category_value_is_matched_as_text_by_the_engine():
                 for value in {v for v in col.values if isinstance(v, str)}:
                     want = sum(isinstance(v, str) and v.lower() == value.lower() for v in col.values)
                     assert execute(f'=COUNTIF({span},"{value}")', table).value == want, (split, value)
+
+
+def test_date_criteria_are_written_as_people_type_dates():
+    """`after 2023-07-10`, `after July 10, 2023`, `on or before 25 december 2024`, `before 2023` (a whole year: before
+    its first day; `after 2023` is after its last): each gives the DATE the words mean."""
+    import calendar
+
+    months = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
+    months.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
+    styles = set()
+    for ex in generate("train", 200, seed=9, families=["countif_date"]):
+        op, y, m, d = re.search(r'"([<>]=?)"&DATE\((\d+),(\d+),(\d+)\)', ex.formula).groups()
+        y, m, d = int(y), int(m), int(d)
+        if re.search(rf"\b{y}-{m:02d}-{d:02d}\b", ex.request):
+            styles.add("iso")
+        elif re.search(rf"\b{y}\b", ex.request) and not re.search(r"\b\d{1,2}\b(?!\d)", ex.request.replace(str(y), "")):
+            styles.add("year")
+            assert (m, d) == ((1, 1) if op in (">=", "<") else (12, 31)), (ex.request, ex.formula)
+        else:
+            words = re.findall(r"[a-z]+", ex.request.lower())
+            assert any(months.get(w) == m for w in words) and re.search(rf"\b{d}\b", ex.request), ex.request
+            styles.add("spoken")
+    assert styles == {"iso", "year", "spoken"}
+

@@ -83,10 +83,17 @@ def test_a_record_named_by_its_key_gives_its_row():
     assert links_text(table, "bill for T-109") == "Links: bill = C2:C4"
 
 
+def test_a_cell_named_by_its_address_links_its_column_and_row():
+    table = _table()  # data rows 2-3
+    assert links_text(table, "uppercase the name in A3") == "Links: A3 = A2:A3 (row 3 = A3)"
+    assert links_text(table, "length of cell A2") == "Links: cell A2 = A2:A3 (row 2 = A2)"
+    assert links_text(table, "sales in Z3 or A9") == "Links: sales = C2:C3"  # no column Z, no data row 9
+
+
 def test_generated_row_references_are_linked_cells():
     """Every cell a row-level reference formula uses (IF, ABS, LEN, ...) is spelled out in its Links line, whether
-    the request gives the row's number or its record's key."""
-    checked = eligible = by_key = 0
+    the request gives the row's number, the cell's address or its record's key."""
+    checked = eligible = by_key = by_address = 0
     for ex in (ex for split in ("train", "test") for ex in generate(split, 300, seed=5)):
         if ex.family not in ("if_and", "if_or", "abs", "len", "upper", "lower", "left", "right", "mid", "trim",
                              "concat", "amp", "pct_rows", "pct_cols", "iferror_div"):
@@ -95,9 +102,10 @@ def test_generated_row_references_are_linked_cells():
         cells = set(re.findall(r"(?<![A-Z])([A-Z]\d+)(?![\d:])", ex.formula))
         linked = set(re.findall(r"= ([A-Z]\d+)\b", links_text(ex.table, ex.request)))
         checked += cells <= linked
-        by_key += not re.search(r"\brow\b", ex.request, re.I)
+        by_address += bool(re.search(r"\b[A-Z]{1,2}\d+\b", ex.request))
+        by_key += not re.search(r"\brow\b", ex.request, re.I) and not re.search(r"\b[A-Z]{1,2}\d+\b", ex.request)
     assert eligible >= 100 and checked == eligible
-    assert by_key > 10  # some name the row by its record key (`for T-105`)
+    assert by_key > 10 and by_address > 5  # some name the row by its record key (`for T-105`), some the cell (`A5`)
 
 
 def test_stated_comparisons_are_read_with_their_operator_and_value():

@@ -24,6 +24,7 @@ from .table import CATEGORY, TEXT, Table
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _LETTER_MENTION = re.compile(r"\b(?:column|col)\.?\s+([A-Za-z]{1,2})\b", re.IGNORECASE)
+_CELL_MENTION = re.compile(r"\b(?:cell\s+)?([A-Z]{1,2})(\d{1,5})\b")  # `the name in A5`, `cell B7`
 _MAX_VALUE_WORDS = 4
 # "row 4", "Row 12", "rows 2 and 3", "rows 5-9": the second number is only taken after "rows".
 _ROW_MENTION = re.compile(r"\brow(s)?\s*#?\s*(\d{1,5})\b(?:\s*(?:and|to|-|&|,)\s*(\d{1,5})\b)?", re.IGNORECASE)
@@ -163,9 +164,12 @@ def link_columns(table: Table, request: str) -> list[Link]:
 
     spans: list[tuple[int, int, str, str, str | None]] = []  # (start char, end char, letter, kind, cell value)
     weak: list[tuple[int, int, str, str, str | None]] = []  # header links by part, stem or unit
+    letters = {col.letter for col in table.columns}
     for m in _LETTER_MENTION.finditer(request):
-        if m.group(1).upper() in {col.letter for col in table.columns}:
+        if m.group(1).upper() in letters:
             spans.append((m.start(), m.end(), m.group(1).upper(), "header", None))
+    for m, row in _cell_mentions(table, request):
+        spans.append((m.start(), m.end(), m.group(1), "header", None))
     for col in table.columns:
         for name in dict.fromkeys((col.header, header_core(col.header))):
             header = _WORD.findall(name)
@@ -207,9 +211,16 @@ def _record_row(table: Table, letter: str, value: str | None) -> int | None:
     return table.first_row + hits[0] if len(hits) == 1 else None
 
 
+def _cell_mentions(table: Table, request: str) -> list[tuple[re.Match, int]]:
+    """Cells the request names by address (`in A5`) that lie in the table's data: (match, row)."""
+    letters = {col.letter for col in table.columns}
+    return [(m, int(m.group(2))) for m in _CELL_MENTION.finditer(request)
+            if m.group(1) in letters and table.first_row <= int(m.group(2)) <= table.last_row]
+
+
 def mentioned_rows(table: Table, request: str, links: list[Link] | None = None) -> tuple[int, ...]:
-    """Data rows the request names, by number (`row 4`, `rows 2 and 3`) or by a record's key (`T-105`, `Alien`:
-    value links with a row), in order of mention, without repeats; a number outside the table's data rows is left
+    """Data rows the request names, by number (`row 4`, `rows 2 and 3`), by a cell's address (`in A5`) or by a
+    record's key (`T-105`, `Alien`: value links with a row), in order of mention, without repeats; a number outside the table's data rows is left
     out (row 1 is the header row)."""
     found: list[tuple[int, int]] = []  # (character offset, row)
     for m in _ROW_MENTION.finditer(request):
@@ -217,6 +228,7 @@ def mentioned_rows(table: Table, request: str, links: list[Link] | None = None) 
         found += [(m.start(), int(number)) for number in numbers]
     links = link_columns(table, request) if links is None else links
     found += [(link.start, link.row) for link in links if link.row]
+    found += [(m.start(), row) for m, row in _cell_mentions(table, request)]
     rows: list[int] = []
     for _, r in sorted(found, key=lambda f: f[0]):
         if table.first_row <= r <= table.last_row and r not in rows:

@@ -25,6 +25,7 @@ from .words import made_up_word
 
 SPLITS = ("train", "validation", "test")
 KEY_ROW_REFERENCE = 0.3  # share of one-row requests that name the row by its record key (`T-105`), not its number
+CELL_REFERENCE = 0.15  # share of one-cell requests that name the cell by its address (`the name in A5`)
 PART_MENTION = 0.3  # share of mentions of a several-word or unit header that use one part of it (`hours`)
 
 
@@ -164,7 +165,12 @@ class _Builder:
         self.slots["dop"] = self.pick(DATE_OPS[sym])
         day = serial_to_iso(self.rng.choice(c.values))
         y, mo, d = (int(p) for p in day.split("-"))
-        self.slots["d"] = day if self.rng.random() < 0.5 else self.spoken_date(y, mo, d)
+        r = self.rng.random()
+        if r < 0.2:  # a whole year: `before 2023` is before its first day, `after 2023` after its last
+            self.slots["d"] = str(y)
+            mo, d = (1, 1) if sym in (">=", "<") else (12, 31)
+        else:
+            self.slots["d"] = day if r < 0.6 else self.spoken_date(y, mo, d)
         return f'=COUNTIF({self.rng_of(c)},"{sym}"&DATE({y},{mo},{d}))'
 
     def f_countifs(self) -> str:
@@ -592,6 +598,18 @@ def _row_by_key(template: str, b: _Builder) -> str:
     return template
 
 
+_SINGLE_CELL = re.compile(r'"[^"]*"|[A-Z]+\d+:[A-Z]+\d+|(?<![A-Z.])([A-Z]{1,2}\d+)(?![\d(:])')
+
+
+def _row_by_cell(template: str, b: _Builder, formula: str) -> str:
+    """`{text} in row {row}` -> `{text} in A5`: the one cell a formula uses, named by its address."""
+    cells = {m.group(1) for m in _SINGLE_CELL.finditer(formula) if m.group(1)}
+    if len(cells) != 1 or "{row2}" in template or len(_ROW_SLOT.findall(template)) != 1:
+        return template
+    b.slots["cell"] = cells.pop()
+    return _ROW_SLOT.sub(lambda m: "in {cell}" if m.group(0) != "row {row}" else "{cell}", template)
+
+
 def make_example(rng: random.Random, split: str, index: int, families: list[str] | None = None,
                  max_tries: int = 50, invented_fraction: float = 0.0, noise: float = 0.0,
                  breadth: float = 0.0) -> Example:
@@ -618,8 +636,11 @@ def make_example(rng: random.Random, split: str, index: int, families: list[str]
             template = _with_typo(template, rng)
         if noise and rng.random() < noise:
             template = _with_noise(template, rng)
-        if rng.random() < KEY_ROW_REFERENCE:
+        r = rng.random()
+        if r < KEY_ROW_REFERENCE:
             template = _row_by_key(template, b)
+        elif r < KEY_ROW_REFERENCE + CELL_REFERENCE:
+            template = _row_by_cell(template, b, formula)
         text = template.format(**b.slots)
         text = b.pick(PREFIX) + text + b.pick(SUFFIX)
         if rng.random() < 0.3:
