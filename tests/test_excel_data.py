@@ -454,3 +454,21 @@ def test_date_criteria_are_written_as_people_type_dates():
             styles.add("spoken")
     assert styles == {"iso", "year", "spoken"}
 
+
+
+def test_table_layouts_bring_no_held_out_word_into_training():
+    """Record keys and header units are shared by all splits, so none of their words (nor a unit's spoken name, nor a
+    key's prefix letter) may be a word of a held-out header or phrasing (`kg`: the held-out header `Weight kg`)."""
+    from tinyslm_hf.excel.linking import unit_names
+    from tinyslm_hf.excel.synthetic.phrasings import held_out_phrasing_words
+    from tinyslm_hf.excel.synthetic.topics import CODE_KEY, HEADER_UNITS, header_names
+
+    held = {w.lower() for name in header_names("test") for w in re.findall(r"[A-Za-z0-9]+", name)}
+    held |= held_out_phrasing_words()
+    layout = {w.lower() for name in CODE_KEY.train_names for w in re.findall(r"[A-Za-z0-9]+", name)}
+    layout |= {w.lower() for unit in HEADER_UNITS for w in re.findall(r"[A-Za-z0-9]+", unit)}
+    layout |= {w for unit in HEADER_UNITS for name in unit_names(f"x ({unit})") for w in name.split()}
+    codes = {c for ex in generate("train", 300, seed=2) for c in ex.table.columns[0].values
+             if re.fullmatch(r"[A-Z]{1,2}-\d+", str(c))}
+    layout |= {c.split("-")[0].lower() for c in codes}
+    assert codes and not layout & held, layout & held

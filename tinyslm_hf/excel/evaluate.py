@@ -92,6 +92,14 @@ def quoted_values(formula: str) -> set[str]:
     return {_CRITERION_MARKS.sub("", content).lower() for content in string_literals(formula)[0]}
 
 
+_SINGLE_CELL = re.compile(r'"(?:[^"]|"")*"|\$?[A-Z]{1,3}\$?\d+:\$?[A-Z]{1,3}\$?\d+|(?<![A-Za-z0-9_.$])\$?[A-Z]{1,3}\$?(\d+)(?![\d(:])')
+
+
+def single_cell_rows(formula: str) -> set[int]:
+    """Rows of the single cells a formula uses (`=ABS(C6-D6)` -> {6}); ranges and quoted text are skipped."""
+    return {int(m.group(1)) for m in _SINGLE_CELL.finditer(formula) if m.group(1)}
+
+
 def pick_candidate(candidates: list[str], table, request: str) -> str:
     """Choose among beam candidates (best first) the first that best meets, in this order of importance: it runs on
     `table` without an error; it uses every column the request links to (`linking.link_columns`); it tests every
@@ -108,22 +116,39 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
     run, so there the other rules count."""
     if not candidates:
         raise ValueError("no candidates to pick from")
+    check = request_checks(table, request)
+    runs = [execute(f, table).ok for f in candidates] if table.has_values else [True] * len(candidates)
+    scores = [(ok, *check(formula)) for formula, ok in zip(candidates, runs)]
+    best = max(scores)
+    return candidates[scores.index(best)]
+
+
+def request_checks(table, request: str):
+    """What a formula should do given what the request says (`pick_candidate`'s rules after "it runs"), as a
+    function of the formula returning one bool per rule: columns, comparisons, values, numbers.
+
+    Weak links (a header named in part, by stem or with a typo) are hints for the model, not requirements; a
+    record named by its key (`T-105`) is served by the key quoted (a lookup) or by a cell of its row (row-level)."""
     links = link_columns(table, request)
-    linked = {link.letter for link in links}
+    linked = {link.letter for link in links if not link.weak and not link.row}
     named: dict[tuple[int, int], set[str]] = defaultdict(set)  # span -> every cell value it matched
+    records: dict[tuple[int, int], set[tuple[str, int]]] = defaultdict(set)  # span -> (value, row) of records
     for link in links:
-        if link.kind == "value":
+        if link.kind == "value" and link.row:
+            records[(link.start, link.end)].add((link.value.lower(), link.row))
+        elif link.kind == "value":
             named[(link.start, link.end)].add(link.value.lower())
     stated = request_comparisons(request)
     numbers = request_numbers(request)
-    runs = [execute(f, table).ok for f in candidates] if table.has_values else [True] * len(candidates)
-    scores = []
-    for formula, ok in zip(candidates, runs):
-        quoted = quoted_values(formula)
-        scores.append((ok, linked <= referenced_columns(formula), stated <= formula_comparisons(formula),
-                       all(values & quoted for values in named.values()), numbers <= formula_numbers(formula)))
-    best = max(scores)
-    return candidates[scores.index(best)]
+
+    def check(formula: str) -> tuple[bool, bool, bool, bool]:
+        quoted, rows = quoted_values(formula), single_cell_rows(formula)
+        values_ok = all(values & quoted for values in named.values()) and all(
+            any(value in quoted or row in rows for value, row in found) for found in records.values())
+        return (linked <= referenced_columns(formula), stated <= formula_comparisons(formula), values_ok,
+                numbers <= formula_numbers(formula))
+
+    return check
 
 
 @torch.no_grad()

@@ -24,7 +24,8 @@ from .table import CATEGORY, TEXT, Table
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _LETTER_MENTION = re.compile(r"\b(?:column|col)\.?\s+([A-Za-z]{1,2})\b", re.IGNORECASE)
-_CELL_MENTION = re.compile(r"\b(?:cell\s+)?([A-Z]{1,2})(\d{1,5})\b")  # `the name in A5`, `cell B7`
+# `the name in A5`, `cell B7`; not the ends of a typed range (`C2:C5`) nor part of a name (`S1E05`)
+_CELL_MENTION = re.compile(r"(?<![:$\w])(?:cell\s+)?([A-Z]{1,2})(\d{1,5})(?!\w|:\$?[A-Z])")
 _MAX_VALUE_WORDS = 4
 # "row 4", "Row 12", "rows 2 and 3", "rows 5-9": the second number is only taken after "rows".
 _ROW_MENTION = re.compile(r"\brow(s)?\s*#?\s*(\d{1,5})\b(?:\s*(?:and|to|-|&|,)\s*(\d{1,5})\b)?", re.IGNORECASE)
@@ -41,6 +42,7 @@ class Link:
     kind: str  # "header" | "value"
     value: str | None = None  # for a value link, the cell value it matched (`West` for "west", "Wests")
     row: int | None = None  # for a value link to a record (a text cell found in one row only), that row
+    weak: bool = False  # a header named in part, by stem, by its unit or with a typo: a hint, not a requirement
 
     def render(self, first_row: int, last_row: int, rows: tuple[int, ...] = ()) -> str:
         """`sales = C2:C40` / `"West" in A2:A40`: the whole data range, ready to copy into the formula (a small model
@@ -71,7 +73,7 @@ def _one_edit(a: str, b: str) -> bool:
     return short[i:] == long[i + 1:]
 
 
-def _same_word(request_word: str, name_word: str, exact_case: bool = False) -> bool:
+def _same_word(request_word: str, name_word: str, exact_case: bool = False, typo: bool = True) -> bool:
     if exact_case:
         return request_word == name_word
     a, b = request_word.lower(), name_word.lower()
@@ -81,7 +83,7 @@ def _same_word(request_word: str, name_word: str, exact_case: bool = False) -> b
         if a == b + suffix or b == a + suffix:
             return True
     # a typo is forgiven in words, not in codes: PX100244 is not PX100245
-    return len(b) >= 5 and a[:1] == b[:1] and a.isalpha() and b.isalpha() and _one_edit(a, b)
+    return typo and len(b) >= 5 and a[:1] == b[:1] and a.isalpha() and b.isalpha() and _one_edit(a, b)
 
 
 _SUFFIXES = ("ing", "ers", "ors", "ion", "ed", "er", "or", "es", "s", "d", "r", "e")
@@ -103,12 +105,20 @@ def _same_stem(request_word: str, name_word: str) -> bool:
     return len(request_word) >= _MIN_STEM and bool(stems(request_word) & stems(name_word))
 
 
-def _phrase_at(words: list[re.Match], i: int, phrase: list[str], exact_case: bool, stem: bool = False) -> bool:
+# How request words may match a name's words: as typed (case, a plural `s`/`es` aside), also with one typo, by
+# stem, or exactly (a unit's spoken name: `min` the function word is not `mins`).
+EXACT, TYPO, STEM, VERBATIM = "exact", "typo", "stem", "verbatim"
+
+
+def _phrase_at(words: list[re.Match], i: int, phrase: list[str], exact_case: bool, mode: str = TYPO) -> bool:
     if i + len(phrase) > len(words):
         return False
-    if stem:
-        return all(_same_stem(words[i + k].group(), w) for k, w in enumerate(phrase))
-    return all(_same_word(words[i + k].group(), w, exact_case) for k, w in enumerate(phrase))
+    pairs = [(words[i + k].group(), w) for k, w in enumerate(phrase)]
+    if mode == STEM:
+        return all(_same_stem(a, b) for a, b in pairs)
+    if mode == VERBATIM:
+        return all(a.lower() == b.lower() for a, b in pairs)
+    return all(_same_word(a, b, exact_case, typo=mode == TYPO) for a, b in pairs)
 
 
 _UNIT = re.compile(r"\s*[(\[]([^)\]]*)[)\]]")  # `Fee (EUR)`, `Weight [kg]`
@@ -118,11 +128,16 @@ UNIT_WORDS = {
     "sec": ("seconds", "secs"), "km": ("km", "kilometres", "kilometers"), "m": ("metres", "meters"),
     "cm": ("cm", "centimetres", "centimeters"), "kg": ("kg", "kilos", "kilograms"), "g": ("grams",),
     "l": ("litres", "liters"), "ml": ("ml", "millilitres"), "eur": ("euros", "euro"), "€": ("euros", "euro"),
-    "usd": ("dollars", "usd"), "$": ("dollars",), "gbp": ("pounds", "gbp"), "£": ("pounds",), "%": ("percent",),
+    "usd": ("dollars", "usd"), "$": ("dollars",), "gbp": ("pounds", "gbp"), "£": ("pounds",),
     "c": ("celsius", "degrees"), "f": ("fahrenheit", "degrees"), "kwh": ("kwh",), "mph": ("mph",), "kmh": ("kmh",),
-}
-# Words of a header that name nothing by themselves: never a weak link on their own.
-_NOT_CONTENT = frozenset("a an and at by for from in my no of on or our per the this to total number".split())
+}  # no `%`: "percent" in a request asks for a percentage change far more often than it names a (%) column
+# Words of a header that name nothing by themselves (function words, and words requests use for other things:
+# `last`, `first`, `min`, `order`, `match`, `count`): never a weak link on their own.
+_NOT_CONTENT = frozenset("""a an and at by for from in my no of on or our per the this to total number out up name
+    last first min max start end order match count type check new all""".split())
+# A record key's header (`Loan ID`, `Batch Code`): its other word is what every request counts (`loans`,
+# `batches`), so it names the key column only when said whole.
+_KEY_WORDS = frozenset("id ref code no key #".split())
 
 
 def header_core(header: str) -> str:
@@ -130,56 +145,71 @@ def header_core(header: str) -> str:
     return _UNIT.sub("", header).strip() or header
 
 
-def _content_words(header: str) -> list[str]:
-    """Words of a several-word core that can name the column alone (`Hours Logged` -> Hours, Logged)."""
+def content_words(header: str) -> list[str]:
+    """Words of a several-word core that can name the column alone (`Hours Logged` -> Hours, Logged); none for a
+    record key's header (`Loan ID`)."""
     core = _WORD.findall(header_core(header))
-    return [w for w in core if len(w) >= 3 and w.lower() not in _NOT_CONTENT] if len(core) > 1 else []
+    if len(core) < 2 or any(w.lower() in _KEY_WORDS for w in core) or "#" in header:
+        return []
+    return [w for w in core if len(w) >= 3 and w.lower() not in _NOT_CONTENT]
+
+
+def unit_names(header: str) -> list[str]:
+    """What people call the header's bracketed unit (`Runtime (min)` -> minutes)."""
+    return [name for unit in _UNIT.findall(header) for name in UNIT_WORDS.get(unit.strip().lower(), ())]
 
 
 def header_parts(header: str) -> list[str]:
     """What a user may call a column instead of its whole header: one content word of it, or its unit's name
-    (`Set Length (min)` -> Set, Length, minutes, mins)."""
-    units = [name for unit in _UNIT.findall(header) for name in UNIT_WORDS.get(unit.strip().lower(), ())]
-    return list(dict.fromkeys(_content_words(header) + units))
+    (`Set Length (min)` -> Set, Length, minutes)."""
+    return list(dict.fromkeys(content_words(header) + unit_names(header)))
 
 
-def _weak_phrases(header: str) -> list[tuple[list[str], bool]]:
-    """(words, by stem) naming a header in part: its parts (above) and, by stem, its core or one content word
-    (`Director` ~ `directed`, `Release Year` ~ `released`)."""
-    phrases = [(_WORD.findall(part), False) for part in header_parts(header)]
-    phrases.append((_WORD.findall(header_core(header)), True))
-    phrases += [([w], True) for w in _content_words(header) if len(w) >= _MIN_STEM]
+def _weak_phrases(header: str, shared_units: set[str]) -> list[tuple[list[str], str]]:
+    """(words, match mode) naming a header in part: a content word, the core or a content word by stem (`Director`
+    ~ `directed`, `Release Year` ~ `released`), the unit's name verbatim unless another column has it too."""
+    phrases = [(_WORD.findall(part), EXACT) for part in content_words(header)]
+    phrases += [(_WORD.findall(name), VERBATIM) for name in unit_names(header) if name not in shared_units]
+    phrases.append((_WORD.findall(header_core(header)), STEM))
+    phrases += [([w], STEM) for w in content_words(header) if len(w) >= _MIN_STEM]
     return phrases
 
 
 def link_columns(table: Table, request: str) -> list[Link]:
     """Links in request order. Overlapping candidates keep the longest span (`Sales Rep` beats `Sales`); the same
-    span may link to several columns, which leaves the ambiguity for the model to resolve."""
+    span may link to several columns, which leaves the ambiguity for the model to resolve. Weak links (a header
+    named in part, by stem, by its unit or with a typo) never add a column to a span a header said whole or a cell
+    value explains, and never come from quoted text (`say "late" if ...` is a label, not the Late Fee column)."""
     words = list(_WORD.finditer(request))
+    quoted = [m.span() for m in _QUOTED_TEXT.finditer(request)]
 
-    def occurrences(phrase: list[str], exact_case: bool, stem: bool = False) -> list[tuple[int, int]]:
+    def occurrences(phrase: list[str], exact_case: bool, mode: str = TYPO) -> list[tuple[int, int]]:
         """Character spans of the request where `phrase` occurs word by word."""
         return [(words[i].start(), words[i + len(phrase) - 1].end()) for i in range(len(words))
-                if _phrase_at(words, i, phrase, exact_case, stem)]
+                if _phrase_at(words, i, phrase, exact_case, mode)]
 
     spans: list[tuple[int, int, str, str, str | None]] = []  # (start char, end char, letter, kind, cell value)
-    weak: list[tuple[int, int, str, str, str | None]] = []  # header links by part, stem or unit
+    weak: list[tuple[int, int, str, str, str | None]] = []
     letters = {col.letter for col in table.columns}
     for m in _LETTER_MENTION.finditer(request):
         if m.group(1).upper() in letters:
             spans.append((m.start(), m.end(), m.group(1).upper(), "header", None))
     for m, row in _cell_mentions(table, request):
         spans.append((m.start(), m.end(), m.group(1), "header", None))
+    units = [name for col in table.columns for name in dict.fromkeys(unit_names(col.header))]
+    shared_units = {name for name in units if units.count(name) > 1}
     for col in table.columns:
         for name in dict.fromkeys((col.header, header_core(col.header))):
             header = _WORD.findall(name)
             if header:
-                spans += [(start, end, col.letter, "header", None)
-                          for start, end in occurrences(header, exact_case=False)]
-        for phrase, stem in _weak_phrases(col.header):
+                exact = occurrences(header, exact_case=False, mode=EXACT)
+                spans += [(start, end, col.letter, "header", None) for start, end in exact]
+                weak += [(start, end, col.letter, "header", None)
+                         for start, end in occurrences(header, exact_case=False) if (start, end) not in exact]
+        for phrase, mode in _weak_phrases(col.header, shared_units):
             if phrase:
                 weak += [(start, end, col.letter, "header", None)
-                         for start, end in occurrences(phrase, exact_case=False, stem=stem)]
+                         for start, end in occurrences(phrase, exact_case=False, mode=mode)]
         if col.kind not in (TEXT, CATEGORY):
             continue
         for value in dict.fromkeys(v for v in col.values if isinstance(v, str)):  # distinct, in order
@@ -188,7 +218,10 @@ def link_columns(table: Table, request: str) -> list[Link]:
                 spans += [(start, end, col.letter, "value", value)
                           for start, end in occurrences(phrase, len(value) <= 3)]
     strong = {(start, end) for start, end, *_ in spans}
-    spans += [span for span in weak if span[:2] not in strong]
+    weak = [span for span in dict.fromkeys(weak) if span[:2] not in strong
+            and not any(q0 <= span[0] and span[1] <= q1 for q0, q1 in quoted)]
+    is_weak = set(weak)
+    spans += weak
     # Longest first; a span may repeat with another column but may not overlap a different kept span.
     spans.sort(key=lambda s: (-(s[1] - s[0]), s[0]))
     kept: list[tuple[int, int, str, str, str | None]] = []
@@ -197,7 +230,8 @@ def link_columns(table: Table, request: str) -> list[Link]:
         if not clash and span not in kept:  # one link per matched value: pick_candidate accepts any of them
             kept.append(span)
     kept.sort(key=lambda s: (s[0], s[2]))
-    return [Link(s[0], s[1], request[s[0]:s[1]], s[2], s[3], s[4], _record_row(table, s[2], s[4])) for s in kept]
+    return [Link(s[0], s[1], request[s[0]:s[1]], s[2], s[3], s[4], _record_row(table, s[2], s[4]), s in is_weak)
+            for s in kept]
 
 
 def _record_row(table: Table, letter: str, value: str | None) -> int | None:
@@ -214,7 +248,8 @@ def _record_row(table: Table, letter: str, value: str | None) -> int | None:
 def _cell_mentions(table: Table, request: str) -> list[tuple[re.Match, int]]:
     """Cells the request names by address (`in A5`) that lie in the table's data: (match, row)."""
     letters = {col.letter for col in table.columns}
-    return [(m, int(m.group(2))) for m in _CELL_MENTION.finditer(request)
+    unquoted = _QUOTED_TEXT.sub(lambda q: " " * len(q.group()), request)  # same offsets, quoted text blanked
+    return [(m, int(m.group(2))) for m in _CELL_MENTION.finditer(unquoted)
             if m.group(1) in letters and table.first_row <= int(m.group(2)) <= table.last_row]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..example import Example, write_jsonl
 from ..executor import execute
-from ..linking import header_core, header_parts
+from ..linking import content_words, header_core, link_columns
 from ..table import CATEGORY, DATE, NUMBER, TEXT, Table, serial_to_iso
 from .breadth import BREADTH, widen_template
 from .phrasings import (DATE_OPS, FAMILY, IF_LABELS, MONTHS, NOT_FOUND, OPS, ORD, PREFIX, REQUEST_NOISE, SEPS, SUFFIX,
@@ -58,7 +58,7 @@ class _Builder:
 
     def mention(self, col) -> str:
         """How the request names a column: its header as people say it (no unit), lower-cased, its letter, or one
-        part of the header that no other header shares (`hours` for `Hours Logged`, `minutes` for `Length (min)`)."""
+        word of the header that names it alone (`hours` for `Hours Logged`)."""
         parts = self._own_parts(col)
         if parts and self.rng.random() < PART_MENTION:
             part = self.rng.choice(parts)
@@ -76,8 +76,10 @@ class _Builder:
         return f"the {name} column"
 
     def _own_parts(self, col) -> list[str]:
-        others = {w.lower() for c in self.t.columns if c is not col for w in re.findall(r"[A-Za-z0-9]+", c.header)}
-        return [p for p in header_parts(col.header) if p.lower() not in others]
+        """Content words of the header that, said alone, link this column and nothing else (not another header's
+        word, not a cell value). Units are left out: drawn at random, they would teach that `kilometres` is a price."""
+        return [p for p in content_words(col.header)
+                if [(link.letter, link.kind) for link in link_columns(self.t, p)] == [(col.letter, "header")]]
 
     def pick(self, pair: tuple[list, list]) -> Any:
         train, test = pair
@@ -305,19 +307,18 @@ class _Builder:
         r = self.row()
         return f"=IFERROR({n.letter}{r}/{n2.letter}{r},0)"
 
-    def _text_cell(self) -> str:
-        (c,) = self.cols(TEXT)
-        self.slots["text"] = self.mention(c)
-        return f"{c.letter}{self.row()}"
+    def _text_cell(self, words: bool = False) -> str:
+        c, r = self._text_row(words)
+        return f"{c.letter}{r}"
 
     def f_len(self) -> str:
         return f"=LEN({self._text_cell()})"
 
     def f_upper(self) -> str:
-        return f"=UPPER({self._text_cell()})"
+        return f"=UPPER({self._text_cell(words=True)})"
 
     def f_lower(self) -> str:
-        return f"=LOWER({self._text_cell()})"
+        return f"=LOWER({self._text_cell(words=True)})"
 
     def f_left(self) -> str:
         k = self.rng.randint(1, 5)
@@ -335,7 +336,7 @@ class _Builder:
         return f"=MID({self._text_cell()},{p},{k})"
 
     def f_trim(self) -> str:
-        return f"=TRIM({self._text_cell()})"
+        return f"=TRIM({self._text_cell(words=True)})"
 
     def _join_parts(self):
         (c,) = self.cols(CATEGORY)
@@ -456,7 +457,7 @@ class _Builder:
     def _piece_of_cell(self, lower: bool) -> tuple[str, str]:
         """A text cell of a named row and a piece of its value to look for: a word or a letter ("a" and "i" alone
         are not copyable values, see constrained.CopyTargets)."""
-        c, r = self._text_row()
+        c, r = self._text_row(words=True)
         value = self.t.cell(c.letter, r)
         words = [w for w in re.findall(r"[A-Za-z]+", value) if len(w) >= 2]
         letters = [ch for ch in value if ch.isalpha() and ch.lower() not in "ai"]

@@ -216,7 +216,7 @@ T: dict[str, tuple[list[str], list[str]]] = {
                 'is the {num} in row {row} {op} {x}? {yes} or {no}',
                 'write {yes} if row {row} has {num} {op} {x} and {no} if not'],
                ['for row {row} show "{yes}" provided {num} is {op} {x}; else "{no}"',
-                'row {row} gets {yes} whenever its {num} is {op} {x}, {no} in every other case']),
+                'row {row} gets {yes} whenever its {num} is {op} {x}, and {no} for the rest']),
     "countblank": (["how many blank cells in {col}", "count empty cells in {col}", "number of empty {col} cells",
                     "how many rows have no {col}", "I need the count of blank {col} entries", "countblank {col}"],
                    ["{col}: cells left unfilled, how many", "tally of vacant {col} cells"]),
