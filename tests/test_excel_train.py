@@ -92,7 +92,7 @@ def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
                  "--n-test", "6", "--seed", "1", "--request-noise", "0.5"]) == 0
     assert len((data / "test.jsonl").read_text().splitlines()) == 6
     assert main(["excel", "train", "--out", str(model), "--data", str(data), "--steps", "3", "--batch-size", "4",
-                 "--hidden-size", "32", "--layers", "1", "--vocab-size", "400", "--bf16", "true"]) == 0
+                 "--hidden-size", "32", "--layers", "1", "--vocab-size", "600", "--bf16", "true"]) == 0
     assert (model / "model.safetensors").is_file() and (model / "excel_train.json").is_file()
     # bf16 on a CPU needs `use_cpu` (training.precision_args), or transformers refuses to start
     assert json.loads((model / "excel_train.json").read_text())["bf16"] is True
