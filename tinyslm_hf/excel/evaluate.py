@@ -16,7 +16,7 @@ import torch
 from transformers import LogitsProcessorList
 
 from .constrained import string_literals
-from .executor import execute, is_valid_syntax, values_equal
+from .executor import execute, is_valid_syntax, single_cells, values_equal
 from .example import Example
 from .linking import link_columns, normalise_number, request_comparisons, request_numbers
 from .prompt import build_messages, clean_answer
@@ -92,14 +92,6 @@ def quoted_values(formula: str) -> set[str]:
     return {_CRITERION_MARKS.sub("", content).lower() for content in string_literals(formula)[0]}
 
 
-_SINGLE_CELL = re.compile(r'"(?:[^"]|"")*"|\$?[A-Z]{1,3}\$?\d+:\$?[A-Z]{1,3}\$?\d+|(?<![A-Za-z0-9_.$])\$?[A-Z]{1,3}\$?(\d+)(?![\d(:])')
-
-
-def single_cell_rows(formula: str) -> set[int]:
-    """Rows of the single cells a formula uses (`=ABS(C6-D6)` -> {6}); ranges and quoted text are skipped."""
-    return {int(m.group(1)) for m in _SINGLE_CELL.finditer(formula) if m.group(1)}
-
-
 def pick_candidate(candidates: list[str], table, request: str) -> str:
     """Choose among beam candidates (best first) the first that best meets, in this order of importance: it runs on
     `table` without an error; it uses every column the request links to (`linking.link_columns`); it tests every
@@ -142,7 +134,7 @@ def request_checks(table, request: str):
     numbers = request_numbers(request)
 
     def check(formula: str) -> tuple[bool, bool, bool, bool]:
-        quoted, rows = quoted_values(formula), single_cell_rows(formula)
+        quoted, rows = quoted_values(formula), {row for _, row in single_cells(formula)}
         values_ok = all(values & quoted for values in named.values()) and all(
             any(value in quoted or row in rows for value, row in found) for found in records.values())
         return (linked <= referenced_columns(formula), stated <= formula_comparisons(formula), values_ok,

@@ -26,6 +26,15 @@ logging.getLogger("formulas").setLevel(logging.CRITICAL)
 _REF = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)$")
 _RANGE = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)?:\$?([A-Z]{1,3})\$?(\d+)?$")
 _MAX_CELLS = 200_000  # a typo like A2:XFD1048576 must not allocate a giant grid
+# A single cell outside quoted text and ranges: `C6` in `=ABS(C6-D6)`, not `C2:C9`, `"B7"` or `RANK.EQ(`.
+_SINGLE_CELL = re.compile(r'"(?:[^"]|"")*"|\$?[A-Z]{1,3}\$?\d+:\$?[A-Z]{1,3}\$?\d+|'
+                          r'(?<![A-Za-z0-9_.$])\$?([A-Z]{1,3})\$?(\d+)(?![\d(:])')
+
+
+def single_cells(formula: str) -> set[tuple[str, int]]:
+    """(column letter, row) of each single cell a formula uses (`=ABS(C6-D6)` -> C6, D6); ranges and quoted text
+    are skipped, `$` signs dropped."""
+    return {(m.group(1), int(m.group(2))) for m in _SINGLE_CELL.finditer(formula) if m.group(1)}
 
 
 @dataclass(frozen=True)

@@ -159,12 +159,6 @@ def unit_names(header: str) -> list[str]:
     return [name for unit in _UNIT.findall(header) for name in UNIT_WORDS.get(unit.strip().lower(), ())]
 
 
-def header_parts(header: str) -> list[str]:
-    """What a user may call a column instead of its whole header: one content word of it, or its unit's name
-    (`Set Length (min)` -> Set, Length, minutes)."""
-    return list(dict.fromkeys(content_words(header) + unit_names(header)))
-
-
 def _weak_phrases(header: str, shared_units: set[str]) -> list[tuple[list[str], str]]:
     """(words, match mode) naming a header in part: a content word, the core or a content word by stem (`Director`
     ~ `directed`, `Release Year` ~ `released`), the unit's name verbatim unless another column has it too."""

@@ -29,7 +29,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Iterable
 
-from .linking import header_parts, stems
+from .linking import stems, unit_names
 
 if TYPE_CHECKING:
     from .table import Table
@@ -105,7 +105,7 @@ def table_words(table: Table | None) -> set[str]:
         header = [w.lower() for w in _WORD.findall(col.header)]
         words.update(header)
         words.update(s for w in header for s in stems(w))
-        words.update(w.lower() for part in header_parts(col.header) for w in _WORD.findall(part))
+        words.update(w.lower() for name in unit_names(col.header) for w in _WORD.findall(name))
         for value in col.values:
             if isinstance(value, str):
                 words.update(w.lower() for w in _WORD.findall(value))

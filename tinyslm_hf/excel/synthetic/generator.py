@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..example import Example, write_jsonl
-from ..executor import execute
+from ..executor import execute, single_cells
 from ..linking import content_words, header_core, link_columns
 from ..table import CATEGORY, DATE, NUMBER, TEXT, Table, serial_to_iso
 from .breadth import BREADTH, widen_template
@@ -599,12 +599,9 @@ def _row_by_key(template: str, b: _Builder) -> str:
     return template
 
 
-_SINGLE_CELL = re.compile(r'"[^"]*"|[A-Z]+\d+:[A-Z]+\d+|(?<![A-Z.])([A-Z]{1,2}\d+)(?![\d(:])')
-
-
 def _row_by_cell(template: str, b: _Builder, formula: str) -> str:
     """`{text} in row {row}` -> `{text} in A5`: the one cell a formula uses, named by its address."""
-    cells = {m.group(1) for m in _SINGLE_CELL.finditer(formula) if m.group(1)}
+    cells = {f"{letter}{row}" for letter, row in single_cells(formula)}
     if len(cells) != 1 or "{row2}" in template or len(_ROW_SLOT.findall(template)) != 1:
         return template
     b.slots["cell"] = cells.pop()
