@@ -291,8 +291,8 @@ def test_excel_training_through_the_shared_path_gives_the_same_losses_as_before(
     """The first three logged losses of a tiny Excel run with AdamW and cosine decay: equal to those of its own
     trainer at 51084dd (before it became a client of `finetune.sft_trainer`) on that commit's data, re-pinned when
     the generator gained 19 families and again when it gained messy tables, IF over a number, cells named by
-    address and whole-year dates (2026-12-06; both times the old pin still held on the old data): any silent change to the data, tokenizer, initialisation, batch
-    order or optimizer of the shared path moves them."""
+    address and whole-year dates (2026-12-06; both times the old pin still held on the old data): any silent change
+    to the data, tokenizer, initialisation, batch order or optimizer of the shared path moves them."""
     import tinyslm_hf.excel.train as excel_train
 
     captured = {}

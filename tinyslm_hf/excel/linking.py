@@ -6,8 +6,8 @@ but mostly guessed column letters (docs/excel.md). Matching is deterministic and
 table and the request), so it runs the same way in training, evaluation and `tinyslm excel ask`.
 
 A request word matches a header or cell word when they are equal ignoring case, differ by a plural `s`/`es`, or (for
-words of 5+ letters, not codes with digits) by one edit, so `sq ft`, `laptops` and `slaes` still link. Short values such as `IT` must match
-case and all, or "sum it" would link to the IT department.
+words of 5+ letters, not codes with digits) by one edit, so `sq ft`, `laptops` and `slaes` still link. Short values
+such as `IT` must match case and all, or "sum it" would link to the IT department.
 
 People rarely type a header whole: "fee" for `Fee (EUR)`, "hours" for `Hours Logged`, "who directed" for `Director`,
 "minutes" for `Runtime (min)`. So a header also links by its name without the bracketed unit, and, more weakly, by
@@ -249,8 +249,8 @@ def _cell_mentions(table: Table, request: str) -> list[tuple[re.Match, int]]:
 
 def mentioned_rows(table: Table, request: str, links: list[Link] | None = None) -> tuple[int, ...]:
     """Data rows the request names, by number (`row 4`, `rows 2 and 3`), by a cell's address (`in A5`) or by a
-    record's key (`T-105`, `Alien`: value links with a row), in order of mention, without repeats; a number outside the table's data rows is left
-    out (row 1 is the header row)."""
+    record's key (`T-105`, `Alien`: value links with a row), in order of mention, without repeats; a number outside
+    the table's data rows is left out (row 1 is the header row)."""
     found: list[tuple[int, int]] = []  # (character offset, row)
     for m in _ROW_MENTION.finditer(request):
         numbers = [m.group(2)] + ([m.group(3)] if m.group(1) and m.group(3) else [])

@@ -134,8 +134,8 @@ FAMILY_INTENTS: dict[str, tuple[str, ...]] = {
     "rank_asc": ("RANK", "MIN", "ASCENDING"),
     "median": ("MEDIAN",), "proper": ("PROPER",), "find": ("FIND_POS",), "search": ("FIND_POS", "CASE_ANY"),
     "substitute": ("REPLACE",), "countifs_month": ("COUNT",), "sumifs_month": ("SUM",),
-    "countifs_year": ("COUNT",), "sumproduct_year": ("SUM",), "if_text": (), "if_num": (), "countblank": ("COUNT", "BLANK"),
-    "text_fmt": ("FORMAT",),
+    "countifs_year": ("COUNT",), "sumproduct_year": ("SUM",), "if_text": (), "if_num": (),
+    "countblank": ("COUNT", "BLANK"), "text_fmt": ("FORMAT",),
 }
 
 # Groups for reading outputs (and the report in the tests).
@@ -430,8 +430,10 @@ _GRAMMAR: dict[str, list[str]] = {
                 '"{yes}" if <C_OR> in row {row}, "{no}" <ELSE_POST>',
                 'in row {row}, "{yes}" when <C_OR>; "{no}" <ELSE_POST>'],
     "B_IF_NUM": ['<ROW_LEAD> <SAY> "{yes}" if <C1>, <ELSE> "{no}"', '<ROW_LEAD> "{yes}" when <C1>, <ELSE> "{no}"',
-                 '<ROW_LEAD> if <C1> then "{yes}", <ELSE> "{no}"', '<SAY> "{yes}" for row {row} if <C1>; <ELSE> "{no}"',
-                 'if <C1> in row {row}, <SAY> "{yes}", <ELSE> "{no}"', '"{yes}" if <C1> in row {row}, "{no}" <ELSE_POST>',
+                 '<ROW_LEAD> if <C1> then "{yes}", <ELSE> "{no}"',
+                 '<SAY> "{yes}" for row {row} if <C1>; <ELSE> "{no}"',
+                 'if <C1> in row {row}, <SAY> "{yes}", <ELSE> "{no}"',
+                 '"{yes}" if <C1> in row {row}, "{no}" <ELSE_POST>',
                  '<ROW_LEAD> {yes} if <C1>, <ELSE> {no}', '<SAY> {yes} for row {row} if <C1>, <ELSE> {no}'],
     # --- ROUND, ABS, IFERROR division, percentages, SUMPRODUCT ----------------------------------------------
     "DP": ["decimals", "decimal places", "decimal places", "places", "dp", "decimal places"],
@@ -708,7 +710,8 @@ _STARTS: dict[str, tuple[str, ...]] = {
     "amp": ("B_AMP",), "maxifs": ("B_MAXIFS_CV", "B_MAXIFS_V"), "minifs": ("B_MINIFS_CV", "B_MINIFS_V"),
     "maxifs_num": ("B_MAXIFS_NUM",), "minifs_num": ("B_MINIFS_NUM",), "median": ("B_MEDIAN",), "rank": ("B_RANK",),
     "rank_asc": ("B_RANK_ASC",), "xlookup": ("B_XLOOKUP", "B_XLOOKUP_TEXT"), "proper": ("B_PROPER",),
-    "if_text": ("B_IF_TEXT",), "if_num": ("B_IF_NUM",), "countblank": ("B_COUNTBLANK",), "countifs_month": ("B_COUNTIFS_MONTH",),
+    "if_text": ("B_IF_TEXT",), "if_num": ("B_IF_NUM",), "countblank": ("B_COUNTBLANK",),
+    "countifs_month": ("B_COUNTIFS_MONTH",),
     "sumifs_month": ("B_SUMIFS_MONTH",), "countifs_year": ("B_COUNTIFS_YEAR",),
     "sumproduct_year": ("B_SUMPRODUCT_YEAR",), "find": ("B_FIND",), "search": ("B_SEARCH",),
     "substitute": ("B_SUBSTITUTE",), "text_fmt": ("B_TEXT_FMT",),

@@ -435,7 +435,8 @@ FAMILY = {  # template family -> (function label, difficulty)
     "rank_asc": ("RANK.EQ", "medium"), "median": ("MEDIAN", "easy"), "proper": ("PROPER", "easy"),
     "find": ("FIND", "medium"), "search": ("SEARCH", "medium"), "substitute": ("SUBSTITUTE", "medium"),
     "countifs_month": ("COUNTIFS", "hard"), "sumifs_month": ("SUMIFS", "hard"), "countifs_year": ("COUNTIFS", "hard"),
-    "sumproduct_year": ("SUMPRODUCT", "hard"), "if_text": ("IF", "medium"), "if_num": ("IF", "medium"), "countblank": ("COUNTBLANK", "easy"),
+    "sumproduct_year": ("SUMPRODUCT", "hard"), "if_text": ("IF", "medium"), "if_num": ("IF", "medium"),
+    "countblank": ("COUNTBLANK", "easy"),
     "text_fmt": ("TEXT", "medium"),
 }
 

@@ -86,7 +86,8 @@ TOPICS: tuple[Topic, ...] = (
     Topic("school", "train", (
         _c(TEXT, ["Student", "Pupil"], [], key="person"),
         _c(CATEGORY, ["Subject", "Course"], [], values=("Math", "Science", "History", "Art", "English")),
-        _c(CATEGORY, ["Class", "Section"], [], values=("7B", "7C", "8B", "8C", "9C")),  # not 7A/8A: `formulas` reads "7A" as 7 AM
+        # not 7A/8A: `formulas` reads "7A" as 7 AM
+        _c(CATEGORY, ["Class", "Section"], [], values=("7B", "7C", "8B", "8C", "9C")),
         _c(NUMBER, ["Score", "Marks", "Exam Score"], [], low=0, high=100),
         _c(NUMBER, ["Attendance", "Days Present"], [], low=50, high=180),
         _c(NUMBER, ["Homework", "HW Points"], [], low=0, high=20),
