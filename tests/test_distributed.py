@@ -21,7 +21,9 @@ from tinyslm_hf.training import check_launch
 ARGS = ["--vocab-size", "300", "--hidden-size", "32", "--num-hidden-layers", "2", "--num-attention-heads", "2",
         "--block-size", "32", "--learning-rate", "3e-3", "--warmup-steps", "1", "--dropout", "0",
         "--sample-tokens", "5", "--max-minutes", "0", "--logging-steps", "1", "--max-steps", "4",
-        "--save-every", "4", "--eval-every", "4"]
+        "--save-every", "4", "--eval-every", "4", "--muon-weight-decay", "0",
+        # averaged over the 4 steps, so each rank's average is compared too
+        "--weight-averaging", "0.5"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 
 

@@ -27,8 +27,8 @@ def _data_description(data_paths: list[str]) -> tuple[str, list[str]]:
 
 def _optimizer_text(config: dict) -> str:
     if config.get("optimizer") == "muon":
-        return (f"Muon (lr {config.get('muon_learning_rate')}) on the block matrices and AdamW (lr "
-                f"{config.get('learning_rate')}) on embeddings, norms and biases")
+        return (f"Muon (lr {config.get('muon_learning_rate')}, weight decay {config.get('muon_weight_decay')}) on "
+                f"the block matrices and AdamW (lr {config.get('learning_rate')}) on embeddings, norms and biases")
     return f"AdamW lr {config.get('learning_rate')}"
 
 def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any], data_paths: list[str],
@@ -42,6 +42,8 @@ def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any],
         ("held-out perplexity", metrics.get("heldout_perplexity")),
         ("held-out bits per byte", metrics.get("heldout_bits_per_byte")),
         ("validation loss, packed blocks (nats/token)", metrics.get("eval_loss")),
+        ("the same, last step's weights before averaging", metrics.get("last_step_eval_loss")
+         if metrics.get("weight_averaging") else None),
         ("final training loss (nats/token)", metrics.get("train_loss")),
     ]
     data = ModelCardData(
@@ -80,6 +82,8 @@ def write_model_card(folder: str | Path, settings: Any, metrics: dict[str, Any],
         f"{'warmup-stable-decay' if config.get('lr_schedule') == 'wsd' else 'warmup + cosine'} schedule, weight decay "
         f"{config.get('weight_decay')}, dropout {config.get('dropout')} "
         f"(attention dropout {config.get('attention_dropout', 0.0)}).",
+        *([f"- Weights: an exponential moving average over the last ~{metrics['weight_averaging']:.0%} of the steps "
+           "(`--weight-averaging`), not the last step's."] if metrics.get("weight_averaging") else []),
         f"- Wall time: {metrics.get('train_seconds')} s.",
         "",
         "## Evaluation",

@@ -47,8 +47,9 @@ class TrainSettings:
     """An existing tokenizer folder; default: train a byte-level BPE on the training split."""
     # Defaults chosen by measurement (docs/training.md): at a fixed ~0.9M-token budget the modern preset beat the
     # seed preset by 0.22 bits/byte and vocab 1024 beat 2048 slightly. At the ~8 epochs a 9-minute budget now gives,
-    # residual dropout 0.1 beat 0 (which overfits) and 0.2; batch 4 at lr 1e-3 beat batch 8 at 2e-3 / 1.5e-3,
-    # batch 4 at 1.4e-3 / 7e-4 and batch 2 at 7e-4 (2.072 vs 2.094-2.117 bits/byte at equal wall time).
+    # residual dropout 0.1 beat 0 (which overfits) and 0.2. With AdamW, batch 4 at lr 1e-3 beat batch 8, 2 and other
+    # rates; with Muon (whose step cost does not grow with the batch) batch 8 beat 4 and 16, and Muon's weight decay
+    # 0.05 beat 0 and 0.1 (docs/training.md).
     vocab_size: int = 1024
     """Tokenizer vocabulary (at least 260: 256 bytes + special tokens)."""
     preset: str = "modern"
@@ -71,7 +72,7 @@ class TrainSettings:
     """Dropout on attention probabilities; costly on CPU (docs/training.md)."""
     validation_fraction: float = 0.1
     """Share of the text held out for evaluation."""
-    batch_size: int = 4
+    batch_size: int = 8
     """Blocks per optimizer step, per process."""
     gradient_accumulation_steps: int = 1
     """Batches accumulated into one optimizer step."""
@@ -89,10 +90,13 @@ class TrainSettings:
     or adamw everywhere (docs/training.md)."""
     muon_learning_rate: float = 0.01
     """Muon's peak learning rate (--optimizer muon; the schedule scales it like --learning-rate)."""
-    muon_weight_decay: float = 0.0
-    """Muon's decoupled weight decay (--optimizer muon)."""
+    muon_weight_decay: float = 0.05
+    """Muon's decoupled weight decay (--optimizer muon): the weights shrink by lr x this each step."""
     weight_decay: float = 0.1
     """AdamW weight decay."""
+    weight_averaging: float = 0.05
+    """The final model is an exponential moving average of the weights with this time constant, as a share of the
+    run's steps (docs/training.md); 0: the last step's weights."""
     warmup_steps: int = 60
     """Linear warmup steps (capped at a tenth of a budgeted run)."""
     max_steps: int = -1
@@ -164,6 +168,7 @@ class TrainSettings:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_number("muon_learning_rate", self.muon_learning_rate, 0.0, float("inf"), low_open=True)
         check_number("muon_weight_decay", self.muon_weight_decay, 0.0, float("inf"))
+        check_number("weight_averaging", self.weight_averaging, 0.0, 1.0, high_closed=True)
         resolve_bf16(self.bf16)
         check_attention_implementation(self.attn_implementation)
         if self.preset not in PRESETS:

@@ -35,14 +35,18 @@ from .modeling_tinyslm import TinySLMForCausalLM
 from .modelio import save_model_folder
 from .settings import TrainSettings, read_settings_file  # noqa: F401  (re-exported: the library's entry points)
 from .tokenization import check_vocab_compatible, load_tokenizer, stop_token_ids, train_tokenizer
+from .weight_averaging import AVERAGE_FILE, WeightAveragingCallback
 
 
 # Muon orthogonalises whole matrices; a sharded parameter holds only a slice of one (and a DeepSpeed config may bring
 # its own optimizer, which would silently replace it).
 MUON_NEEDS_WHOLE_MATRICES = ("optimizer muon needs whole weight matrices on every process: use it with data-parallel "
                              "training (DDP), not FSDP or DeepSpeed")
+AVERAGING_NEEDS_WHOLE_WEIGHTS = ("weight averaging keeps a copy of the whole model on every process: pass "
+                                 "--weight-averaging 0 with FSDP or DeepSpeed")
 PERIODIC_EVALS = 4  # evaluations during a run whose length is derived from a time budget
-REPLAN_HEADROOM = 1.5  # how far above the first plan a budgeted run may be corrected
+REPLAN_HEADROOM = 2.0  # how far above the first plan a budgeted run may be corrected (a first plan timed while
+# other work shared the CPU came out 1.6x short, and the cap then ended the run 8% before its budget)
 STREAM_SHUFFLE_BLOCKS = 1024  # a streamed run's shuffle buffer: blocks from ~1024 places mixed (256k tokens at 256)
 
 
@@ -103,7 +107,7 @@ def _sharded_launch() -> tuple[str, str] | None:
     return None
 
 
-def check_launch(args: TrainingArguments, log=print, optimizer: str = "adamw") -> None:
+def check_launch(args: TrainingArguments, log=print, optimizer: str = "adamw", weight_averaging: float = 0.0) -> None:
     """Refuse launches that would not do what they ask for, then log what the run actually is.
 
     FSDP and DeepSpeed shard across GPUs; on a machine without one Accelerate would quietly run plain data
@@ -120,6 +124,8 @@ def check_launch(args: TrainingArguments, log=print, optimizer: str = "adamw") -
         )
     if optimizer == "muon" and (sharded or args.fsdp or args.deepspeed):
         raise ValueError(MUON_NEEDS_WHOLE_MATRICES)
+    if weight_averaging and (sharded or args.fsdp or args.deepspeed):
+        raise ValueError(AVERAGING_NEEDS_WHOLE_WEIGHTS)
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != args.world_size:
         raise RuntimeError(f"the launcher started {launched} processes (WORLD_SIZE) but the run joined a process "
@@ -468,6 +474,19 @@ def finish(trainer: Trainer, tokenizer, settings: TrainSettings, data, data_path
     return result
 
 
+def weight_averaging(settings: TrainSettings, trainer: Trainer, plan: StepPlan, resume_from: Path | None,
+                     log=print) -> WeightAveragingCallback | None:
+    """The EMA of the weights that becomes the final model (`--weight-averaging`), continued from the checkpoint
+    when resuming; None when off. Built after the Trainer has moved the model to its device."""
+    if not settings.weight_averaging:
+        return None
+    averaging = WeightAveragingCallback(trainer.model, plan, settings.weight_averaging)
+    if resume_from is not None and not averaging.load(resume_from):
+        log(f"{resume_from} has no weight average ({AVERAGE_FILE}); averaging restarts from its weights")
+    trainer.add_callback(averaging)
+    return averaging
+
+
 def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     """Run the main job; returns metrics and the path of the final model folder."""
     started = time.monotonic()
@@ -476,7 +495,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     data_paths = settings.data or ([] if settings.dataset else [str(embedded_corpus_path())])
     use_bf16 = resolve_bf16(settings.bf16)
     args = training_arguments(settings, use_bf16)
-    check_launch(args, log, settings.optimizer)
+    check_launch(args, log, settings.optimizer, settings.weight_averaging)
     created_here = not Path(settings.output_dir).exists()
     resume_from = prepare_output_dir(settings, args, log)
     try:
@@ -513,11 +532,21 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     )
     if budget is not None:
         budget.progress = [cb for cb in trainer.callback_handler.callbacks if isinstance(cb, ProgressCallback)]
+    averaging = weight_averaging(settings, trainer, schedule.plan, resume_from, log)
     train_result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     final_eval = [h for h in trainer.state.log_history
                   if "eval_loss" in h and h.get("step") == trainer.state.global_step]
-    # The last periodic evaluation usually lands on the final step; evaluate again only when it did not.
-    eval_metrics = final_eval[-1] if final_eval else trainer.evaluate()
+    # The last periodic evaluation usually lands on the final step; evaluate again only when it did not, or when
+    # the final model is the weight average rather than the last step's weights.
+    eval_metrics = final_eval[-1] if final_eval else None
+    last_step_eval_loss = eval_metrics["eval_loss"] if eval_metrics else None
+    if averaging is not None and averaging.apply():
+        eval_metrics = trainer.evaluate()
+        last = f"{last_step_eval_loss:.4f}" if last_step_eval_loss is not None else "not evaluated"
+        log(f"weight average of the last ~{settings.weight_averaging:.0%} of steps: eval loss "
+            f"{eval_metrics['eval_loss']:.4f} (last step's weights: {last})")
+    elif eval_metrics is None:
+        eval_metrics = trainer.evaluate()
 
     result: dict[str, Any] = {
         "train_loss": train_result.training_loss,
@@ -526,6 +555,8 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         "parameters": n_params,
         "train_seconds": round(time.monotonic() - started, 1),
         "train_loop_seconds": round(train_result.metrics["train_runtime"], 1),  # what --max-minutes budgets
+        "weight_averaging": settings.weight_averaging if averaging is not None else 0.0,
+        "last_step_eval_loss": last_step_eval_loss,
         "world_size": args.world_size,
         "distributed_type": _distributed_type(args),
         "data": data.stats,
