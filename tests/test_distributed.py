@@ -22,7 +22,7 @@ ARGS = ["--vocab-size", "300", "--hidden-size", "32", "--num-hidden-layers", "2"
         "--block-size", "32", "--learning-rate", "3e-3", "--warmup-steps", "1", "--dropout", "0",
         "--sample-tokens", "5", "--max-minutes", "0", "--logging-steps", "1", "--max-steps", "4",
         "--save-every", "4", "--eval-every", "4", "--muon-weight-decay", "0",
-        # averaged over the 4 steps, so each rank's average is compared too
+        # averaged over the 4 steps: rank 0's average (final/) is what the single process's is compared with
         "--weight-averaging", "0.5"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 

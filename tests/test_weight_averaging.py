@@ -14,6 +14,7 @@ from conftest import tiny_config
 from tinyslm_hf import TinySLMForCausalLM
 from tinyslm_hf.budget import StepPlan
 from tinyslm_hf.cli import main
+from tinyslm_hf.settings import TrainSettings
 from tinyslm_hf.training import check_launch
 from tinyslm_hf.weight_averaging import AVERAGE_FILE, WeightAveragingCallback
 
@@ -42,7 +43,6 @@ def test_the_average_is_an_ema_whose_time_constant_is_a_share_of_the_plan():
     for got, want, was in zip(model.parameters(), expected, last):
         torch.testing.assert_close(got.detach(), want)
         assert not torch.equal(got.detach(), was)  # the model now holds the average, not its last step
-    assert model.lm_head.weight is model.model.embed_tokens.weight  # still tied
 
 
 def test_nothing_averaged_leaves_the_model_alone_and_bad_spans_are_refused():
@@ -50,9 +50,12 @@ def test_nothing_averaged_leaves_the_model_alone_and_bad_spans_are_refused():
     before = [p.detach().clone() for p in model.parameters()]
     assert not WeightAveragingCallback(model, StepPlan(10, 1, 0.1), 0.1).apply()
     assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
-    for span in (0.0, 1.5):
-        with pytest.raises(ValueError, match="span"):
+    for span in (0.0, 0.6):
+        with pytest.raises(ValueError, match="weight_averaging"):
             WeightAveragingCallback(model, StepPlan(10, 1, 0.1), span)
+    for span in (-0.1, 0.6):
+        with pytest.raises(ValueError, match="weight_averaging must be in"):
+            TrainSettings(weight_averaging=span).validate()
 
 
 TINY = ["--vocab-size", "300", "--hidden-size", "32", "--num-hidden-layers", "2", "--num-attention-heads", "2",
@@ -61,7 +64,7 @@ TINY = ["--vocab-size", "300", "--hidden-size", "32", "--num-hidden-layers", "2"
         "--weight-averaging", "0.5"]
 
 
-def test_the_final_model_is_the_average_and_resume_continues_it_exactly(tmp_path):
+def test_the_final_model_is_the_average_and_resume_continues_it_exactly(tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("The cat sat on the mat. The dog sat on the log. " * 120, encoding="utf-8")
     straight = tmp_path / "straight"
@@ -87,6 +90,30 @@ def test_the_final_model_is_the_average_and_resume_continues_it_exactly(tmp_path
     for name in final:
         torch.testing.assert_close(got[name], final[name], rtol=0, atol=0, msg=name)
 
+    # A damaged average, or one kept with another span, is refused by name (exit 2) before training.
+    for damage, flags, message in ((lambda f: f.write_bytes(f.read_bytes()[:100]), [], "unreadable weight average"),
+                                   (lambda f: None, ["--weight-averaging", "0.25"], "--weight-averaging 0.5")):
+        broken = tmp_path / "broken"
+        shutil.rmtree(broken, ignore_errors=True)
+        shutil.copytree(resumed, broken)
+        shutil.rmtree(broken / "checkpoint-12")
+        damage(broken / "checkpoint-6" / AVERAGE_FILE)
+        capsys.readouterr()
+        assert main(["train", str(corpus), "--output-dir", str(broken), *TINY, "--max-steps", "12", "--resume",
+                     *flags]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert message in err[-1] and AVERAGE_FILE in err[-1], err[-1]
+        assert not (broken / "checkpoint-12").exists()
+
+    # A checkpoint without an average (trained without it) resumes and says so; the average restarts there.
+    shutil.rmtree(broken / "checkpoint-6")
+    shutil.copytree(resumed / "checkpoint-6", broken / "checkpoint-6")
+    (broken / "checkpoint-6" / AVERAGE_FILE).unlink()
+    assert main(["train", str(corpus), "--output-dir", str(broken), *TINY, "--max-steps", "12", "--resume"]) == 0
+    assert "has no weight average" in capsys.readouterr().out
+    restarted = load_file(broken / "checkpoint-12" / AVERAGE_FILE)
+    assert int(restarted.pop("n_averaged")) == 6
+
     # Off: the final model is the last step's weights.
     off = tmp_path / "off"
     assert main(["train", str(corpus), "--output-dir", str(off), *TINY, "--max-steps", "12",
@@ -95,6 +122,16 @@ def test_the_final_model_is_the_average_and_resume_continues_it_exactly(tmp_path
     for name in plain:
         torch.testing.assert_close(plain[name], last_step[name], rtol=0, atol=0, msg=name)
     assert not (off / "checkpoint-12" / AVERAGE_FILE).exists()
+    assert json.loads((off / "final" / "train_metrics.json").read_text())["weight_averaging"] == 0.0
+
+
+def test_one_update_per_optimizer_step_under_gradient_accumulation(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("The cat sat on the mat. The dog sat on the log. " * 120, encoding="utf-8")
+    out = tmp_path / "accumulated"
+    assert main(["train", str(corpus), "--output-dir", str(out), *TINY, "--max-steps", "6",
+                 "--gradient-accumulation-steps", "3"]) == 0
+    assert int(load_file(out / "checkpoint-6" / AVERAGE_FILE)["n_averaged"]) == 6
 
 
 def test_sharded_launches_are_refused_with_the_flag_to_pass(tmp_path, monkeypatch):
@@ -105,4 +142,6 @@ def test_sharded_launches_are_refused_with_the_flag_to_pass(tmp_path, monkeypatc
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     with pytest.raises(ValueError, match="--weight-averaging 0"):
         check_launch(args, log=lambda *_: None, optimizer="adamw", weight_averaging=0.08)
+    with pytest.raises(ValueError, match="--optimizer adamw.*--weight-averaging 0"):  # both at once
+        check_launch(args, log=lambda *_: None, optimizer="muon", weight_averaging=0.08)
     check_launch(args, log=lambda *_: None, optimizer="adamw", weight_averaging=0.0)

@@ -96,7 +96,7 @@ class TrainSettings:
     """AdamW weight decay."""
     weight_averaging: float = 0.05
     """The final model is an exponential moving average of the weights with this time constant, as a share of the
-    run's steps (docs/training.md); 0: the last step's weights."""
+    run's steps (at most 0.5; docs/training.md); 0: the last step's weights."""
     warmup_steps: int = 60
     """Linear warmup steps (capped at a tenth of a budgeted run)."""
     max_steps: int = -1
@@ -168,7 +168,7 @@ class TrainSettings:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_number("muon_learning_rate", self.muon_learning_rate, 0.0, float("inf"), low_open=True)
         check_number("muon_weight_decay", self.muon_weight_decay, 0.0, float("inf"))
-        check_number("weight_averaging", self.weight_averaging, 0.0, 1.0, high_closed=True)
+        check_number("weight_averaging", self.weight_averaging, 0.0, 0.5, high_closed=True)
         resolve_bf16(self.bf16)
         check_attention_implementation(self.attn_implementation)
         if self.preset not in PRESETS:

@@ -41,7 +41,7 @@ from .weight_averaging import AVERAGE_FILE, WeightAveragingCallback
 # Muon orthogonalises whole matrices; a sharded parameter holds only a slice of one (and a DeepSpeed config may bring
 # its own optimizer, which would silently replace it).
 MUON_NEEDS_WHOLE_MATRICES = ("optimizer muon needs whole weight matrices on every process: use it with data-parallel "
-                             "training (DDP), not FSDP or DeepSpeed")
+                             "training (DDP), not FSDP or DeepSpeed (--optimizer adamw)")
 AVERAGING_NEEDS_WHOLE_WEIGHTS = ("weight averaging keeps a copy of the whole model on every process: pass "
                                  "--weight-averaging 0 with FSDP or DeepSpeed")
 PERIODIC_EVALS = 4  # evaluations during a run whose length is derived from a time budget
@@ -122,10 +122,12 @@ def check_launch(args: TrainingArguments, log=print, optimizer: str = "adamw", w
             f"this launch asks for {name} ({variable}), which shards across GPUs, and this machine has "
             "none; on CPUs run data-parallel training: torchrun --nproc_per_node N -m tinyslm_hf train ..."
         )
-    if optimizer == "muon" and (sharded or args.fsdp or args.deepspeed):
-        raise ValueError(MUON_NEEDS_WHOLE_MATRICES)
-    if weight_averaging and (sharded or args.fsdp or args.deepspeed):
-        raise ValueError(AVERAGING_NEEDS_WHOLE_WEIGHTS)
+    if sharded or args.fsdp or args.deepspeed:  # every refusal at once, so one corrected command works
+        refusals = [message for needed, message in ((optimizer == "muon", MUON_NEEDS_WHOLE_MATRICES),
+                                                    (bool(weight_averaging), AVERAGING_NEEDS_WHOLE_WEIGHTS))
+                    if needed]
+        if refusals:
+            raise ValueError("; ".join(refusals))
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != args.world_size:
         raise RuntimeError(f"the launcher started {launched} processes (WORLD_SIZE) but the run joined a process "
@@ -199,6 +201,7 @@ class _PlannedTrainer(Trainer):
         super().__init__(**kwargs)
         self.plan = plan
         self.optimizer_settings = optimizer_settings
+        self.weight_average: WeightAveragingCallback | None = None  # set by weight_averaging()
 
     def create_optimizer(self, model=None):
         settings = self.optimizer_settings
@@ -207,6 +210,13 @@ class _PlannedTrainer(Trainer):
                 raise ValueError(MUON_NEEDS_WHOLE_MATRICES)
             self.optimizer = build_optimizer(settings, self.args, self.model if model is None else model)
         return super().create_optimizer(model)
+
+    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+        # The weight average belongs to the checkpoint: written with the optimizer, before trainer_state.json marks
+        # the folder complete (last_complete_checkpoint).
+        super()._save_optimizer_and_scheduler(output_dir)
+        if self.weight_average is not None and self.args.should_save:
+            self.weight_average.save(output_dir)
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:
@@ -250,7 +260,11 @@ def _plot_losses(log_history: list[dict], path: Path) -> Path | None:
     except ImportError:
         return None
     train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
-    evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
+    evals: dict[int, float] = {}
+    for h in log_history:  # the first evaluation of a step: at the end, the last step's weights, not their average
+        if "eval_loss" in h:
+            evals.setdefault(h["step"], h["eval_loss"])
+    evals = list(evals.items())
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     if train:
         ax.plot(*zip(*train), label="train loss")
@@ -482,8 +496,10 @@ def weight_averaging(settings: TrainSettings, trainer: Trainer, plan: StepPlan, 
         return None
     averaging = WeightAveragingCallback(trainer.model, plan, settings.weight_averaging)
     if resume_from is not None and not averaging.load(resume_from):
-        log(f"{resume_from} has no weight average ({AVERAGE_FILE}); averaging restarts from its weights")
+        log(f"{resume_from} has no weight average ({AVERAGE_FILE}): it was trained without --weight-averaging; "
+            "the average starts from its weights")
     trainer.add_callback(averaging)
+    trainer.weight_average = averaging
     return averaging
 
 
@@ -536,17 +552,15 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
     train_result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     final_eval = [h for h in trainer.state.log_history
                   if "eval_loss" in h and h.get("step") == trainer.state.global_step]
-    # The last periodic evaluation usually lands on the final step; evaluate again only when it did not, or when
-    # the final model is the weight average rather than the last step's weights.
-    eval_metrics = final_eval[-1] if final_eval else None
-    last_step_eval_loss = eval_metrics["eval_loss"] if eval_metrics else None
-    if averaging is not None and averaging.apply():
+    # The last periodic evaluation usually lands on the final step; evaluate again only when it did not. With
+    # weight averaging that is the last step's weights, and the average is evaluated after it.
+    eval_metrics = final_eval[-1] if final_eval else trainer.evaluate()
+    last_step_eval_loss = eval_metrics["eval_loss"]
+    averaged = averaging is not None and averaging.apply()
+    if averaged:
         eval_metrics = trainer.evaluate()
-        last = f"{last_step_eval_loss:.4f}" if last_step_eval_loss is not None else "not evaluated"
         log(f"weight average of the last ~{settings.weight_averaging:.0%} of steps: eval loss "
-            f"{eval_metrics['eval_loss']:.4f} (last step's weights: {last})")
-    elif eval_metrics is None:
-        eval_metrics = trainer.evaluate()
+            f"{eval_metrics['eval_loss']:.4f} (last step's weights: {last_step_eval_loss:.4f})")
 
     result: dict[str, Any] = {
         "train_loss": train_result.training_loss,
@@ -555,7 +569,7 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         "parameters": n_params,
         "train_seconds": round(time.monotonic() - started, 1),
         "train_loop_seconds": round(train_result.metrics["train_runtime"], 1),  # what --max-minutes budgets
-        "weight_averaging": settings.weight_averaging if averaging is not None else 0.0,
+        "weight_averaging": settings.weight_averaging if averaged else 0.0,
         "last_step_eval_loss": last_step_eval_loss,
         "world_size": args.world_size,
         "distributed_type": _distributed_type(args),
