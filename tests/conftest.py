@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -15,6 +17,15 @@ from tinyslm_hf.modelio import save_model_folder
 from tinyslm_hf.tokenization import train_tokenizer
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def copy_stopped_before(run: Path, copy: Path, checkpoint: str) -> Path:
+    """A copy of training output folder `run` as if the run had been killed before writing `checkpoint` (and so
+    before `final/`): what `--resume` starts from."""
+    shutil.copytree(run, copy)
+    shutil.rmtree(copy / checkpoint)
+    shutil.rmtree(copy / "final", ignore_errors=True)
+    return copy
 
 SAMPLE_TEXT = (
     "The quick brown fox jumps over the lazy dog. " * 3

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 
 import pytest
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from conftest import tiny_config
+from conftest import copy_stopped_before, tiny_config
 from tinyslm_hf import TinySLMForCausalLM
 from tinyslm_hf.budget import StepPlan
 from tinyslm_hf.cli import main
@@ -177,10 +176,7 @@ def test_tinyslm_train_with_muon_checkpoints_and_resumes_to_the_same_weights(tmp
     assert rates == {MUON: 0.02, ADAMW: 3e-3}
     assert any("momentum_buffer" in s for s in state["state"].values())
 
-    resumed = tmp_path / "resumed"
-    shutil.copytree(straight, resumed)
-    shutil.rmtree(resumed / "checkpoint-12")
-    shutil.rmtree(resumed / "final")
+    resumed = copy_stopped_before(straight, tmp_path / "resumed", "checkpoint-12")
     assert main(["train", str(corpus), "--output-dir", str(resumed), *TINY, "--max-steps", "12", "--resume"]) == 0
     want = load_file(straight / "final" / "model.safetensors")
     got = load_file(resumed / "final" / "model.safetensors")

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from conftest import copy_stopped_before
 from tinyslm_hf.data import load_documents, tokenize_and_pack
 from tinyslm_hf.data import streaming
 from tinyslm_hf.data.streaming import (is_held_out, prepare_stream, stream_documents, text_ranges,
@@ -145,9 +146,7 @@ def test_a_resumed_stream_continues_where_it_stopped(tmp_path):
              "--save-every", "4", "--max-eval-tokens", "128", "--bf16", "false"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert main(["train", *flags, "--output-dir", str(straight)]) == 0
-    shutil.copytree(straight, resumed)
-    shutil.rmtree(resumed / "checkpoint-8")
-    shutil.rmtree(resumed / "final")
+    copy_stopped_before(straight, resumed, "checkpoint-8")
     assert main(["train", *flags, "--output-dir", str(resumed), "--resume"]) == 0
     state = json.loads((resumed / "checkpoint-8" / "trainer_state.json").read_text())
     assert state["global_step"] == 8

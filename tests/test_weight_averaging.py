@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainingArguments
 
-from conftest import tiny_config
+from conftest import copy_stopped_before, tiny_config
 from tinyslm_hf import TinySLMForCausalLM
 from tinyslm_hf.budget import StepPlan
 from tinyslm_hf.cli import main
@@ -81,10 +81,7 @@ def test_the_final_model_is_the_average_and_resume_continues_it_exactly(tmp_path
     assert metrics["weight_averaging"] == 0.5
     assert metrics["last_step_eval_loss"] is not None and metrics["eval_loss"] != metrics["last_step_eval_loss"]
 
-    resumed = tmp_path / "resumed"
-    shutil.copytree(straight, resumed)
-    shutil.rmtree(resumed / "checkpoint-12")
-    shutil.rmtree(resumed / "final")
+    resumed = copy_stopped_before(straight, tmp_path / "resumed", "checkpoint-12")
     assert main(["train", str(corpus), "--output-dir", str(resumed), *TINY, "--max-steps", "12", "--resume"]) == 0
     got = load_file(resumed / "final" / "model.safetensors")
     for name in final:
@@ -95,8 +92,7 @@ def test_the_final_model_is_the_average_and_resume_continues_it_exactly(tmp_path
                                    (lambda f: None, ["--weight-averaging", "0.25"], "--weight-averaging 0.5")):
         broken = tmp_path / "broken"
         shutil.rmtree(broken, ignore_errors=True)
-        shutil.copytree(resumed, broken)
-        shutil.rmtree(broken / "checkpoint-12")
+        copy_stopped_before(resumed, broken, "checkpoint-12")
         damage(broken / "checkpoint-6" / AVERAGE_FILE)
         capsys.readouterr()
         assert main(["train", str(corpus), "--output-dir", str(broken), *TINY, "--max-steps", "12", "--resume",

@@ -46,7 +46,7 @@ AVERAGING_NEEDS_WHOLE_WEIGHTS = ("weight averaging keeps a copy of the whole mod
                                  "--weight-averaging 0 with FSDP or DeepSpeed")
 PERIODIC_EVALS = 4  # evaluations during a run whose length is derived from a time budget
 REPLAN_HEADROOM = 2.0  # how far above the first plan a budgeted run may be corrected (a first plan timed while
-# other work shared the CPU came out 1.6x short, and the cap then ended the run 8% before its budget)
+# other work shares the CPU can come out well short, and the cap would then end the run before its budget)
 STREAM_SHUFFLE_BLOCKS = 1024  # a streamed run's shuffle buffer: blocks from ~1024 places mixed (256k tokens at 256)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch.optim.swa_utils import AveragedModel
 from transformers import TrainerCallback
 
@@ -55,12 +55,18 @@ class WeightAveragingCallback(TrainerCallback):
     def save(self, folder: str | Path) -> None:
         """Write the average into checkpoint `folder` (through a temporary name, so a crash never leaves half a
         file that `--resume` would trip on)."""
+        from .partial_files import partial_prefix, remove_stale_partials
+
         path = Path(folder) / AVERAGE_FILE
         tensors = {name: p.detach().contiguous() for name, p in self._parameters().items()}
         tensors["n_averaged"] = self.average.n_averaged.detach().cpu()
-        partial = path.with_name(path.name + ".partial")
-        save_file(tensors, str(partial), metadata={"span": repr(self.span)})
-        os.replace(partial, path)
+        remove_stale_partials(path)
+        partial = path.with_name(partial_prefix(path) + "0")
+        try:
+            save_file(tensors, str(partial), metadata={"span": repr(self.span)})
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
 
     def load(self, checkpoint: str | Path) -> bool:
         """Continue the average saved in `checkpoint`; False when there is none (it then restarts from the
@@ -71,7 +77,7 @@ class WeightAveragingCallback(TrainerCallback):
         try:
             with safe_open(str(path), "pt") as f:
                 span = (f.metadata() or {}).get("span")
-            tensors = load_file(str(path))
+                tensors = {name: f.get_tensor(name) for name in f.keys()}
         except Exception as error:  # a damaged file: say which, and what to do
             raise ValueError(f"{path}: unreadable weight average ({error}); delete it to restart the average") from None
         if span is None or float(span) != self.span:
