@@ -195,8 +195,33 @@ def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons_and_qu
     assert pick_candidate(['=SUMIF(A2:A3,"North",B2:B3)', west], twin, "total sales for west") == west
 
 
+def test_criteria_take_the_cell_value_the_request_names_in_their_column():
+    from tinyslm_hf.excel.evaluate import pick_candidate, with_linked_values
+    from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
+
+    table = Table("t", [Column("A", "Branch", CATEGORY, ["Riverside", "Eastside", "Riverside"]),
+                        Column("B", "Paid By", CATEGORY, ["Card", "Cash", "Card"]),
+                        Column("C", "Fee", NUMBER, [2, 4, 6])])
+    request = "average fee at the riverside branch"
+    word, value = '=AVERAGEIF(A2:A4,"Branch",C2:C4)', '=AVERAGEIF(A2:A4,"Riverside",C2:C4)'
+    assert with_linked_values([word], table, request) == [word, value]  # the beam first, then its copy
+    assert pick_candidate(with_linked_values([word], table, request), table, request) == value
+    memorised = '=AVERAGEIF(A2:A4,"Card",C2:C4)'  # a value of another column, or a word the model remembers
+    assert with_linked_values([memorised, word], table, request) == [memorised, value, word]
+    # what is already right, a comparison, a number, or a criterion on another column than the value's stays alone
+    for kept in (value, '=COUNTIF(A2:A4,"riverside")', '=COUNTIF(C2:C4,">3")', '=COUNTIF(C2:C4,4)',
+                 '=COUNTIF(B2:B4,"Cash")', '=COUNTIF(C2:C4,"4")'):
+        assert with_linked_values([kept], table, request) == [kept]
+    assert with_linked_values([word], table, "average fee") == [word]  # no value named: nothing to fill in
+    marks = with_linked_values(['=COUNTIF(A2:A4,"<>*East*")'], table, "rows not riverside")
+    assert marks[1] == '=COUNTIF(A2:A4,"<>*Riverside*")'  # criteria marks stay
+    # a copy wins only by meeting more checks: here both quote the value, so the model's beam stays first
+    both = '=COUNTIFS(A2:A4,"Riverside",B2:B4,"Cash")'
+    assert pick_candidate(with_linked_values([both], table, "riverside rows"), table, "riverside rows") == both
+
+
 def test_candidates_decode_beams_and_return_the_executable_one(base_dir):
-    from tinyslm_hf.excel.evaluate import pick_candidate, predict_formulas
+    from tinyslm_hf.excel.evaluate import pick_candidate, predict_formulas, with_linked_values
     from tinyslm_hf.excel.prompt import build_messages, clean_answer
     from tinyslm_hf.modelio import load_model_and_tokenizer
     from tinyslm_hf.tokenization import stop_token_ids
@@ -211,7 +236,7 @@ def test_candidates_decode_beams_and_return_the_executable_one(base_dir):
         beams = model.generate(input_ids=ids, max_new_tokens=12, num_beams=3, num_return_sequences=3,
                                do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=stop_token_ids(tok))
         texts = [clean_answer(tok.decode(b[ids.shape[1]:], skip_special_tokens=True)) for b in beams]
-        assert answer == pick_candidate(texts, ex.table, ex.request)
+        assert answer == pick_candidate(with_linked_values(texts, ex.table, ex.request), ex.table, ex.request)
     constrained = predict_formulas(model, tok, requests, candidates=3, max_new_tokens=12, constrained=True)
     assert len(constrained) == 3 and all(isinstance(a, str) for a in constrained)
     with pytest.raises(ValueError, match="candidates must be >= 1"):

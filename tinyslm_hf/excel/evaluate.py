@@ -92,6 +92,50 @@ def quoted_values(formula: str) -> set[str]:
     return {_CRITERION_MARKS.sub("", content).lower() for content in string_literals(formula)[0]}
 
 
+# A criteria pair: a one-column range, then the string it is tested against (`D2:D17,"Sci"`, `C2:C9,"<>West"`).
+_CRITERIA_PAIR = re.compile(r'\$?([A-Z]{1,3})\$?\d+:\$?([A-Z]{1,3})\$?\d+\s*,\s*"((?:<>|>=|<=|=|>|<)?\*?)([^"]*?)(\*?)"')
+
+
+def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
+    """`candidates` (best first), each followed by its copies with a criterion's text replaced by a cell value the
+    request names in that criterion's column: `=AVERAGEIF(E2:E17,"Branch",H2:H17)` for "average late fee at the
+    riverside branch" also as `=AVERAGEIF(E2:E17,"Riverside",H2:H17)`.
+
+    The model finds the criteria column far more often than it copies the value it has never seen: it quotes
+    another word of the request (`"Branch"`, `"At"`) or a value it memorised (`"Card"`). The `Links:` line has
+    already found the value in that column, so filling it in is the value-linking step of text-to-SQL parsers
+    (values taken from the database cells a question mentions, not generated). A criterion that already holds a
+    value of its column, a number or a comparison (`">15"`) is kept; only `pick_candidate` decides, so a copy wins
+    only by meeting more of its checks (it quotes the named value) than the beam it came from."""
+    named: dict[str, list[str]] = defaultdict(list)
+    for link in link_columns(table, request):
+        if link.kind == "value" and link.value not in named[link.letter]:
+            named[link.letter].append(link.value)
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        quoted = quoted_values(formula)
+        for m in _CRITERIA_PAIR.finditer(formula):
+            letter, text = m.group(1), m.group(4)
+            values = named.get(letter, []) if m.group(2) == letter else []
+            comparison = m.group(3).startswith((">", "<")) and not m.group(3).startswith("<>")
+            if not values or comparison or text.lower() in {v.lower() for v in values} or _is_number(text):
+                continue
+            for value in values:
+                if value.lower() not in quoted:
+                    start, end = m.span(4)
+                    out.append(formula[:start] + value.replace('"', '""') + formula[end:])
+    return list(dict.fromkeys(out))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def pick_candidate(candidates: list[str], table, request: str) -> str:
     """Choose among beam candidates (best first) the first that best meets, in this order of importance: it runs on
     `table` without an error; it uses every column the request links to (`linking.link_columns`); it tests every
@@ -176,6 +220,8 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
     for i, (table, _, _) in enumerate(requests):
         ranked = sorted(pooled[i], key=pooled[i].get, reverse=True)
         several = candidates > 1 or len(readings[i]) > 1
+        if several:
+            ranked = with_linked_values(ranked, table, readings[i][0])
         answers.append(pick_candidate(ranked, table, readings[i][0]) if several else ranked[0])
     return answers
 
