@@ -21,14 +21,17 @@ PROMPT = "The quick brown fox"
 
 _MODELS: dict = {}
 _DIRS: dict = {}
+# Test names for configs beyond the two presets: the modern block with QK-norm is what `tinyslm train` builds.
+VARIANTS = {"modern-qk": ("modern", {"qk_norm": True})}
 
 
 def trained_model(tokenizer, preset: str, steps: int = 30) -> TinySLMForCausalLM:
-    """A tiny model fitted to SAMPLE_TEXT for `steps` AdamW steps (a few seconds on CPU). Shared: do not modify."""
+    """A tiny model (`preset`: seed, modern or a name in VARIANTS) fitted to SAMPLE_TEXT for `steps` AdamW steps (a few seconds on CPU). Shared: do not modify."""
     key = (id(tokenizer), preset, steps)
     if key not in _MODELS:
         torch.manual_seed(0)
-        model = TinySLMForCausalLM(tiny_config(preset, vocab_size=len(tokenizer)))
+        base, overrides = VARIANTS.get(preset, (preset, {}))
+        model = TinySLMForCausalLM(tiny_config(base, vocab_size=len(tokenizer), **overrides))
         ids = torch.tensor(tokenizer(SAMPLE_TEXT)["input_ids"])
         seq = model.config.max_position_embeddings
         batches = ids[: (len(ids) // seq) * seq].view(-1, seq)

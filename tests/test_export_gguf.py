@@ -24,7 +24,7 @@ from tinyslm_hf.export.runtimes import (
     load_gguf,
 )
 
-PRESETS = ["seed", "modern"]
+PRESETS = ["seed", "modern", "modern-qk"]  # modern-qk: the modern block with QK-norm (llama.cpp's qwen3)
 TYPES = ["f32", "f16", "q8_0"]
 VARIED_TEXT = [
     "Hello world",
@@ -86,7 +86,7 @@ def test_f16_and_q8_0_logits(gguf_files, tiny_tokenizer, preset):
     ids = tiny_tokenizer(HELD_OUT)["input_ids"][:60]
     ref = _hf_logits(tiny_tokenizer, preset, ids)
     f32 = _gguf_logits(gguf_files[preset, "f32"], ids)
-    # llama matches to float rounding (3e-6 measured); ggml's GELU for gpt2 goes through an f16 table (3e-3 measured).
+    # llama / qwen3 match to float rounding (3e-6 measured); ggml's GELU for gpt2 goes through an f16 table (3e-3).
     assert np.abs(f32 - ref).max() < (1e-2 if preset == "seed" else 1e-4)
     f16 = _gguf_logits(gguf_files[preset, "f16"], ids, f32_cache=False)
     assert np.abs(f16 - ref).max() < 0.05
@@ -130,6 +130,9 @@ def test_metadata_and_q8_0_fallback(gguf_files, tiny_tokenizer, tmp_path, caplog
     with caplog.at_level(logging.WARNING, logger="tinyslm_hf.export.gguf"):
         export_gguf(trained_model(tiny_tokenizer, "modern"), tiny_tokenizer, tmp_path / "m.gguf", "q8_0")
     assert "blk.0.ffn_down.weight" in caplog.text and "f16" in caplog.text
+    qwen3 = gguf.GGUFReader(str(gguf_files["modern-qk", "f32"]))
+    assert qwen3.fields["general.architecture"].contents() == "qwen3"
+    assert {"blk.0.attn_q_norm.weight", "blk.0.attn_k_norm.weight"} <= {t.name for t in qwen3.tensors}
     gpt2 = gguf.GGUFReader(str(gguf_files["seed", "f32"]))
     assert gpt2.fields["general.architecture"].contents() == "gpt2"
     assert {"blk.0.attn_qkv.weight", "position_embd.weight"} <= {t.name for t in gpt2.tensors}
@@ -147,6 +150,9 @@ def test_unsupported_config_and_no_partial_file(tiny_tokenizer, tmp_path, monkey
     with pytest.raises(ValueError, match="no llama.cpp architecture") as info:
         export_gguf(odd, tiny_tokenizer, tmp_path / "odd.gguf")
     assert "gpt2" in str(info.value) and "llama" in str(info.value)
+    gpt2_with_qk_norm = TinySLMForCausalLM(tiny_config("seed", qk_norm=True, vocab_size=len(tiny_tokenizer)))
+    with pytest.raises(ValueError, match="qk_norm=True"):  # llama.cpp's gpt2 has no QK-norm: never a different model
+        export_gguf(gpt2_with_qk_norm, tiny_tokenizer, tmp_path / "qk.gguf")
     with pytest.raises(ValueError, match="--type"):
         export_gguf(trained_model(tiny_tokenizer, "seed"), tiny_tokenizer, tmp_path / "x.gguf", "q4_0")
 

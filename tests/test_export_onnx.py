@@ -17,10 +17,11 @@ from tinyslm_hf.modelio import load_model_and_tokenizer
 def exported(tmp_path_factory, tiny_tokenizer):
     """(model folder, ONNX folder) exported through the CLI, with the int8 graph.
 
-    The modern preset (RoPE, GQA, RMSNorm, SwiGLU) has the most that can go wrong in a traced graph; one export costs
-    about 15 s on 2 cores, so the seed preset is covered by its GGUF tests rather than a second export here.
+    The modern block as `tinyslm train` builds it (RoPE, GQA, RMSNorm, SwiGLU, QK-norm) has the most that can go
+    wrong in a traced graph; one export costs about 15 s on 2 cores, so the seed preset and the plain modern one are
+    covered by their GGUF tests rather than more exports here.
     """
-    model_dir = trained_model_dir(tmp_path_factory, tiny_tokenizer, "modern")
+    model_dir = trained_model_dir(tmp_path_factory, tiny_tokenizer, "modern-qk")
     out = tmp_path_factory.mktemp("onnx-modern") / "onnx"
     assert main(["export", "onnx", "--model", str(model_dir), "--out", str(out), "--int8"]) == 0
     return model_dir, out

@@ -39,6 +39,20 @@ def cache_of(output):
 
 
 @pytest.mark.parametrize("preset", PRESETS)
+def test_every_matrix_starts_at_the_configured_init_std(preset):
+    # The documented init (modeling `_init_weights`): Normal(0, initializer_range) for every projection, the residual
+    # output ones included. A module-level rule on the attention or MLP module is never run for remote code
+    # (transformers marks parameter-less modules initialised without calling `_init_weights`), so a rule there
+    # would be silently dead; this pins what a fresh model really holds.
+    torch.manual_seed(0)
+    model = TinySLMForCausalLM(tiny_config(preset, hidden_size=128, num_hidden_layers=4, initializer_range=0.05))
+    stds = {name: p.std().item() for name, p in model.named_parameters() if p.ndim == 2}
+    assert any("o_proj" in n for n in stds) and any("down_proj" in n for n in stds)
+    for name, std in stds.items():
+        assert std == pytest.approx(0.05, rel=0.1), name
+
+
+@pytest.mark.parametrize("preset", PRESETS)
 def test_causality_future_tokens_do_not_change_past_logits(preset):
     model = make_model(preset)
     ids = torch.randint(0, 97, (2, 20))
@@ -152,6 +166,36 @@ def test_modern_preset_equals_llama_with_the_same_weights(kv_heads):
     ids = torch.randint(0, 97, (2, 33))
     with torch.no_grad():
         torch.testing.assert_close(model(ids).logits, ref(ids).logits, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])
+def test_modern_preset_with_qk_norm_equals_qwen3_with_the_same_weights(kv_heads):
+    """QK-norm (`tinyslm train`'s default) is Qwen3's: RMSNorm over each head's queries and keys, before RoPE."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    model = make_model("modern", initializer_range=0.1, num_key_value_heads=kv_heads, qk_norm=True)
+    with torch.no_grad():  # norm scales other than 1, so a q/k norm left out or swapped shows in the logits
+        for layer in model.model.layers:
+            layer.self_attn.q_norm.weight.uniform_(0.5, 1.5)
+            layer.self_attn.k_norm.weight.uniform_(0.5, 1.5)
+    c = model.config
+    ref = Qwen3ForCausalLM(
+        Qwen3Config(
+            vocab_size=c.vocab_size, hidden_size=c.hidden_size, intermediate_size=c.intermediate_size,
+            num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
+            num_key_value_heads=c.num_key_value_heads, head_dim=c.head_dim,
+            max_position_embeddings=c.max_position_embeddings, rms_norm_eps=c.layer_norm_eps,
+            rope_parameters=dict(c.rope_parameters), tie_word_embeddings=True, hidden_act="silu",
+            attention_bias=False, use_sliding_window=False,
+        )
+    ).eval()
+    ref.load_state_dict(model.state_dict(), strict=True)  # Qwen3's module names, q_norm / k_norm included
+    ids = torch.randint(0, 97, (2, 33))
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, ref(ids).logits, rtol=1e-5, atol=1e-5)
+        plain = copy.deepcopy(model)
+        plain.config.qk_norm = False  # the copy's modules share its config
+        assert not torch.allclose(plain(ids).logits, model(ids).logits, atol=1e-3)  # the norms do act
 
 
 def manual_attention_logits(model: TinySLMForCausalLM, ids: torch.Tensor) -> torch.Tensor:

@@ -189,7 +189,8 @@ def test_tinyslm_train_with_muon_checkpoints_and_resumes_to_the_same_weights(tmp
     # Resuming with another optimizer or schedule is refused by name (one line, exit 2), before any work.
     capsys.readouterr()
     for flags, message in ((["--optimizer", "adamw"], "--optimizer muon"),
-                           (["--lr-schedule", "cosine"], "--lr-schedule wsd")):
+                           (["--lr-schedule", "cosine"], "--lr-schedule wsd"),
+                           (["--no-qk-norm"], "--qk-norm")):  # a different block would not load the weights
         assert main(["train", str(corpus), "--output-dir", str(resumed), *TINY, "--max-steps", "14", "--resume",
                      *flags]) == 2
         err = capsys.readouterr().err.strip().splitlines()

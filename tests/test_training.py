@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
 from tinyslm_hf.cli import main
@@ -43,11 +44,25 @@ def test_final_folder_is_complete(trained):
             "loss_curve.png", "modeling_tinyslm.py", "kernels_tinyslm.py", "configuration_tinyslm.py", "train_metrics.json"} <= names
     config = json.loads((final / "config.json").read_text())
     assert config["use_cache"] is True and "AutoModelForCausalLM" in config["auto_map"]
+    assert config["qk_norm"] is True  # the modern default; the weights hold the norms
+    assert "model.layers.0.self_attn.q_norm.weight" in load_file(final / "model.safetensors")
     generation = json.loads((final / "generation_config.json").read_text())
     assert generation["eos_token_id"] == [0, 3] and generation["pad_token_id"] == 1
     card = (final / "README.md").read_text()
     assert "library_name: transformers" in card and "bits per byte" in card
     assert not [n for n in names if n.endswith(".bin")]
+
+
+def test_qk_norm_defaults_to_the_preset_and_can_be_set():
+    from tinyslm_hf.settings import TrainSettings
+    from tinyslm_hf.training import model_config
+
+    assert model_config(TrainSettings(), 300, None).qk_norm is True
+    assert model_config(TrainSettings(preset="seed"), 300, None).qk_norm is False  # GPT-2 shaped: no QK-norm
+    assert model_config(TrainSettings(qk_norm=False), 300, None).qk_norm is False
+    assert model_config(TrainSettings(preset="seed", qk_norm=True), 300, None).qk_norm is True
+    with pytest.raises(ValueError, match="qk_norm must be a bool"):
+        TrainSettings(qk_norm="yes").validate()
 
 
 def test_loss_decreases_on_repeated_text(trained):

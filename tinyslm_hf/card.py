@@ -12,7 +12,8 @@ SEED_FIXES = (
     "The seed (blog) TinySLM had three bugs, fixed here and each guarded by a test: (1) no causal mask, so positions "
     "attended to the future; (2) heads split with a reshape and no transpose, mixing sequence positions into heads; "
     "(3) attention scores scaled by 1/sqrt(hidden_size) instead of 1/sqrt(head_dim). With the same weights, the seed "
-    "preset gives GPT2LMHeadModel's logits and the modern preset gives LlamaForCausalLM's."
+    "preset gives GPT2LMHeadModel's logits and the modern preset gives LlamaForCausalLM's (Qwen3ForCausalLM's with "
+    "QK-norm, the `tinyslm train` default)."
 )
 
 

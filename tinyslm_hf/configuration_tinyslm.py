@@ -107,6 +107,10 @@ class TinySLMConfig(PretrainedConfig):
     mlp_bias: bool = True
     attention_dropout: float = 0.0
     hidden_dropout: float = 0.0
+    # RMSNorm (learned scale per channel) over each head's queries and keys before RoPE, as OLMo 2 and Qwen3 do: the
+    # attention logits cannot grow with the weights, which trains better at the default shape (docs/training.md).
+    # GGUF: a modern model with it runs as llama.cpp's `qwen3` architecture.
+    qk_norm: bool = False
     use_cache: bool = True
     # Training steps compute the LM head and the loss together, without keeping logits (see modeling_tinyslm).
     fused_linear_cross_entropy: bool = True
@@ -212,6 +216,8 @@ class TinySLMConfig(PretrainedConfig):
             raise ValueError(f"mlp_type must be one of {MLP_TYPES}, got {self.mlp_type!r}")
         if self.hidden_act not in HIDDEN_ACTS:
             raise ValueError(f"hidden_act must be one of {HIDDEN_ACTS}, got {self.hidden_act!r}")
+        if not isinstance(self.qk_norm, bool):
+            raise ValueError(f"qk_norm must be a bool, got {self.qk_norm!r}")
         if not isinstance(self.fused_linear_cross_entropy, bool):
             raise ValueError(f"fused_linear_cross_entropy must be a bool, got {self.fused_linear_cross_entropy!r}")
         for name in ("attention_dropout", "hidden_dropout"):

@@ -210,6 +210,9 @@ class TinySLMAttention(nn.Module):
         self.k_proj = nn.Linear(config.hidden_size, self.num_key_value_heads * self.head_dim, bias=bias)
         self.v_proj = nn.Linear(config.hidden_size, self.num_key_value_heads * self.head_dim, bias=bias)
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=bias)
+        if config.qk_norm:  # per head, over head_dim; Qwen3's names, so tools that know them map the weights
+            self.q_norm = TinySLMRMSNorm(self.head_dim, eps=config.layer_norm_eps)
+            self.k_norm = TinySLMRMSNorm(self.head_dim, eps=config.layer_norm_eps)
 
     def forward(
         self,
@@ -227,6 +230,8 @@ class TinySLMAttention(nn.Module):
         # the transpose and mixed sequence positions into the head dimension).
         projected = fused_projections((self.q_proj, self.k_proj, self.v_proj), hidden_states)
         query, key, value = (t.view(hidden_shape).transpose(1, 2) for t in projected)
+        if self.config.qk_norm:
+            query, key = self.q_norm(query), self.k_norm(key)
 
         if position_embeddings is not None:
             cos, sin = position_embeddings
@@ -376,10 +381,9 @@ class TinySLMPreTrainedModel(PreTrainedModel):
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     def _init_weights(self, module: nn.Module) -> None:
-        """Normal(0, initializer_range) everywhere (transformers' default), then GPT-2's scaled init.
-
-        The two residual output projections per block get std / sqrt(2 * num_layers) so the residual stream's
-        variance does not grow with depth.
+        """Normal(0, initializer_range) for every matrix (transformers' default), the residual output projections
+        included: GPT-2's smaller init for those (std / sqrt(2 * num_layers)) and a zero init both trained worse with
+        Muon at the default shape (docs/training.md). Only the rotary buffers need work of their own.
         """
         super()._init_weights(module)
         if isinstance(module, TinySLMRotaryEmbedding):
@@ -388,10 +392,6 @@ class TinySLMPreTrainedModel(PreTrainedModel):
             inv_freq = module.compute_inv_freq(self.config, module.inv_freq.device)[0]
             init.copy_(module.inv_freq, inv_freq)
             init.copy_(module.original_inv_freq, inv_freq)
-        if isinstance(module, (TinySLMAttention, TinySLMMLP)):
-            proj = module.o_proj if isinstance(module, TinySLMAttention) else module.down_proj
-            std = self.config.initializer_range / (2 * self.config.num_hidden_layers) ** 0.5
-            init.normal_(proj.weight, mean=0.0, std=std)
 
 
 class TinySLMModel(TinySLMPreTrainedModel):

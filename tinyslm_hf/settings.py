@@ -70,6 +70,9 @@ class TrainSettings:
     """Residual and embedding dropout."""
     attention_dropout: float = 0.0
     """Dropout on attention probabilities; costly on CPU (docs/training.md)."""
+    qk_norm: bool | None = None
+    """RMSNorm over each head's queries and keys (OLMo 2 / Qwen3); default: on for modern (it measured better),
+    off for seed (GPT-2 has none, and llama.cpp's gpt2 cannot run it)."""
     validation_fraction: float = 0.1
     """Share of the text held out for evaluation."""
     batch_size: int = 8

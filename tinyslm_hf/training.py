@@ -173,6 +173,18 @@ def check_resume_recipe(settings: "TrainSettings", checkpoint: Path) -> None:
         if getattr(settings, name, value) != value:  # FinetuneSettings has no recipe choice: nothing to compare
             raise ValueError(f"--resume: {checkpoint} was trained with {name} {value}; pass "
                              f"--{name.replace('_', '-')} {value} to continue it")
+    config_file = checkpoint / "config.json"
+    if hasattr(settings, "qk_norm") and config_file.is_file():  # runs from before QK-norm was the default have none
+        saved_qk_norm = json.loads(config_file.read_text(encoding="utf-8")).get("qk_norm", False)
+        if resolved_qk_norm(settings) != saved_qk_norm:
+            flag = "--qk-norm" if saved_qk_norm else "--no-qk-norm"
+            raise ValueError(f"--resume: {checkpoint} was trained with qk_norm {saved_qk_norm}; pass {flag} to "
+                             "continue it")
+
+
+def resolved_qk_norm(settings: "TrainSettings") -> bool:
+    """`--qk-norm` as given, else the preset's default: on for modern, off for the GPT-2-shaped seed."""
+    return settings.preset == "modern" if settings.qk_norm is None else settings.qk_norm
 
 
 def last_complete_checkpoint(output_dir: Path) -> Path | None:
@@ -234,6 +246,7 @@ def model_config(settings: TrainSettings, vocab_size: int, tokenizer) -> TinySLM
         max_position_embeddings=settings.block_size,
         hidden_dropout=settings.dropout,
         attention_dropout=settings.attention_dropout,
+        qk_norm=resolved_qk_norm(settings),
         pad_token_id=tokenizer.pad_token_id if tokenizer is not None else None,
         bos_token_id=tokenizer.bos_token_id if tokenizer is not None else None,
         eos_token_id=tokenizer.eos_token_id if tokenizer is not None else None,

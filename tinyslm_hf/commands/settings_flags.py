@@ -51,7 +51,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls, choices: dict |
         kind, many = _flag_type(hints[f.name])
         help_text = f"{docs[f.name]} (default: {default})"
         if kind is bool:
-            action = argparse.BooleanOptionalAction if default is True else "store_true"
+            # --x / --no-x where the default is on or decided later (None); a plain switch where it is off
+            action = "store_true" if default is False else argparse.BooleanOptionalAction
             parser.add_argument(flag, action=action, default=None, help=help_text)
         else:
             parser.add_argument(flag, type=kind, default=None, nargs="+" if many else None,

@@ -7,6 +7,8 @@ model type, so the mapping lives here. Each preset maps onto an architecture lla
 * modern (RoPE, RMSNorm, SwiGLU, GQA)               -> `llama`: q/k rows are permuted per head, because our RoPE is
   HF's "rotate_half" form (pairs dim i with i + d/2) while llama.cpp's `llama` rotates adjacent pairs (2i, 2i+1);
   this is the same permutation llama.cpp's convert_hf_to_gguf applies to LlamaForCausalLM.
+* modern with `qk_norm` (RMSNorm over each head's queries and keys)  -> `qwen3`, the same block plus
+  `attn_q_norm` / `attn_k_norm`; qwen3 rotates halves as we do, so q/k go in unpermuted.
 
 The tokenizer goes in as a byte-level BPE (`tokenizer.ggml.model = "gpt2"`, pre-tokenizer "gpt-2") with its full
 vocabulary, merges and special-token ids, so llama.cpp tokenizes exactly like the HF tokenizer.
@@ -37,14 +39,16 @@ SUPPORTED_COMBINATIONS = (
     "gpt2 : position_embedding_type='learned', norm_type='layernorm', mlp_type='gelu', "
     f"hidden_act in {_GPT2_ACTS} (the 'seed' preset)\n"
     "  llama: position_embedding_type='rope' (rope_type 'default'), norm_type='rmsnorm', mlp_type='swiglu', "
-    f"hidden_act in {_LLAMA_ACTS}, attention_bias=False, mlp_bias=False (the 'modern' preset)"
+    f"hidden_act in {_LLAMA_ACTS}, attention_bias=False, mlp_bias=False (the 'modern' preset)\n"
+    "  qwen3: the llama combination with qk_norm=True (the modern preset as `tinyslm train` builds it)"
 )
 
 
 def gguf_arch_for(config: Any) -> str:
     """Name of the llama.cpp architecture that computes exactly what this config computes, or a ValueError."""
     pos, norm, mlp, act = config.position_embedding_type, config.norm_type, config.mlp_type, config.hidden_act
-    if pos == "learned" and norm == "layernorm" and mlp == "gelu" and act in _GPT2_ACTS:
+    qk_norm = getattr(config, "qk_norm", False)  # folders saved before the field existed have none
+    if pos == "learned" and norm == "layernorm" and mlp == "gelu" and act in _GPT2_ACTS and not qk_norm:
         if act == "gelu":
             # The two GELUs differ by at most 4.7e-4, less than the error of ggml's f16-table GELU itself.
             logger.warning("hidden_act='gelu' (erf) runs as llama.cpp's tanh-approximate GELU: logits differ slightly")
@@ -59,11 +63,12 @@ def gguf_arch_for(config: Any) -> str:
         and not config.attention_bias
         and not config.mlp_bias
     ):
-        return "llama"
+        return "qwen3" if qk_norm else "llama"
     raise ValueError(
         "this model maps to no llama.cpp architecture (position_embedding_type="
         f"{pos!r}, norm_type={norm!r}, mlp_type={mlp!r}, hidden_act={act!r}, rope_type={rope_type!r}, "
-        f"attention_bias={config.attention_bias}, mlp_bias={config.mlp_bias}); GGUF export supports:\n  "
+        f"attention_bias={config.attention_bias}, mlp_bias={config.mlp_bias}, qk_norm={qk_norm}); GGUF export "
+        "supports:\n  "
         + SUPPORTED_COMBINATIONS
     )
 
@@ -147,10 +152,13 @@ def _tensor_plan(model: Any, arch: str) -> list[tuple[str, np.ndarray]]:
                 (b + "ffn_down.bias", _bias(sd, mlp + "{}_proj.bias", ["down"], cfg.hidden_size)),
             ]
         else:
+            q, k = sd[attn + "q_proj.weight"], sd[attn + "k_proj.weight"]
+            if arch == "llama":  # qwen3 rotates halves (NEOX) as we do: no permutation
+                q, k = permute_for_llama_rope(q, cfg.num_attention_heads), permute_for_llama_rope(k, cfg.num_key_value_heads)
             out += [
                 (b + "attn_norm.weight", sd[p + "input_layernorm.weight"]),
-                (b + "attn_q.weight", permute_for_llama_rope(sd[attn + "q_proj.weight"], cfg.num_attention_heads)),
-                (b + "attn_k.weight", permute_for_llama_rope(sd[attn + "k_proj.weight"], cfg.num_key_value_heads)),
+                (b + "attn_q.weight", q),
+                (b + "attn_k.weight", k),
                 (b + "attn_v.weight", sd[attn + "v_proj.weight"]),
                 (b + "attn_output.weight", sd[attn + "o_proj.weight"]),
                 (b + "ffn_norm.weight", sd[p + "post_attention_layernorm.weight"]),
@@ -158,6 +166,9 @@ def _tensor_plan(model: Any, arch: str) -> list[tuple[str, np.ndarray]]:
                 (b + "ffn_up.weight", sd[mlp + "up_proj.weight"]),
                 (b + "ffn_down.weight", sd[mlp + "down_proj.weight"]),
             ]
+            if arch == "qwen3":
+                out += [(b + "attn_q_norm.weight", sd[attn + "q_norm.weight"]),
+                        (b + "attn_k_norm.weight", sd[attn + "k_norm.weight"])]
     out.append(("output_norm.weight", sd["model.norm.weight"]))
     if arch == "gpt2":
         out.append(("output_norm.bias", sd["model.norm.bias"]))
