@@ -1,6 +1,6 @@
 """Folders saved by one transformers release load in another, with the same logits and greedy text.
 
-`save DIR` writes a tiny seed and a tiny modern model folder (with a tokenizer) plus their reference outputs;
+`save DIR` writes tiny seed, modern and modern + QK-norm model folders (with a tokenizer) plus their reference outputs;
 `load DIR`, run under another release, loads each folder through the Auto classes and through remote code and
 compares. CI runs it both ways between the newest and the oldest release `pyproject.toml` allows. Exit status 1
 and a one-line message per mismatch.
@@ -27,6 +27,10 @@ def _outputs(model) -> dict:
     return {"logits": logits.flatten().tolist(), "generated": generated[0].tolist()}
 
 
+# Folder name -> (preset, config overrides): both presets, and the modern block `tinyslm train` builds (QK-norm).
+FOLDERS = {"seed": ("seed", {}), "modern": ("modern", {}), "modern-qk": ("modern", {"qk_norm": True})}
+
+
 def save(root: Path) -> None:
     from tinyslm_hf import TinySLMConfig, TinySLMForCausalLM
     from tinyslm_hf.modelio import save_model_folder
@@ -34,15 +38,15 @@ def save(root: Path) -> None:
 
     tokenizer = train_tokenizer(["To be, or not to be, that is the question. " * 50], vocab_size=300,
                                 model_max_length=64)
-    for preset in ("seed", "modern"):
+    for name, (preset, extra) in FOLDERS.items():
         torch.manual_seed(0)
         config = TinySLMConfig.from_preset(preset, vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
                                            num_attention_heads=4, max_position_embeddings=64,
-                                           intermediate_size=64, initializer_range=0.2)
+                                           intermediate_size=64, initializer_range=0.2, **extra)
         model = TinySLMForCausalLM(config).eval()
-        folder = save_model_folder(model, tokenizer, root / preset)
+        folder = save_model_folder(model, tokenizer, root / name)
         reference = {"release": transformers.__version__, **_outputs(model)}
-        (root / f"{preset}.reference.json").write_text(json.dumps(reference))
+        (root / f"{name}.reference.json").write_text(json.dumps(reference))
         print(f"saved {folder} with transformers {transformers.__version__}")
 
 
@@ -52,7 +56,7 @@ def load(root: Path) -> int:
     for how, kwargs in (("remote code", {"trust_remote_code": True}), ("auto classes", {})):
         if not kwargs:
             import tinyslm_hf  # noqa: F401  (registers the Auto classes)
-        for preset in ("seed", "modern"):
+        for preset in FOLDERS:
             reference = json.loads((root / f"{preset}.reference.json").read_text())
             model = AutoModelForCausalLM.from_pretrained(root / preset, **kwargs).eval()
             got = _outputs(model)

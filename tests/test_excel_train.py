@@ -210,8 +210,12 @@ def test_criteria_take_the_cell_value_the_request_names_in_their_column():
     assert with_linked_values([memorised, word], table, request) == [memorised, value, word]
     # what is already right, a comparison, a number, or a criterion on another column than the value's stays alone
     for kept in (value, '=COUNTIF(A2:A4,"riverside")', '=COUNTIF(C2:C4,">3")', '=COUNTIF(C2:C4,4)',
-                 '=COUNTIF(B2:B4,"Cash")', '=COUNTIF(C2:C4,"4")'):
-        assert with_linked_values([kept], table, request) == [kept]
+                 '=COUNTIF(B2:B4,"Cash")', '=COUNTIF(C2:C4,"4")',
+                 '=COUNTIF(A2:A4,"<>")', '=COUNTIF(A2:A4,"*")',  # not blank / anything: no value to fill in
+                 '=COUNTIF(A2:A4,"*"&B2&"*")', '=COUNTIF(A2:A4,"<>"&B2)',  # an expression, not a literal
+                 '=COUNTIF(A2:A4,"say ""hi""")',  # a literal with quotes in it
+                 '=XLOOKUP("T-1",A2:A4,A2:A4,"not found")', '=IF(A2="East","East","West")'):  # not criteria
+        assert with_linked_values([kept], table, request) == [kept], kept
     assert with_linked_values([word], table, "average fee") == [word]  # no value named: nothing to fill in
     marks = with_linked_values(['=COUNTIF(A2:A4,"<>*East*")'], table, "rows not riverside")
     assert marks[1] == '=COUNTIF(A2:A4,"<>*Riverside*")'  # criteria marks stay

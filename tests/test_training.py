@@ -65,6 +65,19 @@ def test_qk_norm_defaults_to_the_preset_and_can_be_set():
         TrainSettings(qk_norm="yes").validate()
 
 
+def test_resume_follows_the_checkpoints_qk_norm_unless_told_otherwise(tmp_path):
+    from tinyslm_hf.settings import TrainSettings
+    from tinyslm_hf.training import check_resume_recipe
+
+    old = tmp_path / "checkpoint-5"  # a run from before the field existed: its config has no qk_norm (off)
+    old.mkdir()
+    (old / "config.json").write_text(json.dumps({"model_type": "tinyslm", "hidden_size": 32}))
+    check_resume_recipe(TrainSettings(), old)  # untyped: the checkpoint's model is rebuilt as it was
+    check_resume_recipe(TrainSettings(qk_norm=False), old)
+    with pytest.raises(ValueError, match="was trained with qk_norm False; pass --no-qk-norm"):
+        check_resume_recipe(TrainSettings(qk_norm=True), old)
+
+
 def test_loss_decreases_on_repeated_text(trained):
     metrics = json.loads((trained / "final" / "train_metrics.json").read_text())
     state = json.loads((trained / "checkpoint-40" / "trainer_state.json").read_text())

@@ -173,13 +173,15 @@ def check_resume_recipe(settings: "TrainSettings", checkpoint: Path) -> None:
         if getattr(settings, name, value) != value:  # FinetuneSettings has no recipe choice: nothing to compare
             raise ValueError(f"--resume: {checkpoint} was trained with {name} {value}; pass "
                              f"--{name.replace('_', '-')} {value} to continue it")
+    # The model is rebuilt from the checkpoint's own config, so an untyped --qk-norm follows it (runs from before the
+    # field existed have none: off); only a typed one that contradicts it is an error.
     config_file = checkpoint / "config.json"
-    if hasattr(settings, "qk_norm") and config_file.is_file():  # runs from before QK-norm was the default have none
+    if getattr(settings, "qk_norm", None) is not None and config_file.is_file():
         saved_qk_norm = json.loads(config_file.read_text(encoding="utf-8")).get("qk_norm", False)
-        if resolved_qk_norm(settings) != saved_qk_norm:
+        if settings.qk_norm != saved_qk_norm:
             flag = "--qk-norm" if saved_qk_norm else "--no-qk-norm"
-            raise ValueError(f"--resume: {checkpoint} was trained with qk_norm {saved_qk_norm}; pass {flag} to "
-                             "continue it")
+            raise ValueError(f"--resume: {checkpoint} was trained with qk_norm {saved_qk_norm}; pass {flag} (or "
+                             "neither) to continue it")
 
 
 def resolved_qk_norm(settings: "TrainSettings") -> bool:

@@ -7,6 +7,7 @@ A prediction that does not parse or fails to evaluate is simply wrong; nothing i
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import defaultdict
@@ -92,8 +93,12 @@ def quoted_values(formula: str) -> set[str]:
     return {_CRITERION_MARKS.sub("", content).lower() for content in string_literals(formula)[0]}
 
 
-# A criteria pair: a one-column range, then the string it is tested against (`D2:D17,"Sci"`, `C2:C9,"<>West"`).
-_CRITERIA_PAIR = re.compile(r'\$?([A-Z]{1,3})\$?\d+:\$?([A-Z]{1,3})\$?\d+\s*,\s*"((?:<>|>=|<=|=|>|<)?\*?)([^"]*?)(\*?)"')
+# A criteria pair: a one-column range, then the string literal it is tested against (`D2:D17,"Sci"`,
+# `C2:C9,"<>West"`); a string joined on with `&` (`"*"&B1&"*"`) is an expression, not a literal to rewrite.
+_CRITERIA_PAIR = re.compile(r'\$?([A-Z]{1,3})\$?\d+:\$?([A-Z]{1,3})\$?\d+\s*,\s*"((?:[^"]|"")*)"(?!\s*&)')
+_CRITERION_PARTS = re.compile(r"^((?:<>|>=|<=|=|>|<)?\*?)(.*?)(\*?)$", re.S)  # marks, the value, a closing wildcard
+CRITERIA_FUNCTIONS = frozenset({"COUNTIF", "COUNTIFS", "SUMIF", "SUMIFS", "AVERAGEIF", "AVERAGEIFS", "MAXIFS",
+                                "MINIFS"})
 
 
 def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
@@ -104,9 +109,11 @@ def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
     The model finds the criteria column far more often than it copies the value it has never seen: it quotes
     another word of the request (`"Branch"`, `"At"`) or a value it memorised (`"Card"`). The `Links:` line has
     already found the value in that column, so filling it in is the value-linking step of text-to-SQL parsers
-    (values taken from the database cells a question mentions, not generated). A criterion that already holds a
-    value of its column, a number or a comparison (`">15"`) is kept; only `pick_candidate` decides, so a copy wins
-    only by meeting more of its checks (it quotes the named value) than the beam it came from."""
+    (values taken from the database cells a question mentions, not generated). Only criteria of the COUNTIF /
+    SUMIF / AVERAGEIF / MAXIFS family are rewritten, and a criterion is kept when it already holds a value the
+    request names in its column, is empty or only a mark (`"<>"`: not blank), a number or a comparison (`">15"`).
+    `pick_candidate` decides: a copy sits right after its beam, so it is chosen when it meets more of the checks
+    than that beam (it quotes the named value) and at least as many as every later one."""
     named: dict[str, list[str]] = defaultdict(list)
     for link in link_columns(table, request):
         if link.kind == "value" and link.value not in named[link.letter]:
@@ -114,26 +121,48 @@ def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
     out: list[str] = []
     for formula in candidates:
         out.append(formula)
+        if not named:
+            continue
         quoted = quoted_values(formula)
+        functions = _enclosing_functions(formula)
         for m in _CRITERIA_PAIR.finditer(formula):
-            letter, text = m.group(1), m.group(4)
+            letter, literal = m.group(1), m.group(3)
             values = named.get(letter, []) if m.group(2) == letter else []
-            comparison = m.group(3).startswith((">", "<")) and not m.group(3).startswith("<>")
-            if not values or comparison or text.lower() in {v.lower() for v in values} or _is_number(text):
+            marks, text, wildcard = _CRITERION_PARTS.match(literal).groups()
+            if (not values or functions[m.start()] not in CRITERIA_FUNCTIONS or not text or '"' in literal
+                    or marks.startswith((">", "<")) and not marks.startswith("<>")
+                    or text.lower() in {v.lower() for v in values} or _is_number(text)):
                 continue
             for value in values:
                 if value.lower() not in quoted:
-                    start, end = m.span(4)
-                    out.append(formula[:start] + value.replace('"', '""') + formula[end:])
+                    new = marks + value.replace('"', '""') + wildcard
+                    out.append(formula[:m.start(3)] + new + formula[m.end(3):])
     return list(dict.fromkeys(out))
+
+
+def _enclosing_functions(formula: str) -> list[str | None]:
+    """For each character of `formula`, the name of the innermost function call it is inside (None outside any;
+    text inside string literals does not open or close calls)."""
+    stack: list[str | None] = []
+    inside: list[str | None] = []
+    in_string = False
+    for i, char in enumerate(formula):
+        if char == '"':
+            in_string = not in_string  # `""` inside a string toggles twice
+        elif not in_string and char == "(":
+            name = re.search(r"[A-Z][A-Z0-9.]*$", formula[:i].upper())
+            stack.append(name.group(0) if name else None)
+        elif not in_string and char == ")" and stack:
+            stack.pop()
+        inside.append(stack[-1] if stack else None)
+    return inside
 
 
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def pick_candidate(candidates: list[str], table, request: str) -> str:
