@@ -154,7 +154,8 @@ def _tensor_plan(model: Any, arch: str) -> list[tuple[str, np.ndarray]]:
         else:
             q, k = sd[attn + "q_proj.weight"], sd[attn + "k_proj.weight"]
             if arch == "llama":  # qwen3 rotates halves (NEOX) as we do: no permutation
-                q, k = permute_for_llama_rope(q, cfg.num_attention_heads), permute_for_llama_rope(k, cfg.num_key_value_heads)
+                q = permute_for_llama_rope(q, cfg.num_attention_heads)
+                k = permute_for_llama_rope(k, cfg.num_key_value_heads)
             out += [
                 (b + "attn_norm.weight", sd[p + "input_layernorm.weight"]),
                 (b + "attn_q.weight", q),
