@@ -4,9 +4,9 @@ import re
 
 from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.linking import (COMPARISON_PHRASES, header_core, link_columns, links_text,
-                                      request_comparisons, request_numbers)
+                                      request_comparisons, request_numbers, with_iso_dates)
 from tinyslm_hf.excel.prompt import user_message
-from tinyslm_hf.excel.table import CATEGORY, NUMBER, TEXT, Column, Table
+from tinyslm_hf.excel.table import CATEGORY, DATE, NUMBER, TEXT, Column, Table
 
 
 def _table() -> Table:
@@ -123,6 +123,24 @@ def test_stated_comparisons_are_read_with_their_operator_and_value():
         assert request_comparisons(unsure) == set(), unsure
 
 
+def test_dates_spelled_in_words_are_read_as_the_formula_writes_them():
+    """`after march 31 2024` states DATE(2024,3,31): the month is a number the formula must write, and the
+    comparison is the same as `after 2024-03-31`; so a beam with DATE(2024,12,31) no longer passes the checks."""
+    from tinyslm_hf.excel.evaluate import pick_candidate
+
+    assert with_iso_dates("loans after march 31 2024, 1 Aug 2024 or Feb 1st, 2024") == \
+        "loans after 2024-03-31, 2024-08-01 or 2024-02-01"
+    assert with_iso_dates("31 feb 2024, may 2024, 5 may") == "31 feb 2024, may 2024, 5 may"  # not a whole date
+    assert request_comparisons("checked out after march 31 2024") == {(">", "2024-03-31")}
+    assert request_comparisons("check in on or after 1 August 2024") == {(">=", "2024-08-01")}
+    assert request_numbers("checked out after march 31 2024") == {"2024", "3", "31"}
+    assert request_numbers("serviced in march 2024") == {"2024", "3"}
+    assert request_numbers("members who may join 2 times") == {"2"}
+    table = Table("loans", [Column("A", "Checked Out", DATE, [45292, 45383, 45500]), Column("B", "Days", NUMBER, [1, 2, 3])])
+    beams = ['=COUNTIF(A2:A4,">"&DATE(2024,12,31))', '=COUNTIF(A2:A4,">"&DATE(2024,3,31))']
+    assert pick_candidate(beams, table, "how many were checked out after march 31 2024?") == beams[1]
+
+
 def test_stated_numbers_are_read_as_the_formula_would_write_them():
     assert request_numbers("from employee in row 8, 3 characters starting at 2") == {"8", "3", "2"}
     assert request_numbers("over $4,200.0 in Q1 of sheet2 for FW-0599") == {"4200"}  # names and codes, not numbers
@@ -190,7 +208,7 @@ def test_new_families_name_their_columns_rows_comparisons_and_numbers():
     assert hits / total >= 0.95, (hits, total)
     # a month or a year is stated as the DATE arguments the reference writes: "in March 2024" -> DATE(2024,3,1)
     ex = next(generate("train", 1, seed=1, families=["countifs_month"]))
-    assert request_numbers(ex.request) == {re.search(r"DATE\((\d{4}),", ex.formula)[1]}
+    assert request_numbers(ex.request) == set(re.search(r"DATE\((\d{4}),(\d+),", ex.formula).groups())
 
 
 def _messy_table() -> Table:

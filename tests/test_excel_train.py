@@ -195,6 +195,42 @@ def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons_and_qu
     assert pick_candidate(['=SUMIF(A2:A3,"North",B2:B3)', west], twin, "total sales for west") == west
 
 
+def test_candidate_pick_skips_criteria_that_match_no_cell_of_their_column():
+    """`=MAXIFS(B2:B4,C2:C4,"marco")` (the name tested against the tips column, the beam the model liked best) runs
+    and gives 0; the lower beam with the ranges the other way round is what was asked."""
+    from tinyslm_hf.excel.evaluate import criteria_match, pick_candidate
+    from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table, schema_table
+
+    table = Table("t", [Column("A", "Ticket", CATEGORY, ["T-1", "T-2", "T-3"]),
+                        Column("B", "Server", CATEGORY, ["Marco", "Priya", "Marco"]),
+                        Column("C", "Tip", NUMBER, [2, 4, 6])])
+    swapped, right = '=MAXIFS(B2:B4,C2:C4,"marco")', '=MAXIFS(C2:C4,B2:B4,"Marco")'
+    assert not criteria_match(swapped, table) and criteria_match(right, table)
+    assert pick_candidate([swapped, right], table, "biggest tip marco got") == right
+    for unchecked in ('=COUNTIF(C2:C4,">3")', '=COUNTIF(C2:C4,4)', '=COUNTIF(B2:B4,"<>Ann")', '=COUNTIF(B2:B4,"M*")',
+                      '=COUNTIF(B2:B4,"*"&A2&"*")', '=IF(B2="Ann","y","n")', '=XLOOKUP("T-9",A2:A4,C2:C4,"none")'):
+        assert criteria_match(unchecked, table), unchecked
+    assert not criteria_match('=COUNTIFS(B2:B4,"Marco",A2:A4,"Marco")', table)  # every criterion counts
+    assert criteria_match(swapped, schema_table({"A": "Ticket", "B": "Server", "C": "Tip"}, 2, 4))  # no values
+
+
+def test_candidate_pick_skips_ranges_that_miss_the_data_rows():
+    """`=COUNTA(B2:B3)` for a table with data in rows 2-4 is a garbled row number: the next beam spanning the data
+    wins, unless the request states the rows (`rows 2 to 3`); on a table known only by its headers too."""
+    from tinyslm_hf.excel.evaluate import pick_candidate, ranges_span_data
+    from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table, schema_table
+
+    table = Table("t", [Column("A", "Server", CATEGORY, ["Marco", "Priya", "Ann"]),
+                        Column("B", "Tip", NUMBER, [2, 4, 6])])
+    short, past, full = "=SUM(B2:B3)", "=SUM(B2:B40)", "=SUM(B2:B4)"
+    assert not ranges_span_data(short, table) and not ranges_span_data(past, table) and ranges_span_data(full, table)
+    assert ranges_span_data(short, table, {"2", "3"}) and ranges_span_data("=B3+SUM(B:B)", table)
+    assert ranges_span_data('=COUNTIF(A2:A4,"B2:B3")', table)  # text, not a range
+    assert pick_candidate([short, past, full], table, "total tips") == full
+    assert pick_candidate([short, full], table, "total tips in rows 2 to 3") == short
+    assert pick_candidate([short, full], schema_table({"A": "Server", "B": "Tip"}, 2, 4), "total tips") == full
+
+
 def test_criteria_take_the_cell_value_the_request_names_in_their_column():
     from tinyslm_hf.excel.evaluate import pick_candidate, with_linked_values
     from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
@@ -214,9 +250,15 @@ def test_criteria_take_the_cell_value_the_request_names_in_their_column():
                  '=COUNTIF(A2:A4,"<>")', '=COUNTIF(A2:A4,"*")',  # not blank / anything: no value to fill in
                  '=COUNTIF(A2:A4,"*"&B2&"*")', '=COUNTIF(A2:A4,"<>"&B2)',  # an expression, not a literal
                  '=COUNTIF(A2:A4,"say ""hi""")',  # a literal with quotes in it
-                 '=XLOOKUP("T-1",A2:A4,A2:A4,"not found")', '=IF(A2="East","East","West")'):  # not criteria
+                 '=XLOOKUP("T-1",B2:B4,A2:A4,"not found")', '=IF(A2="East","East","West")'):  # not criteria
         assert with_linked_values([kept], table, request) == [kept], kept
     assert with_linked_values([word], table, "average fee") == [word]  # no value named: nothing to fill in
+    # a lookup's key too, in the column it searches (its not-found text stays): "pH of WS-007" -> "WS-007"
+    looked = with_linked_values(['=XLOOKUP("Branch",A2:A4,C2:C4,"none")', '=INDEX(C2:C4,MATCH("Eastside",A2:A4,0))',
+                                 '=VLOOKUP("x",A2:C4,3,FALSE)'], table, "fee at riverside")
+    assert looked == ['=XLOOKUP("Branch",A2:A4,C2:C4,"none")', '=XLOOKUP("Riverside",A2:A4,C2:C4,"none")',
+                      '=INDEX(C2:C4,MATCH("Eastside",A2:A4,0))', '=INDEX(C2:C4,MATCH("Riverside",A2:A4,0))',
+                      '=VLOOKUP("x",A2:C4,3,FALSE)', '=VLOOKUP("Riverside",A2:C4,3,FALSE)']
     marks = with_linked_values(['=COUNTIF(A2:A4,"<>*East*")'], table, "rows not riverside")
     assert marks[1] == '=COUNTIF(A2:A4,"<>*Riverside*")'  # criteria marks stay
     # a copy wins only by meeting more checks: here both quote the value, so the model's beam stays first

@@ -112,6 +112,8 @@ def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
     (values taken from the database cells a question mentions, not generated). Only criteria of the COUNTIF /
     SUMIF / AVERAGEIF / MAXIFS family are rewritten, and a criterion is kept when it already holds a value the
     request names in its column, is empty or only a mark (`"<>"`: not blank), a number or a comparison (`">15"`).
+    The same goes for the key a lookup searches for (`MATCH("WS-008",A2:A16,0)` -> `"WS-007"` for "pH of WS-007"):
+    the model writes the lookup and a key of the right shape, but not the one the request names.
     `pick_candidate` decides: a copy sits right after its beam, so it is chosen when it meets more of the checks
     than that beam (it quotes the named value) and at least as many as every later one."""
     named: dict[str, list[str]] = defaultdict(list)
@@ -137,7 +139,57 @@ def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
                 if value.lower() not in quoted:
                     new = marks + value.replace('"', '""') + wildcard
                     out.append(formula[:m.start(3)] + new + formula[m.end(3):])
+        for m in _LOOKUP_KEY.finditer(formula):
+            literal, values = m.group(2), named.get(m.group(3), [])
+            if '"' in literal or literal.lower() in {v.lower() for v in values}:
+                continue
+            for value in values:
+                if value.lower() not in quoted:
+                    out.append(formula[:m.start(2)] + value.replace('"', '""') + formula[m.end(2):])
     return list(dict.fromkeys(out))
+
+
+# The key a lookup searches for, and the column it searches: `MATCH("WS-008",A2:A16`, `XLOOKUP("x",A2:A16`,
+# `VLOOKUP("x",A2:H16` (the first column of its table).
+_LOOKUP_KEY = re.compile(r'\b(MATCH|XLOOKUP|VLOOKUP)\(\s*"((?:[^"]|"")*)"\s*,\s*\$?([A-Z]{1,3})\$?\d+:', re.IGNORECASE)
+
+
+_CELL_RANGE = re.compile(r"(?<![A-Z$])\$?[A-Z]{1,3}\$?(\d+):\$?[A-Z]{1,3}\$?(\d+)")
+_STRING = re.compile(r'"(?:[^"]|"")*"')
+
+
+def ranges_span_data(formula: str, table, stated: set[str] = frozenset()) -> bool:
+    """Every cell range of `formula` runs over the table's data rows (`C2:C17` for rows 2-17), unless the request
+    states both its row numbers (`rows 5 to 9`). A range cut short (`H2:H14`) or run past the table (`H2:H35`) is
+    a number the model garbled, never what a request about a column means: every reference of the generated,
+    hand-written and independent sets spans the data rows."""
+    for first, last in _CELL_RANGE.findall(_STRING.sub('""', formula)):
+        if (int(first), int(last)) != (table.first_row, table.last_row) and not {first, last} <= stated:
+            return False
+    return True
+
+
+def criteria_match(formula: str, table) -> bool:
+    """Every text criterion of the COUNTIF / SUMIF / AVERAGEIF / MAXIFS family in `formula` equals some cell of its
+    criteria column (as Excel compares: ignoring case). `=MAXIFS(B2:B17,G2:G17,"marco")` tests names against the
+    tips column and matches nothing; like an #N/A, that is almost never what was asked. Comparisons, numbers,
+    wildcards, `<>` and expressions are not checked; neither is a table without values."""
+    if not table.has_values:
+        return True
+    functions = _enclosing_functions(formula)
+    for m in _CRITERIA_PAIR.finditer(formula):
+        letter, literal = m.group(1), m.group(3)
+        marks, text, wildcard = _CRITERION_PARTS.match(literal).groups()
+        if (m.group(2) != letter or functions[m.start()] not in CRITERIA_FUNCTIONS or marks not in ("", "=")
+                or wildcard or not text or '"' in literal or _is_number(text)):
+            continue
+        try:
+            column = table.column(letter)
+        except (KeyError, ValueError):
+            return False
+        if text.lower() not in {str(v).lower() for v in column.values if v is not None}:
+            return False
+    return True
 
 
 def _enclosing_functions(formula: str) -> list[str | None]:
@@ -167,7 +219,8 @@ def _is_number(text: str) -> bool:
 
 def pick_candidate(candidates: list[str], table, request: str) -> str:
     """Choose among beam candidates (best first) the first that best meets, in this order of importance: it runs on
-    `table` without an error; it uses every column the request links to (`linking.link_columns`); it tests every
+    `table` without an error, each of its text criteria matches a cell (`criteria_match`) and its ranges span the
+    data rows (`ranges_span_data`); it uses every column the request links to (`linking.link_columns`); it tests every
     comparison the request states (`over 4200` -> `">4200"` or `C4>4200`: `linking.request_comparisons`); it quotes
     every cell value the request names (`for 7B` -> `"7B"`, ignoring case as Excel's criteria do); it writes every
     number the request states (`3 chars starting at 2` -> `MID(A3,2,3)`: `linking.request_numbers`).
@@ -182,7 +235,9 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
     if not candidates:
         raise ValueError("no candidates to pick from")
     check = request_checks(table, request)
-    runs = [execute(f, table).ok for f in candidates] if table.has_values else [True] * len(candidates)
+    stated = request_numbers(request)
+    runs = [ranges_span_data(f, table, stated) and (not table.has_values or execute(f, table).ok and
+                                                     criteria_match(f, table)) for f in candidates]
     scores = [(ok, *check(formula)) for formula, ok in zip(candidates, runs)]
     best = max(scores)
     return candidates[scores.index(best)]

@@ -17,6 +17,7 @@ A weak link never adds a column to a span that a whole header or a cell value al
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from dataclasses import dataclass
 
@@ -296,13 +297,37 @@ _COMPARISON = re.compile(
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}$")
 
 
+_MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+                "november", "december")
+_MONTH = {name: i for i, name in enumerate(_MONTH_NAMES, 1)} | {name[:3]: i for i, name in enumerate(_MONTH_NAMES, 1)}
+_MONTH["sept"] = 9
+_MONTH_WORD = r"(" + _alternation(_MONTH) + r")\.?"
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_SPOKEN_DATE = re.compile(rf"\b(?:{_DAY}\s+(?:of\s+)?{_MONTH_WORD},?\s+(\d{{4}})|{_MONTH_WORD}\s+{_DAY},?\s+(\d{{4}}))\b",
+                          re.IGNORECASE)
+_MONTH_YEAR = re.compile(rf"\b{_MONTH_WORD},?\s+(\d{{4}})\b", re.IGNORECASE)
+
+
+def with_iso_dates(request: str) -> str:
+    """The request with each date spelled out in words (`march 31 2024`, `1 Aug 2024`, `Feb 1st, 2024`) written as
+    ISO (`2024-03-31`), as the generator's and the checks' dates are; an impossible date is left as written."""
+    def iso(m: re.Match) -> str:
+        day, month, year = (m[1], m[2], m[3]) if m[1] else (m[5], m[4], m[6])
+        try:
+            return _dt.date(int(year), _MONTH[month.lower()], int(day)).isoformat()
+        except ValueError:
+            return m[0]
+
+    return _SPOKEN_DATE.sub(iso, request)
+
+
 def request_comparisons(request: str) -> set[tuple[str, str]]:
     """(operator, value) pairs the request states (`over 4200` -> ('>', '4200'), `not above 5` -> ('<=', '5'),
     `before 2024-03-01` -> ('<', '2024-03-01')); numbers are normalised (`4200.0` -> `4200`), dates stay ISO.
     Anything it cannot read for sure (`over 5k`, `after 2023`, `before 28/07/2023`) is left out: the candidate
     ranking trusts what this returns."""
     found = set()
-    for m in _COMPARISON.finditer(request):
+    for m in _COMPARISON.finditer(with_iso_dates(request)):
         phrase, value = (m.group(2) or m.group(3)).lower(), m.group(4)
         is_date = bool(_ISO_DATE.match(value))
         if is_date != (phrase in _DATE_PHRASES) and phrase[0].isalpha():
@@ -321,8 +346,9 @@ def request_numbers(request: str) -> set[str]:
     """Every number the request states outside quotes, normalised (`$4,200` -> `4200`, `row 4` -> `4`, `3rd` -> `3`,
     `2024-03-01` -> `2024`, `3`, `1`: the arguments of DATE); part of a word or code (`Q1`, `sheet2`, `FW-0599`) is
     not a number."""
-    text = _QUOTED_TEXT.sub(" ", request)
+    text = with_iso_dates(_QUOTED_TEXT.sub(" ", request))
     text = _ISO_DATE_PARTS.sub(lambda m: " ".join(str(int(g)) for g in m.groups()), text)
+    text = _MONTH_YEAR.sub(lambda m: f"{_MONTH[m[1].lower()]} {m[2]}", text)  # `April 2024`: month 4 of 2024
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
     return {normalise_number(n) for n in _REQUEST_NUMBER.findall(text)}
 
