@@ -136,7 +136,8 @@ def test_dates_spelled_in_words_are_read_as_the_formula_writes_them():
     assert request_numbers("checked out after march 31 2024") == {"2024", "3", "31"}
     assert request_numbers("serviced in march 2024") == {"2024", "3"}
     assert request_numbers("members who may join 2 times") == {"2"}
-    table = Table("loans", [Column("A", "Checked Out", DATE, [45292, 45383, 45500]), Column("B", "Days", NUMBER, [1, 2, 3])])
+    table = Table("loans", [Column("A", "Checked Out", DATE, [45292, 45383, 45500]),
+                            Column("B", "Days", NUMBER, [1, 2, 3])])
     beams = ['=COUNTIF(A2:A4,">"&DATE(2024,12,31))', '=COUNTIF(A2:A4,">"&DATE(2024,3,31))']
     assert pick_candidate(beams, table, "how many were checked out after march 31 2024?") == beams[1]
 

@@ -199,7 +199,7 @@ def test_candidate_pick_skips_criteria_that_match_no_cell_of_their_column():
     """`=MAXIFS(B2:B4,C2:C4,"marco")` (the name tested against the tips column, the beam the model liked best) runs
     and gives 0; the lower beam with the ranges the other way round is what was asked."""
     from tinyslm_hf.excel.evaluate import criteria_match, pick_candidate
-    from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table, schema_table
+    from tinyslm_hf.excel.table import CATEGORY, DATE, NUMBER, Column, Table, schema_table
 
     table = Table("t", [Column("A", "Ticket", CATEGORY, ["T-1", "T-2", "T-3"]),
                         Column("B", "Server", CATEGORY, ["Marco", "Priya", "Marco"]),
@@ -211,6 +211,9 @@ def test_candidate_pick_skips_criteria_that_match_no_cell_of_their_column():
                       '=COUNTIF(B2:B4,"*"&A2&"*")', '=IF(B2="Ann","y","n")', '=XLOOKUP("T-9",A2:A4,C2:C4,"none")'):
         assert criteria_match(unchecked, table), unchecked
     assert not criteria_match('=COUNTIFS(B2:B4,"Marco",A2:A4,"Marco")', table)  # every criterion counts
+    assert criteria_match('=COUNTIF(B2:B4,"M?rco")', table)  # a wildcard Excel expands
+    dated = Table("t", [Column("A", "Day", DATE, [45292, 45293]), Column("B", "Tip", NUMBER, [2, 4])])
+    assert criteria_match('=COUNTIF(A2:A3,"2024-01-01")', dated)  # date cells hold serials: not checked
     assert criteria_match(swapped, schema_table({"A": "Ticket", "B": "Server", "C": "Tip"}, 2, 4))  # no values
 
 
@@ -224,10 +227,13 @@ def test_candidate_pick_skips_ranges_that_miss_the_data_rows():
                         Column("B", "Tip", NUMBER, [2, 4, 6])])
     short, past, full = "=SUM(B2:B3)", "=SUM(B2:B40)", "=SUM(B2:B4)"
     assert not ranges_span_data(short, table) and not ranges_span_data(past, table) and ranges_span_data(full, table)
-    assert ranges_span_data(short, table, {"2", "3"}) and ranges_span_data("=B3+SUM(B:B)", table)
+    assert ranges_span_data(short, table, stated={"2", "3"}) and ranges_span_data("=B3+SUM(B:B)", table)
     assert ranges_span_data('=COUNTIF(A2:A4,"B2:B3")', table)  # text, not a range
+    assert ranges_span_data(short, table, "sum b2:b3") and ranges_span_data("=SUM($B$2:B3)", table, stated={"3"})
+    assert ranges_span_data("=SUM(A3:B3)", table)  # one record across columns: not a column range
+    assert ranges_span_data('=INDEX(A2:B4,2,MATCH("Tip",A1:B1,0))', table)  # a header row
     assert pick_candidate([short, past, full], table, "total tips") == full
-    assert pick_candidate([short, full], table, "total tips in rows 2 to 3") == short
+    assert pick_candidate([full, short], table, "total tips in rows 2 to 3") == short
     assert pick_candidate([short, full], schema_table({"A": "Server", "B": "Tip"}, 2, 4), "total tips") == full
 
 
@@ -250,7 +256,8 @@ def test_criteria_take_the_cell_value_the_request_names_in_their_column():
                  '=COUNTIF(A2:A4,"<>")', '=COUNTIF(A2:A4,"*")',  # not blank / anything: no value to fill in
                  '=COUNTIF(A2:A4,"*"&B2&"*")', '=COUNTIF(A2:A4,"<>"&B2)',  # an expression, not a literal
                  '=COUNTIF(A2:A4,"say ""hi""")',  # a literal with quotes in it
-                 '=XLOOKUP("T-1",B2:B4,A2:A4,"not found")', '=IF(A2="East","East","West")'):  # not criteria
+                 '=XLOOKUP("T-1",B2:B4,A2:A4,"not found")',  # a lookup in a column with no named value
+                 '=IF(A2="East","East","West")'):  # not criteria
         assert with_linked_values([kept], table, request) == [kept], kept
     assert with_linked_values([word], table, "average fee") == [word]  # no value named: nothing to fill in
     # a lookup's key too, in the column it searches (its not-found text stays): "pH of WS-007" -> "WS-007"
@@ -259,6 +266,11 @@ def test_criteria_take_the_cell_value_the_request_names_in_their_column():
     assert looked == ['=XLOOKUP("Branch",A2:A4,C2:C4,"none")', '=XLOOKUP("Riverside",A2:A4,C2:C4,"none")',
                       '=INDEX(C2:C4,MATCH("Eastside",A2:A4,0))', '=INDEX(C2:C4,MATCH("Riverside",A2:A4,0))',
                       '=VLOOKUP("x",A2:C4,3,FALSE)', '=VLOOKUP("Riverside",A2:C4,3,FALSE)']
+    header_row = '=INDEX(C2:C4,1,MATCH("Fee",A1:C1,0))'  # searches the headers: left alone
+    assert with_linked_values([header_row], table, "fee at riverside") == [header_row]
+    looked = with_linked_values(['=INDEX($C$2:$C$4,MATCH("Eastside",$A$2:$A$4,0))'], table, "fee at riverside")
+    assert looked[1] == '=INDEX($C$2:$C$4,MATCH("Riverside",$A$2:$A$4,0))'
+    assert pick_candidate(looked, table, "fee at riverside") == looked[1]  # the copy quotes the named value
     marks = with_linked_values(['=COUNTIF(A2:A4,"<>*East*")'], table, "rows not riverside")
     assert marks[1] == '=COUNTIF(A2:A4,"<>*Riverside*")'  # criteria marks stay
     # a copy wins only by meeting more checks: here both quote the value, so the model's beam stays first

@@ -21,7 +21,7 @@ from .executor import execute, is_valid_syntax, single_cells, values_equal
 from .example import Example
 from .linking import link_columns, normalise_number, request_comparisons, request_numbers
 from .prompt import build_messages, clean_answer
-from .table import col_index, col_letter
+from .table import DATE, col_index, col_letter
 
 
 def _stop_ids(tokenizer) -> list[int]:
@@ -140,8 +140,9 @@ def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
                     new = marks + value.replace('"', '""') + wildcard
                     out.append(formula[:m.start(3)] + new + formula[m.end(3):])
         for m in _LOOKUP_KEY.finditer(formula):
-            literal, values = m.group(2), named.get(m.group(3), [])
-            if '"' in literal or literal.lower() in {v.lower() for v in values}:
+            literal, values = m.group(2), named.get(m.group(3).upper(), [])
+            if ('"' in literal or int(m.group(4)) != table.first_row
+                    or literal.lower() in {v.lower() for v in values}):
                 continue
             for value in values:
                 if value.lower() not in quoted:
@@ -151,21 +152,29 @@ def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
 
 # The key a lookup searches for, and the column it searches: `MATCH("WS-008",A2:A16`, `XLOOKUP("x",A2:A16`,
 # `VLOOKUP("x",A2:H16` (the first column of its table).
-_LOOKUP_KEY = re.compile(r'\b(MATCH|XLOOKUP|VLOOKUP)\(\s*"((?:[^"]|"")*)"\s*,\s*\$?([A-Z]{1,3})\$?\d+:', re.IGNORECASE)
+# A lookup over a header row (`MATCH("Q2",C1:D1,0)`) searches headers, not the cells a request names: not filled.
+_LOOKUP_KEY = re.compile(r'\b(MATCH|XLOOKUP|VLOOKUP)\(\s*"((?:[^"]|"")*)"\s*,\s*\$?([A-Z]{1,3})\$?(\d+):',
+                         re.IGNORECASE)
 
 
-_CELL_RANGE = re.compile(r"(?<![A-Z$])\$?[A-Z]{1,3}\$?(\d+):\$?[A-Z]{1,3}\$?(\d+)")
+_CELL_RANGE = re.compile(r"(?<![A-Z$])\$?([A-Z]{1,3})\$?(\d+):\$?([A-Z]{1,3})\$?(\d+)")
 _STRING = re.compile(r'"(?:[^"]|"")*"')
 
 
-def ranges_span_data(formula: str, table, stated: set[str] = frozenset()) -> bool:
-    """Every cell range of `formula` runs over the table's data rows (`C2:C17` for rows 2-17), unless the request
-    states both its row numbers (`rows 5 to 9`). A range cut short (`H2:H14`) or run past the table (`H2:H35`) is
-    a number the model garbled, never what a request about a column means: every reference of the generated,
-    hand-written and independent sets spans the data rows."""
-    for first, last in _CELL_RANGE.findall(_STRING.sub('""', formula)):
-        if (int(first), int(last)) != (table.first_row, table.last_row) and not {first, last} <= stated:
-            return False
+def ranges_span_data(formula: str, table, request: str = "", stated: set[str] = frozenset()) -> bool:
+    """Every range over several rows of one column runs over the table's data rows (`C2:C17` for rows 2-17),
+    unless the request types the range or states where it ends (`rows 5 to 9`; `up to row 4` for `$C$2:C4`). A
+    column range cut short (`H2:H14`) or run past the table (`H2:H35`) is a number the model garbled, never what a
+    request about a column means: every reference of the generated, hand-written and independent sets spans the data
+    rows. Ranges across columns (`C3:D3`, a header row `C1:D1`) are not checked."""
+    typed = request.upper().replace("$", "")
+    for left, first, right, last in _CELL_RANGE.findall(_STRING.sub('""', formula)):
+        if left != right or first == last or (int(first), int(last)) == (table.first_row, table.last_row):
+            continue
+        if f"{left}{first}:{right}{last}" in typed or {first, last} <= stated or \
+                (int(first) == table.first_row and last in stated):
+            continue
+        return False
     return True
 
 
@@ -173,7 +182,8 @@ def criteria_match(formula: str, table) -> bool:
     """Every text criterion of the COUNTIF / SUMIF / AVERAGEIF / MAXIFS family in `formula` equals some cell of its
     criteria column (as Excel compares: ignoring case). `=MAXIFS(B2:B17,G2:G17,"marco")` tests names against the
     tips column and matches nothing; like an #N/A, that is almost never what was asked. Comparisons, numbers,
-    wildcards, `<>` and expressions are not checked; neither is a table without values."""
+    wildcards (`*`, `?`, `~`), `<>`, expressions and criteria on a date column are not checked; neither is a table
+    without values."""
     if not table.has_values:
         return True
     functions = _enclosing_functions(formula)
@@ -181,12 +191,14 @@ def criteria_match(formula: str, table) -> bool:
         letter, literal = m.group(1), m.group(3)
         marks, text, wildcard = _CRITERION_PARTS.match(literal).groups()
         if (m.group(2) != letter or functions[m.start()] not in CRITERIA_FUNCTIONS or marks not in ("", "=")
-                or wildcard or not text or '"' in literal or _is_number(text)):
+                or wildcard or not text or '"' in literal or _is_number(text) or any(c in text for c in "*?~")):
             continue
         try:
             column = table.column(letter)
         except (KeyError, ValueError):
             return False
+        if column.kind == DATE:  # cells hold serial numbers; "2024-01-01" still matches one
+            continue
         if text.lower() not in {str(v).lower() for v in column.values if v is not None}:
             return False
     return True
@@ -236,7 +248,7 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
         raise ValueError("no candidates to pick from")
     check = request_checks(table, request)
     stated = request_numbers(request)
-    runs = [ranges_span_data(f, table, stated) and (not table.has_values or execute(f, table).ok and
+    runs = [ranges_span_data(f, table, request, stated) and (not table.has_values or execute(f, table).ok and
                                                      criteria_match(f, table)) for f in candidates]
     scores = [(ok, *check(formula)) for formula, ok in zip(candidates, runs)]
     best = max(scores)
@@ -280,9 +292,10 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
 
     `constrained`: grammar-constrained decoding, and with `copy_strings` every quoted string must be copied from the
     request or a cell (constrained.py). `candidates` > 1: beam search with that many beams, keeping the best-ranked
-    answer by `pick_candidate` (runs without an error, uses every linked column, tests every stated comparison,
-    quotes every named value, writes every stated number). `rewrite(request, table)`: what the model reads instead
-    of the request (`synonyms.RequestRewriter`); the constraint still copies strings from the request as the user
+    answer by `pick_candidate` (runs without an error with criteria that match a cell and ranges over the data rows,
+    uses every linked column, tests every stated comparison, quotes every named value, writes every stated number)
+    among the beams and their copies with criteria values and lookup keys from the linked cells.
+    `rewrite(request, table)`: what the model reads instead of the request (`synonyms.RequestRewriter`); the constraint still copies strings from the request as the user
     wrote it. A rewrite may return several readings (the first is the preferred one): each is decoded, and their
     answers are pooled by the model's own length-normalised log-probability before `pick_candidate` ranks them, so
     the reading the model understands best wins unless a lower one's answer passes more of the checks.

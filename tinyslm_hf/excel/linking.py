@@ -303,8 +303,8 @@ _MONTH = {name: i for i, name in enumerate(_MONTH_NAMES, 1)} | {name[:3]: i for 
 _MONTH["sept"] = 9
 _MONTH_WORD = r"(" + _alternation(_MONTH) + r")\.?"
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
-_SPOKEN_DATE = re.compile(rf"\b(?:{_DAY}\s+(?:of\s+)?{_MONTH_WORD},?\s+(\d{{4}})|{_MONTH_WORD}\s+{_DAY},?\s+(\d{{4}}))\b",
-                          re.IGNORECASE)
+_SPOKEN_DATE = re.compile(
+    rf"\b(?:{_DAY}\s+(?:of\s+)?{_MONTH_WORD},?\s+(\d{{4}})|{_MONTH_WORD}\s+{_DAY},?\s+(\d{{4}}))\b", re.IGNORECASE)
 _MONTH_YEAR = re.compile(rf"\b{_MONTH_WORD},?\s+(\d{{4}})\b", re.IGNORECASE)
 
 
@@ -344,8 +344,8 @@ _QUOTED_TEXT = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
 
 def request_numbers(request: str) -> set[str]:
     """Every number the request states outside quotes, normalised (`$4,200` -> `4200`, `row 4` -> `4`, `3rd` -> `3`,
-    `2024-03-01` -> `2024`, `3`, `1`: the arguments of DATE); part of a word or code (`Q1`, `sheet2`, `FW-0599`) is
-    not a number."""
+    `2024-03-01` or `March 1 2024` -> `2024`, `3`, `1`: the arguments of DATE; `April 2024` -> `2024`, `4`); part
+    of a word or code (`Q1`, `sheet2`, `FW-0599`) is not a number."""
     text = with_iso_dates(_QUOTED_TEXT.sub(" ", request))
     text = _ISO_DATE_PARTS.sub(lambda m: " ".join(str(int(g)) for g in m.groups()), text)
     text = _MONTH_YEAR.sub(lambda m: f"{_MONTH[m[1].lower()]} {m[2]}", text)  # `April 2024`: month 4 of 2024
