@@ -303,3 +303,43 @@ def test_the_candidate_checks_accept_generated_references():
     passed = sum(all(request_checks(ex.table, ex.request)(ex.formula)) for ex in examples)
     assert passed / len(examples) >= 0.97, passed
     assert not all(request_checks(_table(), "count sales > 153")('=COUNTIF(C2:C3,"<153")'))
+
+
+def test_if_labels_are_read_in_order_quoted_or_not():
+    """The two results an IF request asks for, as written, the true one first; anything else reads as no labels (a
+    wrong pair would push a right formula down the candidate ranking)."""
+    from tinyslm_hf.excel.linking import request_labels
+
+    assert request_labels('In row 9, show "chase up" if the late fee is above 5, otherwise "ok"') == ("chase up", "ok")
+    assert request_labels('row 7: "classic" if released before 1980, "modern" otherwise') == ("classic", "modern")
+    assert request_labels("is it low? answer \u201cgood tip\u201d or \u201clow tip\u201d") == ("good tip", "low tip")
+    assert request_labels("row 8: show inactive if visits this month is zero, active otherwise") == ("inactive",
+                                                                                                     "active")
+    assert request_labels("row 6: label it fave if I gave it 5 stars or it runs under 90 minutes, otherwise other") \
+        == ("fave", "other")
+    assert request_labels("for row 8 say check oven when rejects are more than 10, otherwise fine") == ("check oven",
+                                                                                                        "fine")
+    assert request_labels("row 7: premium if the rate is over 250, otherwise standard") == ("premium", "standard")
+    assert request_labels("show top for row 3 if the score is over 9, else bottom") == ("top", "bottom")
+    for none in ('nitrate in row 5, or "not measured" if the cell is empty',  # one label: the other is a cell
+                 'does B12 contain "alves"? yes or no', 'count "West" and "West"', "total sales if region is west",
+                 "sum of C, otherwise nothing", 'list "a", "b" and "c"'):
+        assert request_labels(none) is None, none
+
+
+def test_if_labels_read_from_generated_requests_are_the_references_results():
+    """On every generated IF request the labels read are the reference's (the generator names the true result
+    first in every phrasing), so the ranking never holds a right IF to wrong labels."""
+    from tinyslm_hf.excel.evaluate import _if_results
+    from tinyslm_hf.excel.linking import request_labels
+    from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
+
+    read = 0
+    for split in ("train", "validation", "test", "handwritten"):
+        for ex in handwritten_examples() if split == "handwritten" else generate(split, 1000, seed=3):
+            labels = request_labels(ex.request)
+            results = _if_results(ex.formula)
+            if results is not None and labels is not None:
+                read += 1
+                assert labels == tuple(results), (ex.request, ex.formula)
+    assert read > 150  # ~7% of generated requests are IFs showing text, ~90% of those read

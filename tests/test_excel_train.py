@@ -522,3 +522,31 @@ def evaluate_constraint(tok, ex):
     from tinyslm_hf.excel.evaluate import _stop_ids, copy_sources
 
     return FormulaLogitsProcessor(tok, _stop_ids(tok), 20, [copy_sources(ex.table, ex.request)], 1)
+
+
+def test_if_formulas_take_the_labels_the_request_gives():
+    """`=IF(H9>5,"Above","chase")` has the condition right and labels made up from request words: its copy with the
+    request's labels wins; a higher beam that already shows them stays first; formulas that are not an IF showing
+    text get no copy and are not held to the labels."""
+    from tinyslm_hf.excel.evaluate import if_arguments, pick_candidate, with_request_labels
+    from tinyslm_hf.excel.linking import request_labels
+    from tinyslm_hf.excel.table import NUMBER, Column, Table
+
+    table = Table("t", [Column("A", "Loan", NUMBER, [1, 2, 3]), Column("B", "Late Fee", NUMBER, [2, 7, 0])])
+    request = 'In row 3, show "chase up" if the late fee is above 5, otherwise "ok"'
+    labels = request_labels(request)
+    made_up, right = '=IF(B3>5,"Above","chase")', '=IF(B3>5,"chase up","ok")'
+    assert with_request_labels([made_up], labels) == [made_up, right]
+    assert pick_candidate(with_request_labels([made_up], labels), table, request) == right
+    assert pick_candidate([made_up, right], table, request) == right  # a lower beam with the labels wins too
+    other = '=IF(5<B3,"chase up","ok")'  # right too: the first of equals stays first
+    assert pick_candidate(with_request_labels([other, made_up], labels), table, request) == other  # no copy ahead
+    assert with_request_labels(['=IF(B3>5,"x")', '=IF(B3>5,"a","b",B2:B4,">10")'], labels) == [
+        '=IF(B3>5,"x")', right, '=IF(B3>5,"a","b",B2:B4,">10")']  # IF takes three arguments; copies kept once
+    for alone in ('=IF(B3="",B2,"none")', "=SUM(B2:B4)", '=IFERROR(B3,"x")', '=IF(B3>5,"a","b")+1'):
+        assert with_request_labels([alone], labels) == [alone], alone
+    assert with_request_labels([made_up], None) == [made_up]
+    assert if_arguments('=IF(AND(A2>1,B2="a,b"),"y","n")') == ['AND(A2>1,B2="a,b")', '"y"', '"n"']
+    # quoted values of a criteria formula are not labels to hold it to
+    assert pick_candidate(['=COUNTIFS(A2:A4,">1",B2:B4,">5")'], table, 'count "big" ones, not "small"') \
+        == '=COUNTIFS(A2:A4,">1",B2:B4,">5")'

@@ -19,7 +19,7 @@ from transformers import LogitsProcessorList
 from .constrained import string_literals
 from .executor import execute, is_valid_syntax, single_cells, values_equal
 from .example import Example
-from .linking import link_columns, normalise_number, request_comparisons, request_numbers
+from .linking import link_columns, normalise_number, request_comparisons, request_labels, request_numbers
 from .prompt import build_messages, clean_answer
 from .table import DATE, col_index, col_letter
 
@@ -101,6 +101,20 @@ CRITERIA_FUNCTIONS = frozenset({"COUNTIF", "COUNTIFS", "SUMIF", "SUMIFS", "AVERA
                                 "MINIFS"})
 
 
+def _text_criteria(formula: str):
+    """The text criteria of the COUNTIF / SUMIF / AVERAGEIF / MAXIFS family in `formula`, as (match of
+    `_CRITERIA_PAIR`, marks, text, closing wildcard): a one-column range tested against a literal with some text that
+    is not a number. Empty criteria, bare marks (`"<>"`), numbers and literals holding a quote are left out; so are
+    pairs outside those functions (`MATCH`, `IF`), whose strings are not criteria."""
+    functions = _enclosing_functions(formula)
+    for m in _CRITERIA_PAIR.finditer(formula):
+        literal = m.group(3)
+        marks, text, wildcard = _CRITERION_PARTS.match(literal).groups()
+        if (m.group(1) == m.group(2) and functions[m.start()] in CRITERIA_FUNCTIONS and text and '"' not in literal
+                and not _is_number(text)):
+            yield m, marks, text, wildcard
+
+
 def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
     """`candidates` (best first), each followed by its copies with a criterion's text replaced by a cell value the
     request names in that criterion's column: `=AVERAGEIF(E2:E17,"Branch",H2:H17)` for "average late fee at the
@@ -126,27 +140,74 @@ def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
         if not named:
             continue
         quoted = quoted_values(formula)
-        functions = _enclosing_functions(formula)
-        for m in _CRITERIA_PAIR.finditer(formula):
-            letter, literal = m.group(1), m.group(3)
-            values = named.get(letter, []) if m.group(2) == letter else []
-            marks, text, wildcard = _CRITERION_PARTS.match(literal).groups()
-            if (not values or functions[m.start()] not in CRITERIA_FUNCTIONS or not text or '"' in literal
-                    or marks.startswith((">", "<")) and not marks.startswith("<>")
-                    or text.lower() in {v.lower() for v in values} or _is_number(text)):
-                continue
+
+        def copies(start: int, end: int, values: list[str], marks: str = "", wildcard: str = "") -> None:
             for value in values:
                 if value.lower() not in quoted:
-                    new = marks + value.replace('"', '""') + wildcard
-                    out.append(formula[:m.start(3)] + new + formula[m.end(3):])
+                    out.append(formula[:start] + marks + value.replace('"', '""') + wildcard + formula[end:])
+
+        for m, marks, text, wildcard in _text_criteria(formula):
+            values = named.get(m.group(1), [])
+            if (values and not (marks.startswith((">", "<")) and not marks.startswith("<>"))
+                    and text.lower() not in {v.lower() for v in values}):
+                copies(m.start(3), m.end(3), values, marks, wildcard)
         for m in _LOOKUP_KEY.finditer(formula):
             literal, values = m.group(2), named.get(m.group(3).upper(), [])
-            if ('"' in literal or int(m.group(4)) != table.first_row
-                    or literal.lower() in {v.lower() for v in values}):
-                continue
-            for value in values:
-                if value.lower() not in quoted:
-                    out.append(formula[:m.start(2)] + value.replace('"', '""') + formula[m.end(2):])
+            if ('"' not in literal and int(m.group(4)) == table.first_row
+                    and literal.lower() not in {v.lower() for v in values}):
+                copies(m.start(2), m.end(2), values)
+    return list(dict.fromkeys(out))
+
+
+def if_arguments(formula: str) -> list[str] | None:
+    """The top-level arguments of a formula that is one IF call (`=IF(C7<1980,"classic","modern")` ->
+    `['C7<1980', '"classic"', '"modern"']`), commas inside strings and nested calls kept; None for anything else."""
+    body = formula.strip()
+    if not body.upper().startswith("=IF("):
+        return None
+    args, depth, start, in_string = [], 0, 4, False
+    for i in range(4, len(body)):
+        char = body[i]
+        if char == '"':
+            in_string = not in_string  # `""` inside a string toggles twice
+        elif in_string:
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif char == ")":
+            args.append(body[start:i].strip())
+            return args if not body[i + 1:].strip() else None
+        elif char == "," and depth == 0:
+            args.append(body[start:i].strip())
+            start = i + 1
+    return None
+
+
+def _if_results(formula: str) -> list[str] | None:
+    """What an IF formula shows, when it shows text: the contents of its second and third arguments if each is one
+    string literal (`=IF(A2>5,"big","small")` -> `['big', 'small']`); None for any other formula."""
+    args = if_arguments(formula)
+    if not args or len(args) < 2 or not all(_STRING.fullmatch(a) for a in args[1:3]):
+        return None
+    return [a[1:-1].replace('""', '"') for a in args[1:3]]
+
+
+def with_request_labels(candidates: list[str], labels: tuple[str, str] | None) -> list[str]:
+    """`candidates` (best first), each IF that shows text followed by its copy showing the request's labels
+    (`linking.request_labels`): `=IF(H9>5,"Above","chase")` for `show "chase up" if the late fee is above 5,
+    otherwise "ok"` also as `=IF(H9>5,"chase up","ok")`. The copy keeps the condition and drops anything past the
+    third argument (IF takes three). `pick_candidate` prefers a formula that shows the labels over one showing other
+    text, so the copy wins over its beam and loses to a higher beam that already has them."""
+    if labels is None:
+        return candidates
+    yes, no = ('"' + label.replace('"', '""') + '"' for label in labels)
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        if _if_results(formula) is not None:
+            out.append(f"=IF({if_arguments(formula)[0]},{yes},{no})")
     return list(dict.fromkeys(out))
 
 
@@ -158,7 +219,6 @@ _LOOKUP_KEY = re.compile(r'\b(MATCH|XLOOKUP|VLOOKUP)\(\s*"((?:[^"]|"")*)"\s*,\s*
 
 
 _CELL_RANGE = re.compile(r"(?<![A-Z$])\$?([A-Z]{1,3})\$?(\d+):\$?([A-Z]{1,3})\$?(\d+)")
-_STRING = re.compile(r'"(?:[^"]|"")*"')
 
 
 def ranges_span_data(formula: str, table, request: str = "", stated: set[str] = frozenset()) -> bool:
@@ -186,13 +246,10 @@ def criteria_match(formula: str, table) -> bool:
     without values."""
     if not table.has_values:
         return True
-    functions = _enclosing_functions(formula)
-    for m in _CRITERIA_PAIR.finditer(formula):
-        letter, literal = m.group(1), m.group(3)
-        marks, text, wildcard = _CRITERION_PARTS.match(literal).groups()
-        if (m.group(2) != letter or functions[m.start()] not in CRITERIA_FUNCTIONS or marks not in ("", "=")
-                or wildcard or not text or '"' in literal or _is_number(text) or any(c in text for c in "*?~")):
+    for m, marks, text, wildcard in _text_criteria(formula):
+        if marks not in ("", "=") or wildcard or any(c in text for c in "*?~"):
             continue
+        letter = m.group(1)
         try:
             column = table.column(letter)
         except (KeyError, ValueError):
@@ -229,7 +286,7 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def pick_candidate(candidates: list[str], table, request: str) -> str:
+def pick_candidate(candidates: list[str], table, request: str, written: str | None = None) -> str:
     """Choose among beam candidates (best first) the first that best meets, in this order of importance: it runs on
     `table` without an error, each of its text criteria matches a cell (`criteria_match`) and its ranges span the
     data rows (`ranges_span_data`); it uses every column the request links to (`linking.link_columns`); it tests every
@@ -243,10 +300,12 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
     model flips operators (`"<153"` for "> 153") and garbles numbers more than any other argument, and a lower beam
     often has them right; so does a value swapped for another of its column (`"7A"` for "7B"); a request word that
     matches several cell values is satisfied by any of them. A table without values (`ask --columns`) cannot be
-    run, so there the other rules count."""
+    run, so there the other rules count. An IF that shows text must show the labels the request gives
+    (`linking.request_labels`, read from `written`: the request as the user wrote it, when `request` is a rewrite).
+    """
     if not candidates:
         raise ValueError("no candidates to pick from")
-    check = request_checks(table, request)
+    check = request_checks(table, request, written)
     stated = request_numbers(request)
     runs = [ranges_span_data(f, table, request, stated) and (not table.has_values or execute(f, table).ok and
                                                      criteria_match(f, table)) for f in candidates]
@@ -255,9 +314,10 @@ def pick_candidate(candidates: list[str], table, request: str) -> str:
     return candidates[scores.index(best)]
 
 
-def request_checks(table, request: str):
+def request_checks(table, request: str, written: str | None = None):
     """What a formula should do given what the request says (`pick_candidate`'s rules after "it runs"), as a
-    function of the formula returning one bool per rule: columns, comparisons, values, numbers.
+    function of the formula returning one bool per rule: columns, comparisons, values (the cell values the request
+    names, and the labels it gives an IF), numbers.
 
     Weak links (a header named in part, by stem or with a typo) are hints for the model, not requirements; a
     record named by its key (`T-105`) is served by the key quoted (a lookup) or by a cell of its row (row-level)."""
@@ -272,11 +332,14 @@ def request_checks(table, request: str):
             named[(link.start, link.end)].add(link.value.lower())
     stated = request_comparisons(request)
     numbers = request_numbers(request)
+    labels = request_labels(request if written is None else written)
 
     def check(formula: str) -> tuple[bool, bool, bool, bool]:
         quoted, rows = quoted_values(formula), {row for _, row in single_cells(formula)}
+        shown = _if_results(formula) if labels else None
         values_ok = all(values & quoted for values in named.values()) and all(
-            any(value in quoted or row in rows for value, row in found) for found in records.values())
+            any(value in quoted or row in rows for value, row in found) for found in records.values()) and (
+            shown is None or tuple(shown) == labels)
         return (linked <= referenced_columns(formula), stated <= formula_comparisons(formula), values_ok,
                 numbers <= formula_numbers(formula))
 
@@ -293,8 +356,9 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
     `constrained`: grammar-constrained decoding, and with `copy_strings` every quoted string must be copied from the
     request or a cell (constrained.py). `candidates` > 1: beam search with that many beams, keeping the best-ranked
     answer by `pick_candidate` (runs without an error with criteria that match a cell and ranges over the data rows,
-    uses every linked column, tests every stated comparison, quotes every named value, writes every stated number)
-    among the beams and their copies with criteria values and lookup keys from the linked cells.
+    uses every linked column, tests every stated comparison, quotes every named value and label, writes every stated
+    number) among the beams and their copies with criteria values and lookup keys from the linked cells and IF
+    labels from the request.
     `rewrite(request, table)`: what the model reads instead of the request (`synonyms.RequestRewriter`); the constraint still copies strings from the request as the user
     wrote it. A rewrite may return several readings (the first is the preferred one): each is decoded, and their
     answers are pooled by the model's own length-normalised log-probability before `pick_candidate` ranks them, so
@@ -318,8 +382,9 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
         ranked = sorted(pooled[i], key=pooled[i].get, reverse=True)
         several = candidates > 1 or len(readings[i]) > 1
         if several:
-            ranked = with_linked_values(ranked, table, readings[i][0])
-        answers.append(pick_candidate(ranked, table, readings[i][0]) if several else ranked[0])
+            written = requests[i][1]
+            ranked = with_request_labels(with_linked_values(ranked, table, readings[i][0]), request_labels(written))
+        answers.append(pick_candidate(ranked, table, readings[i][0], written) if several else ranked[0])
     return answers
 
 

@@ -353,6 +353,39 @@ def request_numbers(request: str) -> set[str]:
     return {normalise_number(n) for n in _REQUEST_NUMBER.findall(text)}
 
 
+# What an IF request asks to show, unquoted: `say big table if ..., otherwise normal`, `row 7: premium if ...,
+# standard otherwise`, `label it fave when ...; else other`, `show Bonus for Swift Hose if ..., else None`. A label
+# is one to four words; the condition runs to the first comma or semicolon; a courtesy at the end is not a label.
+_LABEL = r"([A-Za-z][A-Za-z0-9'-]*(?: [A-Za-z0-9'-]+){0,3}?)"
+_SAY = r"(?:say|show|write|return|put|give|display|label(?: it)?|mark(?: it)?|flag(?: it)?(?: as)?)"
+_COURTESY = r"(?:,?\s*(?:please|pls|thanks|thank you|thx|asap|in excel|\(excel\)))*"
+_UNQUOTED_LABELS = re.compile(
+    rf"(?:\b{_SAY}\s+|^(?:(?:in|for) )?row \d+\s*[:,]?\s*(?!{_SAY}\b))" + _LABEL +
+    r"(?:\s+(?:for|in)\s+[^,;]*?)?\s+(?:if|when|whenever)\b[^,;]*[,;]\s*"
+    r"(?:(?:otherwise|else|if not)\s+" + _LABEL + r"|" + _LABEL + r"\s+otherwise)" + _COURTESY + r"\s*[.!?]?\s*$",
+    re.IGNORECASE)
+_QUOTED_LABEL = re.compile(r'"([^"]+)"|\u201c([^\u201d]+)\u201d')
+
+
+def request_labels(request: str) -> tuple[str, str] | None:
+    """The two results an IF request asks for, in the order (if true, if false), spelled as the user wrote them:
+    `say "late" if it was kept over 14 days, otherwise "on time"` -> ("late", "on time"); unquoted
+    `show inactive if visits is zero, active otherwise` -> ("inactive", "active"). None unless the request reads
+    as one of these: exactly two quoted texts (every phrasing seen names the true result first), or a label, a
+    condition and `otherwise` / `else` with the other label.
+
+    The model finds the condition far more often than it copies labels it never saw (`=IF(H9>5,"Above","chase")`
+    for "chase up" / "ok"): like cell values, the labels are taken from the request, not generated."""
+    quoted = [a or b for a, b in _QUOTED_LABEL.findall(request)]
+    if quoted:
+        return (quoted[0], quoted[1]) if len(quoted) == 2 and quoted[0] != quoted[1] else None
+    m = _UNQUOTED_LABELS.search(request.strip())
+    if not m:
+        return None
+    yes, no = m.group(1), m.group(2) or m.group(3)
+    return (yes, no) if yes.lower() != no.lower() else None
+
+
 def normalise_number(text: str) -> str:
     """`4,200.0` -> `4200`, `0.50` -> `0.5`; an ISO date or anything else is returned as it is."""
     try:
