@@ -321,24 +321,40 @@ def test_if_labels_are_read_in_order_quoted_or_not():
                                                                                                         "fine")
     assert request_labels("row 7: premium if the rate is over 250, otherwise standard") == ("premium", "standard")
     assert request_labels("show top for row 3 if the score is over 9, else bottom") == ("top", "bottom")
+    assert request_labels("mark it as done if the fee is 0, otherwise open") == ("done", "open")
+    assert request_labels("display the text Overdue if the fee is over 5, otherwise OK") == ("Overdue", "OK")
+    for said in ("otherwise show ok", "else return ok", "otherwise it is ok", "else just ok"):
+        assert request_labels(f"show Late if the fee is over 5, {said}") == ("Late", "ok"), said
     for none in ('nitrate in row 5, or "not measured" if the cell is empty',  # one label: the other is a cell
                  'does B12 contain "alves"? yes or no', 'count "West" and "West"', "total sales if region is west",
-                 "sum of C, otherwise nothing", 'list "a", "b" and "c"'):
+                 "sum of C, otherwise nothing", 'list "a", "b" and "c"',
+                 'count names where city is "Leeds" or "York"',  # criteria values, not labels
+                 'show "Local" if the city is "Leeds", otherwise leave it blank',  # a label and a condition's value
+                 'flag "Late" when the status is "Overdue"', 'if A2 equals "Bob" return "match"',
+                 'show "Yes" if the city is "", otherwise "No"',  # three quoted texts
+                 'row 3: "ok" unless the fee is above 5, then "chase up"',  # unless: the order turned round
+                 "show Late if the fee is over 5, otherwise leave blank", "put X if the fee is over 5, otherwise blank"):
         assert request_labels(none) is None, none
 
 
 def test_if_labels_read_from_generated_requests_are_the_references_results():
-    """On every generated IF request the labels read are the reference's (the generator names the true result
-    first in every phrasing), so the ranking never holds a right IF to wrong labels."""
+    """On every generated, hand-written and independent IF request the labels read are the reference's (each names
+    the true result first), and no other request reads as having labels, so the ranking never holds a right formula
+    to wrong labels."""
     from tinyslm_hf.excel.evaluate import _if_results
     from tinyslm_hf.excel.linking import request_labels
     from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
 
+    from tinyslm_hf.excel.independent import independent_examples
+
     read = 0
-    for split in ("train", "validation", "test", "handwritten"):
-        for ex in handwritten_examples() if split == "handwritten" else generate(split, 1000, seed=3):
+    for split in ("train", "validation", "test", "handwritten", "independent"):
+        examples = {"handwritten": handwritten_examples, "independent": independent_examples}.get(
+            split, lambda: generate(split, 1000, seed=3))()
+        for ex in examples:
             labels = request_labels(ex.request)
             results = _if_results(ex.formula)
+            assert labels is None or results is not None, (ex.request, ex.formula)  # only IF requests have labels
             if results is not None and labels is not None:
                 read += 1
                 assert labels == tuple(results), (ex.request, ex.formula)

@@ -530,7 +530,7 @@ def test_if_formulas_take_the_labels_the_request_gives():
     text get no copy and are not held to the labels."""
     from tinyslm_hf.excel.evaluate import if_arguments, pick_candidate, with_request_labels
     from tinyslm_hf.excel.linking import request_labels
-    from tinyslm_hf.excel.table import NUMBER, Column, Table
+    from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
 
     table = Table("t", [Column("A", "Loan", NUMBER, [1, 2, 3]), Column("B", "Late Fee", NUMBER, [2, 7, 0])])
     request = 'In row 3, show "chase up" if the late fee is above 5, otherwise "ok"'
@@ -547,6 +547,12 @@ def test_if_formulas_take_the_labels_the_request_gives():
         assert with_request_labels([alone], labels) == [alone], alone
     assert with_request_labels([made_up], None) == [made_up]
     assert if_arguments('=IF(AND(A2>1,B2="a,b"),"y","n")') == ['AND(A2>1,B2="a,b")', '"y"', '"n"']
-    # quoted values of a criteria formula are not labels to hold it to
-    assert pick_candidate(['=COUNTIFS(A2:A4,">1",B2:B4,">5")'], table, 'count "big" ones, not "small"') \
-        == '=COUNTIFS(A2:A4,">1",B2:B4,">5")'
+    assert if_arguments('=IF (B3>5,"a","b")') == ["B3>5", '"a"', '"b"'] and if_arguments("=IFERROR(B3,1)") is None
+    # a request that states its condition the other way round: a right IF is not held to the order of its labels
+    flipped = 'In row 3, say "ok" if the late fee is 5 or less, otherwise "chase up"'
+    assert pick_candidate(with_request_labels([right], request_labels(flipped)), table, flipped) == right
+    # two quoted criteria values are not labels: an IF beam gets no copy that would quote them both
+    cities = Table("t", [Column("A", "City", CATEGORY, ["Leeds", "York", "Hull"]), Column("B", "Fee", NUMBER, [1, 2, 3])])
+    counted = 'count fees where city is "Leeds" or "York"'
+    beams = ['=IF(A2="Leeds","x","y")', '=COUNTIF(A2:A4,"Leeds")+COUNTIF(A2:A4,"York")']
+    assert pick_candidate(with_request_labels(beams, request_labels(counted)), cities, counted) == beams[1]

@@ -162,11 +162,12 @@ def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
 def if_arguments(formula: str) -> list[str] | None:
     """The top-level arguments of a formula that is one IF call (`=IF(C7<1980,"classic","modern")` ->
     `['C7<1980', '"classic"', '"modern"']`), commas inside strings and nested calls kept; None for anything else."""
-    body = formula.strip()
-    if not body.upper().startswith("=IF("):
+    head = re.match(r"\s*=\s*IF\s*\(", formula, re.IGNORECASE)
+    if not head:
         return None
-    args, depth, start, in_string = [], 0, 4, False
-    for i in range(4, len(body)):
+    body = formula.rstrip()
+    args, depth, start, in_string = [], 0, head.end(), False
+    for i in range(head.end(), len(body)):
         char = body[i]
         if char == '"':
             in_string = not in_string  # `""` inside a string toggles twice
@@ -186,8 +187,9 @@ def if_arguments(formula: str) -> list[str] | None:
 
 
 def _if_results(formula: str) -> list[str] | None:
-    """What an IF formula shows, when it shows text: the contents of its second and third arguments if each is one
-    string literal (`=IF(A2>5,"big","small")` -> `['big', 'small']`); None for any other formula."""
+    """What an IF formula shows, when it shows text: the contents of its second and third arguments (of the second
+    alone when there is no third) if each is one string literal (`=IF(A2>5,"big","small")` -> `['big', 'small']`,
+    `=IF(A2>5,"big")` -> `['big']`); None for any other formula."""
     args = if_arguments(formula)
     if not args or len(args) < 2 or not all(_STRING.fullmatch(a) for a in args[1:3]):
         return None
@@ -198,8 +200,9 @@ def with_request_labels(candidates: list[str], labels: tuple[str, str] | None) -
     """`candidates` (best first), each IF that shows text followed by its copy showing the request's labels
     (`linking.request_labels`): `=IF(H9>5,"Above","chase")` for `show "chase up" if the late fee is above 5,
     otherwise "ok"` also as `=IF(H9>5,"chase up","ok")`. The copy keeps the condition and drops anything past the
-    third argument (IF takes three). `pick_candidate` prefers a formula that shows the labels over one showing other
-    text, so the copy wins over its beam and loses to a higher beam that already has them."""
+    third argument (IF takes three). `pick_candidate` prefers a formula that shows the labels (in either order: a
+    request may state the condition the other way round) over one showing other text, so the copy wins over its beam
+    and loses to a higher beam that already has them."""
     if labels is None:
         return candidates
     yes, no = ('"' + label.replace('"', '""') + '"' for label in labels)
@@ -300,8 +303,9 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
     model flips operators (`"<153"` for "> 153") and garbles numbers more than any other argument, and a lower beam
     often has them right; so does a value swapped for another of its column (`"7A"` for "7B"); a request word that
     matches several cell values is satisfied by any of them. A table without values (`ask --columns`) cannot be
-    run, so there the other rules count. An IF that shows text must show the labels the request gives
-    (`linking.request_labels`, read from `written`: the request as the user wrote it, when `request` is a rewrite).
+    run, so there the other rules count. An IF that shows text must show the two labels the request gives, in either
+    order (`linking.request_labels`, read from `written`: the request as the user wrote it, when `request` is a
+    rewrite).
     """
     if not candidates:
         raise ValueError("no candidates to pick from")
@@ -339,7 +343,7 @@ def request_checks(table, request: str, written: str | None = None):
         shown = _if_results(formula) if labels else None
         values_ok = all(values & quoted for values in named.values()) and all(
             any(value in quoted or row in rows for value, row in found) for found in records.values()) and (
-            shown is None or tuple(shown) == labels)
+            shown is None or len(shown) == 2 and set(shown) == set(labels))
         return (linked <= referenced_columns(formula), stated <= formula_comparisons(formula), values_ok,
                 numbers <= formula_numbers(formula))
 

@@ -357,33 +357,54 @@ def request_numbers(request: str) -> set[str]:
 # standard otherwise`, `label it fave when ...; else other`, `show Bonus for Swift Hose if ..., else None`. A label
 # is one to four words; the condition runs to the first comma or semicolon; a courtesy at the end is not a label.
 _LABEL = r"([A-Za-z][A-Za-z0-9'-]*(?: [A-Za-z0-9'-]+){0,3}?)"
-_SAY = r"(?:say|show|write|return|put|give|display|label(?: it)?|mark(?: it)?|flag(?: it)?(?: as)?)"
+_SAY = (r"(?:say|show|write|return|put|give|display|(?:label|mark|flag)(?: it| the row)?(?: as)?)"
+        r"(?: the (?:text|word|label))?")
 _COURTESY = r"(?:,?\s*(?:please|pls|thanks|thank you|thx|asap|in excel|\(excel\)))*"
 _UNQUOTED_LABELS = re.compile(
     rf"(?:\b{_SAY}\s+|^(?:(?:in|for) )?row \d+\s*[:,]?\s*(?!{_SAY}\b))" + _LABEL +
     r"(?:\s+(?:for|in)\s+[^,;]*?)?\s+(?:if|when|whenever)\b[^,;]*[,;]\s*"
-    r"(?:(?:otherwise|else|if not)\s+" + _LABEL + r"|" + _LABEL + r"\s+otherwise)" + _COURTESY + r"\s*[.!?]?\s*$",
+    rf"(?:(?:otherwise|else|if not)\s+(?:{_SAY}\s+|just\s+|it(?:'s| is)\s+)?" + _LABEL + r"|" + _LABEL +
+    r"\s+otherwise)" + _COURTESY + r"\s*[.!?]?\s*$",
     re.IGNORECASE)
-_QUOTED_LABEL = re.compile(r'"([^"]+)"|\u201c([^\u201d]+)\u201d')
+_NOT_A_LABEL = frozenset("blank empty nothing leave left".split())  # "otherwise leave it blank" means ""
+# Quoted labels: the second comes right after an "else" word or right before an "otherwise" one, or the two end a
+# yes/no question (`Is the tip at least 10%? "good tip" or "low tip"`). Two quoted texts in any other place are
+# values of a condition or of criteria (`"Leeds" or "York"`, `if the city is "Leeds"`), not what an IF shows.
+_QUOTED = re.compile(r'"([^"]*)"|\u201c([^\u201d]*)\u201d')
+_ELSE_BEFORE = re.compile(r"\b(?:otherwise|else|if not|in any other case|when not)\s*[,:]?\s*$", re.IGNORECASE)
+_ELSE_AFTER = re.compile(r"^\s*(?:otherwise|if not|in all other cases|in any other case|for the rest)\b",
+                         re.IGNORECASE)
 
 
 def request_labels(request: str) -> tuple[str, str] | None:
     """The two results an IF request asks for, in the order (if true, if false), spelled as the user wrote them:
     `say "late" if it was kept over 14 days, otherwise "on time"` -> ("late", "on time"); unquoted
     `show inactive if visits is zero, active otherwise` -> ("inactive", "active"). None unless the request reads
-    as one of these: exactly two quoted texts (every phrasing seen names the true result first), or a label, a
-    condition and `otherwise` / `else` with the other label.
+    as one of these: exactly two quoted texts, the second after `otherwise` / `else` / `if not` (or before
+    `otherwise`), or ending a yes/no question (`...? "good tip" or "low tip"`); or, unquoted, a label, a condition and
+    `otherwise` / `else` with the other label. `unless` turns the order round: not read.
 
     The model finds the condition far more often than it copies labels it never saw (`=IF(H9>5,"Above","chase")`
     for "chase up" / "ok"): like cell values, the labels are taken from the request, not generated."""
-    quoted = [a or b for a, b in _QUOTED_LABEL.findall(request)]
+    if re.search(r"\bunless\b", request, re.IGNORECASE):
+        return None
+    quoted = list(_QUOTED.finditer(request))
     if quoted:
-        return (quoted[0], quoted[1]) if len(quoted) == 2 and quoted[0] != quoted[1] else None
+        if len(quoted) != 2:
+            return None
+        first, second = quoted
+        yes, no = (m.group(1) if m.group(1) is not None else m.group(2) for m in quoted)
+        between = request[first.end():second.start()]
+        plain = (_ELSE_BEFORE.search(between) or _ELSE_AFTER.match(request[second.end():])
+                 or "?" in request[:first.start()] and re.fullmatch(r"\s+or\s+", between))
+        return (yes, no) if plain and yes and no and yes != no else None
     m = _UNQUOTED_LABELS.search(request.strip())
     if not m:
         return None
     yes, no = m.group(1), m.group(2) or m.group(3)
-    return (yes, no) if yes.lower() != no.lower() else None
+    if yes.lower() == no.lower() or _NOT_A_LABEL & set(f"{yes} {no}".lower().split()):
+        return None
+    return yes, no
 
 
 def normalise_number(text: str) -> str:
