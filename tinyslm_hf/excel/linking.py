@@ -370,7 +370,6 @@ _NOT_A_LABEL = frozenset("blank empty nothing leave left".split())  # "otherwise
 # Quoted labels: the second comes right after an "else" word or right before an "otherwise" one, or the two end a
 # yes/no question (`Is the tip at least 10%? "good tip" or "low tip"`). Two quoted texts in any other place are
 # values of a condition or of criteria (`"Leeds" or "York"`, `if the city is "Leeds"`), not what an IF shows.
-_QUOTED = re.compile(r'"([^"]*)"|\u201c([^\u201d]*)\u201d')
 _ELSE_BEFORE = re.compile(r"\b(?:otherwise|else|if not|in any other case|when not)\s*[,:]?\s*$", re.IGNORECASE)
 _ELSE_AFTER = re.compile(r"^\s*(?:otherwise|if not|in all other cases|in any other case|for the rest)\b",
                          re.IGNORECASE)
@@ -388,12 +387,12 @@ def request_labels(request: str) -> tuple[str, str] | None:
     for "chase up" / "ok"): like cell values, the labels are taken from the request, not generated."""
     if re.search(r"\bunless\b", request, re.IGNORECASE):
         return None
-    quoted = list(_QUOTED.finditer(request))
+    quoted = list(_QUOTED_TEXT.finditer(request))
     if quoted:
         if len(quoted) != 2:
             return None
         first, second = quoted
-        yes, no = (m.group(1) if m.group(1) is not None else m.group(2) for m in quoted)
+        yes, no = first.group(0)[1:-1], second.group(0)[1:-1]
         between = request[first.end():second.start()]
         plain = (_ELSE_BEFORE.search(between) or _ELSE_AFTER.match(request[second.end():])
                  or "?" in request[:first.start()] and re.fullmatch(r"\s+or\s+", between))
