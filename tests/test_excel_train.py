@@ -556,3 +556,38 @@ def test_if_formulas_take_the_labels_the_request_gives():
     counted = 'count fees where city is "Leeds" or "York"'
     beams = ['=IF(A2="Leeds","x","y")', '=COUNTIF(A2:A4,"Leeds")+COUNTIF(A2:A4,"York")']
     assert pick_candidate(with_request_labels(beams, request_labels(counted)), cities, counted) == beams[1]
+
+
+def test_a_record_asked_for_by_its_key_alone_is_looked_up_not_reshaped():
+    """"pH of WS-2" names a record by its key and asks for no function: a beam that wraps the record's pH cell in
+    UPPER (the model's habit for a bare question) is followed by the lookup of that key, which wins; a beam that
+    already looks it up stays first; a request that asks for a reshaping (`characters`, `ranking`, one typo) or
+    names its row keeps the reshaping function."""
+    from tinyslm_hf.excel.evaluate import pick_candidate, reshapings_asked, with_record_lookups
+    from tinyslm_hf.excel.table import NUMBER, TEXT, Column, Table
+
+    table = Table("t", [Column("A", "Sample", TEXT, ["WS-1", "WS-2", "WS-3"]),
+                        Column("B", "Site", TEXT, ["Upper Creek", "Mill Pond", "Weir"]),
+                        Column("C", "pH", NUMBER, [7.1, 6.4, 8.0])])
+    request = "pH of WS-2"
+    lookup = '=INDEX(C2:C4,MATCH("WS-2",A2:A4,0))'
+    assert with_record_lookups(["=UPPER(C3)"], table, request) == ["=UPPER(C3)", lookup]
+    assert pick_candidate(with_record_lookups(["=UPPER(C3)"], table, request), table, request) == lookup
+    # a column the request names by header is looked up too: the Site column, not the key the beam reshaped
+    assert with_record_lookups(["=TRIM(A3)"], table, "site of WS-2") == [
+        "=TRIM(A3)", '=INDEX(B2:B4,MATCH("WS-2",A2:A4,0))']
+    assert pick_candidate(with_record_lookups(["=RANK.EQ(C3,C2:C4)"], table, request), table, request) == lookup
+    first = '=VLOOKUP("WS-2",A2:C4,3,FALSE)'
+    assert pick_candidate(with_record_lookups([first, "=UPPER(C3)"], table, request), table, request) == first
+    for asked in ("how many characters in the site of WS-2", "ranking of WS-2 by pH", "site of WS-2 in uppercse"):
+        assert reshapings_asked(asked), asked
+    for beam in ("=LEN(B3)", "=RANK.EQ(C3,C2:C4)", "=UPPER(B3)"):  # asked: kept against a later lookup
+        asked = {"=LEN(B3)": "how many characters in the site of WS-2", "=RANK.EQ(C3,C2:C4)": "ranking of WS-2 by pH",
+                 "=UPPER(B3)": "site of WS-2 in uppercse"}[beam]
+        assert pick_candidate([beam, '=INDEX(B2:B4,MATCH("WS-2",A2:A4,0))'], table, asked) == beam, beam
+    ranked = "ranking of WS-2 by pH"  # asked: no lookup ahead of a lower beam that ranks the right cell
+    assert with_record_lookups(["=RANK.EQ(A3,C2:C4)"], table, ranked) == ["=RANK.EQ(A3,C2:C4)"]
+    by_row = "length of the site in row 3"
+    assert with_record_lookups(["=LEN(B3)"], table, by_row) == ["=LEN(B3)"]
+    assert with_record_lookups(["=UPPER(C3)"], table, "pH of WS-1") == ["=UPPER(C3)"]  # not that record's row
+    assert with_record_lookups(["=SUM(C2:C4)"], table, request) == ["=SUM(C2:C4)"]

@@ -19,7 +19,9 @@ from transformers import LogitsProcessorList
 from .constrained import string_literals
 from .executor import execute, is_valid_syntax, single_cells, values_equal
 from .example import Example
-from .linking import link_columns, normalise_number, request_comparisons, request_labels, request_numbers
+from .linking import (addressed_rows, link_columns, normalise_number, request_comparisons, request_labels,
+                      request_numbers, says)
+from .synthetic.breadth import INTENTS
 from .prompt import build_messages, clean_answer
 from .table import DATE, col_index, col_letter
 
@@ -214,6 +216,74 @@ def with_request_labels(candidates: list[str], labels: tuple[str, str] | None) -
     return list(dict.fromkeys(out))
 
 
+# Functions that reshape one cell's value, in groups a request asks for with the same words: the intent words of
+# training requests (`synthetic.breadth.INTENTS`, which the rewrite maps a user's words onto) and the plain words
+# for a case change, a piece, spaces, a replacement or a rank. Which function of a group is the model's call.
+_RESHAPING_GROUPS = (
+    (("UPPER", "LOWER", "PROPER"), INTENTS["UPPER"] + INTENTS["LOWER"] + INTENTS["PROPER"] + (
+        "capital", "capitalised", "capitalized", "capitalise", "capitalize", "caps", "casing")),
+    (("LEN", "LEFT", "RIGHT", "MID"), INTENTS["LEN"] + INTENTS["LEFT"] + INTENTS["RIGHT"] + INTENTS["MID"] + (
+        "characters", "chars", "letters", "digits")),
+    (("TRIM",), INTENTS["TRIM"] + ("blanks", "strip")),
+    (("SUBSTITUTE",), INTENTS["REPLACE"] + ("wherever", "instead of", "change")),
+    (("RANK.EQ", "RANK"), INTENTS["RANK"] + ("standing", "position", "place")),
+)
+_RESHAPING = frozenset(name for names, _ in _RESHAPING_GROUPS for name in names)
+_RESHAPED_CELL = re.compile(r"=\s*([A-Z][A-Z0-9.]*)\(\s*\$?([A-Z]{1,3})\$?(\d+)(?![\d:(])", re.IGNORECASE)
+_CALLED = re.compile(r"([A-Za-z][A-Za-z0-9.]*)\s*\(")
+
+
+def reshapings_asked(*requests: str) -> set[str]:
+    """The reshaping functions some word of the requests asks for: `how many characters` -> LEN, LEFT, RIGHT, MID;
+    `ranking` -> RANK.EQ, RANK."""
+    return {name for names, words in _RESHAPING_GROUPS if any(says(r, words) for r in requests) for name in names}
+
+
+def _unasked_reshapings(table, request: str, written: str | None, links) -> frozenset[str]:
+    """For a request that names a record by its key alone (no row number, no cell address: "pH of WS-007"), the
+    reshaping functions none of its words asks for; otherwise none (a request about `row 9` may well want a piece
+    of it, and the model has learnt those wordings)."""
+    if not any(link.row for link in links) or addressed_rows(table, request):
+        return frozenset()
+    return _RESHAPING - reshapings_asked(request, written or "")
+
+
+def with_record_lookups(candidates: list[str], table, request: str, written: str | None = None) -> list[str]:
+    """`candidates` (best first), each that reshapes one cell of a record the request names by its key (and by no
+    row number or cell address) with a function no word of the request (nor of `written`, the request as typed)
+    asks for, followed by lookups of that record's key: `=UPPER(D8)` for "pH of WS-007" also as
+    `=INDEX(D2:D16,MATCH("WS-007",A2:A16,0))`, and as the same lookup of each column the request names by header
+    (`=TRIM(A11)` for "bill for ticket T-110" -> the Bill column).
+
+    A bare question about a record ("pH of WS-007", "who directed Heat?") has no function word: the model finds the
+    record's row (the `Links:` line gives it) and the column, but wraps the cell in a function it has seen with a
+    row, most often LEN, UPPER or RANK.EQ. `pick_candidate` holds such a request to reshaping functions it asks for
+    (`request_checks`), so the lookup wins over its beam, and a beam that already looks the record up stays first."""
+    if not table.has_values:
+        return candidates
+    links = link_columns(table, request)
+    unasked = _unasked_reshapings(table, request, written, links)
+    if not unasked:
+        return candidates
+    records = [link for link in links if link.row]
+    headers = [link.letter for link in links if link.kind == "header"]
+    span = f"{table.first_row}:{{}}{table.last_row}"
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        m = _RESHAPED_CELL.match(formula)
+        if not m or m.group(1).upper() not in unasked:
+            continue
+        letter, row = m.group(2).upper(), int(m.group(3))
+        for record in (r for r in records if r.row == row):
+            key = '"' + record.value.replace('"', '""') + '"'
+            for target in dict.fromkeys([letter, *headers]):
+                if target != record.letter:
+                    out.append(f"=INDEX({target}{span.format(target)},MATCH({key},"
+                               f"{record.letter}{span.format(record.letter)},0))")
+    return list(dict.fromkeys(out))
+
+
 # The key a lookup searches for, and the column it searches: `MATCH("WS-008",A2:A16`, `XLOOKUP("x",A2:A16`,
 # `VLOOKUP("x",A2:H16` (the first column of its table).
 # A lookup over a header row (`MATCH("Q2",C1:D1,0)`) searches headers, not the cells a request names: not filled.
@@ -305,7 +375,8 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
     matches several cell values is satisfied by any of them. A table without values (`ask --columns`) cannot be
     run, so there the other rules count. An IF that shows text must show the two labels the request gives, in either
     order (`linking.request_labels`, read from `written`: the request as the user wrote it, when `request` is a
-    rewrite).
+    rewrite). Last, a request that names a record by its key alone ("pH of WS-007") should not get a function that
+    reshapes a cell (LEN, UPPER, RANK.EQ, ...) unless one of its words asks for one (`with_record_lookups`).
     """
     if not candidates:
         raise ValueError("no candidates to pick from")
@@ -321,12 +392,14 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
 def request_checks(table, request: str, written: str | None = None):
     """What a formula should do given what the request says (`pick_candidate`'s rules after "it runs"), as a
     function of the formula returning one bool per rule: columns, comparisons, values (the cell values the request
-    names, and the labels it gives an IF), numbers.
+    names, and the labels it gives an IF), numbers, no reshaping function it does not ask for.
 
     Weak links (a header named in part, by stem or with a typo) are hints for the model, not requirements; a
-    record named by its key (`T-105`) is served by the key quoted (a lookup) or by a cell of its row (row-level)."""
+    record named by its key (`T-105`) is served by the key quoted (a lookup) or by a cell of its row (row-level),
+    and so is its column named by header ("volunteer Sarah O'Connor")."""
     links = link_columns(table, request)
-    linked = {link.letter for link in links if not link.weak and not link.row}
+    keyed = {link.letter for link in links if link.row}  # a record's column: served by the record's key or row
+    linked = {link.letter for link in links if not link.weak} - keyed
     named: dict[tuple[int, int], set[str]] = defaultdict(set)  # span -> every cell value it matched
     records: dict[tuple[int, int], set[tuple[str, int]]] = defaultdict(set)  # span -> (value, row) of records
     for link in links:
@@ -337,15 +410,17 @@ def request_checks(table, request: str, written: str | None = None):
     stated = request_comparisons(request)
     numbers = request_numbers(request)
     labels = request_labels(request if written is None else written)
+    unasked = _unasked_reshapings(table, request, written, links)
 
-    def check(formula: str) -> tuple[bool, bool, bool, bool]:
+    def check(formula: str) -> tuple[bool, bool, bool, bool, bool]:
         quoted, rows = quoted_values(formula), {row for _, row in single_cells(formula)}
         shown = _if_results(formula) if labels else None
         values_ok = all(values & quoted for values in named.values()) and all(
             any(value in quoted or row in rows for value, row in found) for found in records.values()) and (
             shown is None or len(shown) == 2 and set(shown) == set(labels))
+        called = {name.upper() for name in _CALLED.findall(_STRING.sub('""', formula))} if unasked else set()
         return (linked <= referenced_columns(formula), stated <= formula_comparisons(formula), values_ok,
-                numbers <= formula_numbers(formula))
+                numbers <= formula_numbers(formula), not called & unasked)
 
     return check
 
@@ -361,8 +436,8 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
     request or a cell (constrained.py). `candidates` > 1: beam search with that many beams, keeping the best-ranked
     answer by `pick_candidate` (runs without an error with criteria that match a cell and ranges over the data rows,
     uses every linked column, tests every stated comparison, quotes every named value and label, writes every stated
-    number) among the beams and their copies with criteria values and lookup keys from the linked cells and IF
-    labels from the request.
+    number, no unasked reshaping of a named record's cell) among the beams and their copies with criteria values and
+    lookup keys from the linked cells, IF labels from the request and lookups of a record the request names by key.
     `rewrite(request, table)`: what the model reads instead of the request (`synonyms.RequestRewriter`); the constraint still copies strings from the request as the user
     wrote it. A rewrite may return several readings (the first is the preferred one): each is decoded, and their
     answers are pooled by the model's own length-normalised log-probability before `pick_candidate` ranks them, so
@@ -387,7 +462,9 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
         several = candidates > 1 or len(readings[i]) > 1
         if several:
             written = requests[i][1]
-            ranked = with_request_labels(with_linked_values(ranked, table, readings[i][0]), request_labels(written))
+            ranked = with_record_lookups(ranked, table, readings[i][0], written)
+            ranked = with_linked_values(ranked, table, readings[i][0])
+            ranked = with_request_labels(ranked, request_labels(written))
         answers.append(pick_candidate(ranked, table, readings[i][0], written) if several else ranked[0])
     return answers
 

@@ -122,6 +122,18 @@ def _phrase_at(words: list[re.Match], i: int, phrase: list[str], exact_case: boo
     return all(_same_word(a, b, exact_case, typo=mode == TYPO) for a, b in pairs)
 
 
+def says(request: str, phrases) -> bool:
+    """Whether the request says one of `phrases`, word by word, as typed, with a plural, with one typo in a word of
+    5+ letters or by stem (`ranking` for `rank`, `Subsstitute`); a phrase with no word (`&`) must occur as is."""
+    words = list(_WORD.finditer(request))
+    for phrase in phrases:
+        parts = _WORD.findall(phrase)
+        if not parts and phrase in request or parts and any(
+                _phrase_at(words, i, parts, False, mode) for i in range(len(words)) for mode in (TYPO, STEM)):
+            return True
+    return False
+
+
 _UNIT = re.compile(r"\s*[(\[]([^)\]]*)[)\]]")  # `Fee (EUR)`, `Weight [kg]`
 # What people call a unit when they type it. Keys are lower-cased units as headers write them.
 UNIT_WORDS = {
@@ -248,17 +260,27 @@ def _cell_mentions(table: Table, request: str) -> list[tuple[re.Match, int]]:
             if m.group(1) in letters and table.first_row <= int(m.group(2)) <= table.last_row]
 
 
+def _addressed(table: Table, request: str) -> list[tuple[int, int]]:
+    """(character offset, row) of each row the request names by number (`row 4`, `rows 2 and 3`) or by a cell's
+    address (`in A5`)."""
+    found: list[tuple[int, int]] = []
+    for m in _ROW_MENTION.finditer(request):
+        numbers = [m.group(2)] + ([m.group(3)] if m.group(1) and m.group(3) else [])
+        found += [(m.start(), int(number)) for number in numbers]
+    return found + [(m.start(), row) for m, row in _cell_mentions(table, request)]
+
+
+def addressed_rows(table: Table, request: str) -> set[int]:
+    """Data rows the request names by number or by a cell's address, not by a record's key."""
+    return {row for _, row in _addressed(table, request) if table.first_row <= row <= table.last_row}
+
+
 def mentioned_rows(table: Table, request: str, links: list[Link] | None = None) -> tuple[int, ...]:
     """Data rows the request names, by number (`row 4`, `rows 2 and 3`), by a cell's address (`in A5`) or by a
     record's key (`T-105`, `Alien`: value links with a row), in order of mention, without repeats; a number outside
     the table's data rows is left out (row 1 is the header row)."""
-    found: list[tuple[int, int]] = []  # (character offset, row)
-    for m in _ROW_MENTION.finditer(request):
-        numbers = [m.group(2)] + ([m.group(3)] if m.group(1) and m.group(3) else [])
-        found += [(m.start(), int(number)) for number in numbers]
     links = link_columns(table, request) if links is None else links
-    found += [(link.start, link.row) for link in links if link.row]
-    found += [(m.start(), row) for m, row in _cell_mentions(table, request)]
+    found = _addressed(table, request) + [(link.start, link.row) for link in links if link.row]
     rows: list[int] = []
     for _, r in sorted(found, key=lambda f: f[0]):
         if table.first_row <= r <= table.last_row and r not in rows:
