@@ -587,7 +587,66 @@ def test_a_record_asked_for_by_its_key_alone_is_looked_up_not_reshaped():
         assert pick_candidate([beam, '=INDEX(B2:B4,MATCH("WS-2",A2:A4,0))'], table, asked) == beam, beam
     ranked = "ranking of WS-2 by pH"  # asked: no lookup ahead of a lower beam that ranks the right cell
     assert with_record_lookups(["=RANK.EQ(A3,C2:C4)"], table, ranked) == ["=RANK.EQ(A3,C2:C4)"]
+    # the record's column named by header must be used, or be served by the record's cell of another named column
+    assert pick_candidate(["=TRIM(A3)", "=TRIM(B3)"], table, "strip blanks from the site for Mill Pond") == "=TRIM(B3)"
+    assert pick_candidate(["=RANK.EQ(A3,C2:C4)", "=RANK.EQ(C3,C2:C4)"], table,
+                          "WS-2's pH rank among all samples") == "=RANK.EQ(C3,C2:C4)"
     by_row = "length of the site in row 3"
     assert with_record_lookups(["=LEN(B3)"], table, by_row) == ["=LEN(B3)"]
     assert with_record_lookups(["=UPPER(C3)"], table, "pH of WS-1") == ["=UPPER(C3)"]  # not that record's row
     assert with_record_lookups(["=SUM(C2:C4)"], table, request) == ["=SUM(C2:C4)"]
+
+
+def test_a_criterion_on_the_wrong_column_moves_to_the_column_holding_its_value():
+    """`=COUNTIF(C2:C4,"suite")` tests a room name against the rates: its copy on the Room column (with the value as
+    the cell writes it) wins; a criterion put on the column the formula aggregates swaps the two ranges; a criterion
+    that already holds a value named in its column, or a formula testing every named column already, gets no copy."""
+    from tinyslm_hf.excel.evaluate import pick_candidate, with_criteria_columns
+    from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
+
+    table = Table("t", [Column("A", "Room", CATEGORY, ["Suite", "Double", "Suite"]),
+                        Column("B", "Channel", CATEGORY, ["OTA", "Direct", "Direct"]),
+                        Column("C", "Rate", NUMBER, [300, 120, 280])])
+    request = "number of suite bookings"
+    wrong, right = '=COUNTIF(C2:C4,"suite")', '=COUNTIF(A2:A4,"Suite")'
+    assert with_criteria_columns([wrong], table, request) == [wrong, right]
+    assert pick_candidate(with_criteria_columns([wrong], table, request), table, request) == right
+    swapped = '=MAXIFS(A2:A4,C2:C4,"suite")'
+    assert with_criteria_columns([swapped], table, "priciest suite rate") == [swapped, '=MAXIFS(C2:C4,A2:A4,"Suite")']
+    both = 'suite rates booked direct'
+    # the aggregated column stays when the criterion on it moves
+    assert with_criteria_columns(['=SUMIFS(C2:C4,A2:A4,"Suite",C2:C4,"x")'], table, both)[1:] == [
+        '=SUMIFS(C2:C4,A2:A4,"Suite",B2:B4,"Direct")']
+    # moved copies come after every candidate: a lower beam meeting as many checks stays ahead of them
+    lower = '=COUNTIFS(A2:A4,"suite")'
+    assert with_criteria_columns([wrong, lower], table, request) == [wrong, lower, right]
+    assert pick_candidate(with_criteria_columns([wrong, lower], table, request), table, request) == lower
+    for kept in (right, '=COUNTIF(A2:A4,"<>Suite")', '=COUNTIF(C2:C4,">100")', "=SUM(C2:C4)"):
+        assert with_criteria_columns([kept], table, request) == [kept], kept
+    assert with_criteria_columns(['=COUNTIFS(A2:A4,"Suite",B2:B4,"x")'], table, both) == [
+        '=COUNTIFS(A2:A4,"Suite",B2:B4,"x")']  # B has Direct named: with_linked_values' job, not a move
+
+
+def test_the_one_comparison_a_request_states_replaces_a_garbled_one():
+    """`=IF(B3>145,...)` for "over 14": its copy testing the stated comparison wins; so does a criterion with the
+    wrong date or operator. A formula already testing it, one with two comparisons, or a request stating two,
+    gets no copy."""
+    from tinyslm_hf.excel.evaluate import pick_candidate, with_stated_comparison
+    from tinyslm_hf.excel.table import DATE, NUMBER, Column, Table
+
+    table = Table("t", [Column("A", "Out", DATE, ["2024-01-05", "2024-03-01", "2024-05-09"]),
+                        Column("B", "Days", NUMBER, [3, 20, 9])])
+    request = 'row 3: say "late" if kept over 14 days, otherwise "on time"'
+    garbled, right = '=IF(B3>145,"late","on time")', '=IF(B3>14,"late","on time")'
+    assert with_stated_comparison([garbled], request) == [garbled, right]
+    assert pick_candidate(with_stated_comparison([garbled], request), table, request) == right
+    dated = "loans out on or after march 6 2024"
+    assert with_stated_comparison(['=COUNTIF(A2:A4,">"&DATE(2024,6,6))'], dated)[1:] == [
+        '=COUNTIF(A2:A4,">="&DATE(2024,3,6))']
+    assert with_stated_comparison(['=COUNTIF(B2:B4,"<=4")'], "loans kept fewer than 4 days")[1:] == [
+        '=COUNTIF(B2:B4,"<4")']
+    assert with_stated_comparison(['=COUNTIF(B2:B4,">"&3)'], "5 or more days")[1:] == ['=COUNTIF(B2:B4,">=5")']
+    for alone, said in ((right, request), ('=IF(AND(B3>1,B3<9),"a","b")', request),
+                        ('=COUNTIF(B2:B4,">1")', "over 5 and under 9 days"), ("=SUM(B2:B4)", request),
+                        ('=IF(B3="x>5","a","b")', request)):
+        assert with_stated_comparison([alone], said) == [alone], alone

@@ -132,10 +132,7 @@ def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
     the model writes the lookup and a key of the right shape, but not the one the request names.
     `pick_candidate` decides: a copy sits right after its beam, so it is chosen when it meets more of the checks
     than that beam (it quotes the named value) and at least as many as every later one."""
-    named: dict[str, list[str]] = defaultdict(list)
-    for link in link_columns(table, request):
-        if link.kind == "value" and link.value not in named[link.letter]:
-            named[link.letter].append(link.value)
+    named = _named_values(table, request)
     out: list[str] = []
     for formula in candidates:
         out.append(formula)
@@ -146,7 +143,7 @@ def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
         def copies(start: int, end: int, values: list[str], marks: str = "", wildcard: str = "") -> None:
             for value in values:
                 if value.lower() not in quoted:
-                    out.append(formula[:start] + marks + value.replace('"', '""') + wildcard + formula[end:])
+                    out.append(formula[:start] + marks + _string_literal(value)[1:-1] + wildcard + formula[end:])
 
         for m, marks, text, wildcard in _text_criteria(formula):
             values = named.get(m.group(1), [])
@@ -198,6 +195,102 @@ def _if_results(formula: str) -> list[str] | None:
     return [a[1:-1].replace('""', '"') for a in args[1:3]]
 
 
+def with_criteria_columns(candidates: list[str], table, request: str) -> list[str]:
+    """`candidates` (best first), then their copies in which a text criterion that holds no value the request
+    names in its column is moved to a column where the request names a value, with that value:
+    `=COUNTIF(G2:G19,"suite")` for "number of suite bookings" (Suite is a Room Type, column C) also as
+    `=COUNTIF(C2:C19,"Suite")`. Elsewhere in the formula the new column's ranges take the old column's place, so a
+    criterion the model put on the column it meant to aggregate gets its ranges the right way round:
+    `=MAXIFS(C2:C19,F2:F19,"suite")` -> `=MAXIFS(F2:F19,C2:C19,"Suite")`.
+
+    The model often quotes the right word on the wrong column, or swaps the criteria and the aggregated range
+    (`criteria_match` already refuses a criterion no cell of its column matches); the `Links:` line knows which
+    column holds the value. A column the formula already tests is not used again. The copies come after every
+    candidate: moving a column is a larger repair than filling in a value, so `pick_candidate` takes one only when
+    no candidate meets as many of its checks (a lower beam that does is more often right)."""
+    named = _named_values(table, request)
+    moved: list[str] = []
+    for formula in candidates:
+        criteria = list(_text_criteria(formula))
+        tested = {m.group(1) for m, *_ in criteria}
+        for m, marks, text, wildcard in criteria:
+            source = m.group(1)
+            if marks not in ("", "=") or wildcard or text.lower() in {v.lower() for v in named.get(source, [])}:
+                continue
+            for target, values in named.items():
+                if target in tested:
+                    continue
+                head = (_recolumn(formula[:m.start()], target, source)
+                        + _recolumn(formula[m.start():m.start(3) - 1], source, target) + '"' + marks)
+                tail = '"' + _recolumn(formula[m.end(3) + 1:], target, source)
+                moved += [head + _string_literal(value)[1:-1] + wildcard + tail for value in values]
+    return list(dict.fromkeys(candidates + moved))
+
+
+def _recolumn(text: str, old: str, new: str) -> str:
+    """`text` with each one-column range of column `old` (`A2:A17`) moved to column `new`; quoted text left alone."""
+    def move(m: re.Match) -> str:
+        if m.group(0).startswith('"') or m.group(1) != old or m.group(3) != old:
+            return m.group(0)
+        return f"{new}{m.group(2)}:{new}{m.group(4)}"
+    return _RANGE_OR_STRING.sub(move, text)
+
+
+_RANGE_OR_STRING = re.compile(r'"(?:[^"]|"")*"?|(?<![A-Z$])\$?([A-Z]{1,3})\$?(\d+):\$?([A-Z]{1,3})\$?(\d+)')
+
+
+_CELL_COMPARISON_PARTS = re.compile("(" + _CELL + r")\s*" + _OPS + r"\s*(?:" + _NUMBER + r"(?![\d.(])|" + _DATE + ")",
+                                    re.I)
+
+
+def with_stated_comparison(candidates: list[str], request: str) -> list[str]:
+    """`candidates` (best first), each that tests one comparison, not the one comparison the request states,
+    followed by its copy testing the stated one instead: `=IF(G14>145,"late","on time")` for "late if it was kept
+    over 14 days" also as `=IF(G14>14,"late","on time")`; `=COUNTIF(H2:H15,">"&DATE(2024,12,1))` for "announced
+    after feb 1 2024" also as `=COUNTIF(H2:H15,">"&DATE(2024,2,1))`.
+
+    The model puts the comparison in the right place far more often than it copies its number (or date, or
+    operator) right, and `linking.request_comparisons` reads what the request states only where it is sure (every
+    generated, hand-written and independent reference tests what it reads). A formula with several comparisons, or
+    a request stating several, is left alone: which goes where is the model's call."""
+    stated = request_comparisons(request)
+    if len(stated) != 1:
+        return candidates
+    (op, value), = stated
+    date = "DATE({},{},{})".format(*map(int, value.split("-"))) if "-" in value[1:] else None
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        if stated <= formula_comparisons(formula):
+            continue
+        blank = _STRING.sub(lambda m: '"' + " " * (len(m.group()) - 2) + '"', formula)  # same offsets, text blanked
+        criteria = [m.span() for pattern in (_CRITERION, _DATE_CRITERION) for m in pattern.finditer(formula)]
+        cells = list(_CELL_COMPARISON_PARTS.finditer(blank))
+        if len(criteria) + len(cells) != 1 or _NUMBER_CELL_COMPARISON.search(blank):
+            continue
+        if criteria:
+            (start, end), = criteria
+            written = f'"{op}"&{date}' if date else f'"{op}{value}"'
+        else:
+            (start, end), written = cells[0].span(), cells[0].group(1) + op + (date or value)
+        out.append(formula[:start] + written + formula[end:])
+    return list(dict.fromkeys(out))
+
+
+def _string_literal(text: str) -> str:
+    """`text` as an Excel string literal: in double quotes, each quote inside doubled."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _named_values(table, request: str) -> dict[str, list[str]]:
+    """Column letter -> the cell values the request names in that column, in request order."""
+    named: dict[str, list[str]] = defaultdict(list)
+    for link in link_columns(table, request):
+        if link.kind == "value" and link.value not in named[link.letter]:
+            named[link.letter].append(link.value)
+    return named
+
+
 def with_request_labels(candidates: list[str], labels: tuple[str, str] | None) -> list[str]:
     """`candidates` (best first), each IF that shows text followed by its copy showing the request's labels
     (`linking.request_labels`): `=IF(H9>5,"Above","chase")` for `show "chase up" if the late fee is above 5,
@@ -207,7 +300,7 @@ def with_request_labels(candidates: list[str], labels: tuple[str, str] | None) -
     and loses to a higher beam that already has them."""
     if labels is None:
         return candidates
-    yes, no = ('"' + label.replace('"', '""') + '"' for label in labels)
+    yes, no = (_string_literal(label) for label in labels)
     out: list[str] = []
     for formula in candidates:
         out.append(formula)
@@ -221,12 +314,12 @@ def with_request_labels(candidates: list[str], labels: tuple[str, str] | None) -
 # for a case change, a piece, spaces, a replacement or a rank. Which function of a group is the model's call.
 _RESHAPING_GROUPS = (
     (("UPPER", "LOWER", "PROPER"), INTENTS["UPPER"] + INTENTS["LOWER"] + INTENTS["PROPER"] + (
-        "capital", "capitalised", "capitalized", "capitalise", "capitalize", "caps", "casing")),
+        "capital", "capitals", "capitalised", "capitalized", "capitalise", "capitalize", "caps", "casing")),
     (("LEN", "LEFT", "RIGHT", "MID"), INTENTS["LEN"] + INTENTS["LEFT"] + INTENTS["RIGHT"] + INTENTS["MID"] + (
-        "characters", "chars", "letters", "digits")),
-    (("TRIM",), INTENTS["TRIM"] + ("blanks", "strip")),
-    (("SUBSTITUTE",), INTENTS["REPLACE"] + ("wherever", "instead of", "change")),
-    (("RANK.EQ", "RANK"), INTENTS["RANK"] + ("standing", "position", "place")),
+        "characters", "chars", "letters", "digits", "part", "prefix", "suffix")),
+    (("TRIM",), INTENTS["TRIM"] + ("blanks", "strip", "clean", "tidy")),
+    (("SUBSTITUTE",), INTENTS["REPLACE"] + ("wherever", "instead of", "change", "remove", "removed", "without")),
+    (("RANK.EQ", "RANK"), INTENTS["RANK"] + ("standing", "position", "place", "come in", "stack up")),
 )
 _RESHAPING = frozenset(name for names, _ in _RESHAPING_GROUPS for name in names)
 _RESHAPED_CELL = re.compile(r"=\s*([A-Z][A-Z0-9.]*)\(\s*\$?([A-Z]{1,3})\$?(\d+)(?![\d:(])", re.IGNORECASE)
@@ -276,7 +369,7 @@ def with_record_lookups(candidates: list[str], table, request: str, written: str
             continue
         letter, row = m.group(2).upper(), int(m.group(3))
         for record in (r for r in records if r.row == row):
-            key = '"' + record.value.replace('"', '""') + '"'
+            key = _string_literal(record.value)
             for target in dict.fromkeys([letter, *headers]):
                 if target != record.letter:
                     out.append(f"=INDEX({target}{span.format(target)},MATCH({key},"
@@ -375,8 +468,9 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
     matches several cell values is satisfied by any of them. A table without values (`ask --columns`) cannot be
     run, so there the other rules count. An IF that shows text must show the two labels the request gives, in either
     order (`linking.request_labels`, read from `written`: the request as the user wrote it, when `request` is a
-    rewrite). Last, a request that names a record by its key alone ("pH of WS-007") should not get a function that
-    reshapes a cell (LEN, UPPER, RANK.EQ, ...) unless one of its words asks for one (`with_record_lookups`).
+    rewrite). Last, a formula for a request that names a record by its key alone ("pH of WS-007") should call no
+    function that reshapes a value (LEN, UPPER, RANK.EQ, ...) unless one of its words asks for one
+    (`with_record_lookups`).
     """
     if not candidates:
         raise ValueError("no candidates to pick from")
@@ -396,10 +490,14 @@ def request_checks(table, request: str, written: str | None = None):
 
     Weak links (a header named in part, by stem or with a typo) are hints for the model, not requirements; a
     record named by its key (`T-105`) is served by the key quoted (a lookup) or by a cell of its row (row-level),
-    and so is its column named by header ("volunteer Sarah O'Connor")."""
+    and the record's column named by header ("among all volunteers") by that row's cell of another named column."""
     links = link_columns(table, request)
-    keyed = {link.letter for link in links if link.row}  # a record's column: served by the record's key or row
-    linked = {link.letter for link in links if not link.weak} - keyed
+    linked = {link.letter for link in links if not link.weak and not link.row}
+    headers = {link.letter for link in links if link.kind == "header"}
+    record_rows: dict[str, set[int]] = defaultdict(set)  # column -> rows of the records named in it
+    for link in links:
+        if link.row:
+            record_rows[link.letter].add(link.row)
     named: dict[tuple[int, int], set[str]] = defaultdict(set)  # span -> every cell value it matched
     records: dict[tuple[int, int], set[tuple[str, int]]] = defaultdict(set)  # span -> (value, row) of records
     for link in links:
@@ -413,13 +511,18 @@ def request_checks(table, request: str, written: str | None = None):
     unasked = _unasked_reshapings(table, request, written, links)
 
     def check(formula: str) -> tuple[bool, bool, bool, bool, bool]:
-        quoted, rows = quoted_values(formula), {row for _, row in single_cells(formula)}
+        quoted, cells = quoted_values(formula), single_cells(formula)
+        rows = {row for _, row in cells}
         shown = _if_results(formula) if labels else None
         values_ok = all(values & quoted for values in named.values()) and all(
             any(value in quoted or row in rows for value, row in found) for found in records.values()) and (
             shown is None or len(shown) == 2 and set(shown) == set(labels))
         called = {name.upper() for name in _CALLED.findall(_STRING.sub('""', formula))} if unasked else set()
-        return (linked <= referenced_columns(formula), stated <= formula_comparisons(formula), values_ok,
+        # a column named by header that holds a named record is also served by that record's cell in another column
+        # the request names ("Sarah O'Connor's hours rank among all volunteers": `=RANK.EQ(E6,E2:E15)`)
+        columns_ok = all(any(r in record_rows[letter] and other != letter and other in headers for other, r in cells)
+                         for letter in linked - referenced_columns(formula))
+        return (columns_ok, stated <= formula_comparisons(formula), values_ok,
                 numbers <= formula_numbers(formula), not called & unasked)
 
     return check
@@ -463,7 +566,8 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
         if several:
             written = requests[i][1]
             ranked = with_record_lookups(ranked, table, readings[i][0], written)
-            ranked = with_linked_values(ranked, table, readings[i][0])
+            ranked = with_criteria_columns(with_linked_values(ranked, table, readings[i][0]), table, readings[i][0])
+            ranked = with_stated_comparison(ranked, readings[i][0])
             ranked = with_request_labels(ranked, request_labels(written))
         answers.append(pick_candidate(ranked, table, readings[i][0], written) if several else ranked[0])
     return answers

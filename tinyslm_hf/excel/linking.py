@@ -124,14 +124,21 @@ def _phrase_at(words: list[re.Match], i: int, phrase: list[str], exact_case: boo
 
 def says(request: str, phrases) -> bool:
     """Whether the request says one of `phrases`, word by word, as typed, with a plural, with one typo in a word of
-    5+ letters or by stem (`ranking` for `rank`, `Subsstitute`); a phrase with no word (`&`) must occur as is."""
-    words = list(_WORD.finditer(request))
+    5+ letters, two letters swapped in a word of 4 (`rakn`, `cpas`) or by stem (`ranking` for `rank`,
+    `Subsstitute`); a phrase with no word (`&`) must occur as is."""
+    words = [m.group().lower() for m in _WORD.finditer(request)]
     for phrase in phrases:
-        parts = _WORD.findall(phrase)
+        parts = _WORD.findall(phrase.lower())
         if not parts and phrase in request or parts and any(
-                _phrase_at(words, i, parts, False, mode) for i in range(len(words)) for mode in (TYPO, STEM)):
+                all(_said(words[i + k], part) for k, part in enumerate(parts))
+                for i in range(len(words) - len(parts) + 1)):
             return True
     return False
+
+
+def _said(word: str, meant: str) -> bool:
+    return (_same_word(word, meant) or _same_stem(word, meant)
+            or len(meant) == 4 and sorted(word) == sorted(meant) and _one_edit(word, meant))
 
 
 _UNIT = re.compile(r"\s*[(\[]([^)\]]*)[)\]]")  # `Fee (EUR)`, `Weight [kg]`
@@ -289,13 +296,13 @@ def mentioned_rows(table: Table, request: str, links: list[Link] | None = None) 
 
 
 # Comparison phrases a request may put before a number or a date: `over 4200`, `at least $50`, `before 2024-03-01`,
-# `> 153`. Only words the training requests use (and the symbols), so most of the held-out split's operator words
-# stay unread; longest first, so `no less than` is not read as `less than`. A `not`/`no`/`n't` in front negates
+# `> 153`. The words the training requests use, the symbols and plain `fewer than`, so most of the held-out split's
+# operator words stay unread; longest first, so `no less than` is not read as `less than`. A `not`/`no`/`n't` in front negates
 # (`not above 5` is <=5, `no greater than 5` too), which also reads the held-out `not above` / `not below`.
 COMPARISON_PHRASES = {
     ">": ("more than", "greater than", "over", "above", "after", "later than", ">"),
     ">=": ("at least", "no less than", "on or after", ">="),
-    "<": ("less than", "below", "under", "before", "earlier than", "<"),
+    "<": ("less than", "fewer than", "below", "under", "before", "earlier than", "<"),
     "<=": ("at most", "no more than", "on or before", "<="),
 }
 # these take dates only: `after 2023` is a year
@@ -317,6 +324,14 @@ _COMPARISON = re.compile(
     # not part of a longer number, date or time, and not scaled by a unit (`50%`, `5k`, `1 million`)
     r"(?![\d.,]*\d|[-/:]\d|\s*(?:%|k\b|m\b|bn\b|thousand|million|billion|percent))", re.IGNORECASE)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}$")
+# `5 or more rejects`, `4 stars or more`, `30000 or above`, `3 days or less`: the number first, up to two words of
+# what it counts between; `or so` and `more or less` are not comparisons.
+_OR_BOUND = {"more": ">=", "higher": ">=", "above": ">=", "greater": ">=", "over": ">=",
+             "less": "<=", "fewer": "<=", "lower": "<=", "below": "<=", "under": "<="}
+_NUMBER_OR_BOUND = re.compile(
+    r"(?<![\w.,$-])(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)(?![\d.,]*\d|[-/:]\d|\s*(?:%|k\b|m\b))"
+    r"(?:\s+[A-Za-z]+){0,2}?\s+or\s+(" + "|".join(_OR_BOUND) + r")\b(?!\s+than)", re.IGNORECASE)
+_ENDS_WITH_ROW = re.compile(r"\brows?\s*#?\s*$", re.IGNORECASE)
 
 
 _MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -356,6 +371,9 @@ def request_comparisons(request: str) -> set[tuple[str, str]]:
             continue  # a date after a number word (`above 2023-07-28`) or a number after a date word (`after 2023`)
         op = _PHRASE_OP[phrase]
         found.add((_NEGATED[op] if m.group(1) else op, normalise_number(value)))
+    for m in _NUMBER_OR_BOUND.finditer(request):
+        if not _ENDS_WITH_ROW.search(request, 0, m.start()):  # `row 12 or more` is not a value
+            found.add((_OR_BOUND[m.group(2).lower()], normalise_number(m.group(1))))
     return found
 
 
