@@ -119,9 +119,10 @@ def test_stated_comparisons_are_read_with_their_operator_and_value():
     assert request_comparisons("Score>=5 and C<153") == {(">=", "5"), ("<", "153")}  # symbols need no space
     # the number first: `5 or more`, `4 stars or more`, `3 days or less`; `fewer than`
     assert request_comparisons("batches with 5 or more rejects, fewer than 4 late") == {(">=", "5"), ("<", "4")}
-    assert request_comparisons("rated 4 stars or more, 1,200 or above, 3 days or less") == {
+    assert request_comparisons("rated 4 stars or more, 1,200 or more, 3 days or less") == {
         (">=", "4"), (">=", "1200"), ("<=", "3")}
-    for unsure in ("row 12 or more", "about 5 or so", "PX-100 or more", "5% or more"):
+    for unsure in ("row 12 or more", "about 5 or so", "PX-100 or more", "5% or more", "5 more or less",
+                   "ranked 3 or higher", "in 2024 or more recently", "lasting 1:30 or more"):
         assert request_comparisons(unsure) == set(), unsure
     # what cannot be read for sure is left out: a year, other date formats, times, units, `<>`
     for unsure in ("after 2023", "before 28/07/2023", "before 2023-7-28", "after 3:30", "over 5k", "over 1 million",
@@ -132,7 +133,7 @@ def test_stated_comparisons_are_read_with_their_operator_and_value():
 def test_dates_spelled_in_words_are_read_as_the_formula_writes_them():
     """`after march 31 2024` states DATE(2024,3,31): the month is a number the formula must write, and the
     comparison is the same as `after 2024-03-31`; so a beam with DATE(2024,12,31) no longer passes the checks."""
-    from tinyslm_hf.excel.evaluate import pick_candidate
+    from tinyslm_hf.excel.ranking import pick_candidate
 
     assert with_iso_dates("loans after march 31 2024, 1 Aug 2024 or Feb 1st, 2024") == \
         "loans after 2024-03-31, 2024-08-01 or 2024-02-01"
@@ -158,7 +159,7 @@ def test_stated_numbers_are_read_as_the_formula_would_write_them():
 def test_comparisons_and_numbers_read_from_requests_are_in_every_generated_reference():
     """The candidate ranking prefers formulas that test what the request states, so a reading that disagreed with a
     right formula would push a wrong one ahead of it."""
-    from tinyslm_hf.excel.evaluate import formula_comparisons, formula_numbers
+    from tinyslm_hf.excel.ranking import formula_comparisons, formula_numbers
 
     from tinyslm_hf.excel.independent import independent_examples
     from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
@@ -197,7 +198,7 @@ def test_new_families_name_their_columns_rows_comparisons_and_numbers():
     """The everyday-function families (MAXIFS ... TEXT) follow the same linking rules as the old ones: the columns the
     reference uses are linked, a named row's cells are spelled out, and what the request states (comparisons,
     numbers such as a year) is in the reference."""
-    from tinyslm_hf.excel.evaluate import formula_comparisons, formula_numbers
+    from tinyslm_hf.excel.ranking import formula_comparisons, formula_numbers
 
     families = ["maxifs", "minifs", "maxifs_num", "minifs_num", "xlookup", "median", "countifs_month", "sumifs_month",
                 "countifs_year", "sumproduct_year", "countblank", *NEW_ROW_FAMILIES]
@@ -305,7 +306,7 @@ def test_the_candidate_checks_accept_generated_references():
     """Precision of what the ranking requires: the right formula of a generated request passes every check (columns
     said whole, comparisons, values or their record's row, numbers), so the checks cannot push a wrong candidate
     ahead of it; a misread (`"<153"` for "> 153") fails one."""
-    from tinyslm_hf.excel.evaluate import request_checks
+    from tinyslm_hf.excel.ranking import request_checks
 
     examples = [ex for split in ("train", "test") for ex in generate(split, 400, seed=12, invented_fraction=0.5
                                                                          if split == "train" else 0.0)]
@@ -350,7 +351,7 @@ def test_if_labels_read_from_generated_requests_are_the_references_results():
     """On every generated, hand-written and independent IF request the labels read are the reference's (each names
     the true result first), and no other request reads as having labels, so the ranking never holds a right formula
     to wrong labels."""
-    from tinyslm_hf.excel.evaluate import _if_results
+    from tinyslm_hf.excel.ranking import if_results
     from tinyslm_hf.excel.linking import request_labels
     from tinyslm_hf.excel.independent import independent_examples
     from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
@@ -361,7 +362,7 @@ def test_if_labels_read_from_generated_requests_are_the_references_results():
             split, lambda: generate(split, 1000, seed=3))()
         for ex in examples:
             labels = request_labels(ex.request)
-            results = _if_results(ex.formula)
+            results = if_results(ex.formula)
             assert labels is None or results is not None, (ex.request, ex.formula)  # only IF requests have labels
             if results is not None and labels is not None:
                 read += 1
@@ -369,12 +370,12 @@ def test_if_labels_read_from_generated_requests_are_the_references_results():
     assert read > 150  # ~7% of generated requests are IFs showing text, ~90% of those read
 
 
-def test_reshaping_functions_of_every_reference_are_asked_for():
+def test_reshaping_functions_of_every_reference_are_asked_for_and_no_text_is_summed():
     """The rule that holds a request naming a record by its key alone to the reshaping functions it asks for
     (LEN, UPPER, TRIM, RANK.EQ, ...) accepts the generated references (held-out wording and typos included), every
     hand-written and every independent one (all but one generated in a thousand): it can only push down a function
-    nobody asked for."""
-    from tinyslm_hf.excel.evaluate import request_checks
+    nobody asked for. No reference sums, averages or ranks a column of text (`sums_numbers`)."""
+    from tinyslm_hf.excel.ranking import request_checks, sums_numbers
     from tinyslm_hf.excel.independent import independent_examples
     from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
 
@@ -383,5 +384,7 @@ def test_reshaping_functions_of_every_reference_are_asked_for():
 
     generated = [ex for split in ("train", "test") for ex in generate(split, 1500, seed=21)]
     assert len(refused(generated)) <= len(generated) // 1000, refused(generated)  # `all cas`: a typo in 3 letters
-    assert not refused(handwritten_examples() + independent_examples())
+    people = handwritten_examples() + independent_examples()
+    assert not refused(people)
+    assert all(sums_numbers(ex.formula, ex.table) for ex in generated + people)
     assert not request_checks(_table(), "sales of Ann Lee")("=LEN(C2)")[-1]

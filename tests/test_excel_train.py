@@ -131,7 +131,7 @@ def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
 
 
 def test_candidate_pick_prefers_formulas_that_run_and_use_every_linked_column():
-    from tinyslm_hf.excel.evaluate import pick_candidate, referenced_columns
+    from tinyslm_hf.excel.ranking import pick_candidate, referenced_columns
     from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table, schema_table
 
     assert referenced_columns('=SUMIF(A2:A9,"B2 x",C2:C9)') == {"A", "C"}  # not the "B2" inside the string
@@ -157,7 +157,7 @@ def test_candidate_pick_prefers_formulas_that_run_and_use_every_linked_column():
 
 
 def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons_and_quote_named_values():
-    from tinyslm_hf.excel.evaluate import formula_comparisons, pick_candidate
+    from tinyslm_hf.excel.ranking import formula_comparisons, pick_candidate
     from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
 
     assert formula_comparisons('=COUNTIF(C2:C9,">153")') == {(">", "153")}
@@ -198,7 +198,7 @@ def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons_and_qu
 def test_candidate_pick_skips_criteria_that_match_no_cell_of_their_column():
     """`=MAXIFS(B2:B4,C2:C4,"marco")` (the name tested against the tips column, the beam the model liked best) runs
     and gives 0; the lower beam with the ranges the other way round is what was asked."""
-    from tinyslm_hf.excel.evaluate import criteria_match, pick_candidate
+    from tinyslm_hf.excel.ranking import criteria_match, pick_candidate
     from tinyslm_hf.excel.table import CATEGORY, DATE, NUMBER, Column, Table, schema_table
 
     table = Table("t", [Column("A", "Ticket", CATEGORY, ["T-1", "T-2", "T-3"]),
@@ -220,7 +220,7 @@ def test_candidate_pick_skips_criteria_that_match_no_cell_of_their_column():
 def test_candidate_pick_skips_ranges_that_miss_the_data_rows():
     """`=COUNTA(B2:B3)` for a table with data in rows 2-4 is a garbled row number: the next beam spanning the data
     wins, unless the request states the rows (`rows 2 to 3`); on a table known only by its headers too."""
-    from tinyslm_hf.excel.evaluate import pick_candidate, ranges_span_data
+    from tinyslm_hf.excel.ranking import pick_candidate, ranges_span_data
     from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table, schema_table
 
     table = Table("t", [Column("A", "Server", CATEGORY, ["Marco", "Priya", "Ann"]),
@@ -238,7 +238,8 @@ def test_candidate_pick_skips_ranges_that_miss_the_data_rows():
 
 
 def test_criteria_take_the_cell_value_the_request_names_in_their_column():
-    from tinyslm_hf.excel.evaluate import pick_candidate, with_linked_values
+    from tinyslm_hf.excel.ranking import pick_candidate
+    from tinyslm_hf.excel.repairs import with_linked_values
     from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
 
     table = Table("t", [Column("A", "Branch", CATEGORY, ["Riverside", "Eastside", "Riverside"]),
@@ -279,7 +280,9 @@ def test_criteria_take_the_cell_value_the_request_names_in_their_column():
 
 
 def test_candidates_decode_beams_and_return_the_executable_one(base_dir):
-    from tinyslm_hf.excel.evaluate import pick_candidate, predict_formulas, with_linked_values
+    from tinyslm_hf.excel.evaluate import predict_formulas
+    from tinyslm_hf.excel.ranking import pick_candidate
+    from tinyslm_hf.excel.repairs import with_linked_values
     from tinyslm_hf.excel.prompt import build_messages, clean_answer
     from tinyslm_hf.modelio import load_model_and_tokenizer
     from tinyslm_hf.tokenization import stop_token_ids
@@ -528,7 +531,8 @@ def test_if_formulas_take_the_labels_the_request_gives():
     """`=IF(H9>5,"Above","chase")` has the condition right and labels made up from request words: its copy with the
     request's labels wins; a higher beam that already shows them stays first; formulas that are not an IF showing
     text get no copy and are not held to the labels."""
-    from tinyslm_hf.excel.evaluate import if_arguments, pick_candidate, with_request_labels
+    from tinyslm_hf.excel.ranking import if_arguments, pick_candidate
+    from tinyslm_hf.excel.repairs import with_request_labels
     from tinyslm_hf.excel.linking import request_labels
     from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
 
@@ -563,7 +567,8 @@ def test_a_record_asked_for_by_its_key_alone_is_looked_up_not_reshaped():
     UPPER (the model's habit for a bare question) is followed by the lookup of that key, which wins; a beam that
     already looks it up stays first; a request that asks for a reshaping (`characters`, `ranking`, one typo) or
     names its row keeps the reshaping function."""
-    from tinyslm_hf.excel.evaluate import pick_candidate, reshapings_asked, with_record_lookups
+    from tinyslm_hf.excel.ranking import pick_candidate, reshapings_asked
+    from tinyslm_hf.excel.repairs import with_record_lookups
     from tinyslm_hf.excel.table import NUMBER, TEXT, Column, Table
 
     table = Table("t", [Column("A", "Sample", TEXT, ["WS-1", "WS-2", "WS-3"]),
@@ -601,7 +606,8 @@ def test_a_criterion_on_the_wrong_column_moves_to_the_column_holding_its_value()
     """`=COUNTIF(C2:C4,"suite")` tests a room name against the rates: its copy on the Room column (with the value as
     the cell writes it) wins; a criterion put on the column the formula aggregates swaps the two ranges; a criterion
     that already holds a value named in its column, or a formula testing every named column already, gets no copy."""
-    from tinyslm_hf.excel.evaluate import pick_candidate, with_criteria_columns
+    from tinyslm_hf.excel.ranking import pick_candidate
+    from tinyslm_hf.excel.repairs import with_criteria_columns
     from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
 
     table = Table("t", [Column("A", "Room", CATEGORY, ["Suite", "Double", "Suite"]),
@@ -621,6 +627,9 @@ def test_a_criterion_on_the_wrong_column_moves_to_the_column_holding_its_value()
     lower = '=COUNTIFS(A2:A4,"suite")'
     assert with_criteria_columns([wrong, lower], table, request) == [wrong, lower, right]
     assert pick_candidate(with_criteria_columns([wrong, lower], table, request), table, request) == lower
+    assert with_criteria_columns(['=COUNTIF($C$2:$C$4,"suite")'], table, request)[1:] == ['=COUNTIF($A$2:$A$4,"Suite")']
+    assert with_criteria_columns(['=SUMIFS(C2:C4,B2:B4,"x")'], table, both) == [
+        '=SUMIFS(C2:C4,B2:B4,"x")']  # Direct is named in B: filled in there (with_linked_values), not moved away
     for kept in (right, '=COUNTIF(A2:A4,"<>Suite")', '=COUNTIF(C2:C4,">100")', "=SUM(C2:C4)"):
         assert with_criteria_columns([kept], table, request) == [kept], kept
     assert with_criteria_columns(['=COUNTIFS(A2:A4,"Suite",B2:B4,"x")'], table, both) == [
@@ -631,7 +640,8 @@ def test_the_one_comparison_a_request_states_replaces_a_garbled_one():
     """`=IF(B3>145,...)` for "over 14": its copy testing the stated comparison wins; so does a criterion with the
     wrong date or operator. A formula already testing it, one with two comparisons, or a request stating two,
     gets no copy."""
-    from tinyslm_hf.excel.evaluate import pick_candidate, with_stated_comparison
+    from tinyslm_hf.excel.ranking import pick_candidate
+    from tinyslm_hf.excel.repairs import with_stated_comparison
     from tinyslm_hf.excel.table import DATE, NUMBER, Column, Table
 
     table = Table("t", [Column("A", "Out", DATE, ["2024-01-05", "2024-03-01", "2024-05-09"]),
@@ -646,7 +656,48 @@ def test_the_one_comparison_a_request_states_replaces_a_garbled_one():
     assert with_stated_comparison(['=COUNTIF(B2:B4,"<=4")'], "loans kept fewer than 4 days")[1:] == [
         '=COUNTIF(B2:B4,"<4")']
     assert with_stated_comparison(['=COUNTIF(B2:B4,">"&3)'], "5 or more days")[1:] == ['=COUNTIF(B2:B4,">=5")']
+    flipped = '=IF(B3<=14,"on time","late")'  # right, written the other way round: not pushed down by its copy
+    assert pick_candidate(with_stated_comparison([flipped], request), table, request) == flipped
+    assert pick_candidate([flipped, right], table, request) == flipped
+    unswapped = '=IF(B3<=14,"late","on time")'  # the other way round with the labels in order: wrong
+    assert pick_candidate(with_stated_comparison([unswapped], request), table, request) == right
+    unlabelled = "row 3: 1 if kept over 14 days, otherwise 0"  # no labels read: the IF must test it as stated
+    copies = with_stated_comparison(["=IF(B3<=14,1,0)"], unlabelled)
+    assert pick_candidate(copies, table, unlabelled) == "=IF(B3>14,1,0)"
+    assert with_stated_comparison(['=IF(A3+B3>15,"a","b")'], request) == ['=IF(A3+B3>15,"a","b")']
     for alone, said in ((right, request), ('=IF(AND(B3>1,B3<9),"a","b")', request),
+                        ('=COUNTIF(B2:B4,">"&3+1)', "over 14 days"), ('=IF(B3>3*2,"a","b")', request),
                         ('=COUNTIF(B2:B4,">1")', "over 5 and under 9 days"), ("=SUM(B2:B4)", request),
                         ('=IF(B3="x>5","a","b")', request)):
         assert with_stated_comparison([alone], said) == [alone], alone
+
+
+def test_a_column_of_text_is_never_summed():
+    """`=SUMPRODUCT(A2:A4,C2:C4)` over names runs (text counts as 0) but is never what was asked: the ranking puts
+    a formula that sums, averages or takes the max of a text column with the ones that give an error; criteria
+    ranges, COUNT-like functions, comparisons inside SUMPRODUCT and date columns are not held to it."""
+    from tinyslm_hf.excel.ranking import pick_candidate, sums_numbers
+    from tinyslm_hf.excel.table import CATEGORY, DATE, NUMBER, TEXT, Column, Table
+
+    table = Table("t", [Column("A", "Volunteer", TEXT, ["Ann Lee", "Bo Li", "Cy Ng"]),
+                        Column("B", "Team", CATEGORY, ["Food", "Events", "Food"]),
+                        Column("C", "Hours", NUMBER, [3, 5, 8]),
+                        Column("D", "Joined", DATE, ["2024-01-05", "2024-03-01", "2024-05-09"])])
+    for text_summed in ("=SUMPRODUCT(A2:A4,C2:C4)", "=MAX(A2:A4)", '=MAXIFS(B2:B4,C2:C4,">3")',
+                        '=SUMIF(C2:C4,">3",B2:B4)', '=AVERAGEIFS(A2:A4,B2:B4,"Food")', "=LARGE(B2:B4,2)"):
+        assert not sums_numbers(text_summed, table), text_summed
+    for fine in ('=SUMIF(B2:B4,"Food",C2:C4)', '=MAXIFS(C2:C4,B2:B4,"Food")', "=COUNTA(A2:A4)", "=MAX(D2:D4)",
+                 '=SUMPRODUCT((B2:B4="Food")*C2:C4)', '=COUNTIF(A2:A4,"Bo Li")', "=LARGE(C2:C4,2)",
+                 '=IF(SUM(C2:C4)>5,"a","b")'):
+        assert sums_numbers(fine, table), fine
+    assert pick_candidate(["=SUMPRODUCT(A2:A4,C2:C4)", "=SUM(C2:C4)"], table, "total volunteer hours") == "=SUM(C2:C4)"
+    # its repair: the text columns dropped, when number columns remain; `repaired` applies it with the others
+    from tinyslm_hf.excel.repairs import repaired, with_text_dropped
+
+    assert "=SUM(C2:C4)" in repaired(["=SUMPRODUCT(A2:A4,C2:C4)"], table, "total hours", "total hours")
+
+    assert with_text_dropped(["=SUMPRODUCT(A2:A4,C2:C4)"], table) == ["=SUMPRODUCT(A2:A4,C2:C4)", "=SUM(C2:C4)"]
+    assert with_text_dropped(["=MAX(B2:B4,C2:C4,D2:D4)"], table)[1:] == ["=MAX(C2:C4,D2:D4)"]
+    for alone in ("=MAX(A2:A4)", "=SUM(C2:C4)", "=SUMPRODUCT(C2:C4,C2:C4)", '=SUMPRODUCT((B2:B4="Food")*C2:C4)',
+                  '=SUMIF(B2:B4,"Food",C2:C4)'):
+        assert with_text_dropped([alone], table) == [alone], alone

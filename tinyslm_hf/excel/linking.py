@@ -308,7 +308,7 @@ COMPARISON_PHRASES = {
 # these take dates only: `after 2023` is a year
 _DATE_PHRASES = {"after", "later than", "before", "earlier than", "on or after", "on or before"}
 _PHRASE_OP = {p: op for op, phrases in COMPARISON_PHRASES.items() for p in phrases}
-_NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
+NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}  # `x > 5` is false exactly when `x <= 5` is true
 
 
 def _alternation(phrases) -> str:
@@ -324,13 +324,14 @@ _COMPARISON = re.compile(
     # not part of a longer number, date or time, and not scaled by a unit (`50%`, `5k`, `1 million`)
     r"(?![\d.,]*\d|[-/:]\d|\s*(?:%|k\b|m\b|bn\b|thousand|million|billion|percent))", re.IGNORECASE)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}$")
-# `5 or more rejects`, `4 stars or more`, `30000 or above`, `3 days or less`: the number first, up to two words of
-# what it counts between; `or so` and `more or less` are not comparisons.
-_OR_BOUND = {"more": ">=", "higher": ">=", "above": ">=", "greater": ">=", "over": ">=",
-             "less": "<=", "fewer": "<=", "lower": "<=", "below": "<=", "under": "<="}
+# `5 or more rejects`, `4 stars or more`, `3 days or less`: the number first, up to two words of what it counts
+# between. Not `or higher` / `or above` (`ranked 3 or higher` is a rank of 3 or less), not `more or less`, not a
+# year (`2024 or more recently`), a time or a date part (`1:30 or more`, `31/12/2023 or more`).
+_OR_BOUND = {"more": ">=", "over": ">=", "less": "<=", "fewer": "<=", "under": "<="}
 _NUMBER_OR_BOUND = re.compile(
-    r"(?<![\w.,$-])(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)(?![\d.,]*\d|[-/:]\d|\s*(?:%|k\b|m\b))"
-    r"(?:\s+[A-Za-z]+){0,2}?\s+or\s+(" + "|".join(_OR_BOUND) + r")\b(?!\s+than)", re.IGNORECASE)
+    r"(?<![\w.,$:/-])(?!(?:19|20)\d\d\b)(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)"
+    r"(?![\d.,]*\d|[-/:]\d|\s*(?:%|k\b|m\b))"
+    r"(?:\s+(?!(?:more|less|or)\b)[A-Za-z]+){0,2}?\s+or\s+(" + "|".join(_OR_BOUND) + r")\b(?!\s+than)", re.IGNORECASE)
 _ENDS_WITH_ROW = re.compile(r"\brows?\s*#?\s*$", re.IGNORECASE)
 
 
@@ -370,7 +371,7 @@ def request_comparisons(request: str) -> set[tuple[str, str]]:
         if is_date != (phrase in _DATE_PHRASES) and phrase[0].isalpha():
             continue  # a date after a number word (`above 2023-07-28`) or a number after a date word (`after 2023`)
         op = _PHRASE_OP[phrase]
-        found.add((_NEGATED[op] if m.group(1) else op, normalise_number(value)))
+        found.add((NEGATED[op] if m.group(1) else op, normalise_number(value)))
     for m in _NUMBER_OR_BOUND.finditer(request):
         if not _ENDS_WITH_ROW.search(request, 0, m.start()):  # `row 12 or more` is not a value
             found.add((_OR_BOUND[m.group(2).lower()], normalise_number(m.group(1))))
