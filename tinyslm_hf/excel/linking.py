@@ -297,8 +297,9 @@ def mentioned_rows(table: Table, request: str, links: list[Link] | None = None) 
 
 # Comparison phrases a request may put before a number or a date: `over 4200`, `at least $50`, `before 2024-03-01`,
 # `> 153`. The words the training requests use, the symbols and plain `fewer than`, so most of the held-out split's
-# operator words stay unread; longest first, so `no less than` is not read as `less than`. A `not`/`no`/`n't` in front negates
-# (`not above 5` is <=5, `no greater than 5` too), which also reads the held-out `not above` / `not below`.
+# operator words stay unread; longest first, so `no less than` is not read as `less than`. A `not`/`no`/`n't` in
+# front negates (`not above 5` is <=5, `no greater than 5` too), which also reads the held-out `not above` /
+# `not below`.
 COMPARISON_PHRASES = {
     ">": ("more than", "greater than", "over", "above", "after", "later than", ">"),
     ">=": ("at least", "no less than", "on or after", ">="),

@@ -96,11 +96,16 @@ _CELL_COMPARISON_PARTS = re.compile("(" + _CELL + r")\s*" + _OPS + r"\s*(?:" + _
                                     re.I)
 
 
+def _blanked(formula: str) -> str:
+    """`formula` with the text inside its string literals replaced by spaces: the same offsets, no code in strings."""
+    return _STRING.sub(lambda m: '"' + " " * (len(m.group()) - 2) + '"', formula)
+
+
 def comparison_sites(formula: str) -> list[tuple[int, int, str | None]]:
     """Where a formula tests a comparison, as (start, end, cell): a criterion (`">4200"`, `">"&DATE(2024,3,1)`)
     with cell `""`; a cell comparison outside strings (`B4>=50`) with its cell (`B4`); a number compared with a
     cell (`50<=B4`) with None."""
-    blank = _STRING.sub(lambda m: '"' + " " * (len(m.group()) - 2) + '"', formula)  # same offsets, text blanked
+    blank = _blanked(formula)
     sites = [(*m.span(), "") for pattern in (_CRITERION, _DATE_CRITERION) for m in pattern.finditer(formula)]
     sites += [(*m.span(), m.group(1)) for m in _CELL_COMPARISON_PARTS.finditer(blank)]
     return sites + [(*m.span(), None) for m in _NUMBER_CELL_COMPARISON.finditer(blank)]
@@ -116,7 +121,7 @@ def tests_stated(formula: str, stated: set[tuple[str, str]], labels: tuple[str, 
     (op, value), = stated
     direct, negated = (op, value) in found, (NEGATED[op], value) in found
     shown = if_results(formula) if labels else None
-    return negated if shown and shown == list(reversed(labels)) and shown != list(labels) else direct
+    return negated if shown and shown == list(reversed(labels)) else direct  # request_labels are never equal
 
 
 def formula_numbers(formula: str) -> set[str]:
@@ -303,7 +308,7 @@ def sums_numbers(formula: str, table) -> bool:
     if not table.has_values:
         return True
     sites = _argument_sites(formula)
-    for m in CELL_RANGE.finditer(_STRING.sub(lambda s: '"' + " " * (len(s.group()) - 2) + '"', formula)):
+    for m in CELL_RANGE.finditer(_blanked(formula)):
         left, right = m.group(1), m.group(3)
         site = sites[m.start()]
         if left != right or site is None or site[0] not in _NUMERIC_ARGUMENTS:
@@ -342,19 +347,7 @@ def criteria_match(formula: str, table) -> bool:
 def _enclosing_functions(formula: str) -> list[str | None]:
     """For each character of `formula`, the name of the innermost function call it is inside (None outside any;
     text inside string literals does not open or close calls)."""
-    stack: list[str | None] = []
-    inside: list[str | None] = []
-    in_string = False
-    for i, char in enumerate(formula):
-        if char == '"':
-            in_string = not in_string  # `""` inside a string toggles twice
-        elif not in_string and char == "(":
-            name = re.search(r"[A-Z][A-Z0-9.]*$", formula[:i].upper())
-            stack.append(name.group(0) if name else None)
-        elif not in_string and char == ")" and stack:
-            stack.pop()
-        inside.append(stack[-1] if stack else None)
-    return inside
+    return [site[0] if site else None for site in _argument_sites(formula)]
 
 
 def _is_number(text: str) -> bool:
