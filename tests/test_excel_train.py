@@ -144,7 +144,8 @@ def test_candidate_pick_prefers_formulas_that_run_and_use_every_linked_column():
     count = "=COUNTA(A2:A3)"
     # "sales" links column B: #N/A and #DIV/0! are skipped, then the first that uses B, in beam order
     assert pick_candidate([missing, div0, count, total, other], table, "total sales") == total
-    assert pick_candidate([other, total], table, "total sales") == other
+    assert pick_candidate([other, total], table, "the sales figure") == other  # beam order among equals
+    assert pick_candidate([other, total], table, "total sales") == total  # `total` asks for SUM (rule 7)
     assert pick_candidate([count, missing], table, "total sales") == count  # runs, though B is unused
     assert pick_candidate([count, total], table, "how many are there") == count  # nothing linked: the first that runs
     assert pick_candidate([missing, "=SUM(", div0], table, "total sales") == missing  # nothing runs: the top beam

@@ -36,12 +36,9 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
 
     `constrained`: grammar-constrained decoding, and with `copy_strings` every quoted string must be copied from the
     request or a cell (constrained.py). `candidates` > 1: beam search with that many beams, keeping the best-ranked
-    answer by `ranking.pick_candidate` (runs without an error with criteria that match a cell, ranges over the data
-    rows and no text summed; uses every linked column, tests every stated comparison, quotes every named value and
-    label, writes every stated number, no unasked reshaping of a named record's cell) among the beams and their
-    repaired copies (`repairs.repaired`: lookups of a record named by its key, criteria values and lookup keys from
-    the linked cells, criteria moved to the column holding their value, the stated comparison, text columns dropped
-    from a sum, IF labels from the request).
+    answer by `ranking.pick_candidate` (the formula that runs on the table and meets most of what the request says)
+    among the beams and their repaired copies (`repairs.repaired`: one part of a beam filled in from the request or
+    the table).
     `rewrite(request, table)`: what the model reads instead of the request (`synonyms.RequestRewriter`); the constraint still copies strings from the request as the user
     wrote it. A rewrite may return several readings (the first is the preferred one): each is decoded, and their
     answers are pooled by the model's own length-normalised log-probability before `pick_candidate` ranks them, so

@@ -333,6 +333,10 @@ _NUMBER_OR_BOUND = re.compile(
     r"(?<![\w.,$:/-])(?!(?:19|20)\d\d\b)(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)"
     r"(?![\d.,]*\d|[-/:]\d|\s*(?:%|k\b|m\b))"
     r"(?:\s+(?!(?:more|less|or)\b)[A-Za-z]+){0,2}?\s+or\s+(" + "|".join(_OR_BOUND) + r")\b(?!\s+than)", re.IGNORECASE)
+# A year alone names a span: `before 2022` is before its first day and `2024 or later` from its first day on;
+# `after 2023` may be written either side of the new year (`>DATE(2023,12,31)`, `>=DATE(2024,1,1)`): not read.
+YEAR_NUMBER = re.compile(r"(?:19|20)\d\d")
+_YEAR_OR_LATER = re.compile(r"(?<![\w.,$:/-])((?:19|20)\d\d)\s+or\s+(?:later|after)\b", re.IGNORECASE)
 _ENDS_WITH_ROW = re.compile(r"\brows?\s*#?\s*$", re.IGNORECASE)
 
 
@@ -369,14 +373,30 @@ def request_comparisons(request: str) -> set[tuple[str, str]]:
     for m in _COMPARISON.finditer(with_iso_dates(request)):
         phrase, value = (m.group(2) or m.group(3)).lower(), m.group(4)
         is_date = bool(_ISO_DATE.match(value))
+        if phrase in ("before", "earlier than") and YEAR_NUMBER.fullmatch(value) and not m.group(1):
+            found.add(("<", f"{value}-01-01"))  # `before 2022`: before its first day
+            continue
         if is_date != (phrase in _DATE_PHRASES) and phrase[0].isalpha():
             continue  # a date after a number word (`above 2023-07-28`) or a number after a date word (`after 2023`)
         op = _PHRASE_OP[phrase]
         found.add((NEGATED[op] if m.group(1) else op, normalise_number(value)))
+    for m in _YEAR_OR_LATER.finditer(request):
+        found.add((">=", f"{m.group(1)}-01-01"))
     for m in _NUMBER_OR_BOUND.finditer(request):
         if not _ENDS_WITH_ROW.search(request, 0, m.start()):  # `row 12 or more` is not a value
             found.add((_OR_BOUND[m.group(2).lower()], normalise_number(m.group(1))))
     return found
+
+
+_COMPARISON_WORDING = re.compile(r"(?<![A-Za-z])(?:" + _alternation(_WORD_PHRASES) + r")\b|[<>]|\bor (?:more|less|"
+                                 r"fewer|over|under|later|earlier)\b", re.IGNORECASE)
+
+
+def states_a_comparison(request: str) -> bool:
+    """Whether the request words a comparison at all, read or not (`more than one order`, `over a thousand`,
+    `before 2022`): then a formula's comparison may be what it asks for even where `request_comparisons` reads
+    none."""
+    return bool(_COMPARISON_WORDING.search(_QUOTED_TEXT.sub(" ", request)))
 
 
 _ISO_DATE_PARTS = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
@@ -384,11 +404,19 @@ _REQUEST_NUMBER = re.compile(r"(?<![A-Za-z\d.])(?<![A-Za-z]-)\d+(?:\.\d+)?(?![\d
 _QUOTED_TEXT = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
 
 
+# Number words a request states a count with (`first two letters`, `last four characters`, `a two-digit code`).
+# Not `one`: it is a pronoun and an article far more often than a count (`the one with the most visits`).
+NUMBER_WORDS = {word: str(n) for n, word in enumerate(
+    "two three four five six seven eight nine ten eleven twelve".split(), 2)}
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", re.IGNORECASE)
+
+
 def request_numbers(request: str) -> set[str]:
     """Every number the request states outside quotes, normalised (`$4,200` -> `4200`, `row 4` -> `4`, `3rd` -> `3`,
-    `2024-03-01` or `March 1 2024` -> `2024`, `3`, `1`: the arguments of DATE; `April 2024` -> `2024`, `4`); part
-    of a word or code (`Q1`, `sheet2`, `FW-0599`) is not a number."""
+    `four` -> `4`, `2024-03-01` or `March 1 2024` -> `2024`, `3`, `1`: the arguments of DATE; `April 2024` ->
+    `2024`, `4`); part of a word or code (`Q1`, `sheet2`, `FW-0599`) is not a number."""
     text = with_iso_dates(_QUOTED_TEXT.sub(" ", request))
+    text = _NUMBER_WORD.sub(lambda m: NUMBER_WORDS[m.group(1).lower()], text)
     text = _ISO_DATE_PARTS.sub(lambda m: " ".join(str(int(g)) for g in m.groups()), text)
     text = _MONTH_YEAR.sub(lambda m: f"{_MONTH[m[1].lower()]} {m[2]}", text)  # `April 2024`: month 4 of 2024
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)

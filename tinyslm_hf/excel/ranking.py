@@ -2,8 +2,9 @@
 
 `pick_candidate` keeps, among a request's candidates (beams and their repaired copies, `repairs.py`), the first that
 best meets the checks in order: it runs on the user's table (no Excel error, text criteria that match a cell, ranges
-over the data rows, no column of text summed), then `request_checks`: the columns the request names, the
-comparisons, cell values and IF labels it states, the numbers it writes, no reshaping function it does not ask for.
+over the data rows, no column of text summed, no value combined with itself, no comparison of unlike values), then
+`request_checks`: the columns the request names, the comparisons, cell values and IF labels it states, the numbers
+it writes, no reshaping function it does not ask for, no aggregate of a family it does not ask for.
 Everything here is plain string matching on the formula and the request; nothing runs a model.
 """
 
@@ -12,11 +13,13 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from typing import NamedTuple
 
 from .constrained import string_literals
 from .executor import execute, single_cells
 from .linking import (NEGATED, addressed_rows, link_columns, normalise_number, request_comparisons, request_labels,
-                      request_numbers, says)
+                      request_numbers, says, states_a_comparison, YEAR_NUMBER)
+from .synthetic import phrasings
 from .synthetic.breadth import INTENTS
 from .table import CATEGORY, DATE, TEXT, col_index, col_letter
 
@@ -54,6 +57,9 @@ _STRING = re.compile(r'"(?:[^"]|"")*"')
 _CRITERION = re.compile(r'"' + _OPS + _NUMBER + r'"(?!\s*&)|"' + _OPS + r'"\s*&\s*' + _NUMBER + r"(?![\d.(])")
 
 
+_YEAR_COMPARISON = re.compile(r"\bYEAR\([^()]*\)\s*" + _OPS + r"\s*(\d{4})(?![\d.(])", re.I)
+
+
 _DATE_CRITERION = re.compile(r'"' + _OPS + r'"\s*&\s*' + _DATE, re.I)
 
 
@@ -89,6 +95,10 @@ def formula_comparisons(formula: str) -> set[tuple[str, str]]:
     for op, num, y, mo, d in _CELL_COMPARISON.findall(code):
         found.add((op, normalise_number(num) if num else _iso(y, mo, d)))
     found |= {(_FLIPPED[op], normalise_number(num)) for num, op in _NUMBER_CELL_COMPARISON.findall(code)}
+    found |= set(_YEAR_COMPARISON.findall(code))  # `YEAR(E2:E5)<2022`: years, compared as numbers
+    # a year held as a number (a Year column) tested with < or >= is the same test as against its first day:
+    # `"<1990"` answers "released before 1990" as `"<"&DATE(1990,1,1)` does on a date column
+    found |= {(op, f"{value}-01-01") for op, value in found if op in ("<", ">=") and YEAR_NUMBER.fullmatch(value)}
     return found
 
 
@@ -96,7 +106,7 @@ _CELL_COMPARISON_PARTS = re.compile("(" + _CELL + r")\s*" + _OPS + r"\s*(?:" + _
                                     re.I)
 
 
-def _blanked(formula: str) -> str:
+def blank_strings(formula: str) -> str:
     """`formula` with the text inside its string literals replaced by spaces: the same offsets, no code in strings."""
     return _STRING.sub(lambda m: '"' + " " * (len(m.group()) - 2) + '"', formula)
 
@@ -105,7 +115,7 @@ def comparison_sites(formula: str) -> list[tuple[int, int, str | None]]:
     """Where a formula tests a comparison, as (start, end, cell): a criterion (`">4200"`, `">"&DATE(2024,3,1)`)
     with cell `""`; a cell comparison outside strings (`B4>=50`) with its cell (`B4`); a number compared with a
     cell (`50<=B4`) with None."""
-    blank = _blanked(formula)
+    blank = blank_strings(formula)
     sites = [(*m.span(), "") for pattern in (_CRITERION, _DATE_CRITERION) for m in pattern.finditer(formula)]
     sites += [(*m.span(), m.group(1)) for m in _CELL_COMPARISON_PARTS.finditer(blank)]
     return sites + [(*m.span(), None) for m in _NUMBER_CELL_COMPARISON.finditer(blank)]
@@ -158,7 +168,7 @@ def text_criteria(formula: str):
         literal = m.group(3)
         marks, text, wildcard = _CRITERION_PARTS.match(literal).groups()
         if (m.group(1) == m.group(2) and functions[m.start()] in CRITERIA_FUNCTIONS and text and '"' not in literal
-                and not _is_number(text)):
+                and not is_number(text)):
             yield m, marks, text, wildcard
 
 
@@ -217,24 +227,100 @@ def if_results(formula: str) -> list[str] | None:
     return [a[1:-1].replace('""', '"') for a in args[1:3]]
 
 
+def _cue_words(*pools: tuple[str, ...]) -> tuple[str, ...]:
+    """The words and phrases of `pools`, less any with a word only the held-out split's wording uses (`peak`,
+    `standing`, `tidy`, ...): that split measures how the assistant reads words its training never showed, so no rule
+    here may know them either."""
+    held_out_only = phrasings.held_out_phrasing_words() - phrasings.training_phrasing_words()
+    return tuple(p for pool in pools for p in pool if not set(re.findall(r"[a-z]+", p.lower())) & held_out_only)
+
+
 # Functions that reshape one cell's value, in groups a request asks for with the same words: the intent words of
 # training requests (`synthetic.breadth.INTENTS`, which the rewrite maps a user's words onto) and the plain words
 # for a case change, a piece, spaces, a replacement or a rank. Which function of a group is the model's call.
 _RESHAPING_GROUPS = (
-    (("UPPER", "LOWER", "PROPER"), INTENTS["UPPER"] + INTENTS["LOWER"] + INTENTS["PROPER"] + (
-        "capital", "capitals", "capitalised", "capitalized", "capitalise", "capitalize", "caps", "casing")),
-    (("LEN", "LEFT", "RIGHT", "MID"), INTENTS["LEN"] + INTENTS["LEFT"] + INTENTS["RIGHT"] + INTENTS["MID"] + (
-        "characters", "chars", "letters", "digits", "prefix", "suffix")),
-    (("TRIM",), INTENTS["TRIM"] + ("blanks", "strip", "clean", "tidy")),
-    (("SUBSTITUTE",), INTENTS["REPLACE"] + ("wherever", "instead of", "change", "remove", "removed")),
-    (("RANK.EQ", "RANK"), INTENTS["RANK"] + ("standing", "position", "place", "come in", "stack up")),
+    (("UPPER", "LOWER", "PROPER"), _cue_words(INTENTS["UPPER"], INTENTS["LOWER"], INTENTS["PROPER"], (
+        "capitalised", "capitalized", "capitalise", "capitalize", "caps"))),
+    (("LEN", "LEFT", "RIGHT", "MID"), _cue_words(INTENTS["LEN"], INTENTS["LEFT"], INTENTS["RIGHT"], INTENTS["MID"], (
+        "characters", "chars", "letters", "prefix", "suffix"))),
+    (("TRIM",), _cue_words(INTENTS["TRIM"], ("clean",))),
+    (("SUBSTITUTE",), _cue_words(INTENTS["REPLACE"], ("change", "remove", "removed"))),
+    (("RANK.EQ", "RANK"), _cue_words(INTENTS["RANK"], ("position", "come in", "stack up"))),
 )
 
 
 _RESHAPING = frozenset(name for names, _ in _RESHAPING_GROUPS for name in names)
 
 
-_CALLED = re.compile(r"([A-Za-z][A-Za-z0-9.]*)\s*\(")
+# What a request asks to aggregate with: the training intent words (`synthetic.breadth.INTENTS`, which the rewrite
+# maps a user's words onto) and the plain superlatives of everyday requests. Which function of a family (MAX or
+# MAXIFS, MIN or SMALL) is the model's call; the family is the request's.
+AGGREGATE_FAMILIES = {
+    "SUM": (("SUM", "SUMIF", "SUMIFS", "SUMPRODUCT"), _cue_words(INTENTS["SUM"])),
+    "AVERAGE": (("AVERAGE", "AVERAGEIF", "AVERAGEIFS"), _cue_words(INTENTS["AVERAGE"])),
+    "MEDIAN": (("MEDIAN",), _cue_words(INTENTS["MEDIAN"])),
+    "MAX": (("MAX", "MAXIFS", "LARGE"), _cue_words(INTENTS["MAX"], ("most", "longest", "latest", "heaviest", "priciest"))),
+    "MIN": (("MIN", "MINIFS", "SMALL"), _cue_words(INTENTS["MIN"], ("fewest", "cheapest", "shortest", "earliest",
+                                                                     "lightest"))),
+}
+_FAMILY_OF = {name: family for family, (names, _) in AGGREGATE_FAMILIES.items() for name in names}
+# A bound is a comparison, not an aggregate (`at least 4`, `at most 3`, `a minimum of 11`, `max 5 nights`), and
+# `50 min` is minutes.
+_BOUND_WORDS = re.compile(r"\bat\s+(?:least|most)\b|\b(?:minimum|maximum|min|max)\s+(?:of\s+)?[$]?\d|\d\s*min\b",
+                          re.IGNORECASE)
+
+
+def without_links(request: str, links, kinds: tuple[str, ...] = ("header", "value")) -> str:
+    """`request` with the spans of its `links` of those kinds blanked out (same offsets): what the words the table
+    names (`Min Stock`, `Four Seasons`) leave of it."""
+    chars = list(request)
+    for link in links:
+        if link.kind in kinds:
+            chars[link.start:link.end] = " " * (link.end - link.start)
+    return "".join(chars)
+
+
+def stated_numbers(request: str, links) -> set[str]:
+    """The numbers the request states (`linking.request_numbers`) outside the cell values it names: `Four Seasons`
+    and `Route 66` are names, which the value rule holds the formula to, not numbers it must write."""
+    return request_numbers(without_links(request, links, ("value",)))
+
+
+def aggregates_asked(table, *requests: str) -> set[str]:
+    """The aggregate families (`AGGREGATE_FAMILIES`) some word of the requests asks for: `cheapest act's fee` ->
+    {"MIN"}; `gap between the highest and lowest` -> {"MAX", "MIN"}. Words the table links to a header or a cell
+    (`Min Stock`, a member called Max) and bounds (`at least 4`, `a minimum of 11`) ask for none."""
+    texts = [_BOUND_WORDS.sub(" ", without_links(r, link_columns(table, r) if table is not None else ()))
+             for r in requests]
+    return {family for family, (_, words) in AGGREGATE_FAMILIES.items() if any(says(t, words) for t in texts)}
+
+
+def single_aggregate(formula: str) -> str | None:
+    """The family (`AGGREGATE_FAMILIES`) of a formula's one aggregate call when it has exactly one and no arithmetic
+    (`=MAXIFS(...)`, `=ROUND(AVERAGE(E2:E15),0)`); None otherwise. `=SUM(D2:D5)/COUNT(D2:D5)` is an average and
+    `=MAX(E2:E15)-MIN(E2:E15)` a gap: what a formula combining aggregates computes is not one family's."""
+    code = blank_strings(formula)
+    calls = [_FAMILY_OF[m.group(1).upper()] for m in CALL_NAME.finditer(code) if m.group(1).upper() in _FAMILY_OF]
+    if len(calls) != 1 or re.search(r"[-+*/^]", code[code.find("=") + 1:]):
+        return None
+    return calls[0]
+
+
+def aggregate_agrees(formula: str, asked: set[str]) -> bool:
+    """A formula that is one aggregate does it in a way the request asks for: "fewest visits among Standard members"
+    is not `=MAXIFS(...)`, "cheapest act's fee" not `=MAX(...)`, "most fuel burned" not `=AVERAGEIFS(...)`. A
+    formula that calls none of the families (COUNTIF, RANK.EQ, a lookup) or combines several
+    (`single_aggregate`), and a request that names none, pass."""
+    used = single_aggregate(formula)
+    return not asked or used is None or used in asked
+
+
+CALL_NAME = re.compile(r"([A-Za-z][A-Za-z0-9.]*)\s*\(")
+
+
+def called_functions(formula: str) -> set[str]:
+    """The upper-cased names of the functions a formula calls (text inside strings does not count)."""
+    return {name.upper() for name in CALL_NAME.findall(_STRING.sub('""', formula))}
 
 
 def reshapings_asked(*requests: str) -> set[str]:
@@ -279,19 +365,20 @@ _NUMERIC_ARGUMENTS = {"SUM": None, "AVERAGE": None, "MIN": None, "MAX": None, "M
                       "MAXIFS": {0}, "MINIFS": {0}}
 
 
-def _argument_sites(formula: str) -> list[tuple[str | None, int] | None]:
-    """For each character of `formula`, the innermost call it is an argument of and the argument's position
-    (`=SUMIF(A2:A9,"x",C2:C9)`: `C2:C9` is in ("SUMIF", 2)); None outside any call. A bare parenthesis (`(C2:C9="x")`)
-    is a call with no name; text inside string literals does not open or close calls."""
+def _argument_sites(formula: str) -> list[tuple[str | None, int, int] | None]:
+    """For each character of `formula`, the innermost call it is an argument of, the argument's position and where
+    the call's parenthesis opens (`=SUMIF(A2:A9,"x",C2:C9)`: `C2:C9` is in ("SUMIF", 2, 6)); None outside any call.
+    A bare parenthesis (`(C2:C9="x")`) is a call with no name; text inside string literals does not open or close
+    calls."""
     stack: list[list] = []
-    sites: list[tuple[str | None, int] | None] = []
+    sites: list[tuple[str | None, int, int] | None] = []
     in_string = False
     for i, char in enumerate(formula):
         if char == '"':
             in_string = not in_string
         elif not in_string and char == "(":
             name = re.search(r"[A-Z][A-Z0-9.]*$", formula[:i].upper())
-            stack.append([name.group(0) if name else None, 0])
+            stack.append([name.group(0) if name else None, 0, i])
         elif not in_string and char == ")" and stack:
             stack.pop()
         elif not in_string and char == "," and stack:
@@ -308,7 +395,7 @@ def sums_numbers(formula: str, table) -> bool:
     if not table.has_values:
         return True
     sites = _argument_sites(formula)
-    for m in CELL_RANGE.finditer(_blanked(formula)):
+    for m in CELL_RANGE.finditer(blank_strings(formula)):
         left, right = m.group(1), m.group(3)
         site = sites[m.start()]
         if left != right or site is None or site[0] not in _NUMERIC_ARGUMENTS:
@@ -344,13 +431,103 @@ def criteria_match(formula: str, table) -> bool:
     return True
 
 
+# A criterion that compares (`">4"`, `"<="&DATE(2024,3,1)`, `">"&150`) and the one-column range it tests.
+_COMPARING_CRITERION = re.compile(r'\$?([A-Z]{1,3})\$?\d+:\$?([A-Z]{1,3})\$?\d+\s*,\s*"' + _OPS +
+                                  r'(?:(-?\d+(?:\.\d+)?)"(?!\s*&)|"\s*&\s*(?:' + _NUMBER + r"(?![\d.(])|(DATE)\())",
+                                  re.I)
+
+
+def compares_like_values(formula: str, table) -> bool:
+    """Every comparison in `formula` compares values of one kind: a criterion or a cell tested against a number is
+    on a column of numbers or dates, one tested against a DATE is on a date column. `=COUNTIFS(H2:H17,"Thriller",
+    H2:H17,">=4")` compares film genres with 4, `">="&DATE(2023,1,1)` on a column of bakers' names or of loaf counts
+    matches a date nobody stated: both run, and neither is what was asked (Excel never finds text greater than a
+    number in a criterion, and a cell of text compares above every number). A table without values is not checked."""
+    if not table.has_values:
+        return True
+    functions = _enclosing_functions(formula)
+    tested = [(m.group(1), bool(m.group(6)), m.start()) for m in _COMPARING_CRITERION.finditer(formula)
+              if m.group(1).upper() == m.group(2).upper()]
+    tested = [(letter, is_date) for letter, is_date, start in tested if functions[start] in CRITERIA_FUNCTIONS]
+    blank = blank_strings(formula)
+    tested += [(re.match(r"\$?([A-Za-z]+)", m.group(1)).group(1), bool(m.group(4)))
+               for m in _CELL_COMPARISON_PARTS.finditer(blank)]
+    for letter, is_date in tested:
+        try:
+            column = table.column(letter.upper())
+        except (KeyError, ValueError):
+            return False
+        if is_date and column.kind != DATE or column.kind in (TEXT, CATEGORY) and not _mostly_numbers(column.values):
+            return False
+    return True
+
+
+def _mostly_numbers(values) -> bool:
+    """Whether most filled cells hold numbers: a column of numbers with an `N/A` or two is read as text."""
+    filled = [v for v in values if v is not None and v != ""]
+    return bool(filled) and sum(isinstance(v, (int, float)) for v in filled) * 2 > len(filled)
+
+
+_REF = r"\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?"
+# `C2-C2` and `C2/C2`, not `C2-C2*10%` (C2 less 10% of itself) nor `A1*C2-C2`: the operands at that precedence
+_SELF_OPERANDS = re.compile(rf"(?<![A-Za-z0-9_.$:*/^])({_REF})[-/]({_REF})(?![\w(:*/^%])")
+_SELF_PRODUCT = re.compile(rf"\bSUMPRODUCT\(\s*({_REF})\s*,\s*({_REF})\s*\)")
+_CONDITIONS = re.compile(r"\b(?:AND|OR)\(([^()]*)\)", re.I)
+
+
+def _same_reference(a: str, b: str) -> bool:
+    return a.replace("$", "").upper() == b.replace("$", "").upper()
+
+
+def _joined_pieces(formula: str) -> list[str]:
+    """What a formula joins at its top level: CONCAT's arguments, or the pieces of an `&` chain."""
+    call = call_arguments(formula)
+    if call and call[0] in ("CONCAT", "CONCATENATE"):
+        return call[1]
+    blank, pieces, depth, start = blank_strings(formula), [], 0, formula.find("=") + 1
+    for i, char in enumerate(blank):
+        depth += (char == "(") - (char == ")")
+        if char == "&" and depth == 0 and i >= start:
+            pieces.append(formula[start:i])
+            start = i + 1
+    return pieces + [formula[start:]] if pieces else []
+
+
+def no_self_operation(formula: str) -> bool:
+    """No value is combined with itself: a difference or ratio of a cell or range with itself (`=ABS(B10-B10)`,
+    `=ROUND(D3/D3,1)`), a column multiplied by itself in SUMPRODUCT (`=SUMPRODUCT(D2:D17,D2:D17)` for "total
+    runtime"), the same cell joined twice (`=CONCAT(B10,", ",B10)`), one condition twice in AND / OR, or one column
+    required to equal two different texts in one COUNTIFS / SUMIFS (`B2:B17,"Christopher Nolan",B2:B17,"Heat"`).
+    Each gives a constant or nothing, never a number or a text anyone asks for; they are what a small model writes
+    when it has found the right cell but not the second operand."""
+    code = _STRING.sub('""', formula).replace(" ", "")
+    if any(_same_reference(a, b) for pattern in (_SELF_OPERANDS, _SELF_PRODUCT) for a, b in pattern.findall(code)):
+        return False
+    cells = [p.strip().replace("$", "").upper() for p in _joined_pieces(formula)]
+    cells = [p for p in cells if re.fullmatch(_REF, p)]
+    if len(cells) != len(set(cells)):
+        return False
+    blank = blank_strings(formula)
+    for m in _CONDITIONS.finditer(blank):
+        cuts = [m.start(1) - 1, *(i for i in range(m.start(1), m.end(1)) if blank[i] == ","), m.end(1)]
+        conditions = [formula[a + 1:b].strip().replace("$", "").upper() for a, b in zip(cuts, cuts[1:])]
+        if len(conditions) != len(set(conditions)):
+            return False
+    sites = _argument_sites(formula)
+    wanted: dict[tuple[int, str], set[str]] = defaultdict(set)  # (call, column) -> the texts it must equal
+    for m, marks, text, wildcard in text_criteria(formula):
+        if marks in ("", "=") and not wildcard and not any(c in text for c in "*?~"):
+            wanted[(sites[m.start()][2], m.group(1))].add(text.lower())
+    return all(len(texts) == 1 for texts in wanted.values())
+
+
 def _enclosing_functions(formula: str) -> list[str | None]:
     """For each character of `formula`, the name of the innermost function call it is inside (None outside any;
     text inside string literals does not open or close calls)."""
     return [site[0] if site else None for site in _argument_sites(formula)]
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         return math.isfinite(float(text))
     except ValueError:
@@ -360,11 +537,14 @@ def _is_number(text: str) -> bool:
 def pick_candidate(candidates: list[str], table, request: str, written: str | None = None) -> str:
     """Choose among beam candidates (best first) the first that best meets, in this order of importance: it runs on
     `table` without an error, each of its text criteria matches a cell (`criteria_match`), its ranges span the
-    data rows (`ranges_span_data`) and it sums no column of text (`sums_numbers`); it uses every column the request
-    links to (`linking.link_columns`); it tests every comparison the request states (`over 4200` -> `">4200"` or
-    `C4>4200`: `linking.request_comparisons`; an IF may test it the other way round with its labels swapped); it quotes
-    every cell value the request names (`for 7B` -> `"7B"`, ignoring case as Excel's criteria do); it writes every
-    number the request states (`3 chars starting at 2` -> `MID(A3,2,3)`: `linking.request_numbers`).
+    data rows (`ranges_span_data`), it sums no column of text (`sums_numbers`), combines no value with itself
+    (`no_self_operation`) and compares like with like (`compares_like_values`); then its `Checks`
+    (`request_checks`): it uses every column the request links to (`linking.link_columns`); it tests every
+    comparison the request states (`over 4200` -> `">4200"` or `C4>4200`: `linking.request_comparisons`; an IF may
+    test it the other way round with its labels swapped), and none when the request states no number; it quotes
+    every cell value the request names (`for 7B` -> `"7B"`, ignoring case as Excel's criteria do), or as many of them
+    as it can; it writes every number the request states (`3 chars starting at 2` -> `MID(A3,2,3)`, `first two
+    letters` -> `LEFT(A3,2)`: `linking.request_numbers`).
 
     Execution-guided: a formula that gives #N/A, #DIV/0! or #VALUE! on the user's own table is almost never what
     was asked (a value that is not in the column, a criterion on the wrong column), and the next beam often is.
@@ -376,24 +556,38 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
     order (`linking.request_labels`, read from `written`: the request as the user wrote it, when `request` is a
     rewrite). Last, a formula for a request that names a record by its key alone ("pH of WS-007") should call no
     function that reshapes a value (LEN, UPPER, RANK.EQ, ...) unless one of its words asks for one
-    (`repairs.with_record_lookups`).
+    (`repairs.with_record_lookups`), and a formula that sums, averages or takes a maximum or minimum does it the way
+    the request asks (`aggregate_agrees`: "cheapest" is not MAX).
     """
     if not candidates:
         raise ValueError("no candidates to pick from")
     check = request_checks(table, request, written)
-    stated = request_numbers(request)
-    runs = [ranges_span_data(f, table, request, stated) and (not table.has_values or execute(f, table).ok and
-                                                     criteria_match(f, table) and sums_numbers(f, table))
-            for f in candidates]
+    stated = stated_numbers(request, link_columns(table, request))
+    runs = [ranges_span_data(f, table, request, stated) and no_self_operation(f) and (
+        not table.has_values or execute(f, table).ok and criteria_match(f, table) and sums_numbers(f, table)
+        and compares_like_values(f, table)) for f in candidates]
     scores = [(ok, *check(formula)) for formula, ok in zip(candidates, runs)]
     best = max(scores)
     return candidates[scores.index(best)]
 
 
+class Checks(NamedTuple):
+    """What `request_checks` finds of one formula, most important first (`pick_candidate` compares them in order)."""
+
+    columns: bool  # uses every column the request names (strongly)
+    comparisons: bool  # tests every comparison the request states; none but with 0 if it states none at all
+    values: bool  # quotes every cell value the request names (or its record's cell), shows the IF labels it gives
+    values_met: int  # how many of those value requirements it meets: a copy with one of two values beats none
+    numbers: bool  # writes every number the request states
+    reshaping: bool  # reshapes a named record's value only in a way some word asks for
+    aggregate: bool  # aggregates only in a family the request asks for (`aggregate_agrees`)
+
+
 def request_checks(table, request: str, written: str | None = None):
     """What a formula should do given what the request says (`pick_candidate`'s rules after "it runs"), as a
-    function of the formula returning one bool per rule: columns, comparisons, values (the cell values the request
-    names, and the labels it gives an IF), numbers, no reshaping function it does not ask for.
+    function of the formula returning its `Checks`: columns, comparisons, values (the cell values the request
+    names, and the labels it gives an IF), numbers, no reshaping function it does not ask for, no aggregate of
+    another family than the request's.
 
     Weak links (a header named in part, by stem or with a typo) are hints for the model, not requirements; a
     record named by its key (`T-105`) is served by the key quoted (a lookup) or by a cell of its row (row-level),
@@ -413,23 +607,27 @@ def request_checks(table, request: str, written: str | None = None):
         elif link.kind == "value":
             named[(link.start, link.end)].add(link.value.lower())
     stated = request_comparisons(request)
-    numbers = request_numbers(request)
+    numbers = stated_numbers(request, links)
+    invented = not numbers and not states_a_comparison(request)  # nothing to compare with: any comparison is made up
     labels = request_labels(request if written is None else written)
     unasked = unasked_reshapings(table, request, written, links)
+    asked = aggregates_asked(table, request, written or "")
+    required = len(named) + len(records) + 1
 
-    def check(formula: str) -> tuple[bool, bool, bool, bool, bool]:
+    def check(formula: str) -> Checks:
         quoted, cells = quoted_values(formula), single_cells(formula)
         rows = {row for _, row in cells}
         shown = if_results(formula) if labels else None
-        values_ok = all(values & quoted for values in named.values()) and all(
-            any(value in quoted or row in rows for value, row in found) for found in records.values()) and (
+        met = sum(bool(values & quoted) for values in named.values()) + sum(
+            any(value in quoted or row in rows for value, row in found) for found in records.values()) + (
             shown is None or len(shown) == 2 and set(shown) == set(labels))
-        called = {name.upper() for name in _CALLED.findall(_STRING.sub('""', formula))} if unasked else set()
+        called = called_functions(formula) if unasked else set()
         # a column named by header that holds a named record is also served by that record's cell in another column
         # the request names ("Sarah O'Connor's hours rank among all volunteers": `=RANK.EQ(E6,E2:E15)`)
         columns_ok = all(any(r in record_rows[letter] and other != letter and other in headers for other, r in cells)
                          for letter in linked - referenced_columns(formula))
-        return (columns_ok, tests_stated(formula, stated, labels), values_ok,
-                numbers <= formula_numbers(formula), not called & unasked)
+        compared = not invented or not {value for _, value in formula_comparisons(formula)} - {"0"}
+        return Checks(columns_ok, tests_stated(formula, stated, labels) and compared, met == required, met,
+                      numbers <= formula_numbers(formula), not called & unasked, aggregate_agrees(formula, asked))
 
     return check

@@ -12,19 +12,27 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from .linking import link_columns, request_comparisons, request_labels
-from .ranking import (CELL_RANGE, call_arguments, comparison_sites, formula_comparisons, if_arguments, if_results,
-                      quoted_values, text_column, text_criteria, unasked_reshapings)
+from .linking import link_columns, request_comparisons, request_labels, states_a_comparison
+from .ranking import (CALL_NAME, CELL_RANGE, aggregate_agrees, aggregates_asked, blank_strings, call_arguments,
+                      comparison_sites, formula_comparisons, if_arguments, if_results, quoted_values, ranges_span_data,
+                      is_number, stated_numbers, text_column, text_criteria, unasked_reshapings)
+from .table import DATE
 
 
 def repaired(candidates: list[str], table, reading: str, written: str) -> list[str]:
     """`candidates` (best first) with every repair's copies: a named record looked up, criteria values filled in
     from the linked cells, criteria moved to the column holding their value, the stated comparison written in, text
-    columns dropped from a sum, an IF's labels from the request. `reading` is what the model read (the request, or
-    its rewrite), `written` the request as typed (labels and cue words are read from it)."""
+    columns dropped from a sum, the aggregate the request asks for, criteria nothing supports dropped, a named value
+    added as a criterion, column ranges over the data rows, an IF's labels from the request. `reading` is what the
+    model read (the request, or its rewrite), `written` the request as typed (labels and cue words are read from
+    it)."""
     candidates = with_record_lookups(candidates, table, reading, written)
     candidates = with_criteria_columns(with_linked_values(candidates, table, reading), table, reading)
     candidates = with_text_dropped(with_stated_comparison(candidates, reading), table)
+    candidates = with_asked_aggregate(candidates, table, reading, written)
+    candidates = with_unsupported_criteria_dropped(candidates, table, reading, written)
+    candidates = with_named_criteria_added(candidates, table, reading)
+    candidates = with_data_ranges(candidates, table, reading)
     return with_request_labels(candidates, request_labels(written))
 
 
@@ -163,6 +171,180 @@ def with_text_dropped(candidates: list[str], table) -> list[str]:
         numbers = [a for a in args if not text_column(table, a)]
         if numbers and len(numbers) < len(args) and all(CELL_RANGE.fullmatch(a) for a in args):
             out.append(f"={'SUM' if name == 'SUMPRODUCT' and len(numbers) == 1 else name}({','.join(numbers)})")
+    return list(dict.fromkeys(out))
+
+
+# One layout, several families: swapping the name keeps the arguments right (`MAXIFS(v,c,k)` -> `MINIFS(v,c,k)`).
+_SAME_LAYOUT = ({"SUM": "SUM", "AVERAGE": "AVERAGE", "MEDIAN": "MEDIAN", "MAX": "MAX", "MIN": "MIN"},
+                {"SUM": "SUMIFS", "AVERAGE": "AVERAGEIFS", "MAX": "MAXIFS", "MIN": "MINIFS"},
+                {"SUM": "SUMIF", "AVERAGE": "AVERAGEIF"},
+                {"MAX": "LARGE", "MIN": "SMALL"})
+
+
+def with_asked_aggregate(candidates: list[str], table, request: str, written: str = "") -> list[str]:
+    """`candidates` (best first), each that aggregates in a family the request does not ask for followed by its
+    copies in the families it does (`ranking.aggregates_asked`): `=MAXIFS(E2:E19,B2:B19,"Standard")` for "fewest
+    visits among Standard plan members" also as `=MINIFS(E2:E19,B2:B19,"Standard")`; `=AVERAGEIF(D2:D15,"North",
+    G2:G15)` for "total fuel used by the north depot" also as `=SUMIF(D2:D15,"North",G2:G15)`.
+
+    The model gets the columns and criteria of a conditional aggregate right far more often than the one word that
+    picks the function, and "cheapest", "fewest" and "most" are words it reads poorly. A function is swapped only for
+    one with the same arguments (SUM / AVERAGE / MAX ... of a range, the -IFS family, SUMIF / AVERAGEIF, LARGE /
+    SMALL); SUMIF and AVERAGEIF also become MAXIFS / MINIFS with their arguments reordered, and back. A formula
+    combining aggregates (`=SUM(D2:D5)/COUNT(D2:D5)`) is not one family's (`ranking.single_aggregate`): no copy."""
+    asked = aggregates_asked(table, request, written)
+    if not asked:
+        return candidates
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        if aggregate_agrees(formula, asked):
+            continue
+        out.extend(_aggregate_swaps(formula, asked))
+    return list(dict.fromkeys(out))
+
+
+def _aggregate_swaps(formula: str, asked: set[str]) -> list[str]:
+    """`formula` (one aggregate call) with that call rewritten into each asked family it can take."""
+    copies = []
+    code = blank_strings(formula)
+    for family in sorted(asked):
+        copy = formula
+        for m in reversed(list(CALL_NAME.finditer(code))):  # function names are code: never text inside a string
+            name = m.group(1).upper()
+            for layout in _SAME_LAYOUT:
+                if name in layout.values():
+                    copy = copy[:m.start(1)] + layout.get(family, name) + copy[m.end(1):]
+                    break
+        if copy != formula:
+            copies.append(copy)
+        call = call_arguments(formula)
+        if call and call[0] in ("SUMIF", "AVERAGEIF") and len(call[1]) == 3 and family in ("MAX", "MIN"):
+            criteria, value, target = call[1]
+            copies.append(f"={family}IFS({target},{criteria},{value})")
+        elif call and call[0] in ("MAXIFS", "MINIFS") and len(call[1]) == 3 and family in ("SUM", "AVERAGE"):
+            target, criteria, value = call[1]
+            copies.append(f"={family}IF({criteria},{value},{target})")
+    return copies
+
+
+_IFS_PLAIN = {"SUMIFS": "SUM", "AVERAGEIFS": "AVERAGE", "MAXIFS": "MAX", "MINIFS": "MIN"}
+# `">4"`, `"<>0"`, `"<="&DATE(...)`, `">"&150`; not `"<>West"`, `"<>"` (not blank) or `">"&AVERAGE(...)`
+_COMPARISON_CRITERION = re.compile(r'"(?:>=|<=|<>|>|<)(?=-?[\d.]|"\s*&\s*(?:-?\d|DATE\())', re.IGNORECASE)
+
+
+def with_unsupported_criteria_dropped(candidates: list[str], table, request: str, written: str = "") -> list[str]:
+    """`candidates` (best first), each COUNTIFS / SUMIFS / AVERAGEIFS / MAXIFS / MINIFS with criteria nothing
+    supports followed by its copy without them: a comparison when the request states no number or date at all
+    (`=MAXIFS(E2:E15,C2:C15,"Events",G2:G15,"<="&DATE(2023,9,1))` for "most hours on the Events committee" also as
+    `=MAXIFS(E2:E15,C2:C15,"Events")`), and a text its column does not hold (`D2:D16,"Downloads"`: a header word
+    tested against the season numbers). With no criteria left, the aggregate of the whole column
+    (`=MAX(G2:G16)` for "most downloads for a single episode").
+
+    The model has learnt that conditional aggregates often carry a date range or a second criterion, and adds one
+    the request never asked for; a criterion that matches nothing, or one made up, changes the answer."""
+    invented_comparisons = not any(stated_numbers(r, link_columns(table, r)) or states_a_comparison(r)
+                                   for r in (request, written))
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        call = call_arguments(formula)
+        if not call or call[0] not in (*_IFS_PLAIN, "COUNTIFS"):
+            continue
+        name, args = call
+        target, pairs = (None, args) if name == "COUNTIFS" else (args[0], args[1:])
+        if len(pairs) % 2 or not pairs:
+            continue
+        kept = [(rng, crit) for rng, crit in zip(pairs[::2], pairs[1::2])
+                if not (invented_comparisons and _COMPARISON_CRITERION.match(crit))
+                and not _unheld_text(table, rng, crit)]
+        if len(kept) == len(pairs) // 2:
+            continue
+        if kept:
+            head = [target] if target is not None else []
+            out.append(f"={name}({','.join(head + [x for pair in kept for x in pair])})")
+        elif target is not None and CELL_RANGE.fullmatch(target):
+            out.append(f"={_IFS_PLAIN[name]}({target})")
+    return list(dict.fromkeys(out))
+
+
+def _unheld_text(table, reference: str, criterion: str) -> bool:
+    """Whether `criterion` is a plain text (no comparison, no wildcard) that no cell of the one-column range
+    `reference` holds, ignoring case; False for a table without values."""
+    m = CELL_RANGE.fullmatch(reference.strip())
+    text = criterion.strip()
+    if not table.has_values or not m or m.group(1) != m.group(3) or not re.fullmatch(r'"=?[^"*?~<>=]+"', text):
+        return False
+    value = text[1:-1].lstrip("=").lower()
+    if is_number(value):  # Excel matches `"4"` to a cell holding 4.0
+        return False
+    try:
+        column = table.column(m.group(1).upper())
+    except (KeyError, ValueError):
+        return False
+    return column.kind != DATE and value not in {str(v).lower() for v in column.values if v is not None}
+
+
+_WITH_CRITERIA = {"SUM": "SUMIFS", "AVERAGE": "AVERAGEIFS", "MAX": "MAXIFS", "MIN": "MINIFS", "COUNTA": "COUNTIFS",
+                  "COUNT": "COUNTIFS"}
+
+
+def with_named_criteria_added(candidates: list[str], table, request: str) -> list[str]:
+    """`candidates` (best first), each conditional aggregate (or plain SUM / AVERAGE / MAX / MIN / COUNTA of a column)
+    that leaves out a cell value the request names, followed by its copy with that value as one more criterion on
+    its column: `=SUMIFS(D2:D31,B2:B31,"Dr Ford")` for "total of column D when col B = Dr Ford together with unit =
+    Ortho" also as `=SUMIFS(D2:D31,B2:B31,"Dr Ford",F2:F31,"Ortho")`; SUMIF / AVERAGEIF / COUNTIF become their -IFS
+    form. Only columns where the request names one value are added (which of several is the model's call).
+
+    The model writes one criterion far more often than two: most training requests have one. The `Links:` line has
+    found every named value's column, so the criterion it left out is a known range and a copied value."""
+    named = {letter: values[0] for letter, values in _named_values(table, request).items() if len(values) == 1}
+    if not named:
+        return candidates
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        call = call_arguments(formula)
+        if not call:
+            continue
+        quoted = quoted_values(formula)
+        missing = [(letter, value) for letter, value in named.items() if value.lower() not in quoted]
+        if not missing:
+            continue
+        pairs = [f"{letter}{table.first_row}:{letter}{table.last_row},{_string_literal(value)}"
+                 for letter, value in missing]
+        name, args = call
+        if name in ("SUMIFS", "AVERAGEIFS", "MAXIFS", "MINIFS", "COUNTIFS"):
+            out.append(f"={name}({','.join(args + pairs)})")
+        elif name == "COUNTIF" and len(args) == 2:
+            out.append(f"=COUNTIFS({','.join(args + pairs)})")
+        elif name in ("SUMIF", "AVERAGEIF") and len(args) == 3:
+            out.append(f"={name}S({','.join([args[2], *args[:2], *pairs])})")
+        elif name in _WITH_CRITERIA and len(args) == 1 and CELL_RANGE.fullmatch(args[0]):
+            head = [] if name.startswith("COUNT") else args
+            out.append(f"={_WITH_CRITERIA[name]}({','.join(head + pairs)})")
+    return list(dict.fromkeys(out))
+
+
+def with_data_ranges(candidates: list[str], table, request: str) -> list[str]:
+    """`candidates` (best first), each with a column range cut short or run past the table (`=COUNTA(H2:H35)` on a
+    table of rows 2-15) followed by its copy over the data rows (`=COUNTA(H2:H15)`). The model writes a column's
+    range from the table sizes it saw in training as often as from the `Links:` line; the column is the part it
+    chose, the rows are the table's (`ranking.ranges_span_data`, which a range the request types or bounds keeps)."""
+    stated = stated_numbers(request, link_columns(table, request))
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        if ranges_span_data(formula, table, request, stated):
+            continue
+        blank = blank_strings(formula)
+
+        def spanned(m: re.Match) -> str:
+            if blank[m.start()] == " " or m.group(1) != m.group(3) or m.group(2) == m.group(4):
+                return m.group(0)  # inside a string, across columns, or one cell
+            return f"{m.group(1)}{table.first_row}:{m.group(3)}{table.last_row}"
+
+        out.append(CELL_RANGE.sub(spanned, formula))
     return list(dict.fromkeys(out))
 
 
