@@ -8,7 +8,8 @@ import pytest
 from tinyslm_hf.excel.independent import independent_examples
 from tinyslm_hf.excel.ranking import (aggregate_agrees, aggregates_asked, compares_like_values, formula_comparisons,
                                       no_self_operation, pick_candidate, request_checks)
-from tinyslm_hf.excel.repairs import (repaired, with_asked_aggregate, with_data_ranges, with_named_criteria_added,
+from tinyslm_hf.excel.repairs import (repaired, with_asked_aggregate, with_data_ranges, with_fallback_lookup,
+                                      with_named_criteria_added,
                                       with_unsupported_criteria_dropped)
 from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
@@ -228,3 +229,95 @@ def test_number_words_and_partial_values_rank_candidates():
     checks = request_checks(table, request)
     assert checks(labelled).values_met > checks(beam).values_met and not checks(labelled).values
     assert pick_candidate([beam, labelled], table, request) == labelled
+
+
+def test_a_fallback_is_read_only_where_the_request_gives_one(references):
+    """`runtime of Dune, or "not in collection" if I don't have it`: one quoted text with a not-found condition
+    right after it (or before it in its clause). Every request read so is an IFERROR reference; quoted texts with any
+    other condition (`or "not measured" if the cell is empty`) are not read."""
+    from tinyslm_hf.excel.linking import request_fallback
+
+    assert request_fallback('runtime of Dune, or "not in collection" if I don\'t have it') == "not in collection"
+    assert request_fallback('find the fee of X9; if there is no match return "none"') == "none"
+    assert request_fallback('get the fee for X9 or "-" when not found') == "-"
+    for none in ('nitrate for WS-004, or "not measured" if the cell is empty', 'say "late" if over 14, else "ok"',
+                 'count "West" rows', 'fee of X9 (no match)'):
+        assert request_fallback(none) is None, none
+    generated, people = references
+    read = [ex for ex in generated + people if request_fallback(ex.request) is not None]
+    assert len(read) > 30 and all("IFERROR" in ex.formula for ex in read)
+
+
+def test_a_lookup_with_a_fallback_is_written_for_a_key_the_table_does_not_hold():
+    table = _films()
+    request = 'minutes of Dune Part Two, or "not in collection" if I don\'t have it'
+    lookup = '=IFERROR(INDEX(D2:D5,MATCH("Dune Part Two",A2:A5,0)),"not in collection")'
+    beams = ['=IF(D2:D5="t","Heat")', '=IF(D2:D5="t","not in collection")']
+    assert with_fallback_lookup(beams, table, request, request) == beams + [lookup]
+    assert pick_candidate(repaired(beams, table, request, request), table, request) == lookup
+    held = 'minutes of Alien, or "none" if it is not there'  # a key the table holds: its own column
+    assert with_fallback_lookup([], table, held, held) == [
+        '=IFERROR(INDEX(D2:D5,MATCH("Alien",A2:A5,0)),"none")']
+    codes = Table("b", [Column("A", "Baker", TEXT, ["Ann", "Bo"]), Column("B", "Batch Code", TEXT, ["SD-01", "RY-02"]),
+                        Column("C", "Loaves", NUMBER, [40, 52])])
+    asked = 'loaves in batch SD-0311, or "no batch" when that code isn\'t in the log'
+    assert with_fallback_lookup([], codes, asked, asked) == [
+        '=IFERROR(INDEX(C2:C3,MATCH("SD-0311",B2:B3,0)),"no batch")']  # the column of codes shaped like the key
+    assert with_fallback_lookup(beams, table, "runtime of Dune", "runtime of Dune") == beams
+
+
+def test_a_formula_quotes_every_text_the_request_quotes(references):
+    """What a user puts in quotes is a value, a label or a separator the formula writes as is: every such text of
+    every reference's request is a string of its formula, and a beam that writes it ranks above one that does not.
+    A number, a cell address, a header and anything with a year (a date, a sample of a TEXT format) are not held to
+    it, and criteria marks do not count (`"<>Crime"` quotes Crime)."""
+    from tinyslm_hf.excel.constrained import string_literals
+    from tinyslm_hf.excel.linking import QUOTED_TEXT
+    from tinyslm_hf.excel.ranking import _literal_text, quoted_values
+
+    generated, people = references
+    checked = 0
+    for ex in generated + people:
+        for quote in QUOTED_TEXT.findall(ex.request):
+            if _literal_text(quote[1:-1], ex.table):
+                checked += 1
+                literals = quoted_values(ex.formula) | {t.lower() for t in string_literals(ex.formula)[0]}
+                assert quote[1:-1].lower() in literals, (ex.request, ex.formula)
+    assert checked > 100
+    table = _films()
+    request = 'join the title and director of row 3 with ", " between'
+    assert pick_candidate(['=CONCAT(A3," ",B3)', '=CONCAT(A3,", ",B3)'], table, request) == '=CONCAT(A3,", ",B3)'
+    spaced = 'join the title and director of row 3 with " " between'
+    assert pick_candidate(['=A3&" - "&B3', '=A3&" "&B3'], table, spaced) == '=A3&" "&B3'
+    not_crime = 'count films whose genre is not "Crime"'
+    assert pick_candidate(['=COUNTIF(E2:E5,"<>Crime")', '=COUNTIF(E2:E5,"Crime")'], table, not_crime) == \
+        '=COUNTIF(E2:E5,"<>Crime")'
+    for not_literal in ("Mar 06, 2023", "2024-01-31", "D3", "1995", "Minutes"):
+        assert not _literal_text(not_literal, table), not_literal
+
+
+def test_the_key_of_a_fallback_lookup_and_its_column():
+    from tinyslm_hf.excel.ranking import catches_missing
+    from tinyslm_hf.excel.repairs import _fallback_key
+    from tinyslm_hf.excel.linking import link_columns
+
+    table = Table("films", [Column("A", "Title", TEXT, ["Heat", "Dune", "Alien Nation", "Up"]),
+                            Column("B", "Director", TEXT, ["Mann", "Villeneuve", "Baker", "Docter"]),
+                            Column("C", "Minutes", NUMBER, [170, 155, 117, 96])])
+
+    def key(request):
+        return _fallback_key(table, request, link_columns(table, request))
+
+    assert key('minutes of Schindler\'s List, or "none" if I don\'t have it') == ("Schindler's List", "A")
+    assert key('How many minutes is Jaws? If not found, say "none"') == ("Jaws", "A")
+    assert key('Farid Nowak\'s minutes, "none" if not found') == ("Farid Nowak", "A")
+    assert key('minutes of dune part two, or "none" if not found') is None  # not capitalised, not the record Dune
+    assert key('minutes of Dune, or "none" if not found') == ("Dune", "A")
+    orders = Table("o", [Column("A", "Customer", TEXT, ["Ann", "Bo"]), Column("B", "Order ID", NUMBER, [1001, 1003]),
+                         Column("C", "SKU", TEXT, ["D-100", "E-200"]), Column("D", "Amount", NUMBER, [5, 9])])
+    asked = 'amount for order 1002, or "no order" if not found'
+    assert with_fallback_lookup([], orders, asked, asked) == ['=IFERROR(INDEX(D2:D3,MATCH(1002,B2:B3,0)),"no order")']
+    sku = 'amount of SKU F-300, or "none" if not found'  # the header word is not part of the key
+    assert with_fallback_lookup([], orders, sku, sku) == ['=IFERROR(INDEX(D2:D3,MATCH("F-300",C2:C3,0)),"none")']
+    assert catches_missing('=XLOOKUP("Jaws",A2:A5,C2:C5,"none")') and not catches_missing('=XLOOKUP("Jaws",A2:A5,C2:C5)')
+    assert catches_missing('=IF(ISNA(MATCH("Jaws",A2:A5,0)),"none",1)')

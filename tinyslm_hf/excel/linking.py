@@ -195,7 +195,7 @@ def link_columns(table: Table, request: str) -> list[Link]:
     named in part, by stem, by its unit or with a typo) never add a column to a span a header said whole or a cell
     value explains, and never come from quoted text (`say "late" if ...` is a label, not the Late Fee column)."""
     words = list(_WORD.finditer(request))
-    quoted = [m.span() for m in _QUOTED_TEXT.finditer(request)]
+    quoted = [m.span() for m in QUOTED_TEXT.finditer(request)]
 
     def occurrences(phrase: list[str], exact_case: bool, mode: str = TYPO) -> list[tuple[int, int]]:
         """Character spans of the request where `phrase` occurs word by word."""
@@ -262,7 +262,7 @@ def _record_row(table: Table, letter: str, value: str | None) -> int | None:
 def _cell_mentions(table: Table, request: str) -> list[tuple[re.Match, int]]:
     """Cells the request names by address (`in A5`) that lie in the table's data: (match, row)."""
     letters = {col.letter for col in table.columns}
-    unquoted = _QUOTED_TEXT.sub(lambda q: " " * len(q.group()), request)  # same offsets, quoted text blanked
+    unquoted = QUOTED_TEXT.sub(lambda q: " " * len(q.group()), request)  # same offsets, quoted text blanked
     return [(m, int(m.group(2))) for m in _CELL_MENTION.finditer(unquoted)
             if m.group(1) in letters and table.first_row <= int(m.group(2)) <= table.last_row]
 
@@ -396,12 +396,40 @@ def states_a_comparison(request: str) -> bool:
     """Whether the request words a comparison at all, read or not (`more than one order`, `over a thousand`,
     `before 2022`): then a formula's comparison may be what it asks for even where `request_comparisons` reads
     none."""
-    return bool(_COMPARISON_WORDING.search(_QUOTED_TEXT.sub(" ", request)))
+    return bool(_COMPARISON_WORDING.search(QUOTED_TEXT.sub(" ", request)))
+
+
+# A lookup that finds nothing, as requests word it: `not found`, `no match`, `no such parcel`, `isn't on the list`,
+# `if I don't have it`, `can't be found`, `if missing`. Not any negation: `if it was not returned` is an IF.
+_APOSTROPHE = "['\u2019]"
+_NOT_FOUND = re.compile(
+    r"\bnot\s+(?:be\s+)?(?:found|there|listed|in|on)\b|\bno\s+(?:such|match)\b|\bdoes\s+not\s+exist"
+    rf"|n{_APOSTROPHE}t\s+(?:be\s+)?(?:found|there|listed|in|on|have|exist)\b|\b(?:if|when)\s+(?:it\s+is\s+)?missing\b",
+    re.IGNORECASE)
+_CONDITION_START = re.compile(r"\b(?:if|when|whenever|in case)\b", re.IGNORECASE)
+
+
+def request_fallback(request: str) -> str | None:
+    """The text a request asks to show when its lookup finds nothing: the one quoted text, with a condition of not
+    finding right after it (`runtime of Dune, or "not in collection" if I don't have it`, `"-" when not found`) or
+    before it in the same sentence (`if there is no match return "none"`, `if not found, say "none"`); None
+    otherwise (`or "not measured" if the cell is empty` and `"late" if it was not returned` are IFs)."""
+    quoted = list(QUOTED_TEXT.finditer(request))
+    if len(quoted) != 1:
+        return None
+    m = quoted[0]
+    after = re.split(r"[;.?!]", request[m.end():], maxsplit=1)[0]
+    before = re.split(r"[;.?!]", request[:m.start()])[-1]
+    for clause, follows in ((after, True), (before, False)):
+        start = _CONDITION_START.search(clause)
+        if start and (not follows or not clause[:start.start()].strip()) and _NOT_FOUND.search(clause, start.start()):
+            return m.group(0)[1:-1]
+    return None
 
 
 _ISO_DATE_PARTS = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _REQUEST_NUMBER = re.compile(r"(?<![A-Za-z\d.])(?<![A-Za-z]-)\d+(?:\.\d+)?(?![\d.]*\d)")  # not in `FW-0599`
-_QUOTED_TEXT = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
+QUOTED_TEXT = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
 
 
 # Number words a request states a count with (`first two letters`, `last four characters`, `a two-digit code`).
@@ -415,7 +443,7 @@ def request_numbers(request: str) -> set[str]:
     """Every number the request states outside quotes, normalised (`$4,200` -> `4200`, `row 4` -> `4`, `3rd` -> `3`,
     `four` -> `4`, `2024-03-01` or `March 1 2024` -> `2024`, `3`, `1`: the arguments of DATE; `April 2024` ->
     `2024`, `4`); part of a word or code (`Q1`, `sheet2`, `FW-0599`) is not a number."""
-    text = with_iso_dates(_QUOTED_TEXT.sub(" ", request))
+    text = with_iso_dates(QUOTED_TEXT.sub(" ", request))
     text = _NUMBER_WORD.sub(lambda m: NUMBER_WORDS[m.group(1).lower()], text)
     text = _ISO_DATE_PARTS.sub(lambda m: " ".join(str(int(g)) for g in m.groups()), text)
     text = _MONTH_YEAR.sub(lambda m: f"{_MONTH[m[1].lower()]} {m[2]}", text)  # `April 2024`: month 4 of 2024
@@ -457,7 +485,7 @@ def request_labels(request: str) -> tuple[str, str] | None:
     for "chase up" / "ok"): like cell values, the labels are taken from the request, not generated."""
     if re.search(r"\bunless\b", request, re.IGNORECASE):
         return None
-    quoted = list(_QUOTED_TEXT.finditer(request))
+    quoted = list(QUOTED_TEXT.finditer(request))
     if quoted:
         if len(quoted) != 2:
             return None

@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 from .constrained import string_literals
 from .executor import execute, single_cells
-from .linking import (NEGATED, addressed_rows, link_columns, normalise_number, request_comparisons, request_labels,
-                      request_numbers, says, states_a_comparison, YEAR_NUMBER)
+from .linking import (NEGATED, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns, normalise_number,
+                      request_comparisons, request_fallback, request_labels, request_numbers, says, states_a_comparison)
 from .synthetic import phrasings
 from .synthetic.breadth import INTENTS
 from .table import CATEGORY, DATE, TEXT, col_index, col_letter
@@ -291,7 +291,7 @@ def aggregates_asked(table, *requests: str) -> set[str]:
     {"MIN"}; `gap between the highest and lowest` -> {"MAX", "MIN"}. Words the table links to a header or a cell
     (`Min Stock`, a member called Max) and bounds (`at least 4`, `a minimum of 11`) ask for none."""
     texts = [_BOUND_WORDS.sub(" ", without_links(r, link_columns(table, r) if table is not None else ()))
-             for r in requests]
+             for r in dict.fromkeys(requests)]  # a request read as typed is read once
     return {family for family, (_, words) in AGGREGATE_FAMILIES.items() if any(says(t, words) for t in texts)}
 
 
@@ -576,11 +576,34 @@ class Checks(NamedTuple):
 
     columns: bool  # uses every column the request names (strongly)
     comparisons: bool  # tests every comparison the request states; none but with 0 if it states none at all
-    values: bool  # quotes every cell value the request names (or its record's cell), shows the IF labels it gives
-    values_met: int  # how many of those value requirements it meets: a copy with one of two values beats none
+    values: bool  # quotes every cell value the request names (or its record's cell), shows the IF labels it gives,
+    # and catches a lookup's miss when the request gives a fallback
+    values_met: int  # how many of those it meets, and of the texts the request quotes: one of two values beats none
     numbers: bool  # writes every number the request states
     reshaping: bool  # reshapes a named record's value only in a way some word asks for
     aggregate: bool  # aggregates only in a family the request asks for (`aggregate_agrees`)
+
+
+def _literal_text(text: str, table) -> bool:
+    """Whether a text the request quotes is one a formula writes as a string as typed: not a number (written as a
+    number), a cell address (a reference), a header (a column), or anything with a year in it (a date the formula
+    writes with DATE, or a sample of a TEXT format: `like "Mar 06, 2023"`)."""
+    stripped = text.strip()
+    if not text or is_number(stripped) or re.fullmatch(r"\$?[A-Za-z]{1,3}\$?\d+", stripped):  # " " is a separator
+        return False
+    if re.search(r"\b(?:19|20)\d\d\b", stripped):
+        return False
+    return stripped.lower() not in {c.header.lower() for c in table.columns}
+
+
+def catches_missing(formula: str) -> bool:
+    """Whether a formula shows something else when its lookup finds nothing: IFERROR / IFNA around it, an
+    ISNA / ISERROR / COUNTIF test, or XLOOKUP's own if-not-found argument."""
+    called = called_functions(formula)
+    if called & {"IFERROR", "IFNA", "ISNA", "ISERROR", "COUNTIF"}:
+        return True
+    call = call_arguments(formula)
+    return bool(call and call[0] == "XLOOKUP" and len(call[1]) >= 4)
 
 
 def request_checks(table, request: str, written: str | None = None):
@@ -610,9 +633,13 @@ def request_checks(table, request: str, written: str | None = None):
     numbers = stated_numbers(request, links)
     invented = not numbers and not states_a_comparison(request)  # nothing to compare with: any comparison is made up
     labels = request_labels(request if written is None else written)
+    typed = request if written is None else written
+    said = [text for text in (q[1:-1] for q in QUOTED_TEXT.findall(typed))
+            if text not in (labels or ()) and _literal_text(text, table)]
+    fallback = request_fallback(typed) is not None
     unasked = unasked_reshapings(table, request, written, links)
     asked = aggregates_asked(table, request, written or "")
-    required = len(named) + len(records) + 1
+    required = len(named) + len(records) + 1 + fallback
 
     def check(formula: str) -> Checks:
         quoted, cells = quoted_values(formula), single_cells(formula)
@@ -620,14 +647,18 @@ def request_checks(table, request: str, written: str | None = None):
         shown = if_results(formula) if labels else None
         met = sum(bool(values & quoted) for values in named.values()) + sum(
             any(value in quoted or row in rows for value, row in found) for found in records.values()) + (
-            shown is None or len(shown) == 2 and set(shown) == set(labels))
+            shown is None or len(shown) == 2 and set(shown) == set(labels)) + (fallback and catches_missing(formula))
+        all_met = met == required
+        if said:  # a text the user quoted is written as typed: counted, not required (it may be a cell or a format)
+            literals = quoted | {text.lower() for text in string_literals(formula)[0]}
+            met += sum(text.lower() in literals for text in said)
         called = called_functions(formula) if unasked else set()
         # a column named by header that holds a named record is also served by that record's cell in another column
         # the request names ("Sarah O'Connor's hours rank among all volunteers": `=RANK.EQ(E6,E2:E15)`)
         columns_ok = all(any(r in record_rows[letter] and other != letter and other in headers for other, r in cells)
                          for letter in linked - referenced_columns(formula))
         compared = not invented or not {value for _, value in formula_comparisons(formula)} - {"0"}
-        return Checks(columns_ok, tests_stated(formula, stated, labels) and compared, met == required, met,
+        return Checks(columns_ok, tests_stated(formula, stated, labels) and compared, all_met, met,
                       numbers <= formula_numbers(formula), not called & unasked, aggregate_agrees(formula, asked))
 
     return check

@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from .linking import link_columns, request_comparisons, request_labels, states_a_comparison
+from .linking import (QUOTED_TEXT, link_columns, request_comparisons, request_fallback, request_labels,
+                      states_a_comparison)
 from .ranking import (CALL_NAME, CELL_RANGE, aggregate_agrees, aggregates_asked, blank_strings, call_arguments,
                       comparison_sites, formula_comparisons, if_arguments, if_results, quoted_values, ranges_span_data,
                       is_number, stated_numbers, text_column, text_criteria, unasked_reshapings)
-from .table import DATE
+from .table import DATE, NUMBER, TEXT
 
 
 def repaired(candidates: list[str], table, reading: str, written: str) -> list[str]:
@@ -33,6 +34,7 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     candidates = with_unsupported_criteria_dropped(candidates, table, reading, written)
     candidates = with_named_criteria_added(candidates, table, reading)
     candidates = with_data_ranges(candidates, table, reading)
+    candidates = with_fallback_lookup(candidates, table, reading, written)
     return with_request_labels(candidates, request_labels(written))
 
 
@@ -244,7 +246,7 @@ def with_unsupported_criteria_dropped(candidates: list[str], table, request: str
     The model has learnt that conditional aggregates often carry a date range or a second criterion, and adds one
     the request never asked for; a criterion that matches nothing, or one made up, changes the answer."""
     invented_comparisons = not any(stated_numbers(r, link_columns(table, r)) or states_a_comparison(r)
-                                   for r in (request, written))
+                                   for r in dict.fromkeys((request, written)))
     out: list[str] = []
     for formula in candidates:
         out.append(formula)
@@ -348,6 +350,87 @@ def with_data_ranges(candidates: list[str], table, request: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+_KEY_TOKEN = re.compile(r"^(?:[A-Z][\w&.'\u2019-]*|[\w-]*\d[\w-]*)$")  # a capitalised word or one with a digit
+_KEY_AFTER = re.compile(r"\b(?:of|for|is|in)\s+(.+)$", re.IGNORECASE)  # `minutes of <key>`, `fee for <key>`
+_SAYING = re.compile(r"[\s,]*(?:\b(?:or|say|show|return|give|display|write|put|else|otherwise)\b[\s,]*)*$", re.I)
+
+
+def with_fallback_lookup(candidates: list[str], table, request: str, written: str) -> list[str]:
+    """`candidates`, then for a request that asks what to show when its lookup finds nothing
+    (`linking.request_fallback`: `runtime of Dune, or "not in collection" if I don't have it`) the lookup itself:
+    `=IFERROR(INDEX(D2:D17,MATCH("Dune",A2:A17,0)),"not in collection")`, once for each column the request names by
+    header (`_fallback_key` finds the key and its column).
+
+    A key the table does not hold is the point of such a request, and it is the case the model cannot answer: with
+    nothing to link, it writes no lookup at all."""
+    fallback = request_fallback(written)
+    if fallback is None or not table.has_values:
+        return candidates
+    links = link_columns(table, written)
+    found = _fallback_key(table, written, links)
+    if found is None:
+        return candidates
+    key, key_letter = found
+    key = key if key.isdigit() and table.column(key_letter).kind == NUMBER else _string_literal(key)
+    targets = [link.letter for link in links if link.kind == "header" and link.letter != key_letter]
+    out = list(candidates)
+    for target in dict.fromkeys(targets):
+        out.append(f"=IFERROR({_index_match(table, target, key, key_letter)[1:]},{_string_literal(fallback)})")
+    return list(dict.fromkeys(out))
+
+
+def _index_match(table, target: str, key: str, key_letter: str) -> str:
+    """`=INDEX(<target column>,MATCH(<key>,<key column>,0))` over the data rows; `key` is written as given (a
+    string literal or a number)."""
+    def column(letter: str) -> str:
+        return f"{letter}{table.first_row}:{letter}{table.last_row}"
+
+    return f"=INDEX({column(target)},MATCH({key},{column(key_letter)},0))"
+
+
+def _fallback_key(table, request: str, links) -> tuple[str, str] | None:
+    """(key, key column letter) of the record a fallback request names, or None when it names none for sure. The
+    key is what follows `of` / `for` / `is` / `in` before the fallback (`minutes of Schindler's List`, `loaves in
+    batch SD-0311`), or what comes before `'s` (`Farid Nowak's Budget`), less the table's header words (`batch`).
+    A record the table holds is searched in its own column; otherwise the key must be capitalised words or a code,
+    searched in the column of distinct values shaped like it (`SD-0311` among batch codes; a number among distinct
+    whole numbers) or, for words, the first column of distinct texts."""
+    quote = QUOTED_TEXT.search(request)
+    header_words = {w.lower() for c in table.columns for w in re.findall(r"[^\W\d_]+", c.header)}
+    key: list[str] = []
+    tokens: list[str] = []
+    for sentence in reversed(re.split(r"[;.?!]", request[:quote.start()])):
+        head = _SAYING.sub("", sentence).strip()
+        if not head or re.match(r"(?:if|when|whenever)\b", head, re.IGNORECASE):
+            continue  # `If not found, say "none"`: the key is in the sentence before
+        after = _KEY_AFTER.search(head)
+        possessive = re.split(r"['\u2019]s\s", head)[0] if re.search(r"['\u2019]s\s", head) else ""
+        phrase = after.group(1) if after else possessive
+        tokens = [t for t in phrase.replace(",", " ").split() if t.lower() not in header_words]
+        while tokens and _KEY_TOKEN.match(tokens[-1]):
+            key.insert(0, tokens.pop())
+        break
+    key_text = " ".join(key) if key else " ".join(tokens)
+    for link in links:
+        if link.row and link.text.lower() == key_text.lower():  # the table holds it: its own column
+            return link.value, link.letter
+    if not key or len(key) > 6:
+        return None
+    if key_text.isdigit():
+        whole = [c for c in table.columns if c.kind == NUMBER and len(set(c.values)) == len(c.values)
+                 and all(isinstance(v, (int, float)) and float(v).is_integer() for v in c.values)]
+        return (key_text, whole[0].letter) if whole else None
+    keys = [c for c in table.columns if c.kind == TEXT and None not in c.values and len(set(c.values)) == len(c.values)]
+    if any(ch.isdigit() for ch in key_text):
+        keys = [c for c in keys if all(_shape(str(v)) == _shape(key_text) for v in c.values)] or keys
+    return (key_text, keys[0].letter) if keys else None
+
+
+def _shape(text: str) -> str:
+    """Letters as `a`, digits as `9`, runs collapsed: `SD-0311` -> `a-9`, `PX100250` -> `a9`."""
+    return re.sub(r"([a9])\1+", r"\1", re.sub(r"\d", "9", re.sub(r"[^\W\d_]", "a", text)))
+
+
 def _string_literal(text: str) -> str:
     """`text` as an Excel string literal: in double quotes, each quote inside doubled."""
     return '"' + text.replace('"', '""') + '"'
@@ -402,7 +485,6 @@ def with_record_lookups(candidates: list[str], table, request: str, written: str
         return candidates
     records = [link for link in links if link.row]
     headers = [link.letter for link in links if link.kind == "header"]
-    span = f"{table.first_row}:{{}}{table.last_row}"
     out: list[str] = []
     for formula in candidates:
         out.append(formula)
@@ -414,8 +496,7 @@ def with_record_lookups(candidates: list[str], table, request: str, written: str
             key = _string_literal(record.value)
             for target in dict.fromkeys([letter, *headers]):
                 if target != record.letter:
-                    out.append(f"=INDEX({target}{span.format(target)},MATCH({key},"
-                               f"{record.letter}{span.format(record.letter)},0))")
+                    out.append(_index_match(table, target, key, record.letter))
     return list(dict.fromkeys(out))
 
 
