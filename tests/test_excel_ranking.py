@@ -44,13 +44,14 @@ def test_no_reference_combines_a_value_with_itself_or_compares_unlike_values(ref
 def test_a_value_combined_with_itself_is_refused():
     for degenerate in ("=ABS(B10-B10)", "=ROUND(D3/$D$3,1)", "=SUMPRODUCT(D2:D17,D2:D17)", '=CONCAT(B10,", ",B10)',
                        '=B10&" "&B10', '=IF(AND(E11<10,E11<10),"a","b")',
-                       '=SUMIFS(D2:D17,B2:B17,"Nolan",B2:B17,"Heat")'):
+                       '=SUMIFS(D2:D17,B2:B17,"Nolan",B2:B17,"Heat")', '=INDEX(B2:B19,MATCH("Hannah Weiss",B2:B19,0))',
+                       '=XLOOKUP("Heat",A2:A5,A2:A5)'):
         assert not no_self_operation(degenerate), degenerate
     for fine in ("=(E16-E2)/E2", "=SUMPRODUCT(D2:D17,E2:E17)", '=A10&" ("&C10&")"', '=LEFT(A3,FIND(" ",A3)-1)',
                  '=IF(F5="","not measured",F5)', '=IF(AND(E11<10,F11<10),"a","b")', '="a-b"&"a-b"',
                  '=SUMIFS(D2:D17,B2:B17,"Nolan",E2:E17,"Crime")', '=SUM(COUNTIF(E2:E5,"Crime"),COUNTIF(E2:E5,"Up"))',
                  "=C2-C2*10%", "=A1*C2-C2", "=C3/C3^2", '=IF(OR(A2="Smith, J",A2="Jones, J"),1,0)',
-                 '=COUNTIFS(A2:A5,"P*",A2:A5,"????")'):
+                 '=COUNTIFS(A2:A5,"P*",A2:A5,"????")', '=INDEX(A2:A19,MATCH("Hannah Weiss",B2:B19,0))'):
         assert no_self_operation(fine), fine
     table = _films()
     beams = ['=CONCAT(B3,", ",B3)', "=B3", '=INDEX(B2:B5,MATCH("Dune",A2:A5,0))']

@@ -463,7 +463,8 @@ def compares_like_values(formula: str, table) -> bool:
 
 
 def _mostly_numbers(values) -> bool:
-    """Whether most filled cells hold numbers: a column of numbers with an `N/A` or two is read as text."""
+    """Whether most filled cells hold numbers: the table reader types a column of numbers with an `N/A` or two as
+    text, and a comparison with a number still means something there."""
     filled = [v for v in values if v is not None and v != ""]
     return bool(filled) and sum(isinstance(v, (int, float)) for v in filled) * 2 > len(filled)
 
@@ -472,6 +473,9 @@ _REF = r"\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?"
 # `C2-C2` and `C2/C2`, not `C2-C2*10%` (C2 less 10% of itself) nor `A1*C2-C2`: the operands at that precedence
 _SELF_OPERANDS = re.compile(rf"(?<![A-Za-z0-9_.$:*/^])({_REF})[-/]({_REF})(?![\w(:*/^%])")
 _SELF_PRODUCT = re.compile(rf"\bSUMPRODUCT\(\s*({_REF})\s*,\s*({_REF})\s*\)")
+# a lookup that returns the column it searches: the key itself
+_SELF_LOOKUP = re.compile(rf"\bINDEX\(({_REF}),MATCH\([^,()]*,({_REF})[,)]|\bXLOOKUP\([^,()]*,({_REF}),({_REF})[,)]",
+                          re.I)
 _CONDITIONS = re.compile(r"\b(?:AND|OR)\(([^()]*)\)", re.I)
 
 
@@ -496,12 +500,15 @@ def _joined_pieces(formula: str) -> list[str]:
 def no_self_operation(formula: str) -> bool:
     """No value is combined with itself: a difference or ratio of a cell or range with itself (`=ABS(B10-B10)`,
     `=ROUND(D3/D3,1)`), a column multiplied by itself in SUMPRODUCT (`=SUMPRODUCT(D2:D17,D2:D17)` for "total
-    runtime"), the same cell joined twice (`=CONCAT(B10,", ",B10)`), one condition twice in AND / OR, or one column
+    runtime"), the same cell joined twice (`=CONCAT(B10,", ",B10)`), a lookup returning the column it searches
+    (`=INDEX(B2:B19,MATCH("Hannah Weiss",B2:B19,0))`: the key itself), one condition twice in AND / OR, or one column
     required to equal two different texts in one COUNTIFS / SUMIFS (`B2:B17,"Christopher Nolan",B2:B17,"Heat"`).
     Each gives a constant or nothing, never a number or a text anyone asks for; they are what a small model writes
     when it has found the right cell but not the second operand."""
     code = _STRING.sub('""', formula).replace(" ", "")
     if any(_same_reference(a, b) for pattern in (_SELF_OPERANDS, _SELF_PRODUCT) for a, b in pattern.findall(code)):
+        return False
+    if any(_same_reference(*(p for p in pair if p)) for pair in _SELF_LOOKUP.findall(code)):
         return False
     cells = [p.strip().replace("$", "").upper() for p in _joined_pieces(formula)]
     cells = [p for p in cells if re.fullmatch(_REF, p)]
@@ -541,9 +548,10 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
     (`no_self_operation`) and compares like with like (`compares_like_values`); then its `Checks`
     (`request_checks`): it uses every column the request links to (`linking.link_columns`); it tests every
     comparison the request states (`over 4200` -> `">4200"` or `C4>4200`: `linking.request_comparisons`; an IF may
-    test it the other way round with its labels swapped), and none when the request states no number; it quotes
-    every cell value the request names (`for 7B` -> `"7B"`, ignoring case as Excel's criteria do), or as many of them
-    as it can; it writes every number the request states (`3 chars starting at 2` -> `MID(A3,2,3)`, `first two
+    test it the other way round with its labels swapped), and none when the request states no number and words no
+    comparison; it quotes every cell value the request names (`for 7B` -> `"7B"`, ignoring case as Excel's criteria
+    do) and catches a lookup's miss when the request gives a fallback (`catches_missing`), or meets as many of these
+    and of the texts the request quotes as it can; it writes every number the request states (`3 chars starting at 2` -> `MID(A3,2,3)`, `first two
     letters` -> `LEFT(A3,2)`: `linking.request_numbers`).
 
     Execution-guided: a formula that gives #N/A, #DIV/0! or #VALUE! on the user's own table is almost never what

@@ -237,9 +237,9 @@ _COMPARISON_CRITERION = re.compile(r'"(?:>=|<=|<>|>|<)(?=-?[\d.]|"\s*&\s*(?:-?\d
 
 def with_unsupported_criteria_dropped(candidates: list[str], table, request: str, written: str = "") -> list[str]:
     """`candidates` (best first), each COUNTIFS / SUMIFS / AVERAGEIFS / MAXIFS / MINIFS with criteria nothing
-    supports followed by its copy without them: a comparison when the request states no number or date at all
-    (`=MAXIFS(E2:E15,C2:C15,"Events",G2:G15,"<="&DATE(2023,9,1))` for "most hours on the Events committee" also as
-    `=MAXIFS(E2:E15,C2:C15,"Events")`), and a text its column does not hold (`D2:D16,"Downloads"`: a header word
+    supports followed by its copy without them: a comparison when the request states no number and words no
+    comparison (`=MAXIFS(E2:E15,C2:C15,"Events",G2:G15,"<="&DATE(2023,9,1))` for "most hours on the Events
+    committee" also as `=MAXIFS(E2:E15,C2:C15,"Events")`), and a text its column does not hold (`D2:D16,"Downloads"`: a header word
     tested against the season numbers). With no criteria left, the aggregate of the whole column
     (`=MAX(G2:G16)` for "most downloads for a single episode").
 
