@@ -419,16 +419,19 @@ def criteria_match(formula: str, table) -> bool:
     for m, marks, text, wildcard in text_criteria(formula):
         if marks not in ("", "=") or wildcard or any(c in text for c in "*?~"):
             continue
-        letter = m.group(1)
         try:
-            column = table.column(letter)
+            column = table.column(m.group(1))
         except (KeyError, ValueError):
             return False
-        if column.kind == DATE:  # cells hold serial numbers; "2024-01-01" still matches one
-            continue
-        if text.lower() not in {str(v).lower() for v in column.values if v is not None}:
+        if not holds_text(column, text):
             return False
     return True
+
+
+def holds_text(column, text: str) -> bool:
+    """Whether some cell of `column` equals `text` as Excel's criteria compare it (ignoring case). A date column
+    holds any text: its cells are serial numbers, and "2024-01-01" still matches one."""
+    return column.kind == DATE or text.lower() in {str(v).lower() for v in column.values if v is not None}
 
 
 # A criterion that compares (`">4"`, `"<="&DATE(2024,3,1)`, `">"&150`) and the one-column range it tests.
@@ -569,8 +572,9 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
     """
     if not candidates:
         raise ValueError("no candidates to pick from")
-    check = request_checks(table, request, written)
-    stated = stated_numbers(request, link_columns(table, request))
+    links = link_columns(table, request)
+    check = request_checks(table, request, written, links)
+    stated = stated_numbers(request, links)
     runs = [ranges_span_data(f, table, request, stated) and no_self_operation(f) and (
         not table.has_values or execute(f, table).ok and criteria_match(f, table) and sums_numbers(f, table)
         and compares_like_values(f, table)) for f in candidates]
@@ -614,7 +618,7 @@ def catches_missing(formula: str) -> bool:
     return bool(call and call[0] == "XLOOKUP" and len(call[1]) >= 4)
 
 
-def request_checks(table, request: str, written: str | None = None):
+def request_checks(table, request: str, written: str | None = None, links=None):
     """What a formula should do given what the request says (`pick_candidate`'s rules after "it runs"), as a
     function of the formula returning its `Checks`: columns, comparisons, values (the cell values the request
     names, and the labels it gives an IF), numbers, no reshaping function it does not ask for, no aggregate of
@@ -622,8 +626,9 @@ def request_checks(table, request: str, written: str | None = None):
 
     Weak links (a header named in part, by stem or with a typo) are hints for the model, not requirements; a
     record named by its key (`T-105`) is served by the key quoted (a lookup) or by a cell of its row (row-level),
-    and the record's column named by header ("among all volunteers") by that row's cell of another named column."""
-    links = link_columns(table, request)
+    and the record's column named by header ("among all volunteers") by that row's cell of another named column.
+    `links`: `link_columns(table, request)` when the caller has them already."""
+    links = link_columns(table, request) if links is None else links
     linked = {link.letter for link in links if not link.weak and not link.row}
     headers = {link.letter for link in links if link.kind == "header"}
     record_rows: dict[str, set[int]] = defaultdict(set)  # column -> rows of the records named in it

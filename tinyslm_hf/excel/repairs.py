@@ -15,9 +15,9 @@ from collections import defaultdict
 from .linking import (QUOTED_TEXT, link_columns, request_comparisons, request_fallback, request_labels,
                       states_a_comparison)
 from .ranking import (CALL_NAME, CELL_RANGE, aggregate_agrees, aggregates_asked, blank_strings, call_arguments,
-                      comparison_sites, formula_comparisons, if_arguments, if_results, quoted_values, ranges_span_data,
-                      is_number, stated_numbers, text_column, text_criteria, unasked_reshapings)
-from .table import DATE, NUMBER, TEXT
+                      comparison_sites, formula_comparisons, holds_text, if_arguments, if_results, is_number, quoted_values,
+                      ranges_span_data, stated_numbers, text_column, text_criteria, unasked_reshapings)
+from .table import NUMBER, TEXT
 
 
 def repaired(candidates: list[str], table, reading: str, written: str) -> list[str]:
@@ -284,7 +284,7 @@ def _unheld_text(table, reference: str, criterion: str) -> bool:
         column = table.column(m.group(1).upper())
     except (KeyError, ValueError):
         return False
-    return column.kind != DATE and value not in {str(v).lower() for v in column.values if v is not None}
+    return not holds_text(column, value)
 
 
 _WITH_CRITERIA = {"SUM": "SUMIFS", "AVERAGE": "AVERAGEIFS", "MAX": "MAXIFS", "MIN": "MINIFS", "COUNTA": "COUNTIFS",
