@@ -322,3 +322,129 @@ def test_the_key_of_a_fallback_lookup_and_its_column():
     assert with_fallback_lookup([], orders, sku, sku) == ['=IFERROR(INDEX(D2:D3,MATCH("F-300",C2:C3,0)),"none")']
     assert catches_missing('=XLOOKUP("Jaws",A2:A5,C2:C5,"none")') and not catches_missing('=XLOOKUP("Jaws",A2:A5,C2:C5)')
     assert catches_missing('=IF(ISNA(MATCH("Jaws",A2:A5,0)),"none",1)')
+
+
+def test_comparisons_are_read_in_order_and_a_month_is_a_span_of_days():
+    from tinyslm_hf.excel.linking import ordered_comparisons, request_comparisons
+
+    assert ordered_comparisons('show "Big" if sales over 900 and units over 1, else "Small"') == [(">", "900"),
+                                                                                                  (">", "1")]
+    assert ordered_comparisons("if col G is >= 3 or the Age column is less than 51") == [(">=", "3"), ("<", "51")]
+    assert ordered_comparisons("the Bonus total for Dec 2023 by start date") == [(">=", "2023-12-01"),
+                                                                                 ("<", "2024-01-01")]
+    assert ordered_comparisons("OTA bookings checking in before august 2024") == [("<", "2024-08-01")]
+    assert request_comparisons("count rows with Start Date in May 2022") == {(">=", "2022-05-01"), ("<", "2022-06-01")}
+    for unsure in ("orders after May 2024", "joined since March 2024", "from June 2023 on"):  # no end, or unsure
+        assert request_comparisons(unsure) == set(), unsure
+    assert request_comparisons("shipped in May 3 2024") == set()  # a day, not a month
+    # dates are whole days: the last day of a month, inclusive, is the same bound as the next month's first day
+    assert ("<", "2024-05-01") in formula_comparisons('=COUNTIFS(C2:C9,">="&DATE(2024,4,1),C2:C9,"<="&DATE(2024,4,30))')
+    assert (">=", "2024-04-01") in formula_comparisons('=COUNTIF(C2:C9,">"&DATE(2024,3,31))')
+    assert formula_comparisons('=COUNTIF(C2:C9,"<="&DATE(2024,2,31))') == {("<=", "2024-02-31")}  # no such day
+    assert formula_comparisons('=COUNTIF(C2:C9,"<=30")') == {("<=", "30")}  # numbers are not whole days
+    # the same month in the forms people write it
+    may = {(">=", "2024-05-01"), ("<", "2024-06-01")}
+    assert may <= formula_comparisons("=SUMPRODUCT((MONTH(C2:C5)=5)*(YEAR(C2:C5)=2024),D2:D5)")
+    assert may <= formula_comparisons('=SUMIFS(D2:D5,C2:C5,">="&DATE(2024,5,1),C2:C5,"<="&EOMONTH(DATE(2024,5,1),0))')
+    assert ("<=", "2024-04-30") in formula_comparisons('=COUNTIF(C2:C9,"<"&DATE(2024,5,1))')  # both ways round
+    for unsure in ("sales not in May 2024", "total Sales in May 2024 through July 2024", "for March 2024 onwards",
+                   "in May 2024 or June 2024", "for Dec 9999"):
+        assert ordered_comparisons(unsure) == [], unsure
+    assert ordered_comparisons("hired on 21st of September, 2024 with 5 or more, over 2") == [(">=", "5"), (">", "2")]
+    # a year alone after `in` is its every day, written as a range, a YEAR() test or a Year column's value
+    assert ordered_comparisons("How many episodes came out in 2023?") == [(">=", "2023-01-01"), ("<", "2024-01-01")]
+    for unsure in ("signed up in 2024 or later", "in 2022 through 2024", "not in 2023", "budget for 2023"):
+        assert ("<", "2024-01-01") not in request_comparisons(unsure), unsure
+    year = {(">=", "2023-01-01"), ("<", "2024-01-01")}
+    for written in ("=SUMPRODUCT((YEAR(E2:E16)=2023)*G2:G16)", "=COUNTIF(C2:C17,2023)", '=COUNTIF(C2:C17,"2023")',
+                    '=COUNTIFS(E2:E16,">="&DATE(2023,1,1),E2:E16,"<="&DATE(2023,12,31))'):
+        assert year <= formula_comparisons(written), written
+    assert formula_comparisons("=SUM(C2:C2023)") == set()
+
+
+def test_every_stated_comparison_is_written_in_its_place():
+    from tinyslm_hf.excel.repairs import with_stated_comparison
+
+    request = 'Wes Young: give "Whiteness" if assists more than 6 and goals under 25, or "Threshold" otherwise'
+    beam = '=IF(AND(A6>25,C6<6),"Whiteness","Threshold")'
+    assert with_stated_comparison([beam], request) == [beam, '=IF(AND(A6>6,C6<25),"Whiteness","Threshold")']
+    month = '=SUMIFS(F2:F6,C2:C6,">="&DATE(2023,12,1),C2:C6,"<"&DATE(2023,1,1))'
+    assert with_stated_comparison([month], "the Bonus total for Dec 2023 by start date")[1] == (
+        '=SUMIFS(F2:F6,C2:C6,">="&DATE(2023,12,1),C2:C6,"<"&DATE(2024,1,1))')
+    # another number of comparisons than the request states, or one already testing them all: left alone
+    assert with_stated_comparison(['=IF(A6>25,"Whiteness","Threshold")'], request) == [
+        '=IF(A6>25,"Whiteness","Threshold")']
+    right = '=IF(AND(C6<25,A6>6),"Whiteness","Threshold")'
+    assert with_stated_comparison([right], request) == [right]
+    # conditions in another order than the request's: writing them in order would put each on the wrong column
+    other_order = '=IF(AND(C6<24,A6>6),"Whiteness","Threshold")'
+    assert with_stated_comparison([other_order], request) == [other_order]
+    table = Table("t", [Column("A", "Assists", NUMBER, [7, 2]), Column("B", "Name", TEXT, ["Wes", "Kim"]),
+                        Column("C", "Goals", NUMBER, [3, 30])], first_row=6)
+    assert pick_candidate(repaired([beam], table, request, request), table, request, request) == (
+        '=IF(AND(A6>6,C6<25),"Whiteness","Threshold")')
+
+
+def test_substitute_and_mid_take_their_arguments_in_the_order_the_request_gives():
+    from tinyslm_hf.excel.linking import request_mid_start, request_replacement
+    from tinyslm_hf.excel.ranking import argument_order
+    from tinyslm_hf.excel.repairs import with_argument_order
+
+    assert request_replacement('I need row 3 SKU Name with "Mini" replaced by "Eco"') == ("Mini", "Eco")
+    assert request_replacement('change "Lucy" to "Maria" in the Student in row 6') == ("Lucy", "Maria")
+    assert request_replacement('in Sales Rep BL-0854, swap "Moreau" for "Smith"') == ("Moreau", "Smith")
+    assert request_replacement('substitute "Quinn" for "Kira" in row 7') == ("Kira", "Quinn")
+    for unsure in ('row 5 name, but writing "x" wherever "y" appears', 'show "a" if x > 3 otherwise "b"',
+                   'join them with " - " and ", "'):
+        assert request_replacement(unsure) is None, unsure
+    assert request_mid_start("from Product Name for Urban Drill, 2 characters starting at 4") == "4"
+    assert request_mid_start("mid of Pupil in row 2 from character 3, 2 long please") == "3"
+    assert request_mid_start("mid Name row 4 start 2 length 3") == "2"
+    for unsure in ("sales from 2023 to 2024", "subtract 5 from 20", "rows from 3 to 9", "Code from #4"):
+        assert request_mid_start(unsure) is None, unsure
+    for unsure in ('add "Mr " to "Smith"', 'put "b" for "a"'):
+        assert request_replacement(unsure) is None, unsure
+    table = Table("t", [Column("A", "Name", TEXT, ["Lucy Ford", "Ito Mai"]),
+                        Column("B", "Code", TEXT, ["AB123", "CD45"])])
+    request = 'change "Lucy" to "Maria" in the Name in row 2'
+    for beam in ('=SUBSTITUTE(A2,"Maria","Lucy")', '=SUBSTITUTE(A2,"Maria","Maria")',
+                 '=SUBSTITUTE(A2,"Lucy","Lucy","Maria")'):
+        copies = with_argument_order([beam], request)
+        assert copies == [beam, '=SUBSTITUTE(A2,"Lucy","Maria")'], beam
+        assert pick_candidate(copies, table, request, request) == '=SUBSTITUTE(A2,"Lucy","Maria")'
+    # nested calls: the one writing the request's texts is put in order; a tidy-up around a right one is kept
+    nested = with_argument_order(['=TRIM(SUBSTITUTE(A2,"Maria","Lucy"))'], request)
+    assert nested[1] == '=TRIM(SUBSTITUTE(A2,"Lucy","Maria"))'
+    tidy = '=SUBSTITUTE(SUBSTITUTE(A2,"Lucy","Maria"),"  "," ")'
+    assert with_argument_order([tidy], request) == [tidy]
+    check = argument_order(request)
+    assert check(tidy) and check('=SUBSTITUTE(A2&", "&B2,"Lucy","Maria")') and check("=UPPER(A2)")
+    assert not check('=SUBSTITUTE(A2,"lucy","Maria")')  # SUBSTITUTE is case-sensitive
+    request = "2 characters of Code in row 3 starting at 4"
+    copies = with_argument_order(["=MID(B3,2,4)"], request)
+    assert copies == ["=MID(B3,2,4)", "=MID(B3,4,2)"]
+    assert pick_candidate(copies, table, request, request) == "=MID(B3,4,2)"
+
+
+def test_no_reference_gives_its_ordered_arguments_another_way(references):
+    """`argument_order` and the ordered comparisons accept every reference of every set: they can only push down a
+    formula that orders what the request says differently."""
+    from tinyslm_hf.excel.linking import ordered_comparisons
+    from tinyslm_hf.excel.ranking import argument_order
+
+    from tinyslm_hf.excel.ranking import comparison_sites
+
+    generated, people = references
+    ordered = several = 0
+    for ex in generated + people:
+        check = argument_order(ex.request)
+        ordered += check is not None
+        assert check is None or check(ex.formula), (ex.request, ex.formula)
+        stated = ordered_comparisons(ex.request)
+        assert set(stated) <= formula_comparisons(ex.formula), (ex.request, ex.formula)
+        sites = sorted(comparison_sites(ex.formula))
+        if len(stated) > 1 and len(sites) == len(stated):  # several conditions: in the request's order
+            several += 1
+            tested = [sorted(formula_comparisons(ex.formula[start:end])) for start, end, _ in sites]
+            assert all(pair in pairs for pair, pairs in zip(stated, tested)), (ex.request, ex.formula)
+    assert ordered > 30 and several > 100

@@ -162,12 +162,13 @@ def test_candidate_pick_prefers_formulas_that_test_the_stated_comparisons_and_qu
     from tinyslm_hf.excel.table import CATEGORY, NUMBER, Column, Table
 
     assert formula_comparisons('=COUNTIF(C2:C9,">153")') == {(">", "153")}
-    assert formula_comparisons('=COUNTIF(D2:D9,"<"&DATE(2023,7,8))') == {("<", "2023-07-08")}
+    # a date bound also in its whole-day form: before 8 July is on or before 7 July
+    assert formula_comparisons('=COUNTIF(D2:D9,"<"&DATE(2023,7,8))') == {("<", "2023-07-08"), ("<=", "2023-07-07")}
     assert formula_comparisons('=IF(AND(F4<4900,50<=B4),"Y","N")') == {("<", "4900"), (">=", "50")}  # 50<=B4: B4>=50
     assert formula_comparisons('=SUMIF(A2:A9,"x>5",B2:B9)') == set()  # text, not a criterion
     assert formula_comparisons('=SUMIF(A2:A9,"B4>5",C2:C9)') == set()  # a cell comparison inside a string is text
     assert formula_comparisons('=COUNTIF(A2:A9,">"&4200)+IF(D4<DATE(2023,7,8),1,0)') == {
-        (">", "4200"), ("<", "2023-07-08")}
+        (">", "4200"), ("<", "2023-07-08"), ("<=", "2023-07-07")}
     assert formula_comparisons('=COUNTIF(A2:A9,">"&B2)') == set()  # compared with a cell, not a stated number
     table = Table("t", [Column("A", "City", CATEGORY, ["Leeds", "York"]), Column("B", "Sales", NUMBER, [5, 9])])
     flipped, right = '=COUNTIF(B2:B3,"<6")', '=COUNTIF(B2:B3,">6")'

@@ -324,7 +324,7 @@ _COMPARISON = re.compile(
     r"\s*\$?\s*(\d{4}-\d{2}-\d{2}|-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?)"
     # not part of a longer number, date or time, and not scaled by a unit (`50%`, `5k`, `1 million`)
     r"(?![\d.,]*\d|[-/:]\d|\s*(?:%|k\b|m\b|bn\b|thousand|million|billion|percent))", re.IGNORECASE)
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}$")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}$")
 # `5 or more rejects`, `4 stars or more`, `3 days or less`: the number first, up to two words of what it counts
 # between. Not `or higher` / `or above` (`ranked 3 or higher` is a rank of 3 or less), not `more or less`, not a
 # year (`2024 or more recently`), a time or a date part (`1:30 or more`, `31/12/2023 or more`).
@@ -349,6 +349,20 @@ _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 _SPOKEN_DATE = re.compile(
     rf"\b(?:{_DAY}\s+(?:of\s+)?{_MONTH_WORD},?\s+(\d{{4}})|{_MONTH_WORD}\s+{_DAY},?\s+(\d{{4}}))\b", re.IGNORECASE)
 _MONTH_YEAR = re.compile(rf"\b{_MONTH_WORD},?\s+(\d{{4}})\b", re.IGNORECASE)
+# `in May 2023`, `for Dec 2023`, `during march 2024`: every day of that month; `before august 2024`: before its first
+# day. Not `after` / `since` / `from` a month (either side of its end, or no end), not a month with a day (a date),
+# not `not in May 2024` / `except in May 2024`, and not the start of a longer span (`in May 2024 through July 2024`,
+# `for March 2024 onwards`, `in May 2024 or June 2024`).
+_MONTH_SPAN = re.compile(rf"(?<!\bnot\s)(?<!\bexcept\s)(?<!\boutside\s)\b(in|within|during|for|before|earlier than)\s+"
+                         rf"{_MONTH_WORD},?\s+(\d{{4}})\b"
+                         r"(?![-/]\d|\s*(?:-|–|through|thru|to|till|until|onwards?)(?:\W|$)"
+                         rf"|\s*(?:and|or|&)\s+(?:{_alternation(_MONTH)})\b)", re.IGNORECASE)
+
+# `in 2023`, `during 2024`: every day of that year. Not `in 2024 or later` (read above), `for 2023` (a budget year, a
+# label), not `not in 2023`, not the start of a longer span (`in 2022 through 2024`, `in 2022 and 2023`), not a date.
+_YEAR_SPAN = re.compile(r"(?<!\bnot\s)(?<!\bexcept\s)(?<!\boutside\s)\b(?:in|during|within)\s+((?:19|20)\d\d)\b"
+                        r"(?![-/]\d|\s*(?:-|–|through|thru|to|till|until|onwards?)(?:\W|$)"
+                        r"|\s*(?:or|and|&)\s+(?:later|after|earlier|before|more recently|(?:19|20)\d\d)\b)", re.IGNORECASE)
 
 
 def with_iso_dates(request: str) -> str:
@@ -369,23 +383,49 @@ def request_comparisons(request: str) -> set[tuple[str, str]]:
     `before 2024-03-01` -> ('<', '2024-03-01')); numbers are normalised (`4200.0` -> `4200`), dates stay ISO.
     Anything it cannot read for sure (`over 5k`, `after 2023`, `before 28/07/2023`) is left out: the candidate
     ranking trusts what this returns."""
-    found = set()
-    for m in _COMPARISON.finditer(with_iso_dates(request)):
+    return set(ordered_comparisons(request))
+
+
+def ordered_comparisons(request: str) -> list[tuple[str, str]]:
+    """`request_comparisons` in the order the request states them (each once): `show "Big" if sales over 900 and
+    units over 1` -> [('>', '900'), ('>', '1')], so a formula testing two conditions can be given each in its place.
+    A month of a year, or a year, names a span of dates: `in May 2023` -> [('>=', '2023-05-01'), ('<', '2023-06-01')],
+    `in 2023` -> [('>=', '2023-01-01'), ('<', '2024-01-01')], and `before august 2024` -> [('<', '2024-08-01')]."""
+    found: list[tuple[int, tuple[str, str]]] = []
+    text = with_iso_dates(request)
+    for m in _COMPARISON.finditer(text):
         phrase, value = (m.group(2) or m.group(3)).lower(), m.group(4)
-        is_date = bool(_ISO_DATE.match(value))
+        is_date = bool(ISO_DATE.match(value))
         if phrase in ("before", "earlier than") and YEAR_NUMBER.fullmatch(value) and not m.group(1):
-            found.add(("<", f"{value}-01-01"))  # `before 2022`: before its first day
+            found.append((m.start(), ("<", f"{value}-01-01")))  # `before 2022`: before its first day
             continue
         if is_date != (phrase in _DATE_PHRASES) and phrase[0].isalpha():
             continue  # a date after a number word (`above 2023-07-28`) or a number after a date word (`after 2023`)
         op = _PHRASE_OP[phrase]
-        found.add((NEGATED[op] if m.group(1) else op, normalise_number(value)))
-    for m in _YEAR_OR_LATER.finditer(request):
-        found.add((">=", f"{m.group(1)}-01-01"))
-    for m in _NUMBER_OR_BOUND.finditer(request):
-        if not _ENDS_WITH_ROW.search(request, 0, m.start()):  # `row 12 or more` is not a value
-            found.add((_OR_BOUND[m.group(2).lower()], normalise_number(m.group(1))))
-    return found
+        found.append((m.start(), (NEGATED[op] if m.group(1) else op, normalise_number(value))))
+    for m in _MONTH_SPAN.finditer(text):
+        found += [(m.start() + i, bound) for i, bound in enumerate(_month_bounds(m))]
+    for m in _YEAR_SPAN.finditer(text):
+        year = int(m[1])
+        found += [(m.start(), (">=", f"{year}-01-01")), (m.start() + 1, ("<", f"{year + 1}-01-01"))]
+    for m in _YEAR_OR_LATER.finditer(text):
+        found.append((m.start(), (">=", f"{m.group(1)}-01-01")))
+    for m in _NUMBER_OR_BOUND.finditer(text):
+        if not _ENDS_WITH_ROW.search(text, 0, m.start()):  # `row 12 or more` is not a value
+            found.append((m.start(), (_OR_BOUND[m.group(2).lower()], normalise_number(m.group(1)))))
+    return list(dict.fromkeys(pair for _, pair in sorted(found, key=lambda item: item[0])))
+
+
+def _month_bounds(m: re.Match) -> list[tuple[str, str]]:
+    """The bounds a `_MONTH_SPAN` match states: before its first day, or from its first day to the next month's."""
+    year, month = int(m[3]), _MONTH[m[2].lower()]
+    try:
+        first, after = _dt.date(year, month, 1), _dt.date(year + month // 12, month % 12 + 1, 1)
+    except ValueError:  # `Dec 9999`, `May 0000`
+        return []
+    if m[1].lower() in ("before", "earlier than"):
+        return [("<", first.isoformat())]
+    return [(">=", first.isoformat()), ("<", after.isoformat())]
 
 
 _COMPARISON_WORDING = re.compile(r"(?<![A-Za-z])(?:" + _alternation(_WORD_PHRASES) + r")\b|[<>]|\bor (?:more|less|"
@@ -524,3 +564,47 @@ def links_text(table: Table, request: str) -> str:
     # a span that matched two cell values of one column renders the same link twice: keep it once
     rendered = dict.fromkeys(link.render(table.first_row, table.last_row, rows) for link in links)
     return "Links: " + ("; ".join(rendered) if rendered else "none")
+
+
+# Which of two quoted texts a replacement request takes out: `replace "a" with "b"`, `change "a" to "b"`, `swap "a"
+# for "b"`, `turn "a" into "b"`, `"a" replaced by "b"` take out the first; `substitute "b" for "a"` the second. A
+# replacing verb must say so (`add "Mr " to "Smith"`, `put "b" for "a"` are not read).
+_REPLACED_BY = re.compile(r"^\s*(?:replaced|changed|swapped|switched|turned)\s+(?:by|with|to|for|into)\s*$",
+                          re.IGNORECASE)
+_JOINED_BY = re.compile(r"^\s*(?:with|to|by|for|into)\s*$", re.IGNORECASE)
+_REPLACING_VERB = re.compile(r"\b(?:(replace|change|swap|switch|turn)|(substitute))\b", re.IGNORECASE)
+
+
+def request_replacement(request: str) -> tuple[str, str] | None:
+    """(old, new) for a request that asks to replace one quoted text by another (`change "Lucy" to "Maria"` ->
+    ("Lucy", "Maria"); `substitute "Kira" for "Quinn"` -> ("Quinn", "Kira")); None unless it quotes exactly two
+    texts joined by one of those words. The model copies both texts far more reliably than it orders them."""
+    quoted = list(QUOTED_TEXT.finditer(request))
+    if len(quoted) != 2:
+        return None
+    first, second = (m.group(0)[1:-1] for m in quoted)
+    between = request[quoted[0].end():quoted[1].start()]
+    if first == second:
+        return None
+    if _REPLACED_BY.match(between):
+        return first, second
+    verbs = list(_REPLACING_VERB.finditer(re.split(r"[;.?!]", request[:quoted[0].start()])[-1]))
+    if not verbs or not _JOINED_BY.match(between):
+        return None
+    if verbs[-1].group(2):  # substitute "new" for "old"
+        return (second, first) if between.strip().lower() == "for" else None
+    return first, second
+
+
+# `N characters starting at position P`, `from character P, N long`, `start P length N`: the position text starts at
+_MID_START = re.compile(r"\b(?:(?:starting|start)\s+(?:at\s+)?(?:(?:position|character|letter)\s+)?|from\s+(?:position|"
+                        r"character|letter)\s+)(\d{1,3})(?:st|nd|rd|th)?\b(?!\s*(?:characters|chars|letters|long))",
+                        re.IGNORECASE)
+
+
+def request_mid_start(request: str) -> str | None:
+    """The position a request asks a piece of text to start at (`2 characters starting at 4` -> "4", `mid of Pupil
+    in row 2 from character 3, 2 long` -> "3"), when it says exactly one; None otherwise. MID's start and length are
+    both numbers the request states, and the model swaps them."""
+    starts = {str(int(n)) for n in _MID_START.findall(QUOTED_TEXT.sub(" ", request))}
+    return starts.pop() if len(starts) == 1 else None

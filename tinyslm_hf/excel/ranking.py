@@ -10,6 +10,7 @@ Everything here is plain string matching on the formula and the request; nothing
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import re
 from collections import defaultdict
@@ -17,8 +18,9 @@ from typing import NamedTuple
 
 from .constrained import string_literals
 from .executor import execute, single_cells
-from .linking import (NEGATED, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns, normalise_number,
-                      request_comparisons, request_fallback, request_labels, request_numbers, says, states_a_comparison)
+from .linking import (ISO_DATE, NEGATED, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns, normalise_number,
+                      request_comparisons, request_fallback, request_labels, request_mid_start, request_numbers,
+                      request_replacement, says, states_a_comparison)
 from .synthetic import phrasings
 from .synthetic.breadth import INTENTS
 from .table import CATEGORY, DATE, TEXT, col_index, col_letter
@@ -99,7 +101,46 @@ def formula_comparisons(formula: str) -> set[tuple[str, str]]:
     # a year held as a number (a Year column) tested with < or >= is the same test as against its first day:
     # `"<1990"` answers "released before 1990" as `"<"&DATE(1990,1,1)` does on a date column
     found |= {(op, f"{value}-01-01") for op, value in found if op in ("<", ">=") and YEAR_NUMBER.fullmatch(value)}
+    for op, y, m, d in _EOMONTH_CRITERION.findall(formula):  # `"<="&EOMONTH(DATE(2024,5,1),0)`: the month's last day
+        if (first := _date(y, m, "1")) is not None:
+            found.add((op, (_month_after(first) - _dt.timedelta(days=1)).isoformat()))
+    for _, month, year in _MONTH_AND_YEAR.findall(code):  # `(MONTH(C2:C5)=5)*(YEAR(C2:C5)=2024)`: every day of May 2024
+        if (first := _date(year, month, "1")) is not None:
+            found |= {(">=", first.isoformat()), ("<", _month_after(first).isoformat())}
+    for year in filter(None, (a or b for a, b in _YEAR_EQUALS.findall(formula))):  # `YEAR(E2:E5)=2023`, `C7=2023`,
+        found |= {(">=", f"{year}-01-01"), ("<", f"{int(year) + 1}-01-01")}  # a Year column's criterion `2023`
+    # dates are whole days: `<=DATE(2024,4,30)` is `<DATE(2024,5,1)`, `>DATE(2024,3,31)` is `>=DATE(2024,4,1)`
+    found |= {bound for op, value in found for bound in _same_bound_by_day(op, value)}
     return found
+
+
+_EOMONTH_CRITERION = re.compile(r'"' + _OPS + r'"\s*&\s*EOMONTH\(\s*' + _DATE + r"\s*,\s*0\s*\)", re.I)
+_MONTH_AND_YEAR = re.compile(r"\bMONTH\(([^()]*)\)\s*=\s*(\d{1,2})\b[^;]*?\bYEAR\(\1\)\s*=\s*(\d{4})\b", re.I)
+_BY_DAY = {"<=": ("<", 1), "<": ("<=", -1), ">": (">=", 1), ">=": (">", -1)}
+_YEAR_EQUALS = re.compile(r"(?:\bYEAR\([^()]*\)|" + _CELL + r")\s*=\s*((?:19|20)\d\d)(?![\d.(])"
+                          r'|\$?[A-Z]{1,3}\$?\d+:\$?[A-Z]{1,3}\$?\d+\s*,\s*"?=?((?:19|20)\d\d)"?\s*[,)]', re.I)
+
+
+def _date(y: str, m: str, d: str) -> _dt.date | None:
+    try:
+        return _dt.date(int(y), int(m), int(d))
+    except ValueError:  # `DATE(2024,2,31)`: no such day
+        return None
+
+
+def _month_after(first: _dt.date) -> _dt.date:
+    return _dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+def _same_bound_by_day(op: str, value: str) -> list[tuple[str, str]]:
+    """The same bound on whole days written the other way (`<=` 2024-04-30 is `<` 2024-05-01); none for a number."""
+    if op not in _BY_DAY or not ISO_DATE.match(value) or (day := _date(*value.split("-"))) is None:
+        return []
+    other, step = _BY_DAY[op]
+    try:
+        return [(other, (day + _dt.timedelta(days=step)).isoformat())]
+    except OverflowError:
+        return []
 
 
 _CELL_COMPARISON_PARTS = re.compile("(" + _CELL + r")\s*" + _OPS + r"\s*(?:" + _NUMBER + r"(?![\d.(])|" + _DATE + ")",
@@ -618,6 +659,51 @@ def catches_missing(formula: str) -> bool:
     return bool(call and call[0] == "XLOOKUP" and len(call[1]) >= 4)
 
 
+def string_literal(text: str) -> str:
+    """`text` as an Excel string literal: in double quotes, each quote inside doubled."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+MID_CALL = re.compile(r"\bMID\(((?:[^,()]|\([^()]*\))+),\s*(\d+)\s*,\s*(\d+)\s*\)", re.IGNORECASE)
+
+
+def calls_of(formula: str, name: str) -> list[tuple[int, int, list[str]]]:
+    """Every call of function `name` in `formula`, nested ones included, as (start, end, top-level arguments):
+    `calls_of('=TRIM(SUBSTITUTE(A2&", "&B2,"a","b"))', "SUBSTITUTE")` -> [(6, 36, ['A2&", "&B2', '"a"', '"b"'])]."""
+    blank = blank_strings(formula)
+    found = []
+    for m in re.finditer(rf"(?<![A-Za-z0-9_.]){re.escape(name)}\s*\(", blank, re.IGNORECASE):
+        depth = 0
+        for i in range(m.end() - 1, len(blank)):
+            depth += {"(": 1, ")": -1}.get(blank[i], 0)
+            if depth == 0:
+                call = call_arguments("=" + formula[m.start():i + 1])
+                if call:
+                    found.append((m.start(), i + 1, call[1]))
+                break
+    return found
+
+
+def argument_order(request: str):
+    """A test of whether a formula gives the arguments the request orders in that order, or None when it orders
+    none: a SUBSTITUTE takes out the text the request replaces and puts in its replacement, exactly as typed
+    (SUBSTITUTE is case-sensitive; `linking.request_replacement`; another SUBSTITUTE around it may tidy up more),
+    every MID starts where the request says (`linking.request_mid_start`). A formula calling neither function
+    passes (the other checks judge it)."""
+    replacement, start = request_replacement(request), request_mid_start(request)
+    if replacement is None and start is None:
+        return None
+    texts = list(map(string_literal, replacement)) if replacement else None
+
+    def in_order(formula: str) -> bool:
+        substitutes = [args[1:3] for _, _, args in calls_of(formula, "SUBSTITUTE")]
+        if texts and substitutes and texts not in substitutes:
+            return False
+        return start is None or all(m.group(2) == start for m in MID_CALL.finditer(formula))
+
+    return in_order
+
+
 def request_checks(table, request: str, written: str | None = None, links=None):
     """What a formula should do given what the request says (`pick_candidate`'s rules after "it runs"), as a
     function of the formula returning its `Checks`: columns, comparisons, values (the cell values the request
@@ -650,9 +736,10 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     said = [text for text in (q[1:-1] for q in QUOTED_TEXT.findall(typed))
             if text not in (labels or ()) and _literal_text(text, table)]
     fallback = request_fallback(typed) is not None
+    ordered = argument_order(typed)
     unasked = unasked_reshapings(table, request, written, links)
     asked = aggregates_asked(table, request, written or "")
-    required = len(named) + len(records) + 1 + fallback
+    required = len(named) + len(records) + 1 + fallback + (ordered is not None)
 
     def check(formula: str) -> Checks:
         quoted, cells = quoted_values(formula), single_cells(formula)
@@ -660,7 +747,8 @@ def request_checks(table, request: str, written: str | None = None, links=None):
         shown = if_results(formula) if labels else None
         met = sum(bool(values & quoted) for values in named.values()) + sum(
             any(value in quoted or row in rows for value, row in found) for found in records.values()) + (
-            shown is None or len(shown) == 2 and set(shown) == set(labels)) + (fallback and catches_missing(formula))
+            shown is None or len(shown) == 2 and set(shown) == set(labels)) + (
+            fallback and catches_missing(formula)) + (ordered is not None and ordered(formula))
         all_met = met == required
         if said:  # a text the user quoted is written as typed: counted, not required (it may be a cell or a format)
             literals = quoted | {text.lower() for text in string_literals(formula)[0]}

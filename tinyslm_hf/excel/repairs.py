@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from .linking import (QUOTED_TEXT, link_columns, request_comparisons, request_fallback, request_labels,
-                      states_a_comparison)
-from .ranking import (CALL_NAME, CELL_RANGE, aggregate_agrees, aggregates_asked, blank_strings, call_arguments,
-                      comparison_sites, formula_comparisons, holds_text, if_arguments, if_results, is_number, quoted_values,
-                      ranges_span_data, stated_numbers, text_column, text_criteria, unasked_reshapings)
+from .linking import (QUOTED_TEXT, link_columns, ordered_comparisons, request_fallback, request_labels,
+                      request_mid_start, request_numbers, request_replacement, states_a_comparison)
+from .ranking import (CALL_NAME, CELL_RANGE, MID_CALL, aggregate_agrees, aggregates_asked, blank_strings,
+                      call_arguments, calls_of, comparison_sites, formula_comparisons, holds_text, if_arguments,
+                      if_results, is_number, quoted_values, ranges_span_data, stated_numbers, string_literal,
+                      text_column, text_criteria, unasked_reshapings)
 from .table import NUMBER, TEXT
 
 
@@ -35,6 +36,7 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     candidates = with_named_criteria_added(candidates, table, reading)
     candidates = with_data_ranges(candidates, table, reading)
     candidates = with_fallback_lookup(candidates, table, reading, written)
+    candidates = with_argument_order(candidates, written)
     return with_request_labels(candidates, request_labels(written))
 
 
@@ -64,7 +66,7 @@ def with_linked_values(candidates: list[str], table, request: str) -> list[str]:
         def copies(start: int, end: int, values: list[str], marks: str = "", wildcard: str = "") -> None:
             for value in values:
                 if value.lower() not in quoted:
-                    out.append(formula[:start] + marks + _string_literal(value)[1:-1] + wildcard + formula[end:])
+                    out.append(formula[:start] + marks + string_literal(value)[1:-1] + wildcard + formula[end:])
 
         for m, marks, text, wildcard in text_criteria(formula):
             values = named.get(m.group(1), [])
@@ -107,7 +109,7 @@ def with_criteria_columns(candidates: list[str], table, request: str) -> list[st
                 head = (_recolumn(formula[:m.start()], target, source)
                         + _recolumn(formula[m.start():m.start(3) - 1], source, target) + '"' + marks)
                 tail = '"' + _recolumn(formula[m.end(3) + 1:], target, source)
-                moved += [head + _string_literal(value)[1:-1] + wildcard + tail for value in values]
+                moved += [head + string_literal(value)[1:-1] + wildcard + tail for value in values]
     return list(dict.fromkeys(candidates + moved))
 
 
@@ -124,36 +126,56 @@ _RANGE_OR_STRING = re.compile(r'"(?:[^"]|"")*"?|(?<![A-Z$])\$?([A-Z]{1,3})\$?(\d
 
 
 def with_stated_comparison(candidates: list[str], request: str) -> list[str]:
-    """`candidates` (best first), each that tests one comparison, not the one comparison the request states,
-    followed by its copy testing the stated one instead: `=IF(G14>145,"late","on time")` for "late if it was kept
-    over 14 days" also as `=IF(G14>14,"late","on time")`; `=COUNTIF(H2:H15,">"&DATE(2024,12,1))` for "announced
-    after feb 1 2024" also as `=COUNTIF(H2:H15,">"&DATE(2024,2,1))`.
+    """`candidates` (best first), each that tests as many comparisons as the request states, not all of them, followed
+    by its copy testing the stated ones instead, in the order the request states them: `=IF(G14>145,"late","on
+    time")` for "late if it was kept over 14 days" also as `=IF(G14>14,"late","on time")`;
+    `=COUNTIF(H2:H15,">"&DATE(2024,12,1))` for "announced after feb 1 2024" also as
+    `=COUNTIF(H2:H15,">"&DATE(2024,2,1))`; `=IF(AND(A6>25,C6<6),...)` for "if assists more than 6 and goals under 25"
+    also as `=IF(AND(A6>6,C6<25),...)`; a month's two bounds (`in April 2024`) in a SUMIFS.
 
-    The model puts the comparison in the right place far more often than it copies its number (or date, or
-    operator) right, and `linking.request_comparisons` reads what the request states only where it is sure (every
-    generated, hand-written and independent reference tests what it reads). A formula with several comparisons, or
-    a request stating several, is left alone: which goes where is the model's call; so is a comparison that is part
-    of an expression (`">"&3+1`). An IF that tests the stated comparison the other way round with its labels swapped
-    is right, and keeps its place ahead of its copy (`ranking.tests_stated`)."""
-    stated = request_comparisons(request)
-    if len(stated) != 1:
+    The model puts the comparisons in the right places far more often than it copies their numbers (or dates, or
+    operators) right, and `linking.ordered_comparisons` reads what the request states only where it is sure (every
+    generated, hand-written and independent reference tests what it reads). A formula testing another number of
+    comparisons than the request states is left alone (which goes where is the model's call), and so is one whose
+    comparison is part of an expression (`">"&3+1`). Each site keeps its cell; of several, the n-th gets the n-th
+    stated comparison (every generated, hand-written and independent reference with several conditions names them in
+    the request's order), unless the formula tests the stated operators in the reverse order: then it seems to test
+    the conditions in another order, and writing them in order would put each on the wrong column. An IF that tests
+    the stated comparison the other way round with its labels swapped is right, and keeps its place ahead of its
+    copy (`ranking.tests_stated`)."""
+    stated = ordered_comparisons(request)
+    if not stated:
         return candidates
-    (op, value), = stated
-    date = "DATE({},{},{})".format(*map(int, value.split("-"))) if "-" in value[1:] else None
+    targets = [(op, "DATE({},{},{})".format(*map(int, value.split("-"))) if "-" in value[1:] else None, value)
+               for op, value in stated]
     out: list[str] = []
     for formula in candidates:
         out.append(formula)
-        if stated <= formula_comparisons(formula):
+        if set(stated) <= formula_comparisons(formula):
             continue
-        sites = comparison_sites(formula)
-        if len(sites) != 1 or sites[0][2] is None:
+        sites = sorted(comparison_sites(formula))
+        if len(sites) != len(stated) or any(cell is None or _in_expression(formula, start, end)
+                                            for start, end, cell in sites):
             continue
-        (start, end, cell), = sites
-        if formula[end:].lstrip()[:1] not in ("", ",", ")") or formula[:start].rstrip()[-1:] in tuple("+-*/^&"):
-            continue  # `">"&3+1`, `B3>3*2`, `A3+B3>15`: part of an expression
-        written = cell + op + (date or value) if cell else f'"{op}"&{date}' if date else f'"{op}{value}"'
-        out.append(formula[:start] + written + formula[end:])
+        operators, asked = [_site_operator(formula[start:end]) for start, end, _ in sites], [op for op, _ in stated]
+        if len(sites) > 1 and operators != asked and operators == asked[::-1]:
+            continue  # several conditions, seemingly in the other order than the request's: which goes where is unsure
+        copy = formula
+        for (start, end, cell), (op, date, value) in reversed(list(zip(sites, targets))):
+            site = cell + op + (date or value) if cell else f'"{op}"&{date}' if date else f'"{op}{value}"'
+            copy = copy[:start] + site + copy[end:]
+        out.append(copy)
     return list(dict.fromkeys(out))
+
+
+def _site_operator(site: str) -> str:
+    """The operator a comparison site tests (`">="&DATE(...)` -> `>=`, `B4<50` -> `<`)."""
+    return re.search(r"[<>]=?|=", site).group(0)
+
+
+def _in_expression(formula: str, start: int, end: int) -> bool:
+    """Whether the comparison at formula[start:end] is part of an expression (`">"&3+1`, `B3>3*2`, `A3+B3>15`)."""
+    return formula[end:].lstrip()[:1] not in ("", ",", ")") or formula[:start].rstrip()[-1:] in tuple("+-*/^&")
 
 
 def with_text_dropped(candidates: list[str], table) -> list[str]:
@@ -313,7 +335,7 @@ def with_named_criteria_added(candidates: list[str], table, request: str) -> lis
         missing = [(letter, value) for letter, value in named.items() if value.lower() not in quoted]
         if not missing:
             continue
-        pairs = [f"{letter}{table.first_row}:{letter}{table.last_row},{_string_literal(value)}"
+        pairs = [f"{letter}{table.first_row}:{letter}{table.last_row},{string_literal(value)}"
                  for letter, value in missing]
         name, args = call
         if name in ("SUMIFS", "AVERAGEIFS", "MAXIFS", "MINIFS", "COUNTIFS"):
@@ -371,11 +393,11 @@ def with_fallback_lookup(candidates: list[str], table, request: str, written: st
     if found is None:
         return candidates
     key, key_letter = found
-    key = key if key.isdigit() and table.column(key_letter).kind == NUMBER else _string_literal(key)
+    key = key if key.isdigit() and table.column(key_letter).kind == NUMBER else string_literal(key)
     targets = [link.letter for link in links if link.kind == "header" and link.letter != key_letter]
     out = list(candidates)
     for target in dict.fromkeys(targets):
-        out.append(f"=IFERROR({_index_match(table, target, key, key_letter)[1:]},{_string_literal(fallback)})")
+        out.append(f"=IFERROR({_index_match(table, target, key, key_letter)[1:]},{string_literal(fallback)})")
     return list(dict.fromkeys(out))
 
 
@@ -431,11 +453,6 @@ def _shape(text: str) -> str:
     return re.sub(r"([a9])\1+", r"\1", re.sub(r"\d", "9", re.sub(r"[^\W\d_]", "a", text)))
 
 
-def _string_literal(text: str) -> str:
-    """`text` as an Excel string literal: in double quotes, each quote inside doubled."""
-    return '"' + text.replace('"', '""') + '"'
-
-
 def _named_values(table, request: str) -> dict[str, list[str]]:
     """Column letter -> the cell values the request names in that column, in request order."""
     named: dict[str, list[str]] = defaultdict(list)
@@ -443,6 +460,35 @@ def _named_values(table, request: str) -> dict[str, list[str]]:
         if link.kind == "value" and link.value not in named[link.letter]:
             named[link.letter].append(link.value)
     return named
+
+
+def with_argument_order(candidates: list[str], request: str) -> list[str]:
+    """`candidates` (best first), each with a SUBSTITUTE that writes the request's texts in other places and each MID
+    that starts at the length the request gives, followed by its copy in the request's order:
+    `=SUBSTITUTE(D3,"Eco","Mini")` for `row 3 SKU Name with "Mini" replaced by "Eco"` also as
+    `=SUBSTITUTE(D3,"Mini","Eco")` (and `"Maria","Maria"` as `"Lucy","Maria"`); `=MID(F38,2,4)` for `2 characters
+    starting at 4` also as `=MID(F38,4,2)` (`ranking.argument_order` prefers it). The model copies both texts, or
+    both numbers, far more reliably than it orders them."""
+    replacement, start = request_replacement(request), request_mid_start(request)
+    if replacement is None and start is None:
+        return candidates
+    texts = list(map(string_literal, replacement)) if replacement else []
+    numbers = request_numbers(request)
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        calls = calls_of(formula, "SUBSTITUTE") if texts else []
+        if calls and texts not in [args[1:3] for _, _, args in calls]:
+            for begin, end, args in reversed(calls):  # the innermost call writing one of the texts
+                if len(args) in (3, 4) and set(args[1:3]) & set(texts):
+                    count = args[3:] if args[3:] and not args[3].startswith('"') else []  # which one to replace
+                    out.append(formula[:begin] + f"SUBSTITUTE({','.join([args[0], *texts, *count])})" + formula[end:])
+                    break
+        if start:
+            swapped = MID_CALL.sub(lambda m: f"MID({m[1]},{m[3]},{m[2]})" if m[3] == start != m[2] and m[2] in numbers
+                                   else m[0], formula)
+            out.append(swapped)
+    return list(dict.fromkeys(out))
 
 
 def with_request_labels(candidates: list[str], labels: tuple[str, str] | None) -> list[str]:
@@ -454,7 +500,7 @@ def with_request_labels(candidates: list[str], labels: tuple[str, str] | None) -
     and loses to a higher beam that already has them."""
     if labels is None:
         return candidates
-    yes, no = (_string_literal(label) for label in labels)
+    yes, no = (string_literal(label) for label in labels)
     out: list[str] = []
     for formula in candidates:
         out.append(formula)
@@ -493,7 +539,7 @@ def with_record_lookups(candidates: list[str], table, request: str, written: str
             continue
         letter, row = m.group(2).upper(), int(m.group(3))
         for record in (r for r in records if r.row == row):
-            key = _string_literal(record.value)
+            key = string_literal(record.value)
             for target in dict.fromkeys([letter, *headers]):
                 if target != record.letter:
                     out.append(_index_match(table, target, key, record.letter))
