@@ -448,3 +448,26 @@ def test_no_reference_gives_its_ordered_arguments_another_way(references):
             tested = [sorted(formula_comparisons(ex.formula[start:end])) for start, end, _ in sites]
             assert all(pair in pairs for pair, pairs in zip(stated, tested)), (ex.request, ex.formula)
     assert ordered > 30 and several > 100
+
+
+def test_a_call_with_more_arguments_than_its_function_takes_is_refused(references):
+    """Excel refuses `=IF(cond,"a",G2:G51,"b")`; the `formulas` engine evaluates it, so without this rule a garbled
+    beam counts as one that runs and beats the copy showing the request's labels."""
+    from tinyslm_hf.excel.ranking import takes_its_arguments
+
+    for garbled in ('=IF(E27="Junior","Liam Novak",G2:G51,"Junior")', '=IF(D6="Cardio","Y","N",D2:D6,"N")',
+                    "=SUMIFS(A2:A5,B2:B5)", '=COUNTIFS(A2:A5,"x",B2:B5)', "=MID(A2,3)", "=ROUND(A2)",
+                    '=TRIM(SUBSTITUTE(A2,"a","b","c","d"))'):
+        assert not takes_its_arguments(garbled), garbled
+    for right in ('=IF(E27="Junior","Blest","Solemnly")', '=SUMIFS(A2:A5,B2:B5,"x",C2:C5,">3")', "=LEFT(A2)",
+                  '=IF(AND(A2>1,B2<3,C2="x"),"y","n")', '=SUBSTITUTE(A2,"a","b",2)', "=TODAY()-A2"):
+        assert takes_its_arguments(right), right
+    table = Table("t", [Column("A", "Name", TEXT, ["Liam", "Zoe"]),
+                        Column("B", "Level", CATEGORY, ["Junior", "Senior"])])
+    request = 'If level for Liam is Junior show "Blest" otherwise "Solemnly"'
+    beams = ['=IF(B2="Junior","Liam",A2:A3,"Junior")', '=IF(B2="Junior","Liam","Liam")']
+    assert pick_candidate(repaired(beams, table, request, request), table, request, request) == (
+        '=IF(B2="Junior","Blest","Solemnly")')
+    generated, people = references
+    for ex in generated + people:
+        assert takes_its_arguments(ex.formula), (ex.request, ex.formula)

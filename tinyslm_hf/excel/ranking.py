@@ -589,7 +589,8 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
     """Choose among beam candidates (best first) the first that best meets, in this order of importance: it runs on
     `table` without an error, each of its text criteria matches a cell (`criteria_match`), its ranges span the
     data rows (`ranges_span_data`), it sums no column of text (`sums_numbers`), combines no value with itself
-    (`no_self_operation`) and compares like with like (`compares_like_values`); then its `Checks`
+    (`no_self_operation`), gives each function as many arguments as Excel accepts (`takes_its_arguments`) and compares
+    like with like (`compares_like_values`); then its `Checks`
     (`request_checks`): it uses every column the request links to (`linking.link_columns`); it tests every
     comparison the request states (`over 4200` -> `">4200"` or `C4>4200`: `linking.request_comparisons`; an IF may
     test it the other way round with its labels swapped), and none when the request states no number and words no
@@ -616,7 +617,7 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
     links = link_columns(table, request)
     check = request_checks(table, request, written, links)
     stated = stated_numbers(request, links)
-    runs = [ranges_span_data(f, table, request, stated) and no_self_operation(f) and (
+    runs = [ranges_span_data(f, table, request, stated) and no_self_operation(f) and takes_its_arguments(f) and (
         not table.has_values or execute(f, table).ok and criteria_match(f, table) and sums_numbers(f, table)
         and compares_like_values(f, table)) for f in candidates]
     scores = [(ok, *check(formula)) for formula, ok in zip(candidates, runs)]
@@ -667,21 +668,54 @@ def string_literal(text: str) -> str:
 MID_CALL = re.compile(r"\bMID\(((?:[^,()]|\([^()]*\))+),\s*(\d+)\s*,\s*(\d+)\s*\)", re.IGNORECASE)
 
 
-def calls_of(formula: str, name: str) -> list[tuple[int, int, list[str]]]:
-    """Every call of function `name` in `formula`, nested ones included, as (start, end, top-level arguments):
-    `calls_of('=TRIM(SUBSTITUTE(A2&", "&B2,"a","b"))', "SUBSTITUTE")` -> [(6, 36, ['A2&", "&B2', '"a"', '"b"'])]."""
+def all_calls(formula: str) -> list[tuple[str, int, int, list[str]]]:
+    """Every function call in `formula`, nested ones included, as (name, start, end, top-level arguments):
+    `all_calls('=TRIM(SUBSTITUTE(A2&", "&B2,"a","b"))')` -> [('TRIM', 1, 37, [...]), ('SUBSTITUTE', 6, 36,
+    ['A2&", "&B2', '"a"', '"b"'])]. Names are upper-cased; a call left open is left out."""
     blank = blank_strings(formula)
     found = []
-    for m in re.finditer(rf"(?<![A-Za-z0-9_.]){re.escape(name)}\s*\(", blank, re.IGNORECASE):
+    for m in re.finditer(r"(?<![A-Za-z0-9_.$])([A-Za-z][A-Za-z0-9.]*)\s*\(", blank):
         depth = 0
         for i in range(m.end() - 1, len(blank)):
             depth += {"(": 1, ")": -1}.get(blank[i], 0)
             if depth == 0:
                 call = call_arguments("=" + formula[m.start():i + 1])
                 if call:
-                    found.append((m.start(), i + 1, call[1]))
+                    found.append((call[0], m.start(), i + 1, call[1]))
                 break
     return found
+
+
+def calls_of(formula: str, name: str) -> list[tuple[int, int, list[str]]]:
+    """`all_calls` of the function `name`, as (start, end, top-level arguments)."""
+    return [(start, end, args) for called, start, end, args in all_calls(formula) if called == name.upper()]
+
+
+# How many arguments the functions the assistant writes take (fewest, most). Excel refuses a formula that gives one
+# more ("You've entered too many arguments for this function"); the `formulas` engine evaluates some of them anyway
+# (`=IF(E27="Junior","Liam Novak",G2:G51,"Junior")`), so a garbled beam would otherwise pass for one that runs.
+ARGUMENT_COUNTS = {
+    "IF": (2, 3), "IFERROR": (2, 2), "IFNA": (2, 2), "AND": (1, 255), "OR": (1, 255), "NOT": (1, 1),
+    "SUBSTITUTE": (3, 4), "MID": (3, 3), "LEFT": (1, 2), "RIGHT": (1, 2), "LEN": (1, 1), "UPPER": (1, 1),
+    "LOWER": (1, 1), "PROPER": (1, 1), "TRIM": (1, 1), "FIND": (2, 3), "SEARCH": (2, 3), "TEXT": (2, 2),
+    "ROUND": (2, 2), "ABS": (1, 1), "VLOOKUP": (3, 4), "INDEX": (2, 3), "MATCH": (2, 3), "XLOOKUP": (3, 6),
+    "COUNTIF": (2, 2), "SUMIF": (2, 3), "AVERAGEIF": (2, 3), "COUNTBLANK": (1, 1), "RANK.EQ": (2, 3), "LARGE": (2, 2),
+    "SMALL": (2, 2), "DATE": (3, 3), "YEAR": (1, 1), "MONTH": (1, 1), "DAY": (1, 1), "EOMONTH": (2, 2),
+    "ISNUMBER": (1, 1), "ISNA": (1, 1), "ISBLANK": (1, 1),
+}
+_RANGE_THEN_PAIRS = {"SUMIFS", "AVERAGEIFS", "MAXIFS", "MINIFS"}  # a range, then (range, criterion) pairs
+
+
+def takes_its_arguments(formula: str) -> bool:
+    """Every call gives its function a number of arguments Excel accepts (`ARGUMENT_COUNTS`; COUNTIFS takes
+    (range, criterion) pairs, SUMIFS / AVERAGEIFS / MAXIFS / MINIFS a range and then such pairs)."""
+    for name, _, _, args in all_calls(formula):
+        n = len(args)
+        if name in ARGUMENT_COUNTS and not ARGUMENT_COUNTS[name][0] <= n <= ARGUMENT_COUNTS[name][1]:
+            return False
+        if name == "COUNTIFS" and (n < 2 or n % 2) or name in _RANGE_THEN_PAIRS and (n < 3 or n % 2 == 0):
+            return False
+    return True
 
 
 def argument_order(request: str):
