@@ -471,3 +471,14 @@ def test_a_call_with_more_arguments_than_its_function_takes_is_refused(reference
     generated, people = references
     for ex in generated + people:
         assert takes_its_arguments(ex.formula), (ex.request, ex.formula)
+
+
+def test_a_misspelt_otherwise_or_with_still_reads_the_labels_and_the_replacement():
+    from tinyslm_hf.excel.linking import request_labels, request_replacement
+
+    request = 'I need "downfall" in E33 when Warehouse equals madrid and "russia" ohterwise'
+    assert request_labels(request) == ("downfall", "russia")
+    assert request_labels('show "a" if x > 3, otherise "b"') == ("a", "b")
+    assert request_labels('show "a" if x > 3, or "b" elsewise') is None  # two edits away: not read
+    assert request_replacement('replace "Red" witth "Smart" in product name') == ("Red", "Smart")
+    assert request_replacement('replace "Red" wit "Smart"') is None  # a short word one edit away may be another word

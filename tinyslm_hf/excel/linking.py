@@ -513,6 +513,12 @@ _ELSE_AFTER = re.compile(r"^\s*(?:otherwise|if not|in all other cases|in any oth
                          re.IGNORECASE)
 
 
+def _else_spelled(request: str) -> str:
+    """`request` with a misspelt `otherwise` (one letter added, dropped, changed or swapped: `otherise`, `ohterwise`)
+    written right, so the labels around it are read as the user meant them."""
+    return re.sub(r"[A-Za-z]{8,10}", lambda m: "otherwise" if _one_edit(m[0].lower(), "otherwise") else m[0], request)
+
+
 def request_labels(request: str) -> tuple[str, str] | None:
     """The two results an IF request asks for, in the order (if true, if false), spelled as the user wrote them:
     `say "late" if it was kept over 14 days, otherwise "on time"` -> ("late", "on time"); unquoted
@@ -525,6 +531,7 @@ def request_labels(request: str) -> tuple[str, str] | None:
     for "chase up" / "ok"): like cell values, the labels are taken from the request, not generated."""
     if re.search(r"\bunless\b", request, re.IGNORECASE):
         return None
+    request = _else_spelled(request)
     quoted = list(QUOTED_TEXT.finditer(request))
     if quoted:
         if len(quoted) != 2:
@@ -588,6 +595,9 @@ def request_replacement(request: str) -> tuple[str, str] | None:
         return None
     if _REPLACED_BY.match(between):
         return first, second
+    word = between.strip().lower()
+    if len(word) > 4 and any(_one_edit(word, joiner) for joiner in ("with", "into")):  # `replace "a" witth "b"`
+        between = " with "
     verbs = list(_REPLACING_VERB.finditer(re.split(r"[;.?!]", request[:quoted[0].start()])[-1]))
     if not verbs or not _JOINED_BY.match(between):
         return None
