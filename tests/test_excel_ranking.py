@@ -480,5 +480,6 @@ def test_a_misspelt_otherwise_or_with_still_reads_the_labels_and_the_replacement
     assert request_labels(request) == ("downfall", "russia")
     assert request_labels('show "a" if x > 3, otherise "b"') == ("a", "b")
     assert request_labels('show "a" if x > 3, or "b" elsewise') is None  # two edits away: not read
+    assert request_labels('show "a" if x > 3, otherwiseness "b"') is None  # whole words only
     assert request_replacement('replace "Red" witth "Smart" in product name') == ("Red", "Smart")
     assert request_replacement('replace "Red" wit "Smart"') is None  # a short word one edit away may be another word

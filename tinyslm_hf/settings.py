@@ -106,6 +106,9 @@ class TrainSettings:
     """Optimizer steps; -1: from --max-minutes, or one epoch without a budget."""
     max_minutes: float | None = 9.0
     """Wall-clock budget of the training loop, evaluations included; 0: none. Setup and saving add ~40 s."""
+    max_epochs: float = 7.0
+    """A budgeted run plans at most this many passes over the training data (0: no cap): on a machine fast enough
+    for more, it ends early instead of overfitting (docs/training.md)."""
     eval_every: int = 200
     """Steps between evaluations (a budgeted run evaluates 4 times instead)."""
     save_every: int = 400
@@ -160,6 +163,7 @@ class TrainSettings:
             raise ValueError("max_eval_tokens: streaming evaluates a fixed sample of the held-out text; give a cap > 0")
         if self.max_minutes is not None and not (isinstance(self.max_minutes, (int, float)) and self.max_minutes >= 0):
             raise ValueError(f"max_minutes must be >= 0 minutes (0: no budget), got {self.max_minutes!r}")
+        check_number("max_epochs", self.max_epochs, 0.0, float("inf"))
         check_number("dropout", self.dropout, 0.0, 1.0)
         check_number("attention_dropout", self.attention_dropout, 0.0, 1.0)
         check_number("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True)

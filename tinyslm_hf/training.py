@@ -434,6 +434,7 @@ class Schedule:
     plan: StepPlan
     replan: bool  # a budgeted run: TimeBudgetCallback corrects the plan from the measured step time
     eval_cost_in_steps: float
+    max_total: int | None = None  # the most steps a correction may plan (--max-epochs)
 
 
 def plan_schedule(settings: TrainSettings, args: TrainingArguments, model, data, resume_from: Path | None,
@@ -441,7 +442,7 @@ def plan_schedule(settings: TrainSettings, args: TrainingArguments, model, data,
     """Steps, warmup and evaluation interval: as given, from the checkpoint, from the time budget, or one epoch.
     Sets them on `args`."""
     max_steps, eval_steps, warmup_steps = settings.max_steps, settings.eval_every, settings.warmup_steps
-    replan = False
+    replan, max_total = False, None
     # A periodic evaluation is a forward pass over the validation blocks, ~1/3 of a training step's cost per block.
     eval_cost_in_steps = len(data.validation) / (3.0 * settings.batch_size)
     if max_steps <= 0:
@@ -455,6 +456,10 @@ def plan_schedule(settings: TrainSettings, args: TrainingArguments, model, data,
                                     bf16=args.bf16, optimizer_seconds=optimizer_step_seconds(settings, args, model))
             max_steps = max(10, int(steps - PERIODIC_EVALS * eval_cost_in_steps))
             replan = True
+            if settings.max_epochs and not settings.streaming:
+                max_total = max(10, math.ceil(settings.max_epochs * len(data.train) / (
+                    settings.batch_size * settings.gradient_accumulation_steps * args.world_size)))
+                max_steps = min(max_steps, max_total)
         else:
             max_steps = math.ceil(len(data.train) / (settings.batch_size * settings.gradient_accumulation_steps
                                                      * args.world_size))
@@ -476,7 +481,7 @@ def plan_schedule(settings: TrainSettings, args: TrainingArguments, model, data,
         f"warmup {warmup_steps}, eval every {eval_steps}, {settings.lr_schedule} to {settings.min_lr_ratio:g}x; "
         f"optimizer {settings.optimizer} ({rates})")
     plan = StepPlan(max_steps, warmup_steps, settings.min_lr_ratio, settings.lr_schedule, settings.decay_fraction)
-    return Schedule(plan, replan, eval_cost_in_steps)
+    return Schedule(plan, replan, eval_cost_in_steps, max_total)
 
 
 def finish(trainer: Trainer, tokenizer, settings: TrainSettings, data, data_paths: list[str],
@@ -548,7 +553,8 @@ def train(settings: TrainSettings, log=print) -> dict[str, Any]:
         # deadline comes first the decay moves forward to end there, instead of the run stopping at the peak rate.
         correctable = schedule.replan or settings.lr_schedule == "wsd"
         budget = TimeBudgetCallback(settings.max_minutes, schedule.plan if correctable else None,
-                                    args.max_steps, schedule.eval_cost_in_steps)
+                                    min(args.max_steps, schedule.max_total or args.max_steps),
+                                    schedule.eval_cost_in_steps)
     trainer = _PlannedTrainer(
         schedule.plan,
         optimizer_settings=settings,

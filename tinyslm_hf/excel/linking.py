@@ -516,7 +516,7 @@ _ELSE_AFTER = re.compile(r"^\s*(?:otherwise|if not|in all other cases|in any oth
 def _else_spelled(request: str) -> str:
     """`request` with a misspelt `otherwise` (one letter added, dropped, changed or swapped: `otherise`, `ohterwise`)
     written right, so the labels around it are read as the user meant them."""
-    return re.sub(r"[A-Za-z]{8,10}", lambda m: "otherwise" if _one_edit(m[0].lower(), "otherwise") else m[0], request)
+    return re.sub(r"\b[A-Za-z]{8,10}\b", lambda m: "otherwise" if _one_edit(m[0].lower(), "otherwise") else m[0], request)
 
 
 def request_labels(request: str) -> tuple[str, str] | None:
