@@ -148,21 +148,27 @@ def test_budget_callback_stops_at_the_deadline_without_a_plan(monkeypatch):
     assert control.should_training_stop and control.should_save
 
 
-def test_budgeted_run_spends_its_budget_and_finishes_the_decay(tmp_path):
-    """A real `tinyslm train --max-minutes` run of a tiny model, whose first plan (timed on forward + backward
-    only) is far off: the run must end inside its budget with the learning rate decayed to its floor."""
+def _tiny_budgeted_run(tmp_path, repeats: int, budget_seconds: float, max_epochs: str) -> tuple[dict, list, float]:
+    """A real `tinyslm train --max-minutes` run of a tiny model on `repeats` copies of two sentences: its final
+    trainer state, its log lines with a learning rate, and the seconds of its training loop."""
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("The cat sat on the mat. The dog sat on the log. " * 120, encoding="utf-8")
+    corpus.write_text("The cat sat on the mat. The dog sat on the log. " * repeats, encoding="utf-8")
     out = tmp_path / "run"
-    budget_seconds = 12.0
     assert main(["train", str(corpus), "--output-dir", str(out), "--vocab-size", "300", "--hidden-size", "32",
                  "--num-hidden-layers", "2", "--num-attention-heads", "2", "--block-size", "32", "--batch-size", "8",
                  "--learning-rate", "1e-3", "--warmup-steps", "2", "--sample-tokens", "5", "--logging-steps", "1",
-                 "--max-minutes", str(budget_seconds / 60), "--max-epochs", "0", "--save-every", "100000"]) == 0
+                 "--max-minutes", str(budget_seconds / 60), "--max-epochs", max_epochs, "--save-every", "100000"]) == 0
     checkpoint = max(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     logs = [h for h in state["log_history"] if "learning_rate" in h]
-    runtime = json.loads((out / "final" / "train_metrics.json").read_text())["train_loop_seconds"]
+    return state, logs, json.loads((out / "final" / "train_metrics.json").read_text())["train_loop_seconds"]
+
+
+def test_budgeted_run_spends_its_budget_and_finishes_the_decay(tmp_path):
+    """A real `tinyslm train --max-minutes` run of a tiny model, whose first plan (timed on forward + backward
+    only) is far off: the run must end inside its budget with the learning rate decayed to its floor."""
+    budget_seconds = 12.0
+    state, logs, runtime = _tiny_budgeted_run(tmp_path, 120, budget_seconds, max_epochs="0")
     assert state["global_step"] == state["max_steps"], "stopped by the deadline before the plan ended"
     assert logs[-1]["learning_rate"] <= 0.15e-3, logs[-1]  # the floor is 0.1 x 1e-3
     assert runtime <= budget_seconds + 1.0, runtime
@@ -172,18 +178,8 @@ def test_a_budgeted_run_that_could_overfit_stops_planning_at_max_epochs(tmp_path
     """On a machine fast enough for more passes than `--max-epochs` in its budget, the run plans those passes, with
     the learning rate decayed to its floor, and ends well before the deadline (a faster machine must not get a more
     overfitted model than a slower one)."""
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("The cat sat on the mat. The dog sat on the log. " * 600, encoding="utf-8")
-    out = tmp_path / "run"
     budget_seconds = 30.0
-    assert main(["train", str(corpus), "--output-dir", str(out), "--vocab-size", "300", "--hidden-size", "32",
-                 "--num-hidden-layers", "2", "--num-attention-heads", "2", "--block-size", "32", "--batch-size", "8",
-                 "--learning-rate", "1e-3", "--warmup-steps", "2", "--sample-tokens", "5", "--logging-steps", "1",
-                 "--max-minutes", str(budget_seconds / 60), "--max-epochs", "2", "--save-every", "100000"]) == 0
-    checkpoint = max(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    state = json.loads((checkpoint / "trainer_state.json").read_text())
-    logs = [h for h in state["log_history"] if "learning_rate" in h]
-    runtime = json.loads((out / "final" / "train_metrics.json").read_text())["train_loop_seconds"]
+    state, logs, runtime = _tiny_budgeted_run(tmp_path, 600, budget_seconds, max_epochs="2")
     assert state["global_step"] == state["max_steps"] >= 50, state["max_steps"]
     assert 1.9 <= logs[-1]["epoch"] <= 2.1, logs[-1]  # two passes, not the many the budget fits
     assert logs[-1]["learning_rate"] <= 0.2e-3, logs[-1]  # decayed: the floor is 0.1 x 1e-3 after the last step
