@@ -416,11 +416,17 @@ def ordered_comparisons(request: str) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pair for _, pair in sorted(found, key=lambda item: item[0])))
 
 
+def month_after(first: _dt.date) -> _dt.date:
+    """The first day of the month after the one `first` is in."""
+    return _dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
 def _month_bounds(m: re.Match) -> list[tuple[str, str]]:
     """The bounds a `_MONTH_SPAN` match states: before its first day, or from its first day to the next month's."""
     year, month = int(m[3]), _MONTH[m[2].lower()]
     try:
-        first, after = _dt.date(year, month, 1), _dt.date(year + month // 12, month % 12 + 1, 1)
+        first = _dt.date(year, month, 1)
+        after = month_after(first)
     except ValueError:  # `Dec 9999`, `May 0000`
         return []
     if m[1].lower() in ("before", "earlier than"):

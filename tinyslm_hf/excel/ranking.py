@@ -18,9 +18,9 @@ from typing import NamedTuple
 
 from .constrained import string_literals
 from .executor import execute, single_cells
-from .linking import (ISO_DATE, NEGATED, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns, normalise_number,
-                      request_comparisons, request_fallback, request_labels, request_mid_start, request_numbers,
-                      request_replacement, says, states_a_comparison)
+from .linking import (ISO_DATE, NEGATED, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns, month_after,
+                      normalise_number, request_comparisons, request_fallback, request_labels, request_mid_start,
+                      request_numbers, request_replacement, says, states_a_comparison)
 from .synthetic import phrasings
 from .synthetic.breadth import INTENTS
 from .table import CATEGORY, DATE, TEXT, col_index, col_letter
@@ -103,10 +103,10 @@ def formula_comparisons(formula: str) -> set[tuple[str, str]]:
     found |= {(op, f"{value}-01-01") for op, value in found if op in ("<", ">=") and YEAR_NUMBER.fullmatch(value)}
     for op, y, m, d in _EOMONTH_CRITERION.findall(formula):  # `"<="&EOMONTH(DATE(2024,5,1),0)`: the month's last day
         if (first := _date(y, m, "1")) is not None:
-            found.add((op, (_month_after(first) - _dt.timedelta(days=1)).isoformat()))
+            found.add((op, (month_after(first) - _dt.timedelta(days=1)).isoformat()))
     for _, month, year in _MONTH_AND_YEAR.findall(code):  # `(MONTH(C2:C5)=5)*(YEAR(C2:C5)=2024)`: every day of May 2024
         if (first := _date(year, month, "1")) is not None:
-            found |= {(">=", first.isoformat()), ("<", _month_after(first).isoformat())}
+            found |= {(">=", first.isoformat()), ("<", month_after(first).isoformat())}
     for year in filter(None, (a or b for a, b in _YEAR_EQUALS.findall(formula))):  # `YEAR(E2:E5)=2023`, `C7=2023`,
         found |= {(">=", f"{year}-01-01"), ("<", f"{int(year) + 1}-01-01")}  # a Year column's criterion `2023`
     # dates are whole days: `<=DATE(2024,4,30)` is `<DATE(2024,5,1)`, `>DATE(2024,3,31)` is `>=DATE(2024,4,1)`
@@ -126,10 +126,6 @@ def _date(y: str, m: str, d: str) -> _dt.date | None:
         return _dt.date(int(y), int(m), int(d))
     except ValueError:  # `DATE(2024,2,31)`: no such day
         return None
-
-
-def _month_after(first: _dt.date) -> _dt.date:
-    return _dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
 def _same_bound_by_day(op: str, value: str) -> list[tuple[str, str]]:
