@@ -347,6 +347,11 @@ def test_comparisons_are_read_in_order_and_a_month_is_a_span_of_days():
     assert may <= formula_comparisons("=SUMPRODUCT((MONTH(C2:C5)=5)*(YEAR(C2:C5)=2024),D2:D5)")
     assert may <= formula_comparisons('=SUMIFS(D2:D5,C2:C5,">="&DATE(2024,5,1),C2:C5,"<="&EOMONTH(DATE(2024,5,1),0))')
     assert ("<=", "2024-04-30") in formula_comparisons('=COUNTIF(C2:C9,"<"&DATE(2024,5,1))')  # both ways round
+    # a model can write any month of any year: no month after December 9999, no month 13
+    assert formula_comparisons("=SUMPRODUCT((MONTH(C2:C5)=12)*(YEAR(C2:C5)=9999),D2:D5)") == set()
+    assert formula_comparisons('=COUNTIF(C2:C9,"<="&EOMONTH(DATE(9999,12,1),0))') == set()
+    year_2024 = {(">=", "2024-01-01"), (">", "2023-12-31"), ("<", "2025-01-01"), ("<=", "2024-12-31")}
+    assert formula_comparisons("=SUMPRODUCT((MONTH(C2:C5)=13)*(YEAR(C2:C5)=2024),D2:D5)") == year_2024
     for unsure in ("sales not in May 2024", "total Sales in May 2024 through July 2024", "for March 2024 onwards",
                    "in May 2024 or June 2024", "for Dec 9999"):
         assert ordered_comparisons(unsure) == [], unsure

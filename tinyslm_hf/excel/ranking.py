@@ -102,11 +102,11 @@ def formula_comparisons(formula: str) -> set[tuple[str, str]]:
     # `"<1990"` answers "released before 1990" as `"<"&DATE(1990,1,1)` does on a date column
     found |= {(op, f"{value}-01-01") for op, value in found if op in ("<", ">=") and YEAR_NUMBER.fullmatch(value)}
     for op, y, m, d in _EOMONTH_CRITERION.findall(formula):  # `"<="&EOMONTH(DATE(2024,5,1),0)`: the month's last day
-        if (first := _date(y, m, "1")) is not None:
-            found.add((op, (month_after(first) - _dt.timedelta(days=1)).isoformat()))
+        if (after := _next_month(y, m)) is not None:
+            found.add((op, (after - _dt.timedelta(days=1)).isoformat()))
     for _, month, year in _MONTH_AND_YEAR.findall(code):  # `(MONTH(C2:C5)=5)*(YEAR(C2:C5)=2024)`: every day of May 2024
-        if (first := _date(year, month, "1")) is not None:
-            found |= {(">=", first.isoformat()), ("<", month_after(first).isoformat())}
+        if (after := _next_month(year, month)) is not None:
+            found |= {(">=", _iso(year, month, "1")), ("<", after.isoformat())}
     for year in filter(None, (a or b for a, b in _YEAR_EQUALS.findall(formula))):  # `YEAR(E2:E5)=2023`, `C7=2023`,
         found |= {(">=", f"{year}-01-01"), ("<", f"{int(year) + 1}-01-01")}  # a Year column's criterion `2023`
     # dates are whole days: `<=DATE(2024,4,30)` is `<DATE(2024,5,1)`, `>DATE(2024,3,31)` is `>=DATE(2024,4,1)`
@@ -125,6 +125,17 @@ def _date(y: str, m: str, d: str) -> _dt.date | None:
     try:
         return _dt.date(int(y), int(m), int(d))
     except ValueError:  # `DATE(2024,2,31)`: no such day
+        return None
+
+
+def _next_month(y: str, m: str) -> _dt.date | None:
+    """The first day of the month after month `m` of year `y`; None for no such month (`MONTH()=13`) or none after
+    it (December 9999: a model can write any year)."""
+    if (first := _date(y, m, "1")) is None:
+        return None
+    try:
+        return month_after(first)
+    except ValueError:
         return None
 
 
@@ -279,9 +290,9 @@ _RESHAPING_GROUPS = (
     (("UPPER", "LOWER", "PROPER"), _cue_words(INTENTS["UPPER"], INTENTS["LOWER"], INTENTS["PROPER"], (
         "capitalised", "capitalized", "capitalise", "capitalize", "caps"))),
     (("LEN", "LEFT", "RIGHT", "MID"), _cue_words(INTENTS["LEN"], INTENTS["LEFT"], INTENTS["RIGHT"], INTENTS["MID"], (
-        "characters", "chars", "letters", "prefix", "suffix"))),
+        "characters", "chars", "letters", "prefix", "suffix", "surname", "before the space", "after the space"))),
     (("TRIM",), _cue_words(INTENTS["TRIM"], ("clean",))),
-    (("SUBSTITUTE",), _cue_words(INTENTS["REPLACE"], ("change", "remove", "removed"))),
+    (("SUBSTITUTE",), _cue_words(INTENTS["REPLACE"], ("change", "remove", "removed", "delete", "taken away"))),
     (("RANK.EQ", "RANK"), _cue_words(INTENTS["RANK"], ("position", "come in", "stack up"))),
 )
 
@@ -360,10 +371,16 @@ def called_functions(formula: str) -> set[str]:
     return {name.upper() for name in CALL_NAME.findall(_STRING.sub('""', formula))}
 
 
+# A quoted text the request wants gone (`ID without "KX-"`): SUBSTITUTE with nothing. `without` alone is no cue
+# (`the difference without the sign` is ABS).
+_WITHOUT_QUOTED = re.compile(r"\bwithout\s+(?:the\s+|any\s+)?[\"\u201c]", re.IGNORECASE)
+
+
 def reshapings_asked(*requests: str) -> set[str]:
     """The reshaping functions some word of the requests asks for: `how many characters` -> LEN, LEFT, RIGHT, MID;
-    `ranking` -> RANK.EQ, RANK."""
-    return {name for names, words in _RESHAPING_GROUPS if any(says(r, words) for r in requests) for name in names}
+    `ranking` -> RANK.EQ, RANK; `without "-"` -> SUBSTITUTE."""
+    asked = {name for names, words in _RESHAPING_GROUPS if any(says(r, words) for r in requests) for name in names}
+    return asked | ({"SUBSTITUTE"} if any(_WITHOUT_QUOTED.search(r) for r in requests) else set())
 
 
 def unasked_reshapings(table, request: str, written: str | None, links) -> frozenset[str]:
