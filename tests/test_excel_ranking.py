@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from tinyslm_hf.excel.independent import independent_examples
-from tinyslm_hf.excel.ranking import (aggregate_agrees, aggregates_asked, compares_like_values, formula_comparisons,
-                                      no_self_operation, pick_candidate, request_checks)
+from tinyslm_hf.excel.ranking import (aggregate_agrees, aggregates_asked, called_functions, compares_like_values,
+                                      counts_stated, formula_comparisons, joined_pieces, joins_asked,
+                                      no_self_operation, pick_candidate, rank_order_asked, ranks_in_order,
+                                      refused_reshapings, request_checks, stated_counts)
 from tinyslm_hf.excel.repairs import (repaired, with_asked_aggregate, with_data_ranges, with_fallback_lookup,
                                       with_named_criteria_added,
                                       with_unsupported_criteria_dropped)
@@ -189,7 +191,7 @@ def test_no_rule_reads_a_word_only_the_held_out_wording_uses():
     held_out_only = held_out_phrasing_words() - training_phrasing_words()
     assert {"peak", "standing", "tidy", "strip", "bottom"} <= held_out_only
     pools = [words for _, words in ranking._RESHAPING_GROUPS]
-    pools += [words for _, words in ranking.AGGREGATE_FAMILIES.values()]
+    pools += [words for _, words in ranking.AGGREGATE_FAMILIES.values()] + [ranking._JOINING]
     cue_words = {w for pool in pools for phrase in pool for w in re.findall(r"[a-z]+", phrase.lower())}
     assert len(cue_words) > 80
     assert not cue_words & held_out_only, cue_words & held_out_only
@@ -230,6 +232,59 @@ def test_number_words_and_partial_values_rank_candidates():
     checks = request_checks(table, request)
     assert checks(labelled).values_met > checks(beam).values_met and not checks(labelled).values
     assert pick_candidate([beam, labelled], table, request) == labelled
+
+
+def test_no_made_up_rank_or_count_no_unasked_join_no_case_ruled_out_and_the_rank_order_said(references):
+    """What a request rules out without naming a function: a rank it does not state (`biggest one` is MAX, not
+    `LARGE(D2:D5,3)`) and a count of characters that is only the row it names (`row 3 with no uppercase` is no
+    `RIGHT(A3,3)`), values joined into one text when nothing asks for a join (`how far apart` is no `=C3&" "&D3`), a
+    case it negates (`no capital letters`, read `no uppercase`, is LOWER: neither UPPER nor PROPER), and a rank
+    counted from the other end than it says (`longest = 1`). No reference of any set, as typed or as read through
+    the thesaurus, breaks any of them."""
+    from tinyslm_hf.excel.synonyms import default_rewriter
+
+    table = _films()
+    assert stated_counts("second longest film") == {"1", "2"} and stated_counts("rows 3 to 5, 2nd value") == {"1", "2"}
+    assert stated_counts("title of row 3 with no uppercase") == stated_counts("title of row three") == {"1"}
+    assert stated_counts("first 5 letters of rows 2, 3 and 4") == {"1", "5"}
+    assert not counts_stated("=RIGHT(A3,3)", {"1"}) and counts_stated('=LEFT(A3,FIND(" ",A3)-1)', {"1"})
+    assert counts_stated("=LEFT(A3,2)", {"1"})  # a prefix may be as long as the data's codes are
+    assert pick_candidate(["=LARGE(D2:D5,3)", "=MAX(D2:D5)"], table, "runtime, the biggest one") == "=MAX(D2:D5)"
+    assert pick_candidate(["=LARGE(D2:D5,3)", "=MAX(D2:D5)"], table, "3rd biggest runtime") == "=LARGE(D2:D5,3)"
+    assert pick_candidate(["=SMALL(D2:D5,3)", "=SMALL(D2:D5,2)"], table, "second smallest runtime") == "=SMALL(D2:D5,2)"
+
+    rewrite = default_rewriter()
+    reading = rewrite("title of row 3 with no capital letters", table)
+    assert reading == "title of row 3 with no uppercase" and refused_reshapings(reading) == {"UPPER", "PROPER"}
+    assert refused_reshapings("genre without any lower-case letters") == {"LOWER", "PROPER"}
+    assert refused_reshapings("title of row 3 in proper case, not all caps") == {"UPPER"}
+    for none in ("title of row 3 in upper case", "films with no upper limit on minutes", "year not lower than 2000",
+                 "row 3: say fix if the title is not in upper case, else ok"):
+        assert refused_reshapings(none) == set(), none
+    beams = ["=UPPER(A3)", "=PROPER(A3)", "=RIGHT(A3,3)", "=LOWER(A3)"]
+    assert pick_candidate(beams, table, reading, "title of row 3 with no capital letters") == "=LOWER(A3)"
+    assert pick_candidate(beams, table, "title of row 3 in upper case") == "=UPPER(A3)"
+
+    joined = '=C3&" "&D3'
+    assert not joins_asked("year and minutes of row 3, how far apart") and joins_asked('year, " / ", minutes')
+    assert pick_candidate([joined, "=ABS(C3-D3)"], table, "year and minutes of row 3, how far apart") == "=ABS(C3-D3)"
+    assert pick_candidate([joined, "=ABS(C3-D3)"], table, "year and minutes of row 3 joined") == joined
+
+    assert rank_order_asked("where does Alien rank by runtime? longest = 1") == "descending"
+    assert rank_order_asked("rank of row 4 by minutes, 1 = most minutes") == "descending"
+    assert rank_order_asked("rank row 3 by minutes where the smallest ranks first") == "ascending"
+    assert rank_order_asked("row 3's place in the minutes ranking") is None
+    assert not ranks_in_order("=RANK.EQ(D4,D2:D5,1)", "descending") and ranks_in_order("=RANK.EQ(D4,D2:D5,0)", None)
+    assert pick_candidate(["=RANK.EQ(D4,D2:D5,1)", "=RANK.EQ(D4,D2:D5)"], table,
+                          "where does Alien rank by runtime? longest = 1") == "=RANK.EQ(D4,D2:D5)"
+
+    generated, people = references
+    for ex in generated + people:
+        for request in dict.fromkeys((ex.request, rewrite(ex.request, ex.table))):
+            assert counts_stated(ex.formula, stated_counts(request)), (request, ex.formula)
+            assert not joined_pieces(ex.formula) or joins_asked(request), (request, ex.formula)
+            assert not refused_reshapings(request) & called_functions(ex.formula), (request, ex.formula)
+            assert ranks_in_order(ex.formula, rank_order_asked(request)), (request, ex.formula)
 
 
 def test_a_fallback_is_read_only_where_the_request_gives_one(references):

@@ -4,7 +4,8 @@
 best meets the checks in order: it runs on the user's table (no Excel error, text criteria that match a cell, ranges
 over the data rows, no column of text summed, no value combined with itself, no comparison of unlike values), then
 `request_checks`: the columns the request names, the comparisons, cell values and IF labels it states, the numbers
-it writes, no reshaping function it does not ask for, no aggregate of a family it does not ask for.
+it writes (and no count or rank order it does not), no reshaping function it does not ask for or rules out, no join it does not
+ask for, no aggregate of a family it does not ask for.
 Everything here is plain string matching on the formula and the request; nothing runs a model.
 """
 
@@ -18,8 +19,8 @@ from typing import NamedTuple
 
 from .constrained import string_literals
 from .executor import execute, single_cells
-from .linking import (ISO_DATE, NEGATED, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns, month_after,
-                      normalise_number, request_comparisons, request_fallback, request_labels, request_mid_start,
+from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns,
+                      month_after, normalise_number, request_comparisons, request_fallback, request_labels, request_mid_start,
                       request_numbers, request_replacement, says, states_a_comparison)
 from .synthetic import phrasings
 from .synthetic.breadth import INTENTS
@@ -188,6 +189,45 @@ def formula_numbers(formula: str) -> set[str]:
     return {normalise_number(n) for n in re.findall(r"\d+(?:\.\d+)?", formula)}
 
 
+# The rank LARGE and SMALL take is one the user gives (`2nd biggest`); a count LEFT and RIGHT take may come from the
+# data (`area code` is 3 characters) but not from the row the request names (argument index).
+_RANK_ARGUMENTS = {"LARGE": 1, "SMALL": 1}
+_CHARACTER_COUNTS = {"LEFT": 1, "RIGHT": 1}
+_ORDINAL_WORDS = {word: str(n) for n, word in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split(), 1)}
+_ORDINAL_WORD = re.compile(r"\b(" + "|".join(_ORDINAL_WORDS) + r")\b", re.IGNORECASE)
+_ROW_NUMBER = r"(?:#\s*)?(?:\d+|" + "|".join(NUMBER_WORDS) + r")\b"
+_ROW_NUMBERS = re.compile(rf"\brows?\s+{_ROW_NUMBER}(?:\s*(?:,|-|to|and|through)\s*{_ROW_NUMBER})*", re.IGNORECASE)
+_CELL_ROW = re.compile(r"^\$?[A-Z]{1,3}\$?(\d+)$")
+
+
+def stated_counts(*requests: str) -> set[str]:
+    """The numbers the requests could mean as a count or a rank: 1 (one character, the top value), the numbers they
+    state outside row numbers (`first 3`, `2nd`, `two`; `row 3` names a row, not how many characters) and their
+    ordinal words (`second biggest` -> 2)."""
+    return {"1"} | {number for r in requests for number in request_numbers(_ROW_NUMBERS.sub(" ", r))} | {
+        _ORDINAL_WORDS[word.lower()] for r in requests for word in _ORDINAL_WORD.findall(r)}
+
+
+def counts_stated(formula: str, counts: set[str]) -> bool:
+    """Every rank LARGE / SMALL take, where the formula writes it as a number, is one of `counts` (`stated_counts`):
+    `=LARGE(E2:E14,3)` for "biggest one" makes its rank up. A count of characters LEFT / RIGHT take may be the data's
+    (a 5-digit zip code), but one that is only the row of the cell it cuts (`=RIGHT(A3,3)` for "row 3 with no
+    uppercase", `=RIGHT(B5,5)` for the record in row 5) is the model copying the row, not a count."""
+    for name, index in _RANK_ARGUMENTS.items():
+        for _, _, args in calls_of(formula, name):
+            written = args[index].strip() if len(args) > index else ""
+            if is_number(written) and normalise_number(written) not in counts:
+                return False
+    for name, index in _CHARACTER_COUNTS.items():
+        for _, _, args in calls_of(formula, name):
+            written = args[index].strip() if len(args) > index else ""
+            cell = _CELL_ROW.match(args[0].strip())
+            if is_number(written) and normalise_number(written) not in counts and cell and cell[1] == written:
+                return False
+    return True
+
+
 def quoted_values(formula: str) -> set[str]:
     """The text values a formula's strings hold, lower-cased, without criteria marks (`"<>West"`, `"*west*"` ->
     `west`)."""
@@ -343,6 +383,49 @@ def aggregates_asked(table, *requests: str) -> set[str]:
     return {family for family, (_, words) in AGGREGATE_FAMILIES.items() if any(says(t, words) for t in texts)}
 
 
+def _superlatives(family: str) -> str:
+    return "|".join(re.escape(w) for w in sorted(AGGREGATE_FAMILIES[family][1], key=len, reverse=True) if " " not in w)
+
+
+# Which value a rank counts from: the training intent words (`ascending`, `highest first`) and a superlative said to
+# come first or to be 1 (`longest = 1`, `1 = most hours`, `smallest ranks first`).
+_FIRST_IS = r"(?:\s+[a-z]+)?\s*(?:=\s*1|first|ranks\s+first)\b"
+_RANK_ORDER = {
+    order: (_cue_words(INTENTS[intent]),
+            re.compile(rf"\b(?:{_superlatives(family)}){_FIRST_IS}|\b1\s*=\s*(?:the\s+)?(?:{_superlatives(family)})\b",
+                       re.IGNORECASE))
+    for order, intent, family in (("ascending", "ASCENDING", "MIN"), ("descending", "DESCENDING", "MAX"))}
+
+
+def rank_order_asked(*requests: str) -> str | None:
+    """"ascending" or "descending" when a request says which end of the column ranks first, None when it says
+    neither or both (Excel's RANK.EQ counts from the largest unless told otherwise, but a user who says nothing may
+    mean either, so that is the model's call)."""
+    said = {order for order, (words, pattern) in _RANK_ORDER.items()
+            if any(says(r, words) or pattern.search(r) for r in requests)}
+    return said.pop() if len(said) == 1 else None
+
+
+def without_rank_orders(request: str) -> str:
+    """`request` with what it says of a rank's order blanked out (same offsets): the 1 of `longest = 1` says which
+    value ranks first; it is no number a formula writes."""
+    for _, pattern in _RANK_ORDER.values():
+        request = pattern.sub(lambda m: " " * len(m.group()), request)
+    return request
+
+
+def ranks_in_order(formula: str, order: str | None) -> bool:
+    """Every RANK.EQ / RANK counts from the end the request says (`rank_order_asked`): a third argument other than 0
+    ranks the smallest first, none or 0 the largest."""
+    for name in ("RANK.EQ", "RANK"):
+        for _, _, args in calls_of(formula, name):
+            third = args[2].strip() if len(args) > 2 else "0"
+            ascending = not is_number(third) or float(third) != 0
+            if order is not None and ascending != (order == "ascending"):
+                return False
+    return True
+
+
 def single_aggregate(formula: str) -> str | None:
     """The family (`AGGREGATE_FAMILIES`) of a formula's one aggregate call when it has exactly one and no arithmetic
     (`=MAXIFS(...)`, `=ROUND(AVERAGE(E2:E15),0)`); None otherwise. `=SUM(D2:D5)/COUNT(D2:D5)` is an average and
@@ -376,11 +459,49 @@ def called_functions(formula: str) -> set[str]:
 _WITHOUT_QUOTED = re.compile(r"\bwithout\s+(?:the\s+|any\s+)?[\"\u201c]", re.IGNORECASE)
 
 
+# A case the request rules out (`with no uppercase`, `without caps`): the user wants the other case throughout, so
+# neither the case named nor PROPER (which keeps capitals) is it. The words are training intent words (a user's
+# `capital letters` reaches them through the thesaurus reading) but not bare `upper` / `lower`, which also bound
+# numbers (`no upper limit`, `not lower than 50`).
+_NO_CASE = {
+    name: re.compile(r"\b(?:no|without|not in|not)\s+(?:any\s+)?(?:" + "|".join(
+        dict.fromkeys(re.escape(word).replace(r"\ ", r"[\s-]*").replace(r"\-", r"[\s-]*")
+                      for word in sorted(_cue_words(INTENTS[name]), key=len, reverse=True)
+                      if word not in ("upper", "lower"))) + r")\b", re.IGNORECASE)
+    for name in ("UPPER", "LOWER")}
+_PROPER_CASE = _cue_words(INTENTS["PROPER"])
+_CONDITION = re.compile(r"\b(?:if|when|whether|unless)\b", re.IGNORECASE)
+
+
+def refused_reshapings(*requests: str) -> set[str]:
+    """The reshaping functions a request rules out by negating the case they make: `with no uppercase` -> UPPER
+    and PROPER; `not in lower case` -> LOWER and PROPER; `proper case, not all caps` -> UPPER only. A condition
+    (`say fix if the title is not in upper case`) may need the very function it negates to test the case, so a
+    request with one rules out nothing."""
+    if any(_CONDITION.search(r) for r in requests):
+        return set()
+    proper = any(says(r, _PROPER_CASE) for r in requests)
+    return {refused for name, pattern in _NO_CASE.items() if any(pattern.search(r) for r in requests)
+            for refused in ((name,) if proper else (name, "PROPER"))}
+
+
 def reshapings_asked(*requests: str) -> set[str]:
     """The reshaping functions some word of the requests asks for: `how many characters` -> LEN, LEFT, RIGHT, MID;
     `ranking` -> RANK.EQ, RANK; `without "-"` -> SUBSTITUTE."""
     asked = {name for names, words in _RESHAPING_GROUPS if any(says(r, words) for r in requests) for name in names}
     return asked | ({"SUBSTITUTE"} if any(_WITHOUT_QUOTED.search(r) for r in requests) else set())
+
+
+# What asks for values joined into one text: the training intent words for a join and the plain words of a label or
+# a separator. A request that quotes a text (a separator, a sample) may want one too.
+_JOINING = _cue_words(INTENTS["AMP"], INTENTS["CONCAT"], (
+    "together", "label", "followed by", "full name", "separated", "space", "comma", "slash", "dash", "hyphen",
+    "initials", "one cell", "plus", "brackets", "parentheses", "after it", "before it"))
+
+
+def joins_asked(*requests: str) -> bool:
+    """Whether some request asks for values joined into one text (`_JOINING`) or quotes a text."""
+    return any(says(r, _JOINING) or QUOTED_TEXT.search(r) for r in requests)
 
 
 def unasked_reshapings(table, request: str, written: str | None, links) -> frozenset[str]:
@@ -540,8 +661,9 @@ def _same_reference(a: str, b: str) -> bool:
     return a.replace("$", "").upper() == b.replace("$", "").upper()
 
 
-def _joined_pieces(formula: str) -> list[str]:
-    """What a formula joins at its top level: CONCAT's arguments, or the pieces of an `&` chain."""
+def joined_pieces(formula: str) -> list[str]:
+    """What a formula joins at its top level: CONCAT's arguments, or the pieces of an `&` chain (a join inside a
+    call, `=TRIM(A3&" "&B3)`, is that call's argument, not the formula's result)."""
     call = call_arguments(formula)
     if call and call[0] in ("CONCAT", "CONCATENATE"):
         return call[1]
@@ -567,7 +689,7 @@ def no_self_operation(formula: str) -> bool:
         return False
     if any(_same_reference(*(p for p in pair if p)) for pair in _SELF_LOOKUP.findall(code)):
         return False
-    cells = [p.strip().replace("$", "").upper() for p in _joined_pieces(formula)]
+    cells = [p.strip().replace("$", "").upper() for p in joined_pieces(formula)]
     cells = [p for p in cells if re.fullmatch(_REF, p)]
     if len(cells) != len(set(cells)):
         return False
@@ -610,7 +732,7 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
     comparison; it quotes every cell value the request names (`for 7B` -> `"7B"`, ignoring case as Excel's criteria
     do) and catches a lookup's miss when the request gives a fallback (`catches_missing`), or meets as many of these
     and of the texts the request quotes as it can; it writes every number the request states (`3 chars starting at 2` -> `MID(A3,2,3)`, `first two
-    letters` -> `LEFT(A3,2)`: `linking.request_numbers`).
+    letters` -> `LEFT(A3,2)`: `linking.request_numbers`) and no count or rank it does not (`counts_stated`).
 
     Execution-guided: a formula that gives #N/A, #DIV/0! or #VALUE! on the user's own table is almost never what
     was asked (a value that is not in the column, a criterion on the wrong column), and the next beam often is.
@@ -622,8 +744,10 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
     order (`linking.request_labels`, read from `written`: the request as the user wrote it, when `request` is a
     rewrite). Last, a formula for a request that names a record by its key alone ("pH of WS-007") should call no
     function that reshapes a value (LEN, UPPER, RANK.EQ, ...) unless one of its words asks for one
-    (`repairs.with_record_lookups`), and a formula that sums, averages or takes a maximum or minimum does it the way
-    the request asks (`aggregate_agrees`: "cheapest" is not MAX).
+    (`repairs.with_record_lookups`), no formula makes a case the request negates (`refused_reshapings`: "no
+    uppercase" is LOWER) or joins values into one text unless a word asks for a join (`joins_asked`: "gap between E
+    and B" is no `=E12&" "&B12`), and a formula that sums, averages or takes a maximum or minimum does it the way the
+    request asks (`aggregate_agrees`: "cheapest" is not MAX).
     """
     if not candidates:
         raise ValueError("no candidates to pick from")
@@ -646,8 +770,10 @@ class Checks(NamedTuple):
     values: bool  # quotes every cell value the request names (or its record's cell), shows the IF labels it gives,
     # and catches a lookup's miss when the request gives a fallback
     values_met: int  # how many of those it meets, and of the texts the request quotes: one of two values beats none
-    numbers: bool  # writes every number the request states
-    reshaping: bool  # reshapes a named record's value only in a way some word asks for
+    numbers: bool  # writes every number the request states, no rank or row-copied count it does not, ranks in the
+    # order it says
+    reshaping: bool  # reshapes a named record's value only in a way some word asks for, never in a way one refuses,
+    # and joins values into one text only when asked
     aggregate: bool  # aggregates only in a family the request asks for (`aggregate_agrees`)
 
 
@@ -754,8 +880,9 @@ def argument_order(request: str):
 def request_checks(table, request: str, written: str | None = None, links=None):
     """What a formula should do given what the request says (`pick_candidate`'s rules after "it runs"), as a
     function of the formula returning its `Checks`: columns, comparisons, values (the cell values the request
-    names, and the labels it gives an IF), numbers, no reshaping function it does not ask for, no aggregate of
-    another family than the request's.
+    names, and the labels it gives an IF), numbers (and no count or rank order it does not state), no reshaping
+    function it does not ask for or rules out, no join it does not ask for, no aggregate of another family than the
+    request's.
 
     Weak links (a header named in part, by stem or with a typo) are hints for the model, not requirements; a
     record named by its key (`T-105`) is served by the key quoted (a lookup) or by a cell of its row (row-level),
@@ -776,7 +903,9 @@ def request_checks(table, request: str, written: str | None = None, links=None):
         elif link.kind == "value":
             named[(link.start, link.end)].add(link.value.lower())
     stated = request_comparisons(request)
-    numbers = stated_numbers(request, links)
+    numbers = stated_numbers(without_rank_orders(request), links)
+    counts = stated_counts(request, written or "")
+    order = rank_order_asked(request, written or "")
     invented = not numbers and not states_a_comparison(request)  # nothing to compare with: any comparison is made up
     labels = request_labels(request if written is None else written)
     typed = request if written is None else written
@@ -784,8 +913,9 @@ def request_checks(table, request: str, written: str | None = None, links=None):
             if text not in (labels or ()) and _literal_text(text, table)]
     fallback = request_fallback(typed) is not None
     ordered = argument_order(typed)
-    unasked = unasked_reshapings(table, request, written, links)
+    unasked = unasked_reshapings(table, request, written, links) | refused_reshapings(request, written or "")
     asked = aggregates_asked(table, request, written or "")
+    joins = joins_asked(request, written or "")
     required = len(named) + len(records) + 1 + fallback + (ordered is not None)
 
     def check(formula: str) -> Checks:
@@ -807,6 +937,8 @@ def request_checks(table, request: str, written: str | None = None, links=None):
                          for letter in linked - referenced_columns(formula))
         compared = not invented or not {value for _, value in formula_comparisons(formula)} - {"0"}
         return Checks(columns_ok, tests_stated(formula, stated, labels) and compared, all_met, met,
-                      numbers <= formula_numbers(formula), not called & unasked, aggregate_agrees(formula, asked))
+                      numbers <= formula_numbers(formula) and counts_stated(formula, counts) and ranks_in_order(
+                          formula, order),
+                      not called & unasked and (joins or not joined_pieces(formula)), aggregate_agrees(formula, asked))
 
     return check
