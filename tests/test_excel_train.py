@@ -104,9 +104,14 @@ def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
     for mode in ("plain", "constrained"):
         m = metrics[mode]
         assert m["n"] == 6 and 0 <= m["execution_accuracy"] <= 1
-        assert m["synonyms"] is True and m["candidates"] == 4  # the defaults: the best measured decoding
+        # the defaults: the best measured decoding
+        assert m["synonyms"] is True and m["candidates"] == 4 and m["readings"] == 3
         assert set(m["per_difficulty"]) <= {"easy", "medium", "hard"} and m["per_function"]
     assert metrics["plain"]["constrained"] is False and metrics["constrained"]["constrained"] is True
+    # without the thesaurus there is nothing to read another way: one reading, and no complaint about the default
+    assert main(["excel", "eval", "--model", str(model), "--data", str(data), "--no-synonyms", "--json",
+                 str(report)]) == 0
+    assert json.loads(report.read_text())["readings"] == 1
     assert len(preds.read_text().splitlines()) == 12
     batch_in, batch_out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     rows = [["West", "Ann", 10], ["East", "Bo", 20]]

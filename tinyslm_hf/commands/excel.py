@@ -104,13 +104,27 @@ def _add_eval(sub) -> None:
                     help="rewrite request words the model never read in training into known ones with the shipped "
                          "WordNet thesaurus (default: on; it maps onto the wording of `excel generate-data`, so pass "
                          "--no-synonyms for a model trained on requests of your own)")
-    ev.add_argument("--readings", type=int, default=DEFAULT_READINGS,
-                    help="readings of a request with unknown words: each tries other WordNet senses of them, all are "
-                         "decoded and the best-scored answer that passes the checks wins (default %(default)s; 1: the "
-                         "most frequent sense only)")
+    ev.add_argument("--readings", type=int, help=_READINGS_HELP)
     ev.add_argument("--json", dest="json_out", help="write the metrics JSON here")
     ev.add_argument("--predictions", help="write one JSON line per example (request, reference, prediction, ...)")
     ev.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+_READINGS_HELP = (f"readings of a request with unknown words: each tries other WordNet senses of them, all are decoded "
+                  f"and the best-scored answer that passes the checks wins (default {DEFAULT_READINGS} with "
+                  f"--synonyms; 1: the most frequent sense only)")
+
+
+def _readings(args) -> int:
+    """The readings to decode: --readings as given, else the default with --synonyms and 1 without (there is nothing
+    to read differently); a count below 1, or several without --synonyms, is refused."""
+    if args.readings is None:
+        return DEFAULT_READINGS if args.synonyms else 1
+    if args.readings < 1:
+        raise ValueError(f"--readings must be >= 1, got {args.readings}")
+    if args.readings > 1 and not args.synonyms:
+        raise ValueError("--readings rewrites unknown words: it needs --synonyms")
+    return args.readings
 
 
 def _add_ask(sub) -> None:
@@ -128,10 +142,7 @@ def _add_ask(sub) -> None:
                           "values) runs without an error, uses every column the request names, tests every "
                           "comparison it states, quotes every value it names and writes every number it states "
                           "(default 4; 1: greedy)")
-    ask.add_argument("--readings", type=int, default=DEFAULT_READINGS,
-                     help="readings of a request with unknown words: each tries other WordNet senses of them, all are "
-                          "decoded and the best-scored answer that passes the checks wins (default %(default)s; 1: the "
-                          "most frequent sense only)")
+    ask.add_argument("--readings", type=int, help=_READINGS_HELP)
     ask.add_argument("--threads", type=int, help="torch CPU threads")
     ask.add_argument("--synonyms", action=argparse.BooleanOptionalAction, default=True,
                      help="rewrite request words the model never read in training into known ones with the shipped "
@@ -200,10 +211,7 @@ def _eval(args) -> int:
     _threads(args)
     if args.candidates < 1:
         raise ValueError(f"--candidates must be >= 1, got {args.candidates}")
-    if args.readings < 1:
-        raise ValueError(f"--readings must be >= 1, got {args.readings}")
-    if args.readings > 1 and not args.synonyms:
-        raise ValueError("--readings rewrites unknown words: it needs --synonyms")
+    readings = _readings(args)
     if args.data:
         path = Path(args.data)
         if path.is_dir():
@@ -230,7 +238,7 @@ def _eval(args) -> int:
     results = {}
     for constrained in modes:
         res = evaluate_model(model, tokenizer, examples, constrained=constrained, batch_size=args.batch_size,
-                             candidates=args.candidates, synonyms=args.synonyms, readings=args.readings)
+                             candidates=args.candidates, synonyms=args.synonyms, readings=readings)
         name = "constrained" if constrained else "plain"
         results[name] = res
         print(f"## {name} decoding ({res['metrics']['seconds']} s)\n")
@@ -256,10 +264,7 @@ def _ask(args) -> int:
     _threads(args)
     if args.candidates < 1:
         raise CLIError(f"--candidates must be >= 1, got {args.candidates}")
-    if args.readings < 1:
-        raise CLIError(f"--readings must be >= 1, got {args.readings}")
-    if args.readings > 1 and not args.synonyms:
-        raise CLIError("--readings rewrites unknown words: it needs --synonyms")
+    readings = _readings(args)
     if args.batch:
         if not args.out:
             raise CLIError("--batch needs --out OUT.jsonl")
@@ -270,7 +275,7 @@ def _ask(args) -> int:
         read_batch(args.batch)  # validate before loading the model
         model, tokenizer = _load(args.model)
         n = answer_batch(model, tokenizer, args.batch, args.out, constrained=args.constrained,
-                         candidates=args.candidates, synonyms=args.synonyms, readings=args.readings)
+                         candidates=args.candidates, synonyms=args.synonyms, readings=readings)
         print(f"wrote {n} formulas to {args.out}", file=sys.stderr)
         return 0
     if not args.request or not args.columns:
@@ -278,7 +283,7 @@ def _ask(args) -> int:
     columns, rows = parse_columns(args.columns), parse_rows(args.rows)
     model, tokenizer = _load(args.model)
     print(ask(model, tokenizer, args.request, columns, rows, constrained=args.constrained,
-              candidates=args.candidates, synonyms=args.synonyms, readings=args.readings))
+              candidates=args.candidates, synonyms=args.synonyms, readings=readings))
     return 0
 
 
