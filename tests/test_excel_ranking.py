@@ -125,7 +125,7 @@ def test_an_aggregate_of_another_family_is_swapped_for_the_asked_one():
 
 def test_criteria_nothing_supports_are_dropped():
     """A comparison in a request stating no number, and a text its column does not hold: the copy without them wins;
-    with no criterion left, the aggregate of the column."""
+    with no criterion left, the aggregate of the column (a count: of its entries)."""
     table = _films()
     request = "longest sci-fi film"
     invented = '=MAXIFS(D2:D5,E2:E5,"Sci-Fi",F2:F5,"<="&DATE(2023,9,1))'
@@ -138,6 +138,15 @@ def test_criteria_nothing_supports_are_dropped():
     assert with_unsupported_criteria_dropped([invented], table, stated) == [invented]
     held = '=COUNTIFS(E2:E5,"Sci-Fi",B2:B5,"Scott")'
     assert with_unsupported_criteria_dropped([held], table, "sci-fi films by Scott") == [held]
+    dated = '=COUNTIFS(A2:A5,">="&DATE(2024,1,1),A2:A5,"<"&DATE(2025,1,1))'  # a count: of the column's entries
+    assert with_unsupported_criteria_dropped([dated, "=LEN(A2)"], table, "how many films are listed") == [
+        dated, "=LEN(A2)", "=COUNTA(A2:A5)"]  # after every candidate: a last resort, never a tie-breaker
+    assert pick_candidate(repaired([dated], table, "how many films are listed", "how many films are listed"), table,
+                          "how many films are listed") == "=COUNTA(A2:A5)"
+    two_columns = '=COUNTIFS(A2:B5,">="&DATE(2024,1,1))'
+    assert with_unsupported_criteria_dropped([two_columns], table, "how many films") == [two_columns]
+    horror = '=COUNTIFS(E2:E5,"Horror")'  # a text the column lacks: the answer may well be 0, not every entry
+    assert with_unsupported_criteria_dropped([horror], table, "how many horror films") == [horror]
 
 
 def test_a_named_value_left_out_becomes_one_more_criterion():

@@ -263,13 +263,17 @@ def with_unsupported_criteria_dropped(candidates: list[str], table, request: str
     comparison (`=MAXIFS(E2:E15,C2:C15,"Events",G2:G15,"<="&DATE(2023,9,1))` for "most hours on the Events
     committee" also as `=MAXIFS(E2:E15,C2:C15,"Events")`), and a text its column does not hold (`D2:D16,"Downloads"`: a header word
     tested against the season numbers). With no criteria left, the aggregate of the whole column
-    (`=MAX(G2:G16)` for "most downloads for a single episode").
+    (`=MAX(G2:G16)` for "most downloads for a single episode"). A count whose every criterion is a made-up
+    comparison is also offered, after every candidate, as the count of the entries of the column it tested
+    (`=COUNTA(A2:A11)` for "how many reps are listed"); not one testing a text the column lacks, whose answer may
+    well be 0 (`how many horror films`).
 
     The model has learnt that conditional aggregates often carry a date range or a second criterion, and adds one
     the request never asked for; a criterion that matches nothing, or one made up, changes the answer."""
     invented_comparisons = not any(stated_numbers(r, link_columns(table, r)) or states_a_comparison(r)
                                    for r in dict.fromkeys((request, written)))
     out: list[str] = []
+    counts: list[str] = []  # COUNTA copies, offered after every candidate: the last resort, never a tie-breaker
     for formula in candidates:
         out.append(formula)
         call = call_arguments(formula)
@@ -289,7 +293,15 @@ def with_unsupported_criteria_dropped(candidates: list[str], table, request: str
             out.append(f"={name}({','.join(head + [x for pair in kept for x in pair])})")
         elif target is not None and CELL_RANGE.fullmatch(target):
             out.append(f"={_IFS_PLAIN[name]}({target})")
-    return list(dict.fromkeys(out))
+        elif target is None and _one_column(pairs[0]) and all(
+                invented_comparisons and _COMPARISON_CRITERION.match(crit) for crit in pairs[1::2]):
+            counts.append(f"=COUNTA({pairs[0].strip()})")  # every criterion made up: the column's entries
+    return list(dict.fromkeys(out + counts))
+
+
+def _one_column(reference: str) -> bool:
+    m = CELL_RANGE.fullmatch(reference.strip())
+    return bool(m) and m.group(1) == m.group(3)
 
 
 def _unheld_text(table, reference: str, criterion: str) -> bool:
