@@ -95,7 +95,20 @@ def test_the_aggregate_family_is_the_one_the_request_asks_for(references):
     assert aggregate_agrees("=SUM(D2:D5)/COUNT(D2:D5)", {"AVERAGE"})  # several combined: no one family's
     assert aggregate_agrees("=ROUND(AVERAGE(D2:D5),0)", {"AVERAGE"}) and not aggregate_agrees("=ROUND(SUM(D2:D5),0)",
                                                                                              {"AVERAGE"})
-    assert aggregate_agrees('=COUNTIF(E2:E5,"Crime")', {"SUM"})  # counts and lookups are no family here
+    assert not aggregate_agrees('=COUNTIF(E2:E5,"Crime")', {"SUM"}) and aggregate_agrees("=VLOOKUP(1,A2:D5,2)", {"SUM"})
+    # a count of things the request names in its own words; `how many minutes` is the Minutes column, summed
+    assert aggregates_asked(table, "how many crime films") == aggregates_asked(table, "count of films") == {"COUNT"}
+    assert aggregates_asked(table, "how many minutes did I watch") == set()
+    assert aggregates_asked(table, "tally up the minutes of crime films") == set()  # a sum
+    assert not aggregate_agrees('=SUMIFS(D2:D5,E2:E5,"Crime")', {"COUNT"})
+    shop = Table("shop", [Column("A", "Item", TEXT, ["Pen", "Ink"]), Column("B", "Qty in Stock", NUMBER, [4, 9])])
+    pens = '=SUMIFS(B2:B3,A2:A3,"Pen")'  # asked only to count, a sum of a column the request names passes
+    assert aggregates_asked(shop, "how many pens are in stock") == {"COUNT"}
+    assert request_checks(shop, "how many pens are in stock")(pens).aggregate
+    assert aggregates_asked(schema_table({"A": "Waiter", "B": "Covers"}, 2, 9), "how many covers in total") == {"SUM"}
+    assert aggregates_asked(table, "tally of Watched dates in 2024") == {"COUNT"}  # a date column: rows are counted
+    assert pick_candidate(repaired([pens], shop, "how many pens are in stock", "how many pens are in stock"), shop,
+                          "how many pens are in stock") == pens
     assert aggregate_agrees("=MAX(D2:D5)", set())
 
     generated, people = references
@@ -118,6 +131,11 @@ def test_an_aggregate_of_another_family_is_swapped_for_the_asked_one():
     assert with_asked_aggregate(["=LARGE(D2:D5,2)"], table, "2nd smallest runtime")[1:] == ["=SMALL(D2:D5,2)"]
     assert with_asked_aggregate(['=SUMIF(E2:E5,"Sum (x)",D2:D5)'], table, "average minutes")[1:] == [
         '=AVERAGEIF(E2:E5,"Sum (x)",D2:D5)']  # a function name inside a string is text
+    assert with_asked_aggregate(['=SUMIFS(D2:D5,E2:E5,"Crime",C2:C5,">1990")'], table, "how many crime films")[1:] == [
+        '=COUNTIFS(E2:E5,"Crime",C2:C5,">1990")']  # the rows are counted: the column summed goes
+    assert with_asked_aggregate(['=AVERAGEIF(E2:E5,"Crime",D2:D5)'], table, "count the crime films")[1:] == [
+        '=COUNTIF(E2:E5,"Crime")']
+    assert with_asked_aggregate(["=SUM(D2:D5)"], table, "how many films are there")[1:] == ["=COUNTA(D2:D5)"]
     for alone, said in (("=MIN(D2:D5)", "shortest film"), ('=COUNTIF(E2:E5,"Crime")', "shortest film"),
                         ("=MAX(D2:D5)", "runtime of Heat"), ("=SUM(D2:D5)/COUNT(D2:D5)", "average runtime")):
         assert with_asked_aggregate([alone], table, said) == [alone], alone

@@ -24,7 +24,7 @@ from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER,
                       request_numbers, request_replacement, says, states_a_comparison)
 from .synthetic import phrasings
 from .synthetic.breadth import INTENTS
-from .table import CATEGORY, DATE, TEXT, col_index, col_letter
+from .table import CATEGORY, DATE, NUMBER, TEXT, col_index, col_letter
 
 
 _CELL_REF = re.compile(r'"(?:[^"]|"")*"?'  # a string literal (to the end if unclosed): skipped
@@ -350,7 +350,14 @@ AGGREGATE_FAMILIES = {
     "MAX": (("MAX", "MAXIFS", "LARGE"), _cue_words(INTENTS["MAX"], ("most", "longest", "latest", "heaviest", "priciest"))),
     "MIN": (("MIN", "MINIFS", "SMALL"), _cue_words(INTENTS["MIN"], ("fewest", "cheapest", "shortest", "earliest",
                                                                      "lightest"))),
+    "COUNT": (("COUNT", "COUNTA", "COUNTIF", "COUNTIFS", "COUNTBLANK"), _cue_words(INTENTS["COUNT"])),
 }
+# A count is asked for things the request names in its own words (`how many vehicles`, `count of petrol cars`) or by
+# a column that is not a quantity (`tally of Admitted falling within 2024`), not for a column of quantities the
+# table names (`how many covers did we serve` sums the Covers column): the count words (and their `of`) must be
+# followed by a word that is not a number column's header. `tally up` / `count up` is a sum.
+_COUNT_OF_THINGS = re.compile(r"\b(?:how many|how often|number of|(?:count|tally)(?:\s+of\b|(?!\s+of\b)))\s(?!up\b)"
+                              r"(?=[^\W\d_])", re.IGNORECASE)
 _FAMILY_OF = {name: family for family, (names, _) in AGGREGATE_FAMILIES.items() for name in names}
 # A bound is a comparison, not an aggregate (`at least 4`, `at most 3`, `a minimum of 11`, `max 5 nights`), and
 # `50 min` is minutes.
@@ -376,11 +383,19 @@ def stated_numbers(request: str, links) -> set[str]:
 
 def aggregates_asked(table, *requests: str) -> set[str]:
     """The aggregate families (`AGGREGATE_FAMILIES`) some word of the requests asks for: `cheapest act's fee` ->
-    {"MIN"}; `gap between the highest and lowest` -> {"MAX", "MIN"}. Words the table links to a header or a cell
-    (`Min Stock`, a member called Max) and bounds (`at least 4`, `a minimum of 11`) ask for none."""
-    texts = [_BOUND_WORDS.sub(" ", without_links(r, link_columns(table, r) if table is not None else ()))
-             for r in dict.fromkeys(requests)]  # a request read as typed is read once
-    return {family for family, (_, words) in AGGREGATE_FAMILIES.items() if any(says(t, words) for t in texts)}
+    {"MIN"}; `gap between the highest and lowest` -> {"MAX", "MIN"}; `how many vehicles` -> {"COUNT"}. Words the
+    table links to a header or a cell (`Min Stock`, a member called Max) and bounds (`at least 4`, `a minimum of 11`)
+    ask for none, and count words right before a header ask for no count (`_COUNT_OF_THINGS`)."""
+    asked = set()
+    for request in dict.fromkeys(requests):  # a request read as typed is read once
+        links = link_columns(table, request) if table is not None else ()
+        text = _BOUND_WORDS.sub(" ", without_links(request, links))
+        asked |= {family for family, (_, words) in AGGREGATE_FAMILIES.items()
+                  if family != "COUNT" and says(text, words)}
+        quantities = [link for link in links if link.kind == "header" and _is_number_column(table, link.letter)]
+        if _COUNT_OF_THINGS.search(without_links(request, quantities)):
+            asked.add("COUNT")
+    return asked
 
 
 def _superlatives(family: str) -> str:
@@ -437,11 +452,28 @@ def single_aggregate(formula: str) -> str | None:
     return calls[0]
 
 
+def _is_number_column(table, letter: str) -> bool:
+    """Whether column `letter` holds numbers; any column may in a table known by its headers alone."""
+    return not table.has_values or any(column.letter == letter and column.kind == NUMBER for column in table.columns)
+
+
+def aggregated_column(formula: str) -> str | None:
+    """The column letter a formula that is one aggregate call aggregates (`=SUMIFS(F2:F15,...)` -> F, `=SUMIF(D2:D15,
+    "North",G2:G15)` -> G, `=MAX(E2:E15)` -> E); None for anything else."""
+    call = call_arguments(formula)
+    if not call or call[0] not in _FAMILY_OF or not call[1]:
+        return None
+    name, args = call
+    target = args[2] if name in ("SUMIF", "AVERAGEIF") and len(args) == 3 else args[0]
+    m = CELL_RANGE.fullmatch(target.strip())
+    return m.group(1) if m and m.group(1) == m.group(3) else None
+
+
 def aggregate_agrees(formula: str, asked: set[str]) -> bool:
     """A formula that is one aggregate does it in a way the request asks for: "fewest visits among Standard members"
     is not `=MAXIFS(...)`, "cheapest act's fee" not `=MAX(...)`, "most fuel burned" not `=AVERAGEIFS(...)`. A
-    formula that calls none of the families (COUNTIF, RANK.EQ, a lookup) or combines several
-    (`single_aggregate`), and a request that names none, pass."""
+    formula that calls none of the families (RANK.EQ, a lookup) or combines several (`single_aggregate`), and a
+    request that names none, pass; "count of petrol cars" is no `=SUMIFS(...)`, "total late fees" no `=COUNTIF(...)`."""
     used = single_aggregate(formula)
     return not asked or used is None or used in asked
 
@@ -774,7 +806,8 @@ class Checks(NamedTuple):
     # order it says
     reshaping: bool  # reshapes a named record's value only in a way some word asks for, never in a way one refuses,
     # and joins values into one text only when asked
-    aggregate: bool  # aggregates only in a family the request asks for (`aggregate_agrees`)
+    aggregate: bool  # aggregates only in a family the request asks for (`aggregate_agrees`), or, asked only to
+    # count, aggregates a column it names (`how many pens are in stock` may sum the Qty in Stock column)
 
 
 def _literal_text(text: str, table) -> bool:
@@ -915,6 +948,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     ordered = argument_order(typed)
     unasked = unasked_reshapings(table, request, written, links) | refused_reshapings(request, written or "")
     asked = aggregates_asked(table, request, written or "")
+    quantities = {letter for letter in headers if _is_number_column(table, letter)}  # number columns it names
     joins = joins_asked(request, written or "")
     required = len(named) + len(records) + 1 + fallback + (ordered is not None)
 
@@ -939,6 +973,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
         return Checks(columns_ok, tests_stated(formula, stated, labels) and compared, all_met, met,
                       numbers <= formula_numbers(formula) and counts_stated(formula, counts) and ranks_in_order(
                           formula, order),
-                      not called & unasked and (joins or not joined_pieces(formula)), aggregate_agrees(formula, asked))
+                      not called & unasked and (joins or not joined_pieces(formula)),
+                      aggregate_agrees(formula, asked) or asked == {"COUNT"} and aggregated_column(formula) in quantities)
 
     return check

@@ -209,7 +209,8 @@ def with_asked_aggregate(candidates: list[str], table, request: str, written: st
     """`candidates` (best first), each that aggregates in a family the request does not ask for followed by its
     copies in the families it does (`ranking.aggregates_asked`): `=MAXIFS(E2:E19,B2:B19,"Standard")` for "fewest
     visits among Standard plan members" also as `=MINIFS(E2:E19,B2:B19,"Standard")`; `=AVERAGEIF(D2:D15,"North",
-    G2:G15)` for "total fuel used by the north depot" also as `=SUMIF(D2:D15,"North",G2:G15)`.
+    G2:G15)` for "total fuel used by the north depot" also as `=SUMIF(D2:D15,"North",G2:G15)`; `=SUMIFS(F2:F15,
+    D2:D15,"East")` for "count of cars in the east depot" also as `=COUNTIFS(D2:D15,"East")` (`_as_count`).
 
     The model gets the columns and criteria of a conditional aggregate right far more often than the one word that
     picks the function, and "cheapest", "fewest" and "most" are words it reads poorly. A function is swapped only for
@@ -232,7 +233,7 @@ def _aggregate_swaps(formula: str, asked: set[str]) -> list[str]:
     """`formula` (one aggregate call) with that call rewritten into each asked family it can take."""
     copies = []
     code = blank_strings(formula)
-    for family in sorted(asked):
+    for family in sorted(asked, key=lambda family: (family == "COUNT", family)):  # a count last: the rarer reading
         copy = formula
         for m in reversed(list(CALL_NAME.finditer(code))):  # function names are code: never text inside a string
             name = m.group(1).upper()
@@ -249,7 +250,23 @@ def _aggregate_swaps(formula: str, asked: set[str]) -> list[str]:
         elif call and call[0] in ("MAXIFS", "MINIFS") and len(call[1]) == 3 and family in ("SUM", "AVERAGE"):
             target, criteria, value = call[1]
             copies.append(f"={family}IF({criteria},{value},{target})")
+        if call and family == "COUNT":
+            copies += _as_count(*call)
     return copies
+
+
+def _as_count(name: str, args: list[str]) -> list[str]:
+    """A conditional aggregate as the count of the rows its criteria pick (`=SUMIFS(F2:F15,D2:D15,"East")` ->
+    `=COUNTIFS(D2:D15,"East")`), a plain one as the count of its column's entries (`=SUM(F2:F15)` ->
+    `=COUNTA(F2:F15)`): what is counted is the rows, so the column aggregated goes."""
+    if name in _IFS_PLAIN and len(args) >= 3 and len(args) % 2:
+        return [f"=COUNTIFS({','.join(args[1:])})"]
+    if name in ("SUMIF", "AVERAGEIF") and len(args) in (2, 3):
+        return [f"=COUNTIF({args[0]},{args[1]})"]
+    plain = name in ("SUM", "AVERAGE", "MEDIAN", "MAX", "MIN") and len(args) == 1
+    if plain and CELL_RANGE.fullmatch(args[0].strip()):
+        return [f"=COUNTA({args[0].strip()})"]
+    return []
 
 
 _IFS_PLAIN = {"SUMIFS": "SUM", "AVERAGEIFS": "AVERAGE", "MAXIFS": "MAX", "MINIFS": "MIN"}
