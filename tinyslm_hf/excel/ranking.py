@@ -4,8 +4,8 @@
 best meets the checks in order: it runs on the user's table (no Excel error, text criteria that match a cell, ranges
 over the data rows, no column of text summed, no value combined with itself, no comparison of unlike values), then
 `request_checks`: the columns the request names, the comparisons, cell values and IF labels it states, the numbers
-it writes (and no count or rank order it does not), no reshaping function it does not ask for or rules out, no join it does not
-ask for, no aggregate of a family it does not ask for.
+it writes (and no count or rank order it does not), no reshaping function it does not ask for or rules out, no join
+it does not ask for, no aggregate of a family it does not ask for.
 Everything here is plain string matching on the formula and the request; nothing runs a model.
 """
 
@@ -20,8 +20,8 @@ from typing import NamedTuple
 from .constrained import string_literals
 from .executor import execute, single_cells
 from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns,
-                      month_after, normalise_number, request_comparisons, request_fallback, request_labels, request_mid_start,
-                      request_numbers, request_replacement, says, states_a_comparison)
+                      month_after, normalise_number, request_comparisons, request_fallback, request_labels,
+                      request_mid_start, request_numbers, request_replacement, says, states_a_comparison)
 from .synthetic import phrasings
 from .synthetic.breadth import INTENTS
 from .table import CATEGORY, DATE, NUMBER, TEXT, col_index, col_letter
@@ -385,7 +385,7 @@ def aggregates_asked(table, *requests: str) -> set[str]:
     """The aggregate families (`AGGREGATE_FAMILIES`) some word of the requests asks for: `cheapest act's fee` ->
     {"MIN"}; `gap between the highest and lowest` -> {"MAX", "MIN"}; `how many vehicles` -> {"COUNT"}. Words the
     table links to a header or a cell (`Min Stock`, a member called Max) and bounds (`at least 4`, `a minimum of 11`)
-    ask for none, and count words right before a header ask for no count (`_COUNT_OF_THINGS`)."""
+    ask for none, and count words right before a number column's header ask for no count (`_COUNT_OF_THINGS`)."""
     asked = set()
     for request in dict.fromkeys(requests):  # a request read as typed is read once
         links = link_columns(table, request) if table is not None else ()
@@ -974,6 +974,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
                       numbers <= formula_numbers(formula) and counts_stated(formula, counts) and ranks_in_order(
                           formula, order),
                       not called & unasked and (joins or not joined_pieces(formula)),
-                      aggregate_agrees(formula, asked) or asked == {"COUNT"} and aggregated_column(formula) in quantities)
+                      aggregate_agrees(formula, asked)
+                      or asked == {"COUNT"} and aggregated_column(formula) in quantities)
 
     return check
