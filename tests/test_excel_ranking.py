@@ -7,11 +7,12 @@ import pytest
 
 from tinyslm_hf.excel.independent import independent_examples
 from tinyslm_hf.excel.ranking import (aggregate_agrees, aggregates_asked, called_functions, compares_like_values,
-                                      counts_stated, formula_comparisons, joined_pieces, joins_asked,
-                                      no_self_operation, pick_candidate, rank_order_asked, ranks_in_order,
-                                      refused_reshapings, request_checks, stated_counts)
+                                      counts_stated, criteria_match, formula_comparisons, gives_one_value,
+                                      joined_pieces, joins_asked, no_self_operation, pick_candidate, rank_order_asked,
+                                      ranks_in_order, refused_reshapings, request_checks, rounds_as_stated,
+                                      stated_counts, stated_places)
 from tinyslm_hf.excel.repairs import (repaired, with_asked_aggregate, with_data_ranges, with_fallback_lookup,
-                                      with_named_criteria_added,
+                                      with_named_criteria_added, with_unasked_rounding_dropped,
                                       with_unsupported_criteria_dropped)
 from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
@@ -41,6 +42,41 @@ def test_no_reference_combines_a_value_with_itself_or_compares_unlike_values(ref
     for ex in generated + people:
         assert no_self_operation(ex.formula), (ex.request, ex.formula)
         assert compares_like_values(ex.formula, ex.table), (ex.request, ex.formula)
+
+
+def test_no_reference_spills_an_array_or_tests_a_word_against_dates(references):
+    """One request, one value: `=ABS(D2:D5)` spills a column of results (it runs, and is no answer to "how many
+    films"); a word (`"Sci-Fi"`) tested against a date column matches none of its serial numbers, a date-like text
+    may. No reference of any set does either, so both rules only push down what nobody asks for."""
+    table = _films()
+    assert not gives_one_value("=ABS(D2:D5)", table) and not gives_one_value("=LEN(A2:A5)", table)
+    assert gives_one_value("=COUNTA(A2:A5)", table) and not gives_one_value("=1/0", table)
+    assert pick_candidate(["=ABS(D2:D5)", "=COUNTA(A2:A5)"], table, "how many films are listed") == "=COUNTA(A2:A5)"
+    assert not criteria_match('=COUNTIFS(E2:E5,"Sci-Fi",F2:F5,"Sci-Fi")', table)
+    for dated in ("2024-01-10", "Jan 2024", "Mar 5, 2024"):
+        assert criteria_match(f'=COUNTIF(F2:F5,"{dated}")', table), dated
+    assert criteria_match('=COUNTIF(E2:E5,"sci-fi")', table)
+    unknown = Table("t", [Column("A", "Due", DATE, [45300, "TBD"]), Column("B", "Fee", NUMBER, [2, 4])])
+    assert criteria_match('=COUNTIF(A2:A3,"TBD")', unknown)  # a cell of a date column may hold a text
+    assert with_unsupported_criteria_dropped(['=COUNTIFS(E2:E5,"Sci-Fi",F2:F5,"Sci-Fi")'], table, "sci-fi films") \
+        == ['=COUNTIFS(E2:E5,"Sci-Fi",F2:F5,"Sci-Fi")', '=COUNTIFS(E2:E5,"Sci-Fi")']
+    beams = ['=COUNTIFS(E2:E5,"Sci-Fi",F2:F5,"Sci-Fi")', '=COUNTIFS(E2:E5,"Sci-Fi")']
+    assert pick_candidate(beams, table, "count of sci-fi films") == beams[1]
+    generated, people = references
+    for ex in generated + people:
+        assert gives_one_value(ex.formula, ex.table), (ex.request, ex.formula)
+        assert criteria_match(ex.formula, ex.table), (ex.request, ex.formula)
+
+
+def test_an_if_showing_the_labels_asked_beats_one_quoting_a_named_value_instead():
+    """The labels are the answer the user sees: where no candidate both shows them and quotes every value the request
+    names, the one showing them wins over one quoting the value (here as a label: "Sci-Fi" is a Genre)."""
+    table = _films()
+    request = "row 3: say long if it is sci-fi and over 100 minutes, otherwise short"
+    beams = ['=IF(AND(D3>100,C3>100),"Sci-Fi","Crime")', '=IF(AND(D3>100,C3>100),"long","short")']
+    assert pick_candidate(beams, table, request) == beams[1]
+    assert pick_candidate(beams + ['=IF(AND(E3="Sci-Fi",D3>100),"long","short")'], table, request).startswith(
+        '=IF(AND(E3="Sci-Fi"')
 
 
 def test_a_value_combined_with_itself_is_refused():
@@ -99,6 +135,7 @@ def test_the_aggregate_family_is_the_one_the_request_asks_for(references):
     # a count of things the request names in its own words; `how many minutes` is the Minutes column, summed
     assert aggregates_asked(table, "how many crime films") == aggregates_asked(table, "count of films") == {"COUNT"}
     assert aggregates_asked(table, "how many minutes did I watch") == set()
+    assert aggregates_asked(table, "enumerate the sci-fi films") == {"COUNT"}  # every COUNT intent word
     assert aggregates_asked(table, "tally up the minutes of crime films") == set()  # a sum
     assert not aggregate_agrees('=SUMIFS(D2:D5,E2:E5,"Crime")', {"COUNT"})
     shop = Table("shop", [Column("A", "Item", TEXT, ["Pen", "Ink"]), Column("B", "Qty in Stock", NUMBER, [4, 9])])
@@ -276,9 +313,31 @@ def test_no_made_up_rank_or_count_no_unasked_join_no_case_ruled_out_and_the_rank
     assert stated_counts("first 5 letters of rows 2, 3 and 4") == {"1", "5"}
     assert not counts_stated("=RIGHT(A3,3)", {"1"}) and counts_stated('=LEFT(A3,FIND(" ",A3)-1)', {"1"})
     assert counts_stated("=LEFT(A3,2)", {"1"})  # a prefix may be as long as the data's codes are
+    assert not counts_stated("=MID(A3,3,3)", {"1"}) and counts_stated("=MID(A3,2,2)", {"1"})
+    assert stated_counts("from the code in row 2, 2 characters starting at 5") == {"1", "2", "5"}
     assert pick_candidate(["=LARGE(D2:D5,3)", "=MAX(D2:D5)"], table, "runtime, the biggest one") == "=MAX(D2:D5)"
     assert pick_candidate(["=LARGE(D2:D5,3)", "=MAX(D2:D5)"], table, "3rd biggest runtime") == "=LARGE(D2:D5,3)"
     assert pick_candidate(["=SMALL(D2:D5,3)", "=SMALL(D2:D5,2)"], table, "second smallest runtime") == "=SMALL(D2:D5,2)"
+
+    rounded = "=ROUND(AVERAGE(D2:D5),2)"  # places nobody stated
+    assert stated_places("runtime averaged over every film") == set()
+    assert stated_places("average runtime of row 2, 2 dp") == {"0", "2"} and stated_places("row 2, 2 d.p.") == {"2"}
+    assert stated_places("average runtime to one decimal place") == {"0", "1"}
+    assert stated_places("average runtime rounded to the nearest hundred") == {"0", "-2"}
+    assert stated_places("total fees to the nearest cent") == {"0", "2"}
+    assert stated_places("average runtime as a whole number") == {"0"}
+    for unasked in (rounded, "=ROUND(AVERAGE(D2:D5),1)", "=ROUNDUP(AVERAGE(D2:D5),0)", "=ROUND(MAX(D2:D5),0)+1"):
+        assert not rounds_as_stated(unasked, set()), unasked
+    assert rounds_as_stated(rounded, {"0", "2"}) and rounds_as_stated("=ROUND(AVERAGE(D2:D5),-2)", {"0", "-2"})
+    assert with_unasked_rounding_dropped([rounded], "runtime averaged over every film") == [rounded, "=AVERAGE(D2:D5)"]
+    assert with_unasked_rounding_dropped([rounded], "average runtime to 2 dp") == [rounded]
+    assert with_unasked_rounding_dropped(["=ROUND(LARGE(D2:D5,3),1)"], "biggest runtime to 1 dp") == [
+        "=ROUND(LARGE(D2:D5,3),1)"]  # the places are stated: the made-up rank is another rule's
+    request = "runtime averaged over every film"
+    assert pick_candidate(repaired([rounded], table, request, request), table, request) == "=AVERAGE(D2:D5)"
+    request = "average runtime rounded to the nearest hundred"
+    assert pick_candidate(repaired(["=ROUND(AVERAGE(D2:D5),-2)"], table, request, request), table, request) == \
+        "=ROUND(AVERAGE(D2:D5),-2)"
 
     rewrite = default_rewriter()
     reading = rewrite("title of row 3 with no capital letters", table)
@@ -309,6 +368,7 @@ def test_no_made_up_rank_or_count_no_unasked_join_no_case_ruled_out_and_the_rank
     for ex in generated + people:
         for request in dict.fromkeys((ex.request, rewrite(ex.request, ex.table))):
             assert counts_stated(ex.formula, stated_counts(request)), (request, ex.formula)
+            assert rounds_as_stated(ex.formula, stated_places(request)), (request, ex.formula)
             assert not joined_pieces(ex.formula) or joins_asked(request), (request, ex.formula)
             assert not refused_reshapings(request) & called_functions(ex.formula), (request, ex.formula)
             assert ranks_in_order(ex.formula, rank_order_asked(request)), (request, ex.formula)

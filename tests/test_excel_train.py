@@ -220,7 +220,7 @@ def test_candidate_pick_skips_criteria_that_match_no_cell_of_their_column():
     assert not criteria_match('=COUNTIFS(B2:B4,"Marco",A2:A4,"Marco")', table)  # every criterion counts
     assert criteria_match('=COUNTIF(B2:B4,"M?rco")', table)  # a wildcard Excel expands
     dated = Table("t", [Column("A", "Day", DATE, [45292, 45293]), Column("B", "Tip", NUMBER, [2, 4])])
-    assert criteria_match('=COUNTIF(A2:A3,"2024-01-01")', dated)  # date cells hold serials: not checked
+    assert criteria_match('=COUNTIF(A2:A3,"2024-01-01")', dated)  # date cells hold serials: a date-like text may match
     assert criteria_match(swapped, schema_table({"A": "Ticket", "B": "Server", "C": "Tip"}, 2, 4))  # no values
 
 

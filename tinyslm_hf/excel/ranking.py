@@ -1,11 +1,11 @@
 """Choosing among candidate formulas: what a formula does, read from its text, held to what the request asks for.
 
 `pick_candidate` keeps, among a request's candidates (beams and their repaired copies, `repairs.py`), the first that
-best meets the checks in order: it runs on the user's table (no Excel error, text criteria that match a cell, ranges
-over the data rows, no column of text summed, no value combined with itself, no comparison of unlike values), then
-`request_checks`: the columns the request names, the comparisons, cell values and IF labels it states, the numbers
-it writes (and no count or rank order it does not), no reshaping function it does not ask for or rules out, no join
-it does not ask for, no aggregate of a family it does not ask for.
+best meets the checks in order: it runs on the user's table (one value, no Excel error, text criteria that match a
+cell, ranges over the data rows, no column of text summed, no value combined with itself, no comparison of unlike
+values), then `request_checks`: the columns the request names, the comparisons, cell values and IF labels it states,
+the numbers it writes (and no count, rank order or rounding it does not), no reshaping function it does not ask for
+or rules out, no join it does not ask for, no aggregate of a family it does not ask for.
 Everything here is plain string matching on the formula and the request; nothing runs a model.
 """
 
@@ -192,11 +192,13 @@ def formula_numbers(formula: str) -> set[str]:
 # The rank LARGE and SMALL take is one the user gives (`2nd biggest`); a count LEFT and RIGHT take may come from the
 # data (`area code` is 3 characters) but not from the row the request names (argument index).
 _RANK_ARGUMENTS = {"LARGE": 1, "SMALL": 1}
-_CHARACTER_COUNTS = {"LEFT": 1, "RIGHT": 1}
+_CHARACTER_COUNTS = {"LEFT": 1, "RIGHT": 1, "MID": 2}
 _ORDINAL_WORDS = {word: str(n) for n, word in enumerate(
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split(), 1)}
 _ORDINAL_WORD = re.compile(r"\b(" + "|".join(_ORDINAL_WORDS) + r")\b", re.IGNORECASE)
-_ROW_NUMBER = r"(?:#\s*)?(?:\d+|" + "|".join(NUMBER_WORDS) + r")\b"
+# a number of places or characters (`row 2, 2 dp`, `row 2, 2 characters`) is no row of the list
+_ROW_NUMBER = (r"(?:#\s*)?(?:\d+|" + "|".join(NUMBER_WORDS) + r")\b"
+               r"(?!\s*(?:dp\b|d\.p\.|decimal|places?\b|digits?\b|char|letter))")
 _ROW_NUMBERS = re.compile(rf"\brows?\s+{_ROW_NUMBER}(?:\s*(?:,|-|to|and|through)\s*{_ROW_NUMBER})*", re.IGNORECASE)
 _CELL_ROW = re.compile(r"^\$?[A-Z]{1,3}\$?(\d+)$")
 
@@ -211,9 +213,10 @@ def stated_counts(*requests: str) -> set[str]:
 
 def counts_stated(formula: str, counts: set[str]) -> bool:
     """Every rank LARGE / SMALL take, where the formula writes it as a number, is one of `counts` (`stated_counts`):
-    `=LARGE(E2:E14,3)` for "biggest one" makes its rank up. A count of characters LEFT / RIGHT take may be the data's
-    (a 5-digit zip code), but one that is only the row of the cell it cuts (`=RIGHT(A3,3)` for "row 3 with no
-    uppercase", `=RIGHT(B5,5)` for the record in row 5) is the model copying the row, not a count."""
+    `=LARGE(E2:E14,3)` for "biggest one" makes its rank up. A count of characters LEFT / RIGHT / MID take may be the
+    data's (a 5-digit zip code), but one that is only the row of the cell it cuts (`=RIGHT(A3,3)` or `=MID(A3,3,3)`
+    for "row 3 with no uppercase", `=RIGHT(B5,5)` for the record in row 5) is the model copying the row, not a
+    count."""
     for name, index in _RANK_ARGUMENTS.items():
         for _, _, args in calls_of(formula, name):
             written = args[index].strip() if len(args) > index else ""
@@ -294,13 +297,20 @@ def if_arguments(formula: str) -> list[str] | None:
     return call[1] if call and call[0] == "IF" else None
 
 
+def range_column(reference: str) -> str | None:
+    """The column letter of a one-column range (`A2:A15` -> A, `$B$2:$B$9` -> B); None for a cell, a range over
+    several columns or anything else."""
+    m = CELL_RANGE.fullmatch(reference.strip())
+    return m.group(1) if m and m.group(1) == m.group(3) else None
+
+
 def text_column(table, reference: str) -> bool:
     """Whether `reference` is a one-column range (`A2:A15`) of a text or category column of `table`."""
-    m = CELL_RANGE.fullmatch(reference.strip())
-    if not m or m.group(1) != m.group(3):
+    letter = range_column(reference)
+    if letter is None:
         return False
     try:
-        return table.column(m.group(1)).kind in (TEXT, CATEGORY)
+        return table.column(letter).kind in (TEXT, CATEGORY)
     except (KeyError, ValueError):
         return False
 
@@ -321,6 +331,50 @@ def _cue_words(*pools: tuple[str, ...]) -> tuple[str, ...]:
     here may know them either."""
     held_out_only = phrasings.held_out_phrasing_words() - phrasings.training_phrasing_words()
     return tuple(p for pool in pools for p in pool if not set(re.findall(r"[a-z]+", p.lower())) & held_out_only)
+
+
+# Places a request gives in words: `one decimal place`, `no decimals`, `nearest hundred`, `nearest cent`.
+_PLACES_IN_WORDS = re.compile(r"\b(no|zero|one|two|three)\s+(?:decimal|dp\b|d\.p\.|places?\b|digits?\b)|"
+                              r"\bnearest\s+(?:whole|integer|unit|(tenths?|hundredths?|thousandths?|cents?|penny|pence)"
+                              r"|(10|ten|tens|100|hundreds?|1,?000|thousands?))\b", re.IGNORECASE)
+_PLACE_WORDS = {"no": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "tenth": "1", "hundredth": "2",
+                "thousandth": "3", "cent": "2", "penny": "2", "pence": "2", "10": "-1", "ten": "-1", "100": "-2",
+                "hundred": "-2", "1000": "-3", "1,000": "-3", "thousand": "-3"}  # whole, integer, unit: 0
+_ROUNDING = _cue_words(INTENTS["ROUND"], ("whole number", "nearest"))
+ROUNDING_CALLS = ("ROUND", "ROUNDUP", "ROUNDDOWN")
+
+
+def stated_places(*requests: str) -> set[str]:
+    """The numbers of decimal places the requests could mean: the numbers they state outside row numbers
+    (`to 2 dp`, `with 0 digits after the point`), places in words (`one decimal place`, `nearest hundred` -> -2,
+    `nearest cent` -> 2) and, when a word asks for rounding (`rounded`, `nearest`), 0: a whole number."""
+    places = set()
+    for r in requests:
+        places |= request_numbers(_ROW_NUMBERS.sub(" ", r))
+        for m in _PLACES_IN_WORDS.finditer(r):
+            word = (m.group(1) or m.group(2) or m.group(3) or "").lower()
+            places.add(_PLACE_WORDS.get(word, _PLACE_WORDS.get(word.removesuffix("s"), "0")))  # tenths, hundreds
+        if says(r, _ROUNDING):
+            places.add("0")
+    return places
+
+
+def rounds_as_stated(formula: str, places: set[str]) -> bool:
+    """Every ROUND / ROUNDUP / ROUNDDOWN rounds to a number of places in `places` (`stated_places`), where it writes
+    one as a number: `=ROUND(AVERAGE(D2:D36),2)` for "weight averaged over every row" makes the rounding up (the
+    model rounds where its training requests often do)."""
+    return all(places_written(args, places) for name in ROUNDING_CALLS for _, _, args in calls_of(formula, name))
+
+
+def places_written(args: list[str], places: set[str]) -> bool:
+    """Whether a rounding call's arguments round to one of `places` (or to places written as an expression)."""
+    written = args[1].strip() if len(args) > 1 else ""
+    return not is_number(written) or normalise_number(written) in places
+
+
+def _alternation(phrases) -> str:
+    """A regex alternation of `phrases`, longest first (so `how many times` is tried before `how many`)."""
+    return "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
 
 
 # Functions that reshape one cell's value, in groups a request asks for with the same words: the intent words of
@@ -347,7 +401,8 @@ AGGREGATE_FAMILIES = {
     "SUM": (("SUM", "SUMIF", "SUMIFS", "SUMPRODUCT"), _cue_words(INTENTS["SUM"])),
     "AVERAGE": (("AVERAGE", "AVERAGEIF", "AVERAGEIFS"), _cue_words(INTENTS["AVERAGE"])),
     "MEDIAN": (("MEDIAN",), _cue_words(INTENTS["MEDIAN"])),
-    "MAX": (("MAX", "MAXIFS", "LARGE"), _cue_words(INTENTS["MAX"], ("most", "longest", "latest", "heaviest", "priciest"))),
+    "MAX": (("MAX", "MAXIFS", "LARGE"), _cue_words(INTENTS["MAX"], ("most", "longest", "latest", "heaviest",
+                                                                     "priciest"))),
     "MIN": (("MIN", "MINIFS", "SMALL"), _cue_words(INTENTS["MIN"], ("fewest", "cheapest", "shortest", "earliest",
                                                                      "lightest"))),
     "COUNT": (("COUNT", "COUNTA", "COUNTIF", "COUNTIFS", "COUNTBLANK"), _cue_words(INTENTS["COUNT"])),
@@ -355,9 +410,10 @@ AGGREGATE_FAMILIES = {
 # A count is asked for things the request names in its own words (`how many vehicles`, `count of petrol cars`) or by
 # a column that is not a quantity (`tally of Admitted falling within 2024`), not for a column of quantities the
 # table names (`how many covers did we serve` sums the Covers column): the count words (and their `of`) must be
-# followed by a word that is not a number column's header. `tally up` / `count up` is a sum.
-_COUNT_OF_THINGS = re.compile(r"\b(?:how many|how often|number of|(?:count|tally)(?:\s+of\b|(?!\s+of\b)))\s(?!up\b)"
-                              r"(?=[^\W\d_])", re.IGNORECASE)
+# followed by a word that is not a number column's header. `tally up` / `count up` is a sum. The count words are the
+# COUNT family's own, longest first.
+_COUNT_OF_THINGS = re.compile(rf"\b(?:{_alternation(AGGREGATE_FAMILIES['COUNT'][1])})(?:\s+of\b|(?!\s+of\b))\s"
+                              r"(?!up\b)(?=[^\W\d_])", re.IGNORECASE)
 _FAMILY_OF = {name: family for family, (names, _) in AGGREGATE_FAMILIES.items() for name in names}
 # A bound is a comparison, not an aggregate (`at least 4`, `at most 3`, `a minimum of 11`, `max 5 nights`), and
 # `50 min` is minutes.
@@ -399,7 +455,7 @@ def aggregates_asked(table, *requests: str) -> set[str]:
 
 
 def _superlatives(family: str) -> str:
-    return "|".join(re.escape(w) for w in sorted(AGGREGATE_FAMILIES[family][1], key=len, reverse=True) if " " not in w)
+    return _alternation(w for w in AGGREGATE_FAMILIES[family][1] if " " not in w)
 
 
 # Which value a rank counts from: the training intent words (`ascending`, `highest first`) and a superlative said to
@@ -464,9 +520,7 @@ def aggregated_column(formula: str) -> str | None:
     if not call or call[0] not in _FAMILY_OF or not call[1]:
         return None
     name, args = call
-    target = args[2] if name in ("SUMIF", "AVERAGEIF") and len(args) == 3 else args[0]
-    m = CELL_RANGE.fullmatch(target.strip())
-    return m.group(1) if m and m.group(1) == m.group(3) else None
+    return range_column(args[2] if name in ("SUMIF", "AVERAGEIF") and len(args) == 3 else args[0])
 
 
 def aggregate_agrees(formula: str, asked: set[str]) -> bool:
@@ -615,12 +669,20 @@ def sums_numbers(formula: str, table) -> bool:
     return True
 
 
+def gives_one_value(formula: str, table) -> bool:
+    """Whether `formula` runs on `table` without an Excel error and gives one value, not an array: `=ABS(H2:H17)`
+    or `=LEN(B2:B15)` would spill a column of results where the user asked for one answer (no reference of the
+    generator, the hand-written or the independent set gives an array)."""
+    result = execute(formula, table)
+    return result.ok and not isinstance(result.value, tuple)
+
+
 def criteria_match(formula: str, table) -> bool:
     """Every text criterion of the COUNTIF / SUMIF / AVERAGEIF / MAXIFS family in `formula` equals some cell of its
-    criteria column (as Excel compares: ignoring case). `=MAXIFS(B2:B17,G2:G17,"marco")` tests names against the
-    tips column and matches nothing; like an #N/A, that is almost never what was asked. Comparisons, numbers,
-    wildcards (`*`, `?`, `~`), `<>`, expressions and criteria on a date column are not checked; neither is a table
-    without values."""
+    criteria column (as Excel compares: ignoring case). `=MAXIFS(B2:B17,G2:G17,"marco")` tests names against the tips
+    column and matches nothing; like an #N/A, that is almost never what was asked. Comparisons, numbers, wildcards (`*`,
+    `?`, `~`), `<>` and expressions are not checked, nor is a text with a digit on a date column (`holds_text`); neither
+    is a table without values."""
     if not table.has_values:
         return True
     for m, marks, text, wildcard in text_criteria(formula):
@@ -637,8 +699,11 @@ def criteria_match(formula: str, table) -> bool:
 
 def holds_text(column, text: str) -> bool:
     """Whether some cell of `column` equals `text` as Excel's criteria compare it (ignoring case). A date column
-    holds any text: its cells are serial numbers, and "2024-01-01" still matches one."""
-    return column.kind == DATE or text.lower() in {str(v).lower() for v in column.values if v is not None}
+    holds any text with a digit in it: its cells are serial numbers, and "2024-01-01" or "Mar 5, 2024" still matches
+    one; a word without one ("East") matches none unless a cell holds it as text ("TBD")."""
+    if column.kind == DATE and any(c.isdigit() for c in text):
+        return True
+    return text.lower() in {str(v).lower() for v in column.values if v is not None}
 
 
 # A criterion that compares (`">4"`, `"<="&DATE(2024,3,1)`, `">"&150`) and the one-column range it tests.
@@ -754,17 +819,19 @@ def is_number(text: str) -> bool:
 
 def pick_candidate(candidates: list[str], table, request: str, written: str | None = None) -> str:
     """Choose among beam candidates (best first) the first that best meets, in this order of importance: it runs on
-    `table` without an error, each of its text criteria matches a cell (`criteria_match`), its ranges span the
-    data rows (`ranges_span_data`), it sums no column of text (`sums_numbers`), combines no value with itself
-    (`no_self_operation`), gives each function as many arguments as Excel accepts (`takes_its_arguments`) and compares
-    like with like (`compares_like_values`); then its `Checks`
+    `table` without an error and gives one value (`gives_one_value`), each of its text criteria matches a cell
+    (`criteria_match`), its ranges span the data rows (`ranges_span_data`), it sums no column of text (`sums_numbers`),
+    combines no value with itself (`no_self_operation`), gives each function as many arguments as Excel accepts
+    (`takes_its_arguments`) and compares like with like (`compares_like_values`); then its `Checks`
     (`request_checks`): it uses every column the request links to (`linking.link_columns`); it tests every
     comparison the request states (`over 4200` -> `">4200"` or `C4>4200`: `linking.request_comparisons`; an IF may
     test it the other way round with its labels swapped), and none when the request states no number and words no
     comparison; it quotes every cell value the request names (`for 7B` -> `"7B"`, ignoring case as Excel's criteria
     do) and catches a lookup's miss when the request gives a fallback (`catches_missing`), or meets as many of these
-    and of the texts the request quotes as it can; it writes every number the request states (`3 chars starting at 2` -> `MID(A3,2,3)`, `first two
-    letters` -> `LEFT(A3,2)`: `linking.request_numbers`) and no count or rank it does not (`counts_stated`).
+    and of the texts the request quotes as it can (an IF's labels count as two: they are the answer the user sees);
+    it writes every number the request states (`3 chars starting at 2` -> `MID(A3,2,3)`, `first two letters` ->
+    `LEFT(A3,2)`: `linking.request_numbers`), no count or rank it does not (`counts_stated`) and rounds only to the
+    places it states (`rounds_as_stated`).
 
     Execution-guided: a formula that gives #N/A, #DIV/0! or #VALUE! on the user's own table is almost never what
     was asked (a value that is not in the column, a criterion on the wrong column), and the next beam often is.
@@ -787,7 +854,7 @@ def pick_candidate(candidates: list[str], table, request: str, written: str | No
     check = request_checks(table, request, written, links)
     stated = stated_numbers(request, links)
     runs = [ranges_span_data(f, table, request, stated) and no_self_operation(f) and takes_its_arguments(f) and (
-        not table.has_values or execute(f, table).ok and criteria_match(f, table) and sums_numbers(f, table)
+        not table.has_values or gives_one_value(f, table) and criteria_match(f, table) and sums_numbers(f, table)
         and compares_like_values(f, table)) for f in candidates]
     scores = [(ok, *check(formula)) for formula, ok in zip(candidates, runs)]
     best = max(scores)
@@ -801,9 +868,10 @@ class Checks(NamedTuple):
     comparisons: bool  # tests every comparison the request states; none but with 0 if it states none at all
     values: bool  # quotes every cell value the request names (or its record's cell), shows the IF labels it gives,
     # and catches a lookup's miss when the request gives a fallback
-    values_met: int  # how many of those it meets, and of the texts the request quotes: one of two values beats none
+    values_met: int  # how many of those it meets, and of the texts the request quotes: one of two values beats none;
+    # the IF's labels count as two
     numbers: bool  # writes every number the request states, no rank or row-copied count it does not, ranks in the
-    # order it says
+    # order it says, rounds only to places it states
     reshaping: bool  # reshapes a named record's value only in a way some word asks for, never in a way one refuses,
     # and joins values into one text only when asked
     aggregate: bool  # aggregates only in a family the request asks for (`aggregate_agrees`), or, asked only to
@@ -938,6 +1006,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     stated = request_comparisons(request)
     numbers = stated_numbers(without_rank_orders(request), links)
     counts = stated_counts(request, written or "")
+    places = stated_places(request, written or "")
     order = rank_order_asked(request, written or "")
     invented = not numbers and not states_a_comparison(request)  # nothing to compare with: any comparison is made up
     labels = request_labels(request if written is None else written)
@@ -956,11 +1025,13 @@ def request_checks(table, request: str, written: str | None = None, links=None):
         quoted, cells = quoted_values(formula), single_cells(formula)
         rows = {row for _, row in cells}
         shown = if_results(formula) if labels else None
+        shows_labels = shown is not None and len(shown) == 2 and set(shown) == set(labels)
         met = sum(bool(values & quoted) for values in named.values()) + sum(
             any(value in quoted or row in rows for value, row in found) for found in records.values()) + (
-            shown is None or len(shown) == 2 and set(shown) == set(labels)) + (
-            fallback and catches_missing(formula)) + (ordered is not None and ordered(formula))
+            shown is None or shows_labels) + (fallback and catches_missing(formula)) + (
+            ordered is not None and ordered(formula))
         all_met = met == required
+        met += shows_labels  # what the IF shows is the answer the user sees: its labels weigh as two values
         if said:  # a text the user quoted is written as typed: counted, not required (it may be a cell or a format)
             literals = quoted | {text.lower() for text in string_literals(formula)[0]}
             met += sum(text.lower() in literals for text in said)
@@ -971,8 +1042,8 @@ def request_checks(table, request: str, written: str | None = None, links=None):
                          for letter in linked - referenced_columns(formula))
         compared = not invented or not {value for _, value in formula_comparisons(formula)} - {"0"}
         return Checks(columns_ok, tests_stated(formula, stated, labels) and compared, all_met, met,
-                      numbers <= formula_numbers(formula) and counts_stated(formula, counts) and ranks_in_order(
-                          formula, order),
+                      numbers <= formula_numbers(formula) and counts_stated(formula, counts)
+                      and rounds_as_stated(formula, places) and ranks_in_order(formula, order),
                       not called & unasked and (joins or not joined_pieces(formula)),
                       aggregate_agrees(formula, asked)
                       or asked == {"COUNT"} and aggregated_column(formula) in quantities)

@@ -14,24 +14,27 @@ from collections import defaultdict
 
 from .linking import (QUOTED_TEXT, link_columns, ordered_comparisons, request_fallback, request_labels,
                       request_mid_start, request_numbers, request_replacement, states_a_comparison)
-from .ranking import (CALL_NAME, CELL_RANGE, MID_CALL, aggregate_agrees, aggregates_asked, blank_strings,
-                      call_arguments, calls_of, comparison_sites, formula_comparisons, holds_text, if_arguments,
-                      if_results, is_number, quoted_values, ranges_span_data, stated_numbers, string_literal,
-                      text_column, text_criteria, unasked_reshapings)
+from .ranking import (CALL_NAME, CELL_RANGE, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
+                      blank_strings, call_arguments, calls_of, comparison_sites, formula_comparisons, holds_text,
+                      if_arguments, if_results, is_number, places_written, quoted_values, range_column,
+                      ranges_span_data, stated_numbers, stated_places, string_literal, text_column, text_criteria,
+                      unasked_reshapings)
 from .table import NUMBER, TEXT
 
 
 def repaired(candidates: list[str], table, reading: str, written: str) -> list[str]:
     """`candidates` (best first) with every repair's copies: a named record looked up, criteria values filled in
     from the linked cells, criteria moved to the column holding their value, the stated comparison written in, text
-    columns dropped from a sum, the aggregate the request asks for, criteria nothing supports dropped, a named value
-    added as a criterion, column ranges over the data rows, an IF's labels from the request. `reading` is what the
+    columns dropped from a sum, the aggregate the request asks for, a rounding nobody asked for dropped, criteria
+    nothing supports dropped, a named value added as a criterion, column ranges over the data rows, a lookup with the
+    fallback the request gives, arguments in the request's order, an IF's labels from the request. `reading` is what the
     model read (the request, or its rewrite), `written` the request as typed (labels and cue words are read from
     it)."""
     candidates = with_record_lookups(candidates, table, reading, written)
     candidates = with_criteria_columns(with_linked_values(candidates, table, reading), table, reading)
     candidates = with_text_dropped(with_stated_comparison(candidates, reading), table)
     candidates = with_asked_aggregate(candidates, table, reading, written)
+    candidates = with_unasked_rounding_dropped(candidates, reading, written)
     candidates = with_unsupported_criteria_dropped(candidates, table, reading, written)
     candidates = with_named_criteria_added(candidates, table, reading)
     candidates = with_data_ranges(candidates, table, reading)
@@ -205,6 +208,21 @@ _SAME_LAYOUT = ({"SUM": "SUM", "AVERAGE": "AVERAGE", "MEDIAN": "MEDIAN", "MAX": 
                 {"MAX": "LARGE", "MIN": "SMALL"})
 
 
+def with_unasked_rounding_dropped(candidates: list[str], request: str, written: str = "") -> list[str]:
+    """`candidates` (best first), each formula that is one ROUND / ROUNDUP / ROUNDDOWN to a number of places the
+    request does not state (`ranking.stated_places`) followed by what it rounds: `=ROUND(AVERAGE(D2:D36),2)` for
+    "weight averaged over every row" also as `=AVERAGE(D2:D36)`. The model rounds where its training requests often
+    do; the ranking refuses the made-up places (`ranking.rounds_as_stated`), and the copy is what was asked."""
+    places = stated_places(request, written)
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        call = call_arguments(formula)
+        if call and call[0] in ROUNDING_CALLS and len(call[1]) == 2 and not places_written(call[1], places):
+            out.append("=" + call[1][0].strip())
+    return list(dict.fromkeys(out))
+
+
 def with_asked_aggregate(candidates: list[str], table, request: str, written: str = "") -> list[str]:
     """`candidates` (best first), each that aggregates in a family the request does not ask for followed by its
     copies in the families it does (`ranking.aggregates_asked`): `=MAXIFS(E2:E19,B2:B19,"Standard")` for "fewest
@@ -277,10 +295,10 @@ _COMPARISON_CRITERION = re.compile(r'"(?:>=|<=|<>|>|<)(?=-?[\d.]|"\s*&\s*(?:-?\d
 def with_unsupported_criteria_dropped(candidates: list[str], table, request: str, written: str = "") -> list[str]:
     """`candidates` (best first), each COUNTIFS / SUMIFS / AVERAGEIFS / MAXIFS / MINIFS with criteria nothing
     supports followed by its copy without them: a comparison when the request states no number and words no
-    comparison (`=MAXIFS(E2:E15,C2:C15,"Events",G2:G15,"<="&DATE(2023,9,1))` for "most hours on the Events
-    committee" also as `=MAXIFS(E2:E15,C2:C15,"Events")`), and a text its column does not hold (`D2:D16,"Downloads"`: a header word
-    tested against the season numbers). With no criteria left, the aggregate of the whole column
-    (`=MAX(G2:G16)` for "most downloads for a single episode"). A count whose every criterion is a made-up
+    comparison (`=MAXIFS(E2:E15,C2:C15,"Events",G2:G15,"<="&DATE(2023,9,1))` for "most hours on the Events committee"
+    also as `=MAXIFS(E2:E15,C2:C15,"Events")`), and a text its column does not hold (`D2:D16,"Downloads"`: a header word
+    tested against the season numbers; a word tested against a date column). With no criteria left, the aggregate of the
+    whole column (`=MAX(G2:G16)` for "most downloads for a single episode"). A count whose every criterion is a made-up
     comparison is also offered, after every candidate, as the count of the entries of the column it tested
     (`=COUNTA(A2:A11)` for "how many reps are listed"); not one testing a text the column lacks, whose answer may
     well be 0 (`how many horror films`).
@@ -310,29 +328,24 @@ def with_unsupported_criteria_dropped(candidates: list[str], table, request: str
             out.append(f"={name}({','.join(head + [x for pair in kept for x in pair])})")
         elif target is not None and CELL_RANGE.fullmatch(target):
             out.append(f"={_IFS_PLAIN[name]}({target})")
-        elif target is None and _one_column(pairs[0]) and all(
+        elif target is None and range_column(pairs[0]) and all(
                 invented_comparisons and _COMPARISON_CRITERION.match(crit) for crit in pairs[1::2]):
             counts.append(f"=COUNTA({pairs[0].strip()})")  # every criterion made up: the column's entries
     return list(dict.fromkeys(out + counts))
 
 
-def _one_column(reference: str) -> bool:
-    m = CELL_RANGE.fullmatch(reference.strip())
-    return bool(m) and m.group(1) == m.group(3)
-
-
 def _unheld_text(table, reference: str, criterion: str) -> bool:
     """Whether `criterion` is a plain text (no comparison, no wildcard) that no cell of the one-column range
     `reference` holds, ignoring case; False for a table without values."""
-    m = CELL_RANGE.fullmatch(reference.strip())
+    letter = range_column(reference)
     text = criterion.strip()
-    if not table.has_values or not m or m.group(1) != m.group(3) or not re.fullmatch(r'"=?[^"*?~<>=]+"', text):
+    if not table.has_values or letter is None or not re.fullmatch(r'"=?[^"*?~<>=]+"', text):
         return False
     value = text[1:-1].lstrip("=").lower()
     if is_number(value):  # Excel matches `"4"` to a cell holding 4.0
         return False
     try:
-        column = table.column(m.group(1).upper())
+        column = table.column(letter)
     except (KeyError, ValueError):
         return False
     return not holds_text(column, value)
