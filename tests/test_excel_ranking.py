@@ -314,6 +314,7 @@ def test_no_made_up_rank_or_count_no_unasked_join_no_case_ruled_out_and_the_rank
     assert not counts_stated("=RIGHT(A3,3)", {"1"}) and counts_stated('=LEFT(A3,FIND(" ",A3)-1)', {"1"})
     assert counts_stated("=LEFT(A3,2)", {"1"})  # a prefix may be as long as the data's codes are
     assert not counts_stated("=MID(A3,3,3)", {"1"}) and counts_stated("=MID(A3,2,2)", {"1"})
+    assert counts_stated("=MID(A5,4,5)", {"1"})  # the number part of a code in row 5 may be 5 long
     assert stated_counts("from the code in row 2, 2 characters starting at 5") == {"1", "2", "5"}
     assert pick_candidate(["=LARGE(D2:D5,3)", "=MAX(D2:D5)"], table, "runtime, the biggest one") == "=MAX(D2:D5)"
     assert pick_candidate(["=LARGE(D2:D5,3)", "=MAX(D2:D5)"], table, "3rd biggest runtime") == "=LARGE(D2:D5,3)"
@@ -322,10 +323,15 @@ def test_no_made_up_rank_or_count_no_unasked_join_no_case_ruled_out_and_the_rank
     rounded = "=ROUND(AVERAGE(D2:D5),2)"  # places nobody stated
     assert stated_places("runtime averaged over every film") == set()
     assert stated_places("average runtime of row 2, 2 dp") == {"0", "2"} and stated_places("row 2, 2 d.p.") == {"2"}
-    assert stated_places("average runtime to one decimal place") == {"0", "1"}
-    assert stated_places("average runtime rounded to the nearest hundred") == {"0", "-2"}
-    assert stated_places("total fees to the nearest cent") == {"0", "2"}
-    assert stated_places("average runtime as a whole number") == {"0"}
+    for said, places in (("to one decimal place", {"0", "1"}), ("to a single decimal", {"0", "1"}),
+                         ("with one-decimal precision", {"0", "1"}), ("with no decimals", {"0"}),
+                         ("rounded to the nearest hundred", {"0", "-2"}), ("rounded to hundreds", {"0", "-2"}),
+                         ("to the nearest $1,000", {"0", "-3", "1000"}),
+                         ("to the nearest ten thousand", {"0", "-4", "10"}), ("to the nearest million", {"0", "-6"}),
+                         ("in tenths", {"1"}), ("to the nearest cent", {"0", "2"}),
+                         ("as a whole number", set()), ("to the nearest whole number", {"0"}),
+                         ("of rows 2 to 5, 2 d.p", {"2"})):
+        assert stated_places(f"average runtime {said}") == places, said
     for unasked in (rounded, "=ROUND(AVERAGE(D2:D5),1)", "=ROUNDUP(AVERAGE(D2:D5),0)", "=ROUND(MAX(D2:D5),0)+1"):
         assert not rounds_as_stated(unasked, set()), unasked
     assert rounds_as_stated(rounded, {"0", "2"}) and rounds_as_stated("=ROUND(AVERAGE(D2:D5),-2)", {"0", "-2"})

@@ -192,13 +192,14 @@ def formula_numbers(formula: str) -> set[str]:
 # The rank LARGE and SMALL take is one the user gives (`2nd biggest`); a count LEFT and RIGHT take may come from the
 # data (`area code` is 3 characters) but not from the row the request names (argument index).
 _RANK_ARGUMENTS = {"LARGE": 1, "SMALL": 1}
-_CHARACTER_COUNTS = {"LEFT": 1, "RIGHT": 1, "MID": 2}
+_CHARACTER_COUNTS = {"LEFT": (1,), "RIGHT": (1,), "MID": (1, 2)}  # the arguments that copy the row together
 _ORDINAL_WORDS = {word: str(n) for n, word in enumerate(
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split(), 1)}
 _ORDINAL_WORD = re.compile(r"\b(" + "|".join(_ORDINAL_WORDS) + r")\b", re.IGNORECASE)
-# a number of places or characters (`row 2, 2 dp`, `row 2, 2 characters`) is no row of the list
+# a number of places or characters (`row 2, 2 dp`, `row 2, 2 characters`) is no row of the list (training words
+# only: `char`, `digits`, `place` are the held-out split's, `_cue_words`)
 _ROW_NUMBER = (r"(?:#\s*)?(?:\d+|" + "|".join(NUMBER_WORDS) + r")\b"
-               r"(?!\s*(?:dp\b|d\.p\.|decimal|places?\b|digits?\b|char|letter))")
+               r"(?!\s*(?:dp\b|d\.?p\b|decimals?\b|places\b|characters?\b|chars\b|letters?\b))")
 _ROW_NUMBERS = re.compile(rf"\brows?\s+{_ROW_NUMBER}(?:\s*(?:,|-|to|and|through)\s*{_ROW_NUMBER})*", re.IGNORECASE)
 _CELL_ROW = re.compile(r"^\$?[A-Z]{1,3}\$?(\d+)$")
 
@@ -214,19 +215,19 @@ def stated_counts(*requests: str) -> set[str]:
 def counts_stated(formula: str, counts: set[str]) -> bool:
     """Every rank LARGE / SMALL take, where the formula writes it as a number, is one of `counts` (`stated_counts`):
     `=LARGE(E2:E14,3)` for "biggest one" makes its rank up. A count of characters LEFT / RIGHT / MID take may be the
-    data's (a 5-digit zip code), but one that is only the row of the cell it cuts (`=RIGHT(A3,3)` or `=MID(A3,3,3)`
-    for "row 3 with no uppercase", `=RIGHT(B5,5)` for the record in row 5) is the model copying the row, not a
-    count."""
+    data's (a 5-digit zip code), but one that is only the row of the cell it cuts (`=RIGHT(A3,3)` or `=MID(A3,3,3)`,
+    start and count both, for "row 3 with no uppercase", `=RIGHT(B5,5)` for the record in row 5) is the model copying
+    the row, not a count."""
     for name, index in _RANK_ARGUMENTS.items():
         for _, _, args in calls_of(formula, name):
             written = args[index].strip() if len(args) > index else ""
             if is_number(written) and normalise_number(written) not in counts:
                 return False
-    for name, index in _CHARACTER_COUNTS.items():
+    for name, indices in _CHARACTER_COUNTS.items():
         for _, _, args in calls_of(formula, name):
-            written = args[index].strip() if len(args) > index else ""
+            written = [args[i].strip() if len(args) > i else "" for i in indices]
             cell = _CELL_ROW.match(args[0].strip())
-            if is_number(written) and normalise_number(written) not in counts and cell and cell[1] == written:
+            if cell and all(is_number(w) and normalise_number(w) not in counts and w == cell[1] for w in written):
                 return False
     return True
 
@@ -333,27 +334,48 @@ def _cue_words(*pools: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p for pool in pools for p in pool if not set(re.findall(r"[a-z]+", p.lower())) & held_out_only)
 
 
-# Places a request gives in words: `one decimal place`, `no decimals`, `nearest hundred`, `nearest cent`.
-_PLACES_IN_WORDS = re.compile(r"\b(no|zero|one|two|three)\s+(?:decimal|dp\b|d\.p\.|places?\b|digits?\b)|"
-                              r"\bnearest\s+(?:whole|integer|unit|(tenths?|hundredths?|thousandths?|cents?|penny|pence)"
-                              r"|(10|ten|tens|100|hundreds?|1,?000|thousands?))\b", re.IGNORECASE)
-_PLACE_WORDS = {"no": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "tenth": "1", "hundredth": "2",
-                "thousandth": "3", "cent": "2", "penny": "2", "pence": "2", "10": "-1", "ten": "-1", "100": "-2",
-                "hundred": "-2", "1000": "-3", "1,000": "-3", "thousand": "-3"}  # whole, integer, unit: 0
-_ROUNDING = _cue_words(INTENTS["ROUND"], ("whole number", "nearest"))
+# Places a request gives in words. A number word right before `decimal` / `dp` (`one decimal place`, `a single
+# decimal`, `no decimals`); a fraction's name (`tenths`, `the nearest hundredth`, `nearest cent`); a power of ten to
+# round to, in digits or words, after `nearest` or `to (the)` (`nearest 1,000`, `nearest $100`, `to the nearest ten
+# thousand`, `rounded to hundreds`): Excel writes that as minus its number of zeros.
+_PLACES_BEFORE_DECIMAL = re.compile(r"\b(no|zero|a|single|one|two|three|four)[\s-]+(?:decimals?\b|dp\b|d\.?p\b)",
+                                    re.IGNORECASE)
+_FRACTION_PLACES = re.compile(r"\b(tenths?|hundredths?|thousandths?|cents?|penny|pence)\b", re.IGNORECASE)
+_MAGNITUDE = re.compile(r"\b(?:nearest|to)\s+(?:the\s+)?(?:\$|£|€)?"
+                        r"(\d{1,3}(?:,\d{3})+|\d+|ten|hundred|thousand|million)((?:\s+(?:thousand|million))*)s?\b",
+                        re.IGNORECASE)
+_WORD_PLACES = {"no": 0, "zero": 0, "a": 1, "single": 1, "one": 1, "two": 2, "three": 3, "four": 4, "tenth": 1,
+                "hundredth": 2, "thousandth": 3, "cent": 2, "penny": 2, "pence": 2}
+_MAGNITUDE_ZEROS = {"ten": 1, "hundred": 2, "thousand": 3, "million": 6}
+_ROUNDING = _cue_words(INTENTS["ROUND"], ("nearest",))
 ROUNDING_CALLS = ("ROUND", "ROUNDUP", "ROUNDDOWN")
+
+
+def _magnitude_places(amount: str, scale: str) -> str | None:
+    """`1,000` -> "-3", `ten` + ` thousand` -> "-4"; None for a number that is not a power of ten (`nearest 5`)."""
+    digits = amount.replace(",", "").lower()
+    zeros = _MAGNITUDE_ZEROS.get(digits)
+    if zeros is None:
+        if not re.fullmatch(r"10*", digits):
+            return None
+        zeros = len(digits) - 1
+    zeros += sum(_MAGNITUDE_ZEROS[word] for word in scale.lower().split())
+    return str(-zeros) if zeros else None
 
 
 def stated_places(*requests: str) -> set[str]:
     """The numbers of decimal places the requests could mean: the numbers they state outside row numbers
-    (`to 2 dp`, `with 0 digits after the point`), places in words (`one decimal place`, `nearest hundred` -> -2,
-    `nearest cent` -> 2) and, when a word asks for rounding (`rounded`, `nearest`), 0: a whole number."""
+    (`to 2 dp`, `with 0 digits after the point`), places in words (`one decimal place`, `tenths`, `nearest cent` ->
+    2, `nearest hundred` or `nearest $100` -> -2) and, when a word asks for rounding (`rounded`, `nearest`,
+    `decimals`), 0: a whole number. Number words are read as numbers, as `linking.request_numbers` reads them."""
     places = set()
     for r in requests:
         places |= request_numbers(_ROW_NUMBERS.sub(" ", r))
-        for m in _PLACES_IN_WORDS.finditer(r):
-            word = (m.group(1) or m.group(2) or m.group(3) or "").lower()
-            places.add(_PLACE_WORDS.get(word, _PLACE_WORDS.get(word.removesuffix("s"), "0")))  # tenths, hundreds
+        places |= {str(_WORD_PLACES[m[1].lower()]) for m in _PLACES_BEFORE_DECIMAL.finditer(r)}
+        for m in _FRACTION_PLACES.finditer(r):  # tenths, cents: the singular's places
+            word = m[1].lower()
+            places.add(str(_WORD_PLACES.get(word, _WORD_PLACES.get(word.removesuffix("s")))))
+        places |= {p for m in _MAGNITUDE.finditer(r) if (p := _magnitude_places(m[1], m[2])) is not None}
         if says(r, _ROUNDING):
             places.add("0")
     return places
