@@ -225,12 +225,23 @@ def test_constrained_strings_must_be_copied_from_the_request_or_a_cell():
     for bad in ['=SUMIF(A2:A3,"R",B2:B3)', '=SUMIF(A2:A3,"ross",B2:B3)', '=SUMIF(A2:A3,"ossi",B2:B3)']:
         assert not copies_only(bad, copy_sources(table, "sales for Rossi's team")), bad
     assert copies_only('=SUMIF(A2:A3,"Liity",B2:B3)', None)  # no sources: grammar only
+    # a beam re-reads its closed literals at every step: each one's verdict is worked out once per request
+    from tinyslm_hf.excel.constrained import CopyTargets
+    targets, worked_out = CopyTargets(sources), []
+    original = targets._allows
+    targets._allows = lambda content, complete: worked_out.append((content, complete)) or original(content, complete)
+    garbled = '=IF(A2>1,"Leeds","York","Leeds","Liity","Leeds"'
+    for i in range(len(garbled) + 1):
+        assert copies_only(garbled[:i], targets) == copies_only(garbled[:i], sources), garbled[:i]
+    assert len(worked_out) == len(set(worked_out))  # each verdict once, however often it is asked for
+    assert sorted(content for content, complete in worked_out if complete) == ["Leeds", "Liity", "York"]
 
     # the constraint never blocks a right answer: every prefix of every reference passes it
     examples = list(generate("train", 300, seed=3)) + list(generate("test", 300, seed=3)) + handwritten_examples()
     for ex in examples:
         sources = copy_sources(ex.table, ex.request)
-        assert all(copies_only(ex.formula[:i], sources) for i in range(len(ex.formula) + 1)), ex.formula
+        targets = CopyTargets(sources)  # shared by every prefix, as a beam's processor shares it
+        assert all(copies_only(ex.formula[:i], targets) for i in range(len(ex.formula) + 1)), ex.formula
 
 
 def test_resumed_formula_scan_equals_a_scan_from_the_start():

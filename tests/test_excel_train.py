@@ -105,7 +105,7 @@ def test_tiny_train_eval_ask_end_to_end_through_the_cli(tmp_path, capsys):
         m = metrics[mode]
         assert m["n"] == 6 and 0 <= m["execution_accuracy"] <= 1
         # the defaults: the best measured decoding
-        assert m["synonyms"] is True and m["candidates"] == 4 and m["readings"] == 3
+        assert m["synonyms"] is True and m["candidates"] == 8 and m["readings"] == 3
         assert set(m["per_difficulty"]) <= {"easy", "medium", "hard"} and m["per_function"]
     assert metrics["plain"]["constrained"] is False and metrics["constrained"]["constrained"] is True
     # without the thesaurus there is nothing to read another way: one reading, and no complaint about the default

@@ -227,6 +227,10 @@ class CopyTargets:
         self.starts = [i for i in range(len(self.request)) if not _inside_word(self.request, i)]
         self.cells = {c.lower() for c in sources[1:]}
         self.cell_prefixes = {c[:i] for c in self.cells for i in range(len(c) + 1)}
+        # every step re-reads the answer's closed literals, and the beams of one prompt try the same open ones: one
+        # dict lookup instead of a scan of the request (a degenerate beam writing a dozen strings spent most of its
+        # time here); the processor, and with it this cache, lives for one batch
+        self._verdicts: dict[tuple[str, bool], bool] = {}
 
     def _in_request(self, value: str, complete: bool) -> bool:
         if complete and value.strip() in ("a", "i"):  # the article and the pronoun are no values
@@ -240,6 +244,12 @@ class CopyTargets:
         """True if a string literal's content (after an optional comparison operator, ignoring case as Excel's
         criteria do) is one of the targets, or a prefix of one while the string is open; or only punctuation and
         spaces (separators such as "-" or ", " may be named rather than quoted: "joined with a dash")."""
+        verdict = self._verdicts.get((content, complete))
+        if verdict is None:
+            verdict = self._verdicts[(content, complete)] = self._allows(content, complete)
+        return verdict
+
+    def _allows(self, content: str, complete: bool) -> bool:
         value = _without_operator(content).lower()
         if not any(ch.isalnum() for ch in value):
             return True
