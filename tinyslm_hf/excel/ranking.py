@@ -189,8 +189,8 @@ def formula_numbers(formula: str) -> set[str]:
     return {normalise_number(n) for n in re.findall(r"\d+(?:\.\d+)?", formula)}
 
 
-# The rank LARGE and SMALL take is one the user gives (`2nd biggest`); a count LEFT and RIGHT take may come from the
-# data (`area code` is 3 characters) but not from the row the request names (argument index).
+# The rank LARGE and SMALL take is one the user gives (`2nd biggest`); a count LEFT, RIGHT and MID take may come from
+# the data (`area code` is 3 characters) but not from the row the request names (argument indices).
 _RANK_ARGUMENTS = {"LARGE": 1, "SMALL": 1}
 _CHARACTER_COUNTS = {"LEFT": (1,), "RIGHT": (1,), "MID": (1, 2)}  # the arguments that copy the row together
 _ORDINAL_WORDS = {word: str(n) for n, word in enumerate(
