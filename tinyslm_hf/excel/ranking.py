@@ -204,11 +204,17 @@ _ROW_NUMBERS = re.compile(rf"\brows?\s+{_ROW_NUMBER}(?:\s*(?:,|-|to|and|through)
 _CELL_ROW = re.compile(r"^\$?[A-Z]{1,3}\$?(\d+)$")
 
 
+def _numbers_outside_rows(request: str) -> set[str]:
+    """The numbers a request states (`linking.request_numbers`) outside its row numbers: `row 3` names a row, so it
+    is no count and no number of places."""
+    return request_numbers(_ROW_NUMBERS.sub(" ", request))
+
+
 def stated_counts(*requests: str) -> set[str]:
     """The numbers the requests could mean as a count or a rank: 1 (one character, the top value), the numbers they
     state outside row numbers (`first 3`, `2nd`, `two`; `row 3` names a row, not how many characters) and their
     ordinal words (`second biggest` -> 2)."""
-    return {"1"} | {number for r in requests for number in request_numbers(_ROW_NUMBERS.sub(" ", r))} | {
+    return {"1"} | {number for r in requests for number in _numbers_outside_rows(r)} | {
         _ORDINAL_WORDS[word.lower()] for r in requests for word in _ORDINAL_WORD.findall(r)}
 
 
@@ -370,7 +376,7 @@ def stated_places(*requests: str) -> set[str]:
     `decimals`), 0: a whole number. Number words are read as numbers, as `linking.request_numbers` reads them."""
     places = set()
     for r in requests:
-        places |= request_numbers(_ROW_NUMBERS.sub(" ", r))
+        places |= _numbers_outside_rows(r)
         places |= {str(_WORD_PLACES[m[1].lower()]) for m in _PLACES_BEFORE_DECIMAL.finditer(r)}
         for m in _FRACTION_PLACES.finditer(r):  # tenths, cents: the singular's places
             word = m[1].lower()
