@@ -8,9 +8,10 @@ import pytest
 from tinyslm_hf.excel.independent import independent_examples
 from tinyslm_hf.excel.ranking import (aggregate_agrees, aggregates_asked, called_functions, compares_like_values,
                                       counts_stated, criteria_match, formula_comparisons, gives_one_value,
-                                      joined_pieces, joins_asked, no_self_operation, pick_candidate, rank_order_asked,
-                                      ranks_in_order, refused_reshapings, request_checks, rounds_as_stated,
-                                      stated_counts, stated_places)
+                                      is_superlative, joined_pieces, joins_asked, names_an_extreme, no_self_operation,
+                                      pick_candidate, rank_order_asked, ranks_in_order, refused_reshapings,
+                                      request_checks, rounds_as_stated, stated_counts, stated_places,
+                                      totals_by_default)
 from tinyslm_hf.excel.repairs import (repaired, with_asked_aggregate, with_data_ranges, with_fallback_lookup,
                                       with_named_criteria_added, with_unasked_rounding_dropped,
                                       with_unsupported_criteria_dropped)
@@ -149,9 +150,45 @@ def test_the_aggregate_family_is_the_one_the_request_asks_for(references):
     assert aggregate_agrees("=MAX(D2:D5)", set())
 
     generated, people = references
-    refused = [ex.request for ex in generated if not request_checks(ex.table, ex.request)(ex.formula).aggregate]
-    assert len(refused) <= len(generated) // 1000, refused
+    seen = [ex for ex in generated if ex.split != "test"]  # held-out wording: `test_a_conditional_aggregate_...`
+    refused = [ex.request for ex in seen if not request_checks(ex.table, ex.request)(ex.formula).aggregate]
+    assert len(refused) <= len(seen) // 1000, refused
     assert all(request_checks(ex.table, ex.request)(ex.formula).aggregate for ex in people)
+
+
+def test_a_conditional_aggregate_nobody_names_is_a_total(references):
+    """"minutes of sci-fi films" names no aggregate: a conditional one is a total (SUMIFS), not the MAXIFS or
+    AVERAGEIF the model may write, and the repair offers the total. A superlative by its form (`slowest`), a word
+    WordNet relates to an extreme (`utmost` -> maximum, `bottom` -> worst, `peak` -> extremum) or a misspelt one
+    (`botom`, `meean`) keeps the model's family. No hand-written or independent reference and no generated one with
+    training wording is refused; of the held-out wording only averages asked for as `typical` are (WordNet leads
+    from it to `normal`, not to `average`)."""
+    table = _films()
+    for word in ("slowest", "heaviest", "biggest", "best", "uppermost", "utmost", "bottom", "peak", "lowest"):
+        assert names_an_extreme(word), word
+    for word in ("forest", "interest", "guest", "west", "retest", "north", "combined", "used", "sold", "made"):
+        assert not names_an_extreme(word), word
+    assert is_superlative("uppermost") and not is_superlative("almost")  # `almost`: an adverb (`most` its synonym)
+    request = "minutes of sci-fi films I watched"
+    assert totals_by_default(table, request)
+    for named in ("slowest sci-fi film", "botom minutes of sci-fi films", "meean minutes of sci-fi films",
+                  "average minutes of sci-fi films", "utmost minutes of a sci-fi film"):
+        assert not totals_by_default(table, named), named
+    assert totals_by_default(table, "sci-fi minutes, films of a minimum of 100 minutes")  # a bound, not an extreme
+    beam, total = '=MAXIFS(D2:D5,E2:E5,"Sci-Fi")', '=SUMIFS(D2:D5,E2:E5,"Sci-Fi")'
+    assert with_asked_aggregate([beam], table, request) == [beam, total, '=SUMIF(E2:E5,"Sci-Fi",D2:D5)']
+    assert not request_checks(table, request)(beam).aggregate and request_checks(table, request)(total).aggregate
+    assert pick_candidate(repaired([beam], table, request, request), table, request) == total
+    assert pick_candidate(repaired([beam], table, "utmost minutes of a sci-fi film", "utmost minutes of a sci-fi film"),
+                          table, "utmost minutes of a sci-fi film") == beam
+    plain = "=MAX(D2:D5)"  # a plain aggregate is the model's call: "release year" may be a MAX
+    assert request_checks(table, "release year of the films")(plain).aggregate
+
+    generated, _ = references  # the people's references and the generated ones with training wording: above
+    refused = [ex.request for ex in generated if ex.split == "test"
+               and not request_checks(ex.table, ex.request)(ex.formula).aggregate]
+    assert refused and all("typical" in r.lower() or "typiccal" in r.lower() or "tpyical" in r.lower()
+                           for r in refused), refused
 
 
 def test_an_aggregate_of_another_family_is_swapped_for_the_asked_one():

@@ -58,7 +58,7 @@ class Link:
         return f"{self.text} = {cells}"
 
 
-def _one_edit(a: str, b: str) -> bool:
+def one_edit(a: str, b: str) -> bool:
     """True when `a` and `b` differ by one insertion, deletion, substitution or adjacent swap."""
     if abs(len(a) - len(b)) > 1 or a == b:
         return False
@@ -84,7 +84,7 @@ def _same_word(request_word: str, name_word: str, exact_case: bool = False, typo
         if a == b + suffix or b == a + suffix:
             return True
     # a typo is forgiven in words, not in codes: PX100244 is not PX100245
-    return typo and len(b) >= 5 and a[:1] == b[:1] and a.isalpha() and b.isalpha() and _one_edit(a, b)
+    return typo and len(b) >= 5 and a[:1] == b[:1] and a.isalpha() and b.isalpha() and one_edit(a, b)
 
 
 _SUFFIXES = ("ing", "ers", "ors", "ion", "ed", "er", "or", "es", "s", "d", "r", "e")
@@ -138,7 +138,7 @@ def says(request: str, phrases) -> bool:
 
 def _said(word: str, meant: str) -> bool:
     return (_same_word(word, meant) or _same_stem(word, meant)
-            or len(meant) == 4 and sorted(word) == sorted(meant) and _one_edit(word, meant))
+            or len(meant) == 4 and sorted(word) == sorted(meant) and one_edit(word, meant))
 
 
 _UNIT = re.compile(r"\s*[(\[]([^)\]]*)[)\]]")  # `Fee (EUR)`, `Weight [kg]`
@@ -522,7 +522,7 @@ _ELSE_AFTER = re.compile(r"^\s*(?:otherwise|if not|in all other cases|in any oth
 def _else_spelled(request: str) -> str:
     """`request` with a misspelt `otherwise` (one letter added, dropped, changed or swapped: `otherise`, `ohterwise`)
     written right, so the labels around it are read as the user meant them."""
-    return re.sub(r"\b[A-Za-z]{8,10}\b", lambda m: "otherwise" if _one_edit(m[0].lower(), "otherwise") else m[0], request)
+    return re.sub(r"\b[A-Za-z]{8,10}\b", lambda m: "otherwise" if one_edit(m[0].lower(), "otherwise") else m[0], request)
 
 
 def request_labels(request: str) -> tuple[str, str] | None:
@@ -602,7 +602,7 @@ def request_replacement(request: str) -> tuple[str, str] | None:
     if _REPLACED_BY.match(between):
         return first, second
     word = between.strip().lower()
-    if len(word) > 4 and any(_one_edit(word, joiner) for joiner in ("with", "into")):  # `replace "a" witth "b"`
+    if len(word) > 4 and any(one_edit(word, joiner) for joiner in ("with", "into")):  # `replace "a" witth "b"`
         between = " with "
     verbs = list(_REPLACING_VERB.finditer(re.split(r"[;.?!]", request[:quoted[0].start()])[-1]))
     if not verbs or not _JOINED_BY.match(between):

@@ -15,12 +15,13 @@ import datetime as _dt
 import math
 import re
 from collections import defaultdict
+from functools import lru_cache
 from typing import NamedTuple
 
 from .constrained import string_literals
 from .executor import execute, single_cells
 from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns,
-                      month_after, normalise_number, request_comparisons, request_fallback, request_labels,
+                      month_after, normalise_number, one_edit, request_comparisons, request_fallback, request_labels,
                       request_mid_start, request_numbers, request_replacement, says, states_a_comparison)
 from .synthetic import phrasings
 from .synthetic.breadth import INTENTS
@@ -465,6 +466,11 @@ def stated_numbers(request: str, links) -> set[str]:
     return request_numbers(without_links(request, links, ("value",)))
 
 
+def _aggregate_words(request: str, links) -> str:
+    """What of `request` may ask for an aggregate: not the words the table names, nor bounds."""
+    return _BOUND_WORDS.sub(" ", without_links(request, links))
+
+
 def aggregates_asked(table, *requests: str) -> set[str]:
     """The aggregate families (`AGGREGATE_FAMILIES`) some word of the requests asks for: `cheapest act's fee` ->
     {"MIN"}; `gap between the highest and lowest` -> {"MAX", "MIN"}; `how many vehicles` -> {"COUNT"}. Words the
@@ -473,13 +479,93 @@ def aggregates_asked(table, *requests: str) -> set[str]:
     asked = set()
     for request in dict.fromkeys(requests):  # a request read as typed is read once
         links = link_columns(table, request) if table is not None else ()
-        text = _BOUND_WORDS.sub(" ", without_links(request, links))
+        text = _aggregate_words(request, links)
         asked |= {family for family, (_, words) in AGGREGATE_FAMILIES.items()
                   if family != "COUNT" and says(text, words)}
         quantities = [link for link in links if link.kind == "header" and _is_number_column(table, link.letter)]
         if _COUNT_OF_THINGS.search(without_links(request, quantities)):
             asked.add("COUNT")
     return asked
+
+
+# A total is what a conditional aggregate means when the request names no aggregate at all: "tips Anna made",
+# "fuel used by the north depot", "nights sold for double rooms" ask for a SUMIF, not the MAXIFS or AVERAGEIF the
+# model may write. A superlative the cue words lack (`slowest`, `quickest`) still asks for an extreme: which one is
+# the model's call. Conditional aggregates of the other families:
+CONDITIONAL_NON_SUMS = frozenset({"AVERAGEIF", "AVERAGEIFS", "MAXIFS", "MINIFS"})
+_IRREGULAR_SUPERLATIVES = frozenset({"best", "worst"})
+_EXTREME_CUES = frozenset(AGGREGATE_FAMILIES["MAX"][1] + AGGREGATE_FAMILIES["MIN"][1] + ("extreme", "extremum"))
+_NON_TOTAL_CUES = tuple(w for family in ("AVERAGE", "MEDIAN", "MAX", "MIN")
+                        for w in AGGREGATE_FAMILIES[family][1] if " " not in w and len(w) >= 3)
+
+
+def is_superlative(word: str) -> bool:
+    """Whether `word` is an adjective's superlative by its form: `slowest` (slow), `heaviest` (heavy), `biggest`,
+    `best`, `uppermost`; not `forest`, `guest`, `west` or `retest` (no adjective under the ending, or a noun or verb
+    of its own), nor `almost` (no adjective)."""
+    from .senses import load_senses
+    from .synonyms import load_thesaurus
+
+    word = word.lower()
+    if word in _IRREGULAR_SUPERLATIVES:
+        return True
+    inventory = load_senses()
+    own = inventory.senses(word)
+    if len(word) >= 6 and word.endswith("most"):
+        return any(sense.pos == "a" for sense in own)
+    if len(word) < 5 or not word.endswith("est"):
+        return False
+    if own and not any(sense.pos in ("a", "r") for sense in own):  # `forest`, `interest`: a noun or verb of its own
+        return False
+    return any(len(base) >= 3 and any(sense.pos == "a" for sense in inventory.senses(base))
+               for base in load_thesaurus().bases(word)[1:])
+
+
+@lru_cache(maxsize=4096)
+def names_an_extreme(word: str) -> bool:
+    """Whether `word` is a superlative (`is_superlative`) or, in any of its WordNet senses, has a synonym or a similar
+    adjective that is one (not a place's: `northernmost`), a maximum or minimum cue word, or an extreme itself:
+    `utmost` (`maximum`), `bottom` (`worst`), `peak` (`extremum`). Hypernyms are too far (`north` -> `direction`)."""
+    from .senses import related_words
+
+    word = word.lower()
+    if is_superlative(word):
+        return True
+    related = related_words(word, max_senses=None, relations=("lemmas", "similar"))
+    return any(other in _EXTREME_CUES or " " not in other and not other.endswith("most") and is_superlative(other)
+               for other in related)
+
+
+@lru_cache(maxsize=4096)
+def _misspells_a_non_total(word: str) -> bool:
+    """Whether `word` is one edit away from a cue word of an average or an extreme (`meean`, `man` for `mean`), or,
+    not being an English word, from one that names an extreme (`botom`, `paek`)."""
+    from .senses import load_senses
+
+    if any(one_edit(word, cue) for cue in _NON_TOTAL_CUES):
+        return True
+    inventory = load_senses()
+    if inventory.base_forms(word):
+        return False
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    edits = {a + b[1:] for a, b in splits if b} | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1} | {
+        a + c + b[1:] for a, b in splits if b for c in letters} | {a + c + b for a, b in splits for c in letters}
+    return any(edit in inventory and names_an_extreme(edit) for edit in edits - {word})
+
+
+def totals_by_default(table, *requests: str) -> bool:
+    """Whether the requests name no aggregate family (`aggregates_asked`), no extreme (`names_an_extreme`) and no
+    misspelt average or extreme (`_misspells_a_non_total`), so that a conditional aggregate they ask for is a total
+    (SUMIF / SUMIFS), not an average or an extreme."""
+    if aggregates_asked(table, *requests):
+        return False
+    for request in dict.fromkeys(requests):
+        text = _aggregate_words(request, link_columns(table, request) if table is not None else ())
+        for word in re.findall(r"[a-z]{3,}", text.lower()):
+            if names_an_extreme(word) or _misspells_a_non_total(word):
+                return False
+    return True
 
 
 def _superlatives(family: str) -> str:
@@ -1045,6 +1131,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     ordered = argument_order(typed)
     unasked = unasked_reshapings(table, request, written, links) | refused_reshapings(request, written or "")
     asked = aggregates_asked(table, request, written or "")
+    totals = not asked and totals_by_default(table, request, written or "")
     quantities = {letter for letter in headers if _is_number_column(table, letter)}  # number columns it names
     joins = joins_asked(request, written or "")
     required = len(named) + len(records) + 1 + fallback + (ordered is not None)
@@ -1073,7 +1160,8 @@ def request_checks(table, request: str, written: str | None = None, links=None):
                       numbers <= formula_numbers(formula) and counts_stated(formula, counts)
                       and rounds_as_stated(formula, places) and ranks_in_order(formula, order),
                       not called & unasked and (joins or not joined_pieces(formula)),
-                      aggregate_agrees(formula, asked)
-                      or asked == {"COUNT"} and aggregated_column(formula) in quantities)
+                      (aggregate_agrees(formula, asked)
+                       or asked == {"COUNT"} and aggregated_column(formula) in quantities)
+                      and not (totals and called_functions(formula) & CONDITIONAL_NON_SUMS))
 
     return check

@@ -14,11 +14,11 @@ from collections import defaultdict
 
 from .linking import (QUOTED_TEXT, link_columns, ordered_comparisons, request_fallback, request_labels,
                       request_mid_start, request_numbers, request_replacement, states_a_comparison)
-from .ranking import (CALL_NAME, CELL_RANGE, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
-                      blank_strings, call_arguments, calls_of, comparison_sites, formula_comparisons, holds_text,
-                      if_arguments, if_results, is_number, places_written, quoted_values, range_column,
-                      ranges_span_data, stated_numbers, stated_places, string_literal, text_column, text_criteria,
-                      unasked_reshapings)
+from .ranking import (CALL_NAME, CELL_RANGE, CONDITIONAL_NON_SUMS, MID_CALL, ROUNDING_CALLS, aggregate_agrees,
+                      aggregates_asked, blank_strings, call_arguments, called_functions, calls_of, comparison_sites,
+                      formula_comparisons, holds_text, if_arguments, if_results, is_number, places_written,
+                      quoted_values, range_column, ranges_span_data, stated_numbers, stated_places, string_literal,
+                      text_column, text_criteria, totals_by_default, unasked_reshapings)
 from .table import NUMBER, TEXT
 
 
@@ -234,16 +234,29 @@ def with_asked_aggregate(candidates: list[str], table, request: str, written: st
     picks the function, and "cheapest", "fewest" and "most" are words it reads poorly. A function is swapped only for
     one with the same arguments (SUM / AVERAGE / MAX ... of a range, the -IFS family, SUMIF / AVERAGEIF, LARGE /
     SMALL); SUMIF and AVERAGEIF also become MAXIFS / MINIFS with their arguments reordered, and back. A formula
-    combining aggregates (`=SUM(D2:D5)/COUNT(D2:D5)`) is not one family's (`ranking.single_aggregate`): no copy."""
+    combining aggregates (`=SUM(D2:D5)/COUNT(D2:D5)`) is not one family's (`ranking.single_aggregate`): no copy.
+    A request that names no family and no extreme asks for a total (`ranking.totals_by_default`): "tips Anna made"
+    gets `=SUMIFS(...)` after the model's `=MAXIFS(...)`."""
     asked = aggregates_asked(table, request, written)
     if not asked:
-        return candidates
+        return _with_totals(candidates) if totals_by_default(table, request, written) else candidates
     out: list[str] = []
     for formula in candidates:
         out.append(formula)
         if aggregate_agrees(formula, asked):
             continue
         out.extend(_aggregate_swaps(formula, asked))
+    return list(dict.fromkeys(out))
+
+
+def _with_totals(candidates: list[str]) -> list[str]:
+    """`candidates` (best first), each conditional average or extreme followed by its total
+    (`ranking.totals_by_default`): `=MAXIFS(E2:E15,C2:C15,"Food Bank")` also as `=SUMIFS(E2:E15,C2:C15,"Food Bank")`."""
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        if called_functions(formula) & CONDITIONAL_NON_SUMS:
+            out.extend(_aggregate_swaps(formula, {"SUM"}))
     return list(dict.fromkeys(out))
 
 
