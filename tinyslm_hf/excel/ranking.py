@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
+import string
 from collections import defaultdict
 from functools import lru_cache
 from typing import NamedTuple
@@ -23,6 +24,8 @@ from .executor import execute, single_cells
 from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns,
                       month_after, normalise_number, one_edit, request_comparisons, request_fallback, request_labels,
                       request_mid_start, request_numbers, request_replacement, says, states_a_comparison)
+from .senses import load_senses
+from .synonyms import load_thesaurus
 from .synthetic import phrasings
 from .synthetic.breadth import INTENTS
 from .table import CATEGORY, DATE, NUMBER, TEXT, col_index, col_letter
@@ -490,22 +493,28 @@ def aggregates_asked(table, *requests: str) -> set[str]:
 
 # A total is what a conditional aggregate means when the request names no aggregate at all: "tips Anna made",
 # "fuel used by the north depot", "nights sold for double rooms" ask for a SUMIF, not the MAXIFS or AVERAGEIF the
-# model may write. A superlative the cue words lack (`slowest`, `quickest`) still asks for an extreme: which one is
-# the model's call. Conditional aggregates of the other families:
+# model may write. A word that may ask for anything else (`slowest`, `per`, `usual`) leaves the choice to the model.
+# Conditional aggregates of the other families:
 CONDITIONAL_NON_SUMS = frozenset({"AVERAGEIF", "AVERAGEIFS", "MAXIFS", "MINIFS"})
 _IRREGULAR_SUPERLATIVES = frozenset({"best", "worst"})
-_EXTREME_CUES = frozenset(AGGREGATE_FAMILIES["MAX"][1] + AGGREGATE_FAMILIES["MIN"][1] + ("extreme", "extremum"))
-_NON_TOTAL_CUES = tuple(w for family in ("AVERAGE", "MEDIAN", "MAX", "MIN")
-                        for w in AGGREGATE_FAMILIES[family][1] if " " not in w and len(w) >= 3)
+# Everyday words of an average, a spread or a high mark that no cue word or WordNet relation below covers (none of
+# them is a word only the held-out split uses: tested).
+NOT_A_TOTAL = frozenset("""per each apiece high record range spread usual usually normal normally standard regular
+    middle expected""".split())
+# What a WordNet synonym or similar adjective of the request's word may be for it to ask for no total: a maximum or
+# minimum cue word, or an extreme itself (`extremum` is a synonym of `peak` in its first sense); and in a noun sense
+# only (the statistic, not `mean` the verb or `average` the adjective: `ordinary`, `fair`), an average's or a
+# median's cue word (`norm`).
+EXTREME_TARGETS = frozenset(AGGREGATE_FAMILIES["MAX"][1] + AGGREGATE_FAMILIES["MIN"][1]) | {"extreme", "extremum"}
+AVERAGE_TARGETS = frozenset(AGGREGATE_FAMILIES["AVERAGE"][1] + AGGREGATE_FAMILIES["MEDIAN"][1])
+_ONE_WORD_CUES = tuple(sorted(w for w in EXTREME_TARGETS | AVERAGE_TARGETS if " " not in w and len(w) >= 3))
 
 
 def is_superlative(word: str) -> bool:
     """Whether `word` is an adjective's superlative by its form: `slowest` (slow), `heaviest` (heavy), `biggest`,
     `best`, `uppermost`; not `forest`, `guest`, `west` or `retest` (no adjective under the ending, or a noun or verb
-    of its own), nor `almost` (no adjective)."""
-    from .senses import load_senses
-    from .synonyms import load_thesaurus
-
+    of its own), nor `almost` (no adjective). `modest` passes (`mod` is an adjective): a word that passes wrongly
+    only leaves a choice to the model."""
     word = word.lower()
     if word in _IRREGULAR_SUPERLATIVES:
         return True
@@ -522,50 +531,71 @@ def is_superlative(word: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def names_an_extreme(word: str) -> bool:
-    """Whether `word` is a superlative (`is_superlative`) or, in any of its WordNet senses, has a synonym or a similar
-    adjective that is one (not a place's: `northernmost`), a maximum or minimum cue word, or an extreme itself:
-    `utmost` (`maximum`), `bottom` (`worst`), `peak` (`extremum`). Hypernyms are too far (`north` -> `direction`)."""
-    from .senses import related_words
-
+def names_a_non_total(word: str) -> bool:
+    """Whether `word` may ask for an average, a median or an extreme rather than a total: an everyday word of one
+    (`NOT_A_TOTAL`: `per`, `usual`, `records`), a superlative (`is_superlative`), or a word that has, in one of its
+    WordNet senses, a synonym or similar adjective that is a superlative (not a place's: `northernmost`) or an
+    extreme target (`utmost` -> maximum, `bottom` -> worst, `peak` -> extremum), or in a noun sense an average
+    target (`norm` -> average). Hypernyms are too far (`north` -> `direction`)."""
     word = word.lower()
-    if is_superlative(word):
+    inventory = load_senses()
+    bases = inventory.base_forms(word) or [word]
+    if NOT_A_TOTAL.intersection([word, *bases]) or is_superlative(word):
         return True
-    related = related_words(word, max_senses=None, relations=("lemmas", "similar"))
-    return any(other in _EXTREME_CUES or " " not in other and not other.endswith("most") and is_superlative(other)
-               for other in related)
+    for sense in (sense for base in bases for sense in inventory.senses(base)):
+        near = (*sense.lemmas, *sense.similar)
+        if any(w in EXTREME_TARGETS or " " not in w and not w.endswith("most") and is_superlative(w) for w in near):
+            return True
+        if sense.pos == "n" and AVERAGE_TARGETS.intersection(sense.lemmas):
+            return True
+    return False
 
 
 @lru_cache(maxsize=4096)
 def _misspells_a_non_total(word: str) -> bool:
-    """Whether `word` is one edit away from a cue word of an average or an extreme (`meean`, `man` for `mean`), or,
-    not being an English word, from one that names an extreme (`botom`, `paek`)."""
-    from .senses import load_senses
-
-    if any(one_edit(word, cue) for cue in _NON_TOTAL_CUES):
-        return True
+    """Whether `word`, not an English word, is one edit away from a cue word of an average, a median or an extreme
+    (`meean`) or from a word that names one (`botom`, `paek`). A word WordNet has is taken as written: `may`,
+    `men` and `cost` are no misspelt `max`, `mean` or `most`."""
     inventory = load_senses()
     if inventory.base_forms(word):
         return False
-    letters = "abcdefghijklmnopqrstuvwxyz"
+    return any(one_edit(word, cue) for cue in _ONE_WORD_CUES) or any(
+        edit in inventory and names_a_non_total(edit) for edit in _one_edit_words(word))
+
+
+def _one_edit_words(word: str) -> set[str]:
+    """Every string one deletion, adjacent swap, substitution or insertion of a letter away from `word`."""
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-    edits = {a + b[1:] for a, b in splits if b} | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1} | {
-        a + c + b[1:] for a, b in splits if b for c in letters} | {a + c + b for a, b in splits for c in letters}
-    return any(edit in inventory and names_an_extreme(edit) for edit in edits - {word})
+    letters = string.ascii_lowercase
+    deleted = {a + b[1:] for a, b in splits if b}
+    swapped = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaced = {a + c + b[1:] for a, b in splits if b for c in letters}
+    inserted = {a + c + b for a, b in splits for c in letters}
+    return (deleted | swapped | replaced | inserted) - {word}
 
 
-def totals_by_default(table, *requests: str) -> bool:
-    """Whether the requests name no aggregate family (`aggregates_asked`), no extreme (`names_an_extreme`) and no
-    misspelt average or extreme (`_misspells_a_non_total`), so that a conditional aggregate they ask for is a total
-    (SUMIF / SUMIFS), not an average or an extreme."""
-    if aggregates_asked(table, *requests):
+def totals_by_default(table, *requests: str, asked: set[str] | None = None) -> bool:
+    """Whether the requests name no aggregate family (`aggregates_asked`; `asked` when the caller has it) and no
+    word that may ask for another than a total (`names_a_non_total`, `_misspells_a_non_total`), so that a
+    conditional aggregate they ask for is a total (SUMIF / SUMIFS), not an average or an extreme."""
+    if asked is None:
+        asked = aggregates_asked(table, *requests)
+    if asked:
         return False
     for request in dict.fromkeys(requests):
         text = _aggregate_words(request, link_columns(table, request) if table is not None else ())
         for word in re.findall(r"[a-z]{3,}", text.lower()):
-            if names_an_extreme(word) or _misspells_a_non_total(word):
+            if names_a_non_total(word) or _misspells_a_non_total(word):
                 return False
     return True
+
+
+def averages_or_extremes_under_condition(formula: str) -> bool:
+    """Whether `formula` is one conditional average, maximum or minimum (`=MAXIFS(...)`, `=ROUND(AVERAGEIF(...),1)`),
+    which a request that names no aggregate does not ask for (`totals_by_default`). A formula combining aggregates
+    (`=MAXIFS(...)-MINIFS(...)`: a spread) is no one family's (`single_aggregate`) and passes."""
+    conditional = called_functions(formula) & CONDITIONAL_NON_SUMS
+    return bool(conditional) and single_aggregate(formula) in ("AVERAGE", "MAX", "MIN")
 
 
 def _superlatives(family: str) -> str:
@@ -824,6 +854,20 @@ def holds_text(column, text: str) -> bool:
 _COMPARING_CRITERION = re.compile(r'\$?([A-Z]{1,3})\$?\d+:\$?([A-Z]{1,3})\$?\d+\s*,\s*"' + _OPS +
                                   r'(?:(-?\d+(?:\.\d+)?)"(?!\s*&)|"\s*&\s*(?:' + _NUMBER + r"(?![\d.(])|(DATE)\())",
                                   re.I)
+
+
+def date_criteria(formula: str) -> list[tuple[int, int, str]]:
+    """(start, end, column letter) of each one-column range a criteria function tests against a DATE
+    (`A2:A16,">="&DATE(2023,1,1)`): what `compares_like_values` holds to a date column."""
+    functions = _enclosing_functions(formula)
+    found = []
+    for m in _COMPARING_CRITERION.finditer(formula):
+        if m.group(6) and m.group(1).upper() == m.group(2).upper() and functions[m.start()] in CRITERIA_FUNCTIONS:
+            found.append((m.start(), _ONE_RANGE.match(formula, m.start()).end(), m.group(1).upper()))
+    return found
+
+
+_ONE_RANGE = re.compile(r"\$?[A-Z]{1,3}\$?\d+:\$?[A-Z]{1,3}\$?\d+", re.I)
 
 
 def compares_like_values(formula: str, table) -> bool:
@@ -1131,7 +1175,11 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     ordered = argument_order(typed)
     unasked = unasked_reshapings(table, request, written, links) | refused_reshapings(request, written or "")
     asked = aggregates_asked(table, request, written or "")
-    totals = not asked and totals_by_default(table, request, written or "")
+
+    @lru_cache(maxsize=1)
+    def totals() -> bool:  # read once per request, and only for a formula the rule concerns
+        return totals_by_default(table, request, written or "", asked=asked)
+
     quantities = {letter for letter in headers if _is_number_column(table, letter)}  # number columns it names
     joins = joins_asked(request, written or "")
     required = len(named) + len(records) + 1 + fallback + (ordered is not None)
@@ -1162,6 +1210,6 @@ def request_checks(table, request: str, written: str | None = None, links=None):
                       not called & unasked and (joins or not joined_pieces(formula)),
                       (aggregate_agrees(formula, asked)
                        or asked == {"COUNT"} and aggregated_column(formula) in quantities)
-                      and not (totals and called_functions(formula) & CONDITIONAL_NON_SUMS))
+                      and not (averages_or_extremes_under_condition(formula) and totals()))
 
     return check

@@ -14,22 +14,22 @@ from collections import defaultdict
 
 from .linking import (QUOTED_TEXT, link_columns, ordered_comparisons, request_fallback, request_labels,
                       request_mid_start, request_numbers, request_replacement, states_a_comparison)
-from .ranking import (CALL_NAME, CELL_RANGE, CONDITIONAL_NON_SUMS, MID_CALL, ROUNDING_CALLS, aggregate_agrees,
-                      aggregates_asked, blank_strings, call_arguments, called_functions, calls_of, comparison_sites,
-                      formula_comparisons, holds_text, if_arguments, if_results, is_number, places_written,
-                      quoted_values, range_column, ranges_span_data, stated_numbers, stated_places, string_literal,
-                      text_column, text_criteria, totals_by_default, unasked_reshapings)
-from .table import NUMBER, TEXT
+from .ranking import (CALL_NAME, CELL_RANGE, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
+                      averages_or_extremes_under_condition, blank_strings, call_arguments, calls_of, comparison_sites,
+                      date_criteria, formula_comparisons, holds_text, if_arguments, if_results, is_number,
+                      places_written, quoted_values, range_column, ranges_span_data, stated_numbers, stated_places,
+                      string_literal, text_column, text_criteria, totals_by_default, unasked_reshapings)
+from .table import DATE, NUMBER, TEXT
 
 
 def repaired(candidates: list[str], table, reading: str, written: str) -> list[str]:
     """`candidates` (best first) with every repair's copies: a named record looked up, criteria values filled in
     from the linked cells, criteria moved to the column holding their value, the stated comparison written in, text
-    columns dropped from a sum, the aggregate the request asks for, a rounding nobody asked for dropped, criteria
-    nothing supports dropped, a named value added as a criterion, column ranges over the data rows, a lookup with the
-    fallback the request gives, arguments in the request's order, an IF's labels from the request. `reading` is what the
-    model read (the request, or its rewrite), `written` the request as typed (labels and cue words are read from
-    it)."""
+    columns dropped from a sum, the aggregate the request asks for (a total where it names none), a rounding nobody
+    asked for dropped, criteria nothing supports dropped, a named value added as a criterion, date criteria moved to
+    a date column, column ranges over the data rows, a lookup with the fallback the request gives, arguments in the
+    request's order, an IF's labels from the request. `reading` is what the model read (the request, or its
+    rewrite), `written` the request as typed (labels and cue words are read from it)."""
     candidates = with_record_lookups(candidates, table, reading, written)
     candidates = with_criteria_columns(with_linked_values(candidates, table, reading), table, reading)
     candidates = with_text_dropped(with_stated_comparison(candidates, reading), table)
@@ -37,6 +37,7 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     candidates = with_unasked_rounding_dropped(candidates, reading, written)
     candidates = with_unsupported_criteria_dropped(candidates, table, reading, written)
     candidates = with_named_criteria_added(candidates, table, reading)
+    candidates = with_date_criteria_columns(candidates, table, reading)
     candidates = with_data_ranges(candidates, table, reading)
     candidates = with_fallback_lookup(candidates, table, reading, written)
     candidates = with_argument_order(candidates, written)
@@ -235,11 +236,14 @@ def with_asked_aggregate(candidates: list[str], table, request: str, written: st
     one with the same arguments (SUM / AVERAGE / MAX ... of a range, the -IFS family, SUMIF / AVERAGEIF, LARGE /
     SMALL); SUMIF and AVERAGEIF also become MAXIFS / MINIFS with their arguments reordered, and back. A formula
     combining aggregates (`=SUM(D2:D5)/COUNT(D2:D5)`) is not one family's (`ranking.single_aggregate`): no copy.
-    A request that names no family and no extreme asks for a total (`ranking.totals_by_default`): "tips Anna made"
-    gets `=SUMIFS(...)` after the model's `=MAXIFS(...)`."""
+    A request that names no family and no word that may ask for another than a total asks for a total
+    (`ranking.totals_by_default`): "tips Anna made" gets `=SUMIFS(...)` after the model's `=MAXIFS(...)`."""
     asked = aggregates_asked(table, request, written)
     if not asked:
-        return _with_totals(candidates) if totals_by_default(table, request, written) else candidates
+        concerned = any(averages_or_extremes_under_condition(formula) for formula in candidates)
+        if concerned and totals_by_default(table, request, written, asked=asked):
+            return _with_totals(candidates)
+        return candidates
     out: list[str] = []
     for formula in candidates:
         out.append(formula)
@@ -255,7 +259,7 @@ def _with_totals(candidates: list[str]) -> list[str]:
     out: list[str] = []
     for formula in candidates:
         out.append(formula)
-        if called_functions(formula) & CONDITIONAL_NON_SUMS:
+        if averages_or_extremes_under_condition(formula):
             out.extend(_aggregate_swaps(formula, {"SUM"}))
     return list(dict.fromkeys(out))
 
@@ -376,8 +380,12 @@ def with_named_criteria_added(candidates: list[str], table, request: str) -> lis
     form. Only columns where the request names one value are added (which of several is the model's call).
 
     The model writes one criterion far more often than two: most training requests have one. The `Links:` line has
-    found every named value's column, so the criterion it left out is a known range and a copied value."""
+    found every named value's column, so the criterion it left out is a known range and a copied value. A yes/no
+    column named by its header names its `Yes` ("members who have a locker") or, negated, its `No` ("parcels still
+    not delivered"): `_flags_named`."""
     named = {letter: values[0] for letter, values in _named_values(table, request).items() if len(values) == 1}
+    for letter, flag in _flags_named(table, request).items():
+        named.setdefault(letter, flag)
     if not named:
         return candidates
     out: list[str] = []
@@ -403,6 +411,39 @@ def with_named_criteria_added(candidates: list[str], table, request: str) -> lis
             head = [] if name.startswith("COUNT") else args
             out.append(f"={_WITH_CRITERIA[name]}({','.join(head + pairs)})")
     return list(dict.fromkeys(out))
+
+
+def with_date_criteria_columns(candidates: list[str], table, request: str) -> list[str]:
+    """`candidates` (best first), then their copies in which a date criterion on a column that holds no dates is
+    moved to a date column: `=COUNTIFS(A2:A16,">="&DATE(2023,1,1),A2:A16,"<"&DATE(2024,1,1))` for "how many
+    episodes came out in 2023?" (A holds episode codes, E the Published dates) also as `=COUNTIFS(E2:E16,...)`.
+
+    The model writes the span of days a request states far more reliably than it finds the column that holds the
+    dates: a request says when something happened (`came out`, `went out`), often not the date column's header. A
+    criterion tested against a DATE on another column matches nothing (`ranking.compares_like_values` refuses the
+    ones `ranking.date_criteria` finds), so every date column is tried, those the request names first; a table
+    without values says nothing of its columns' kinds. The copies come after every candidate, as moved criteria do
+    (`with_criteria_columns`)."""
+    if not table.has_values:
+        return candidates
+    kinds = {column.letter: column.kind for column in table.columns}
+    dated = [letter for letter, kind in kinds.items() if kind == DATE]
+    if not dated:
+        return candidates
+    sites = {formula: [site for site in date_criteria(formula) if kinds.get(site[2]) != DATE]
+             for formula in candidates}
+    if not any(sites.values()):
+        return candidates
+    named = {link.letter for link in link_columns(table, request) if link.kind == "header"}
+    dated.sort(key=lambda letter: letter not in named)
+    moved: list[str] = []
+    for formula, found in sites.items():
+        for target in dated if found else ():
+            copy = formula
+            for start, end, _ in reversed(found):
+                copy = copy[:start] + re.sub(r"[A-Za-z]+", target, copy[start:end]) + copy[end:]
+            moved.append(copy)
+    return list(dict.fromkeys(candidates + moved))
 
 
 def with_data_ranges(candidates: list[str], table, request: str) -> list[str]:
@@ -506,6 +547,31 @@ def _fallback_key(table, request: str, links) -> tuple[str, str] | None:
 def _shape(text: str) -> str:
     """Letters as `a`, digits as `9`, runs collapsed: `SD-0311` -> `a-9`, `PX100250` -> `a9`."""
     return re.sub(r"([a9])\1+", r"\1", re.sub(r"\d", "9", re.sub(r"[^\W\d_]", "a", text)))
+
+
+def _flags_named(table, request: str) -> dict[str, str]:
+    """Column letter -> `Yes` or `No` for each yes/no column (two values, one of them yes) the request names by its
+    header and by none of its values: a flag named is asked to be set ("bookings that include breakfast"), or unset
+    after a negation right before it ("not delivered", "without a locker")."""
+    if not table.has_values:
+        return {}
+    flags: dict[str, str] = {}
+    for link in link_columns(table, request):
+        if link.kind != "header" or link.weak:
+            continue
+        values = {str(v).strip() for v in table.column(link.letter).values if v not in (None, "")}
+        lowered = {v.lower() for v in values}
+        if len(values) != 2 or not lowered & _YES or not lowered & _NO:
+            continue
+        negated = _NEGATION_BEFORE.search(request[:link.start])
+        wanted = _NO if negated else _YES
+        flags[link.letter] = next(v for v in sorted(values) if v.lower() in wanted)
+    return flags
+
+
+_YES = frozenset({"yes", "y", "true"})
+_NO = frozenset({"no", "n", "false"})
+_NEGATION_BEFORE = re.compile(r"(?:\b(?:not|no|never|without|non)|n't)\s+(?:\w+\s+){0,2}$", re.IGNORECASE)
 
 
 def _named_values(table, request: str) -> dict[str, list[str]]:
