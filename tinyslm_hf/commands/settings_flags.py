@@ -49,7 +49,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls, choices: dict |
         else:
             default = None
         kind, many = _flag_type(hints[f.name])
-        help_text = f"{docs[f.name]} (default: {default})"
+        help_text = docs[f.name]
+        if default is not None and "default:" not in help_text:  # None: decided later, as the field's doc says
+            help_text += f" (default: {default})"
         if kind is bool:
             # --x / --no-x where the default is on or decided later (None); a plain switch where it is off
             action = "store_true" if default is False else argparse.BooleanOptionalAction
