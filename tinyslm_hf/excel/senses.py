@@ -92,9 +92,9 @@ def load_senses() -> SenseInventory:
     return SenseInventory(json.loads(gzip.decompress(data)))
 
 
-def related_words(lemma: str, max_senses: int | None = 3, relations: tuple[str, ...] = RELATIONS) -> list[str]:
+def related_words(lemma: str, max_senses: int = 3, relations: tuple[str, ...] = RELATIONS) -> list[str]:
     """Words related to `lemma` (lower-cased; an inflected form is looked up through its base forms) in its first
-    `max_senses` senses (None: all of them), without `lemma` itself or repeats.
+    `max_senses` senses, without `lemma` itself or repeats.
 
     Stable order: relation by relation in the order of `relations` (any of `lemmas`, `similar`, `derived`,
     `hypernyms`, `antonyms`), within one relation sense by sense (most frequent first), within one sense in
