@@ -3,7 +3,7 @@
 import re
 
 from tinyslm_hf.excel.synthetic.generator import generate
-from tinyslm_hf.excel.linking import (COMPARISON_PHRASES, header_core, inflected_values, link_columns, links_text,
+from tinyslm_hf.excel.linking import (COMPARISON_PHRASES, header_core, link_columns, links_text,
                                       request_comparisons, request_numbers, says, with_iso_dates)
 from tinyslm_hf.excel.prompt import user_message
 from tinyslm_hf.excel.table import CATEGORY, DATE, NUMBER, TEXT, Column, Table
@@ -191,32 +191,6 @@ def test_value_links_carry_the_cell_value_they_matched():
     (link,) = [l for l in link_columns(table, "sales for leedss") if l.kind == "value"]
     assert (link.text, link.value, link.letter) == ("leedss", "Leeds", "A")
     assert all(l.value is None for l in link_columns(table, "sales for leeds") if l.kind == "header")
-
-
-def test_a_category_value_named_in_another_form_is_a_weak_value_link_outside_the_links_line():
-    """`failed` names the Fail of a QC column, `passed` its Pass; neither is in the `Links:` line (the model was
-    trained without them), and a word already linked, quoted, shorter than 4 letters or of the training requests'
-    own wording names nothing."""
-    from tinyslm_hf.excel.ranking import inflected_value_links, pick_candidate, request_checks
-    from tinyslm_hf.excel.repairs import repaired
-
-    table = Table("t", [Column("A", "Sample", TEXT, ["S-1", "S-2", "S-3"]),
-                        Column("B", "QC Status", CATEGORY, ["Fail", "Pass", "Pending"])])
-    request = "how many samples failed QC"
-    links = link_columns(table, request)
-    found = inflected_values(table, request, links)
-    assert [(link.text, link.letter, link.value, link.weak) for link in found] == [("failed", "B", "Fail", True)]
-    assert not [link for link in links if link.kind == "value"]
-    assert inflected_values(table, 'how many say "failed"', link_columns(table, 'how many say "failed"')) == []
-    assert [link.value for link in inflected_values(table, "passed QC", [])] == ["Pass"]
-    beam = "=COUNTA(B2:B4)"
-    assert pick_candidate(repaired([beam], table, request, request), table, request) == '=COUNTIFS(B2:B4,"Fail")'
-    # the training requests' own words ask for functions: `leading` spaces are no Lead
-    crm = Table("c", [Column("A", "Name", TEXT, [" Ann", "Bo "]), Column("B", "Stage", CATEGORY, ["Lead", "Won"])])
-    trim = "remove leading and trailing spaces from A2"
-    assert [link.value for link in inflected_values(crm, trim, [])] == ["Lead"]
-    assert inflected_value_links(crm, trim, link_columns(crm, trim)) == []
-    assert request_checks(crm, trim)("=TRIM(A2)").values
 
 
 NEW_ROW_FAMILIES = ("rank", "rank_asc", "proper", "find", "search", "substitute", "if_text", "text_fmt")

@@ -259,26 +259,6 @@ def _record_row(table: Table, letter: str, value: str | None) -> int | None:
     return table.first_row + hits[0] if len(hits) == 1 else None
 
 
-def inflected_values(table: Table, request: str, links: list[Link], wording: frozenset[str] = frozenset()
-                     ) -> list[Link]:
-    """Weak value links for request words that name a one-word category value in another form: `failed` for Fail,
-    `passed` for Pass (QC Status), `cancelled` for Cancel. Not in the `Links:` line (the model was trained on
-    `link_columns` as it is): the ranking and the repairs read them, as they read a value linked as written. Words
-    inside a link or quoted text, words of fewer than 4 letters and the lower-cased words of `wording` (how requests
-    ask for functions: `leading` spaces are no Lead) name nothing here."""
-    taken = [(link.start, link.end) for link in links] + [m.span() for m in QUOTED_TEXT.finditer(request)]
-    values = {(col.letter, str(v)) for col in table.columns if col.kind == CATEGORY for v in col.values
-              if v is not None and _WORD.fullmatch(str(v))}
-    found = []
-    for m in _WORD.finditer(request):
-        word = m.group()
-        if len(word) < _MIN_STEM or word.lower() in wording or any(a <= m.start() < b for a, b in taken):
-            continue
-        found += [Link(m.start(), m.end(), word, letter, "value", value=value, weak=True)
-                  for letter, value in sorted(values) if word.lower() != value.lower() and _same_stem(word, value)]
-    return found
-
-
 def _cell_mentions(table: Table, request: str) -> list[tuple[re.Match, int]]:
     """Cells the request names by address (`in A5`) that lie in the table's data: (match, row)."""
     letters = {col.letter for col in table.columns}

@@ -21,10 +21,9 @@ from typing import NamedTuple
 
 from .constrained import string_literals
 from .executor import execute, single_cells
-from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, inflected_values,
-                      link_columns, month_after, normalise_number, one_edit, request_comparisons, request_fallback,
-                      request_labels, request_mid_start, request_numbers, request_replacement, says,
-                      states_a_comparison)
+from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns,
+                      month_after, normalise_number, one_edit, request_comparisons, request_fallback, request_labels,
+                      request_mid_start, request_numbers, request_replacement, says, states_a_comparison)
 from .senses import load_senses
 from .synonyms import load_thesaurus
 from .synthetic import phrasings
@@ -1137,16 +1136,6 @@ def argument_order(request: str):
     return in_order
 
 
-def inflected_value_links(table, request: str, links) -> list:
-    """`linking.inflected_values` less the words the training requests use to ask for a function (`leading`)."""
-    return inflected_values(table, request, links, _training_wording())
-
-
-@lru_cache(maxsize=1)
-def _training_wording() -> frozenset[str]:
-    return frozenset(phrasings.training_phrasing_words())
-
-
 def request_checks(table, request: str, written: str | None = None, links=None):
     """What a formula should do given what the request says (`pick_candidate`'s rules after "it runs"), as a
     function of the formula returning its `Checks`: columns, comparisons, values (the cell values the request
@@ -1172,8 +1161,6 @@ def request_checks(table, request: str, written: str | None = None, links=None):
             records[(link.start, link.end)].add((link.value.lower(), link.row))
         elif link.kind == "value":
             named[(link.start, link.end)].add(link.value.lower())
-    for link in inflected_value_links(table, request, links):  # `failed` names Fail
-        named[(link.start, link.end)].add(link.value.lower())
     stated = request_comparisons(request)
     numbers = stated_numbers(without_rank_orders(request), links)
     counts = stated_counts(request, written or "")

@@ -16,10 +16,9 @@ from .linking import (QUOTED_TEXT, link_columns, ordered_comparisons, request_fa
                       request_mid_start, request_numbers, request_replacement, states_a_comparison)
 from .ranking import (CALL_NAME, CELL_RANGE, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
                       averages_or_extremes_under_condition, blank_strings, call_arguments, calls_of, comparison_sites,
-                      date_criteria, formula_comparisons, holds_text, if_arguments, if_results, inflected_value_links,
-                      is_number, places_written, quoted_values, range_column, ranges_span_data, stated_numbers,
-                      stated_places, string_literal, text_column, text_criteria, totals_by_default,
-                      unasked_reshapings)
+                      date_criteria, formula_comparisons, holds_text, if_arguments, if_results, is_number,
+                      places_written, quoted_values, range_column, ranges_span_data, stated_numbers, stated_places,
+                      string_literal, text_column, text_criteria, totals_by_default, unasked_reshapings)
 from .table import DATE, NUMBER, TEXT
 
 
@@ -578,8 +577,7 @@ _NEGATION_BEFORE = re.compile(r"(?:\b(?:not|no|never|without|non)|n't)\s+(?:\w+\
 def _named_values(table, request: str) -> dict[str, list[str]]:
     """Column letter -> the cell values the request names in that column, in request order."""
     named: dict[str, list[str]] = defaultdict(list)
-    links = link_columns(table, request)
-    for link in links + inflected_value_links(table, request, links):  # `failed` names Fail
+    for link in link_columns(table, request):
         if link.kind == "value" and link.value not in named[link.letter]:
             named[link.letter].append(link.value)
     return named
