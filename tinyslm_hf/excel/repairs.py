@@ -383,8 +383,9 @@ def with_named_criteria_added(candidates: list[str], table, request: str) -> lis
     found every named value's column, so the criterion it left out is a known range and a copied value. A yes/no
     column named by its header names its `Yes` ("members who have a locker") or, negated, its `No` ("parcels still
     not delivered"): `_flags_named`."""
-    named = {letter: values[0] for letter, values in _named_values(table, request).items() if len(values) == 1}
-    for letter, flag in _flags_named(table, request).items():
+    links = link_columns(table, request)
+    named = {letter: values[0] for letter, values in _named_values(table, request, links).items() if len(values) == 1}
+    for letter, flag in _flags_named(table, request, links).items():
         named.setdefault(letter, flag)
     if not named:
         return candidates
@@ -549,14 +550,14 @@ def _shape(text: str) -> str:
     return re.sub(r"([a9])\1+", r"\1", re.sub(r"\d", "9", re.sub(r"[^\W\d_]", "a", text)))
 
 
-def _flags_named(table, request: str) -> dict[str, str]:
+def _flags_named(table, request: str, links) -> dict[str, str]:
     """Column letter -> `Yes` or `No` for each yes/no column (two values, one of them yes) the request names by its
     header and by none of its values: a flag named is asked to be set ("bookings that include breakfast"), or unset
-    after a negation right before it ("not delivered", "without a locker")."""
+    after a negation right before it ("not delivered", "without a locker"). `links`: `link_columns(table, request)`."""
     if not table.has_values:
         return {}
     flags: dict[str, str] = {}
-    for link in link_columns(table, request):
+    for link in links:
         if link.kind != "header" or link.weak:
             continue
         values = {str(v).strip() for v in table.column(link.letter).values if v not in (None, "")}
@@ -574,10 +575,11 @@ _NO = frozenset({"no", "n", "false"})
 _NEGATION_BEFORE = re.compile(r"(?:\b(?:not|no|never|without|non)|n't)\s+(?:\w+\s+){0,2}$", re.IGNORECASE)
 
 
-def _named_values(table, request: str) -> dict[str, list[str]]:
-    """Column letter -> the cell values the request names in that column, in request order."""
+def _named_values(table, request: str, links=None) -> dict[str, list[str]]:
+    """Column letter -> the cell values the request names in that column, in request order (`links`: the request's
+    `link_columns` when the caller has them)."""
     named: dict[str, list[str]] = defaultdict(list)
-    for link in link_columns(table, request):
+    for link in link_columns(table, request) if links is None else links:
         if link.kind == "value" and link.value not in named[link.letter]:
             named[link.letter].append(link.value)
     return named
