@@ -16,7 +16,8 @@ from tinyslm_hf.excel.ranking import (aggregate_agrees, aggregates_asked, called
                                       request_checks, rounds_as_stated, stated_counts, stated_places,
                                       totals_by_default)
 from tinyslm_hf.excel.repairs import (repaired, with_asked_aggregate, with_data_ranges, with_date_criteria_columns,
-                                      with_fallback_lookup, with_named_criteria_added, with_unasked_rounding_dropped,
+                                      with_fallback_lookup, with_named_criteria_added, with_presence_counts,
+                                      with_ratios_built, with_stated_places, with_unasked_rounding_dropped,
                                       with_unsupported_criteria_dropped)
 from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
@@ -325,6 +326,78 @@ def test_a_date_criterion_on_a_column_without_dates_is_moved_to_a_date_column():
         '=COUNTIF(C2:C3,">="&DATE(2024,1,1))', '=COUNTIF(B2:B3,">="&DATE(2024,1,1))']  # the one named first
 
 
+def _parcels() -> Table:
+    return Table("p", [Column("A", "Tracking No", TEXT, ["PX1", "PX2", "PX3", "PX4"]),
+                       Column("B", "Carrier", CATEGORY, ["DHL", "UPS", "DHL", "GLS"]),
+                       Column("C", "Weight (kg)", NUMBER, [2.0, 4.0, 5.0, 1.0]),
+                       Column("D", "Postage", NUMBER, [7.0, 9.0, 12.5, 4.0]),
+                       Column("E", "Transit Days", NUMBER, [2, None, 3, None]),
+                       Column("F", "Insurer", CATEGORY, ["Axa", "", None, "Allianz"])])
+
+
+def test_a_rounding_to_other_places_than_stated_is_copied_to_the_stated_ones():
+    """The model writes the places its training requests most often give; "rounded to 2 places" wants 2 and "to
+    the nearest km" 0. The copy wins because every stated number must be written; a rounding to stated places,
+    places written as an expression and a formula that does not round get no copy."""
+    table, request = _parcels(), "postage per kg for row 3, rounded to 2 places"
+    beam = "=ROUND(D3/C3,0)"
+    assert with_stated_places([beam], request) == [beam, "=ROUND(D3/C3,2)"]
+    assert pick_candidate(repaired([beam], table, request, request), table, request) == "=ROUND(D3/C3,2)"
+    assert with_stated_places(["=ROUND(AVERAGE(C2:C5),2)"], "average weight to the nearest kg") == [
+        "=ROUND(AVERAGE(C2:C5),2)", "=ROUND(AVERAGE(C2:C5),0)"]
+    for kept in ("=ROUND(D3/C3,2)", "=ROUND(D3/C3,B1)", "=D3/C3", "=ROUND(D3/C3,0)+1"):
+        assert with_stated_places([kept], request) == [kept], kept
+
+
+def test_a_ratio_of_two_named_columns_is_built_where_the_request_spells_it_out():
+    """"postage per kg", "bill divided by covers", "all rejects / all loaves": the first column named over the
+    second, for the one row the request names (by number or by its record's key), or over the whole columns when
+    it names no row and says total or all. A formula asked to round must round: the model's unrounded answers meet
+    every other check."""
+    table = _parcels()
+    for request, ratio in (("postage per kg for row 4, rounded to 2 places", "=ROUND(D4/C4,2)"),
+                           ("postage divided by weight for PX3, 1 dp", "=ROUND(D4/C4,1)"),
+                           ("total postage divided by total weight, to 3 decimals", "=ROUND(SUM(D2:D5)/SUM(C2:C5),3)"),
+                           ("postage / weight for row 2", "=D2/C2")):
+        built = with_ratios_built(["=SUM(D2:D5)"], table, request, request)
+        assert ratio in built, (request, built)
+        assert pick_candidate(repaired(["=SUM(D2:D5)"], table, request, request), table, request) == ratio, request
+    for nothing in ("postage per kg", "average postage per kg, 2 dp",  # no row, no total: an average? a sum?
+                    "postage per carrier for row 2, rounded", "postage per kg for rows 2 and 3, 2 dp",
+                    "postage and weight for row 2, rounded"):
+        assert with_ratios_built(["=SUM(D2:D5)"], table, nothing, nothing) == ["=SUM(D2:D5)"], nothing
+    check = request_checks(table, "total postage, rounded to 2 decimals")
+    assert not check("=SUM(D2:D5)").numbers and check("=ROUND(SUM(D2:D5),2)").numbers
+    assert request_checks(table, "total postage")("=SUM(D2:D5)").numbers
+
+
+def test_a_count_of_rows_where_a_named_column_is_empty_or_filled_in():
+    """"parcels with no insurer" counts the empty cells of the Insurer column, "parcels that have a transit time"
+    the filled ones: copies after the candidates, and the opposite count (or a count of another column) is refused.
+    Only a column with empty cells is read that way; a table without values, and a request that counts nothing,
+    get no copy. The plural of a key column's header (`members`) names the rows: no formula must use it."""
+    table = _parcels()
+    beam = "=COUNTA(F2:F5)"
+    for request, count, opposite in (
+            ("how many parcels have no insurer?", "=COUNTBLANK(F2:F5)", "=COUNTA(F2:F5)"),
+            ("how many parcels are missing an insurer", "=COUNTBLANK(F2:F5)", "=COUNTA(F2:F5)"),
+            ("how many parcels don't have an insurer", "=COUNTBLANK(F2:F5)", "=COUNTA(F2:F5)"),
+            ("how many parcels where the insurer is blank", "=COUNTBLANK(F2:F5)", "=COUNTA(F2:F5)"),
+            ("how many parcels have a transit days value", "=COUNT(E2:E5)", "=COUNTBLANK(E2:E5)"),
+            ("count the parcels with any insurer", "=COUNTA(F2:F5)", "=COUNTBLANK(F2:F5)")):
+        assert with_presence_counts(["=COUNT(C2:C5)"], table, request) == ["=COUNT(C2:C5)", count], request
+        assert pick_candidate(repaired(["=COUNT(C2:C5)", opposite], table, request, request), table, request) == count
+    for nothing in ("how many parcels went with DHL", "the insurer of PX1", "parcels without postage"):
+        assert with_presence_counts([beam], table, nothing) == [beam], nothing  # Postage has no empty cell
+    headers_only = schema_table({"A": "Tracking No", "F": "Insurer"}, 2, 5)
+    assert with_presence_counts([beam], headers_only, "how many parcels have no insurer") == [beam]
+    members = Table("m", [Column("A", "Member", TEXT, ["Ann", "Ben", "Cy"]),
+                          Column("B", "Plan", CATEGORY, ["Basic", "Premium", "Basic"])])
+    request = "how many members are on the Basic plan"
+    assert pick_candidate(['=COUNTA(A2:A4)', '=COUNTIF(B2:B4,"Basic")'], members, request) == '=COUNTIF(B2:B4,"Basic")'
+    assert not request_checks(members, "the member on the Basic plan")('=COUNTIF(B2:B4,"Basic")').columns
+
+
 def test_a_year_alone_is_read_as_its_first_day_where_that_is_sure():
     from tinyslm_hf.excel.linking import request_comparisons
 
@@ -358,6 +431,13 @@ def test_no_rule_reads_a_word_only_the_held_out_wording_uses():
     cue_words = {w for pool in pools for phrase in pool for w in re.findall(r"[a-z]+", phrase.lower())}
     assert len(cue_words) > 80
     assert not cue_words & held_out_only, cue_words & held_out_only
+    from tinyslm_hf.excel import linking, repairs
+
+    patterns = (linking._ABSENT_BEFORE, linking._ABSENT_AFTER, linking._PRESENT_BEFORE, repairs._RATIO_BETWEEN,
+                repairs._DIVIDED, repairs._WHOLE_COLUMNS, repairs._HOW_MANY)
+    pattern_words = {w for p in patterns for w in re.findall(r"[a-z]{2,}", re.sub(r"\\[a-z]", " ", p.pattern))}
+    assert {"missing", "divided", "total"} <= pattern_words and not pattern_words & held_out_only, (
+        pattern_words & held_out_only)
     assert "initial" not in ranking._RESHAPING_GROUPS[1][1] and "added up" not in ranking.AGGREGATE_FAMILIES["SUM"][1]
     assert ranking.reshapings_asked("the standing of WS-007") == set()
     assert ranking.aggregates_asked(_films(), "peak runtime") == set()

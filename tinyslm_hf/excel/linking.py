@@ -259,6 +259,48 @@ def _record_row(table: Table, letter: str, value: str | None) -> int | None:
     return table.first_row + hits[0] if len(hits) == 1 else None
 
 
+def names_the_records(table: Table, link: Link) -> bool:
+    """Whether a header link names the table's records rather than its column: the plural of a key column's header
+    (`members` for Member, `episodes` for Episode, in a table where every Member is a different text). "How many
+    members have no personal trainer" counts rows of the table; no formula for it needs the Member column."""
+    if link.kind != "header" or link.weak or not table.has_values:
+        return False
+    column = table.column(link.letter)
+    core, said = header_core(column.header).lower(), link.text.lower()
+    values = [v for v in column.values if v not in (None, "")]
+    return (column.kind == TEXT and len(values) == len(column.values) == len(set(values))
+            and said in (core + "s", core + "es", core[:-1] + "ies"))
+
+
+# A header named as missing (`have no sponsor`, `missing a nitrate value`, `doesn't have a trainer`, `sponsor is
+# blank`) or as present (`have a sponsor`, `with a transit time`). Not `an`: only the held-out wording uses it.
+_ABSENT_BEFORE = re.compile(r"(?:\b(?:no|not|never|without|missing|lacking|lacks?)|n't)\s+(?:[\w-]+\s+){0,2}$",
+                            re.IGNORECASE)
+_ABSENT_AFTER = re.compile(r"^\s*(?:\w+\s+)?(?:is\s+|are\s+|was\s+|were\s+|left\s+)?(?:blank|empty|missing)\b",
+                           re.IGNORECASE)
+_PRESENT_BEFORE = re.compile(r"\b(?:have|has|with)\s+(?:a|any|some)?\s*$", re.IGNORECASE)
+
+
+def presence_asked(table: Table, request: str, links: list[Link] | None = None) -> dict[str, bool]:
+    """Columns with empty cells whose header the request names as missing (False: `how many episodes have no
+    sponsor`, `samples still missing a nitrate value`) or as there (True: `episodes that have a sponsor`), by letter.
+    Only a column that has empty cells can be asked about that way; the count of those rows is COUNTBLANK, of the
+    others COUNTA."""
+    if not table.has_values:
+        return {}
+    links = link_columns(table, request) if links is None else links
+    asked: dict[str, bool] = {}
+    for link in links:
+        if link.kind != "header" or not any(v in (None, "") for v in table.column(link.letter).values):
+            continue
+        before, after = request[:link.start], request[link.end:]
+        if _ABSENT_BEFORE.search(before) or _ABSENT_AFTER.match(after):
+            asked[link.letter] = False
+        elif _PRESENT_BEFORE.search(before):
+            asked.setdefault(link.letter, True)
+    return asked
+
+
 def _cell_mentions(table: Table, request: str) -> list[tuple[re.Match, int]]:
     """Cells the request names by address (`in A5`) that lie in the table's data: (match, row)."""
     letters = {col.letter for col in table.columns}

@@ -22,8 +22,9 @@ from typing import NamedTuple
 from .constrained import string_literals
 from .executor import execute, single_cells
 from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns,
-                      month_after, normalise_number, one_edit, request_comparisons, request_fallback, request_labels,
-                      request_mid_start, request_numbers, request_replacement, says, states_a_comparison)
+                      month_after, names_the_records, normalise_number, one_edit, presence_asked, request_comparisons,
+                      request_fallback, request_labels, request_mid_start, request_numbers, request_replacement, says,
+                      states_a_comparison)
 from .senses import load_senses
 from .synonyms import load_thesaurus
 from .synthetic import phrasings
@@ -373,11 +374,12 @@ def _magnitude_places(amount: str, scale: str) -> str | None:
     return str(-zeros) if zeros else None
 
 
-def stated_places(*requests: str) -> set[str]:
+def stated_places(*requests: str, whole_by_default: bool = True) -> set[str]:
     """The numbers of decimal places the requests could mean: the numbers they state outside row numbers
     (`to 2 dp`, `with 0 digits after the point`), places in words (`one decimal place`, `tenths`, `nearest cent` ->
     2, `nearest hundred` or `nearest $100` -> -2) and, when a word asks for rounding (`rounded`, `nearest`,
-    `decimals`), 0: a whole number. Number words are read as numbers, as `linking.request_numbers` reads them."""
+    `decimals`), 0: a whole number (unless `whole_by_default` is False). Number words are read as numbers, as
+    `linking.request_numbers` reads them."""
     places = set()
     for r in requests:
         places |= _numbers_outside_rows(r)
@@ -386,9 +388,15 @@ def stated_places(*requests: str) -> set[str]:
             word = m[1].lower()
             places.add(str(_WORD_PLACES.get(word, _WORD_PLACES.get(word.removesuffix("s")))))
         places |= {p for m in _MAGNITUDE.finditer(r) if (p := _magnitude_places(m[1], m[2])) is not None}
-        if says(r, _ROUNDING):
+        if whole_by_default and says(r, _ROUNDING):
             places.add("0")
     return places
+
+
+def asks_rounding(*requests: str) -> bool:
+    """Whether a request asks for a rounded result at all: a rounding word (`rounded`, `nearest`, `2 dp`,
+    `decimals`) or a fraction's name (`tenths`, `nearest cent`)."""
+    return any(says(r, _ROUNDING) or _FRACTION_PLACES.search(r) for r in requests)
 
 
 def rounds_as_stated(formula: str, places: set[str]) -> bool:
@@ -396,6 +404,17 @@ def rounds_as_stated(formula: str, places: set[str]) -> bool:
     one as a number: `=ROUND(AVERAGE(D2:D36),2)` for "weight averaged over every row" makes the rounding up (the
     model rounds where its training requests often do)."""
     return all(places_written(args, places) for name in ROUNDING_CALLS for _, _, args in calls_of(formula, name))
+
+
+# Calls that give a result to some number of places: a request asking for a rounding wants one of them.
+ROUNDING_RESULTS = frozenset(ROUNDING_CALLS) | {"MROUND", "INT", "TRUNC", "FIXED", "TEXT", "DOLLAR"}
+
+
+def rounds_if_asked(formula: str, rounding: bool) -> bool:
+    """A formula for a request that asks for a rounding (`asks_rounding`: "total fees divided by total visits,
+    rounded to 2 decimals") rounds, or writes its result to a number of places (`TEXT`, `FIXED`); without one,
+    `=SUMPRODUCT(D2:D19,E2:E19)` meets every other check that request gives."""
+    return not rounding or bool(called_functions(formula) & ROUNDING_RESULTS)
 
 
 def places_written(args: list[str], places: set[str]) -> bool:
@@ -485,7 +504,7 @@ def aggregates_asked(table, *requests: str) -> set[str]:
         text = _aggregate_words(request, links)
         asked |= {family for family, (_, words) in AGGREGATE_FAMILIES.items()
                   if family != "COUNT" and says(text, words)}
-        quantities = [link for link in links if link.kind == "header" and _is_number_column(table, link.letter)]
+        quantities = [link for link in links if link.kind == "header" and is_number_column(table, link.letter)]
         if _COUNT_OF_THINGS.search(without_links(request, quantities)):
             asked.add("COUNT")
     return asked
@@ -652,7 +671,7 @@ def single_aggregate(formula: str) -> str | None:
     return calls[0]
 
 
-def _is_number_column(table, letter: str) -> bool:
+def is_number_column(table, letter: str) -> bool:
     """Whether column `letter` holds numbers; any column may in a table known by its headers alone."""
     return not table.has_values or any(column.letter == letter and column.kind == NUMBER for column in table.columns)
 
@@ -968,6 +987,20 @@ def _enclosing_functions(formula: str) -> list[str | None]:
     return [site[0] if site else None for site in _argument_sites(formula)]
 
 
+_FILLED_COUNTS = frozenset({"COUNT", "COUNTA"})
+
+
+def counts_presence_as_asked(formula: str, presence: dict[str, bool]) -> bool:
+    """A formula that is one count of a column the request names as missing or as there (`linking.presence_asked`)
+    counts the right cells of it: "episodes that have no sponsor" is no `=COUNTA(H2:H16)`, "episodes that have a
+    sponsor" no `=COUNTBLANK(H2:H16)`, "parcels that have a transit time" no `=COUNT(F2:F17)` of their weights."""
+    call = call_arguments(formula)
+    if not presence or not call or call[0] not in _FILLED_COUNTS | {"COUNTBLANK"} or len(call[1]) != 1:
+        return True
+    letter = range_column(call[1][0])
+    return letter in presence and (call[0] == "COUNTBLANK") != presence[letter]
+
+
 def is_number(text: str) -> bool:
     try:
         return math.isfinite(float(text))
@@ -1029,11 +1062,12 @@ class Checks(NamedTuple):
     values_met: int  # how many of those it meets, and of the texts the request quotes: one of two values beats none;
     # the IF's labels count as two
     numbers: bool  # writes every number the request states, no rank or row-copied count it does not, ranks in the
-    # order it says, rounds only to places it states
+    # order it says, rounds only to places it states and rounds when it asks for a rounding
     reshaping: bool  # reshapes a named record's value only in a way some word asks for, never in a way one refuses,
     # and joins values into one text only when asked
     aggregate: bool  # aggregates only in a family the request asks for (`aggregate_agrees`), or, asked only to
-    # count, aggregates a column it names (`how many pens are in stock` may sum the Qty in Stock column)
+    # count, aggregates a column it names (`how many pens are in stock` may sum the Qty in Stock column); counts
+    # the empty cells of a column named as missing, the others of one named as there
 
 
 def _literal_text(text: str, table) -> bool:
@@ -1148,7 +1182,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     and the record's column named by header ("among all volunteers") by that row's cell of another named column.
     `links`: `link_columns(table, request)` when the caller has them already."""
     links = link_columns(table, request) if links is None else links
-    linked = {link.letter for link in links if not link.weak and not link.row}
+    linked = {link.letter for link in links if not link.weak and not link.row and not names_the_records(table, link)}
     headers = {link.letter for link in links if link.kind == "header"}
     record_rows: dict[str, set[int]] = defaultdict(set)  # column -> rows of the records named in it
     for link in links:
@@ -1165,6 +1199,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     numbers = stated_numbers(without_rank_orders(request), links)
     counts = stated_counts(request, written or "")
     places = stated_places(request, written or "")
+    rounding = asks_rounding(request, written or "")
     order = rank_order_asked(request, written or "")
     invented = not numbers and not states_a_comparison(request)  # nothing to compare with: any comparison is made up
     labels = request_labels(request if written is None else written)
@@ -1175,12 +1210,13 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     ordered = argument_order(typed)
     unasked = unasked_reshapings(table, request, written, links) | refused_reshapings(request, written or "")
     asked = aggregates_asked(table, request, written or "")
+    presence = presence_asked(table, request, links)
 
     @lru_cache(maxsize=1)
     def totals() -> bool:  # read once per request, and only for a formula the rule concerns
         return totals_by_default(table, request, written or "", asked=asked)
 
-    quantities = {letter for letter in headers if _is_number_column(table, letter)}  # number columns it names
+    quantities = {letter for letter in headers if is_number_column(table, letter)}  # number columns it names
     joins = joins_asked(request, written or "")
     required = len(named) + len(records) + 1 + fallback + (ordered is not None)
 
@@ -1206,10 +1242,12 @@ def request_checks(table, request: str, written: str | None = None, links=None):
         compared = not invented or not {value for _, value in formula_comparisons(formula)} - {"0"}
         return Checks(columns_ok, tests_stated(formula, stated, labels) and compared, all_met, met,
                       numbers <= formula_numbers(formula) and counts_stated(formula, counts)
-                      and rounds_as_stated(formula, places) and ranks_in_order(formula, order),
+                      and rounds_as_stated(formula, places) and rounds_if_asked(formula, rounding)
+                      and ranks_in_order(formula, order),
                       not called & unasked and (joins or not joined_pieces(formula)),
                       (aggregate_agrees(formula, asked)
                        or asked == {"COUNT"} and aggregated_column(formula) in quantities)
-                      and not (averages_or_extremes_under_condition(formula) and totals()))
+                      and not (averages_or_extremes_under_condition(formula) and totals())
+                      and counts_presence_as_asked(formula, presence))
 
     return check

@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from .linking import (QUOTED_TEXT, link_columns, ordered_comparisons, request_fallback, request_labels,
-                      request_mid_start, request_numbers, request_replacement, states_a_comparison)
+from .linking import (QUOTED_TEXT, link_columns, mentioned_rows, normalise_number, ordered_comparisons,
+                      presence_asked, request_fallback, request_labels, request_mid_start, request_numbers,
+                      request_replacement, states_a_comparison)
 from .ranking import (CALL_NAME, CELL_RANGE, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
-                      averages_or_extremes_under_condition, blank_strings, call_arguments, calls_of, comparison_sites,
-                      date_criteria, formula_comparisons, holds_text, if_arguments, if_results, is_number,
-                      places_written, quoted_values, range_column, ranges_span_data, stated_numbers, stated_places,
-                      string_literal, text_column, text_criteria, totals_by_default, unasked_reshapings)
+                      asks_rounding, averages_or_extremes_under_condition, blank_strings, call_arguments, calls_of,
+                      comparison_sites, date_criteria, formula_comparisons, holds_text, if_arguments, if_results,
+                      is_number, is_number_column, places_written, quoted_values, range_column, ranges_span_data,
+                      stated_numbers, stated_places, string_literal, text_column, text_criteria, totals_by_default,
+                      unasked_reshapings)
 from .table import DATE, NUMBER, TEXT
 
 
@@ -26,15 +28,18 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     """`candidates` (best first) with every repair's copies: a named record looked up, criteria values filled in
     from the linked cells, criteria moved to the column holding their value, the stated comparison written in, text
     columns dropped from a sum, the aggregate the request asks for (a total where it names none), a rounding nobody
-    asked for dropped, criteria nothing supports dropped, a named value added as a criterion, date criteria moved to
-    a date column, column ranges over the data rows, a lookup with the fallback the request gives, arguments in the
-    request's order, an IF's labels from the request. `reading` is what the model read (the request, or its
-    rewrite), `written` the request as typed (labels and cue words are read from it)."""
+    asked for dropped or made to round to the stated places, a ratio of two named columns, a count of the rows where
+    a named column is empty or filled in, criteria nothing supports dropped, a named value added as a criterion, date
+    criteria moved to a date column, column ranges over the data rows, a lookup with the fallback the request gives,
+    arguments in the request's order, an IF's labels from the request. `reading` is what the model read (the
+    request, or its rewrite), `written` the request as typed (labels and cue words are read from it)."""
     candidates = with_record_lookups(candidates, table, reading, written)
     candidates = with_criteria_columns(with_linked_values(candidates, table, reading), table, reading)
     candidates = with_text_dropped(with_stated_comparison(candidates, reading), table)
     candidates = with_asked_aggregate(candidates, table, reading, written)
-    candidates = with_unasked_rounding_dropped(candidates, reading, written)
+    candidates = with_stated_places(with_unasked_rounding_dropped(candidates, reading, written), reading, written)
+    candidates = with_ratios_built(candidates, table, reading, written)
+    candidates = with_presence_counts(candidates, table, reading, written)
     candidates = with_unsupported_criteria_dropped(candidates, table, reading, written)
     candidates = with_named_criteria_added(candidates, table, reading)
     candidates = with_date_criteria_columns(candidates, table, reading)
@@ -222,6 +227,90 @@ def with_unasked_rounding_dropped(candidates: list[str], request: str, written: 
         if call and call[0] in ROUNDING_CALLS and len(call[1]) == 2 and not places_written(call[1], places):
             out.append("=" + call[1][0].strip())
     return list(dict.fromkeys(out))
+
+
+def with_stated_places(candidates: list[str], request: str, written: str = "") -> list[str]:
+    """`candidates` (best first), each formula that is one ROUND / ROUNDUP / ROUNDDOWN to a number of places the
+    request does not state followed by the same rounding to each number of places it does (`ranking.stated_places`):
+    `=ROUND(G7/F7,0)` for "postage per kg for row 7, rounded to 2 places" also as `=ROUND(G7/F7,2)`, and
+    `=ROUND(AVERAGE(E2:E15),2)` for "rounded to the nearest km" also as `=ROUND(AVERAGE(E2:E15),0)`. The model
+    writes the places its training requests most often give, not always the ones this request gives; the ranking
+    wants every stated number written (`Checks.numbers`), so the copy wins where the rest of the formula is right."""
+    places = _places_to_write(request, written)
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        call = call_arguments(formula)
+        if call and call[0] in ROUNDING_CALLS and len(call[1]) == 2 and is_number(call[1][1]) and (
+                normalise_number(call[1][1].strip()) not in places):
+            out.extend(f"={call[0]}({call[1][0].strip()},{p})" for p in places)
+    return list(dict.fromkeys(out))
+
+
+def _places_to_write(request: str, written: str) -> list[str]:
+    """The numbers of places a rounding for the request should write, most places first: those it states
+    (`2 dp`, `nearest hundred`), or 0 where it only asks for a rounding (`rounded`, `to the nearest km`)."""
+    stated = {p for p in stated_places(request, written, whole_by_default=False) if re.fullmatch(r"-?\d", p)}
+    return sorted(stated or ({"0"} if asks_rounding(request, written) else set()), key=int, reverse=True)
+
+
+# What stands between the two columns of a ratio: `postage per kg`, `bill divided by covers`, `all rejects / all
+# loaves`, `total fees divided by total visits` (the second column's own total word is part of the connector).
+_RATIO_BETWEEN = re.compile(r"^\s*(?:per|divided\s+by|/|\u00f7)\s*(?:(?:the\s+)?(?:total|all|sum\s+of)\s+)?"
+                            r"(?:the\s+)?$", re.IGNORECASE)
+_DIVIDED = re.compile(r"\bdivided\s+by\b|[/\u00f7]", re.IGNORECASE)
+_WHOLE_COLUMNS = re.compile(r"\b(?:total|all|whole)\b", re.IGNORECASE)
+
+
+def with_ratios_built(candidates: list[str], table, request: str, written: str = "") -> list[str]:
+    """`candidates` followed by the ratio the request spells out between two number columns it names, when it asks
+    for a rounding or says `divided by` / `/`: "postage per kg for row 7, rounded to 2 places" -> `=ROUND(G7/F7,2)`,
+    "spend per person on T-104 (bill divided by covers), 2 dp" -> `=ROUND(F5/E5,2)` (the record's row), "overall
+    reject rate (all rejects / all loaves), 3 decimal places" -> `=ROUND(SUM(G2:G16)/SUM(E2:E16),3)` (no row named,
+    and a word for the whole column). The first column named is divided by the second.
+
+    The model's training requests round an aggregate of one column and divide only inside IFERROR, so a rounded
+    ratio is a shape it never writes, though it is one of the commonest things people ask of two columns. The copies
+    come after every candidate, one per number of places the request states (0 where it only says to round), and
+    `pick_candidate`
+    takes one only when no candidate meets as many of its checks (the columns named, the places stated)."""
+    rounding = asks_rounding(request, written)
+    if not rounding and not _DIVIDED.search(request):
+        return candidates
+    links = sorted((link for link in link_columns(table, request) if link.kind == "header"
+                    and is_number_column(table, link.letter)), key=lambda link: link.start)
+    pairs = [(a.letter, b.letter) for a, b in zip(links, links[1:])
+             if a.letter != b.letter and _RATIO_BETWEEN.match(request[a.end:b.start])]
+    rows = mentioned_rows(table, request)
+    if not pairs or len(rows) > 1 or not rows and not _WHOLE_COLUMNS.search(request):
+        return candidates
+    first, last = table.first_row, table.last_row
+    part = (lambda c: f"{c}{rows[0]}") if rows else (lambda c: f"SUM({c}{first}:{c}{last})")
+    places = _places_to_write(request, written)
+    built = [f"{part(a)}/{part(b)}" for a, b in pairs]
+    copies = [f"=ROUND({ratio},{p})" for ratio in built for p in places] if rounding else [f"={r}" for r in built]
+    return list(dict.fromkeys(candidates + copies))
+
+
+_HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
+
+
+def with_presence_counts(candidates: list[str], table, request: str, written: str = "") -> list[str]:
+    """`candidates` followed, for a count of rows where a named column is empty or filled in
+    (`linking.presence_asked`), by that count: "how many episodes have no sponsor?" -> `=COUNTBLANK(H2:H16)`, "how
+    many parcels have a transit time recorded" -> `=COUNT(H2:H17)` (COUNTA for a column of text).
+
+    The model's COUNTBLANK requests name the empty cells (`how many blank cells in ...`); a person names what the
+    rows lack, and the model answers with some other count. The copies come after every candidate, so one wins only
+    where no candidate meets as many checks (`ranking.counts_presence_as_asked` refuses the opposite count)."""
+    presence = presence_asked(table, request)
+    if not presence or not ("COUNT" in aggregates_asked(table, request, written) or _HOW_MANY.search(request)):
+        return candidates
+    cells = lambda letter: f"{letter}{table.first_row}:{letter}{table.last_row}"  # noqa: E731
+    counts = [f"=COUNTBLANK({cells(letter)})" if not there else
+              f"=COUNT{'' if is_number_column(table, letter) else 'A'}({cells(letter)})"
+              for letter, there in presence.items()]
+    return list(dict.fromkeys(candidates + counts))
 
 
 def with_asked_aggregate(candidates: list[str], table, request: str, written: str = "") -> list[str]:
