@@ -17,8 +17,8 @@ from tinyslm_hf.excel.ranking import (aggregate_agrees, aggregates_asked, called
                                       totals_by_default)
 from tinyslm_hf.excel.repairs import (repaired, with_asked_aggregate, with_data_ranges, with_date_criteria_columns,
                                       with_fallback_lookup, with_named_criteria_added, with_presence_counts,
-                                      with_ratios_built, with_stated_places, with_unasked_rounding_dropped,
-                                      with_unsupported_criteria_dropped)
+                                      with_ratios_built, with_stated_places, with_text_pieces_built,
+                                      with_unasked_rounding_dropped, with_unsupported_criteria_dropped)
 from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
 from tinyslm_hf.excel.table import CATEGORY, DATE, NUMBER, TEXT, Column, Table, schema_table
@@ -332,7 +332,8 @@ def _parcels() -> Table:
                        Column("C", "Weight (kg)", NUMBER, [2.0, 4.0, 5.0, 1.0]),
                        Column("D", "Postage", NUMBER, [7.0, 9.0, 12.5, 4.0]),
                        Column("E", "Transit Days", NUMBER, [2, None, 3, None]),
-                       Column("F", "Insurer", CATEGORY, ["Axa", "", None, "Allianz"])])
+                       Column("F", "Insurer", CATEGORY, ["Axa", "", None, "Allianz"]),
+                       Column("G", "Late Fee", NUMBER, [0, 2.5, 0, 1.0])])
 
 
 def test_a_rounding_to_other_places_than_stated_is_copied_to_the_stated_ones():
@@ -366,16 +367,44 @@ def test_a_ratio_of_two_named_columns_is_built_where_the_request_spells_it_out()
                     "postage per carrier for row 2, rounded", "postage per kg for rows 2 and 3, 2 dp",
                     "postage and weight for row 2, rounded"):
         assert with_ratios_built(["=SUM(D2:D5)"], table, nothing, nothing) == ["=SUM(D2:D5)"], nothing
+    for filtered in ("total postage per kg for DHL, 2 dp", "average postage per kg across all parcels, 2 dp"):
+        assert with_ratios_built(["=SUM(D2:D5)"], table, filtered, filtered) == ["=SUM(D2:D5)"], filtered
     check = request_checks(table, "total postage, rounded to 2 decimals")
     assert not check("=SUM(D2:D5)").numbers and check("=ROUND(SUM(D2:D5),2)").numbers
+    assert check('=TEXT(SUM(D2:D5),"0.00")').numbers and not check('=TEXT(SUM(D2:D5),"mmm")').numbers
     assert request_checks(table, "total postage")("=SUM(D2:D5)").numbers
+
+
+def test_a_rounding_is_asked_by_rounding_words_and_places_given_as_such():
+    """`rounded`, `nearest`, `2 dp`, `one decimal place` ask for a rounding; `per cent`, `the tenth parcel`, `as a
+    decimal`, `nearest to 3` (a lookup) and `all year round` do not. The places are those given as such, not every
+    number the request states, and a rounding word means 0 places only where none are given."""
+    from tinyslm_hf.excel.ranking import asks_rounding, places_given
+
+    for asked, places in (("rounded to 2 places", {"2"}), ("postage over 5, rounded to 2 places", {"2"}),
+                          ("round the average to 2", {"2"}), ("top 3 weights, 1 dp", {"1"}),
+                          ("to one decimal place", {"1"}), ("to the nearest cent", {"2"}),
+                          ("nearest hundred", {"-2"}), ("average weight to the nearest kg", set()),
+                          ("average weight rounded to the nearest 5", set())):
+        assert asks_rounding(asked) and places_given(asked) == places, asked
+    for unasked in ("what per cent of parcels went with DHL", "postage of the tenth parcel",
+                    "show the postage for PX2 as a decimal", "postage of the parcel nearest to 3",
+                    "cafes open all year round"):
+        assert not asks_rounding(unasked) and not places_given(unasked), unasked
+    table, request = _parcels(), "average weight of DHL parcels, rounded to 2 places"
+    beam = '=ROUND(AVERAGEIFS(C2:C5,B2:B5,"DHL"),0)'  # the range's 2 is no stated number of places
+    assert pick_candidate(repaired([beam], table, request, request), table, request) == (
+        '=ROUND(AVERAGEIFS(C2:C5,B2:B5,"DHL"),2)')
+    assert pick_candidate(repaired(["=D3"], table, "postage for PX2 as a decimal", "postage for PX2 as a decimal"),
+                          table, "postage for PX2 as a decimal") == "=D3"
 
 
 def test_a_count_of_rows_where_a_named_column_is_empty_or_filled_in():
     """"parcels with no insurer" counts the empty cells of the Insurer column, "parcels that have a transit time"
     the filled ones: copies after the candidates, and the opposite count (or a count of another column) is refused.
-    Only a column with empty cells is read that way; a table without values, and a request that counts nothing,
-    get no copy. The plural of a key column's header (`members`) names the rows: no formula must use it."""
+    In a column of numbers without empty cells, none is 0 ("no late fee"). Only such columns are read that way; a
+    table without values, and a request that counts nothing, get no copy. In a count or an aggregate, the plural of a
+    key column's header (`members`) names the rows: no formula must use it (a list of members needs it)."""
     table = _parcels()
     beam = "=COUNTA(F2:F5)"
     for request, count, opposite in (
@@ -384,18 +413,55 @@ def test_a_count_of_rows_where_a_named_column_is_empty_or_filled_in():
             ("how many parcels don't have an insurer", "=COUNTBLANK(F2:F5)", "=COUNTA(F2:F5)"),
             ("how many parcels where the insurer is blank", "=COUNTBLANK(F2:F5)", "=COUNTA(F2:F5)"),
             ("how many parcels have a transit days value", "=COUNT(E2:E5)", "=COUNTBLANK(E2:E5)"),
-            ("count the parcels with any insurer", "=COUNTA(F2:F5)", "=COUNTBLANK(F2:F5)")):
+            ("count the parcels with any insurer", "=COUNTA(F2:F5)", "=COUNTBLANK(F2:F5)"),
+            ("how many parcels had no late fee", "=COUNTIF(G2:G5,0)", "=COUNTBLANK(G2:G5)"),  # none is 0 there
+            ("how many parcels have a late fee", '=COUNTIF(G2:G5,">0")', "=COUNTA(G2:G5)")):
         assert with_presence_counts(["=COUNT(C2:C5)"], table, request) == ["=COUNT(C2:C5)", count], request
         assert pick_candidate(repaired(["=COUNT(C2:C5)", opposite], table, request, request), table, request) == count
-    for nothing in ("how many parcels went with DHL", "the insurer of PX1", "parcels without postage"):
-        assert with_presence_counts([beam], table, nothing) == [beam], nothing  # Postage has no empty cell
+    for nothing in ("how many parcels went with DHL", "the insurer of PX1", "parcels without postage",
+                    "how many parcels where the carrier is not DHL and the insurer is Axa"):
+        assert with_presence_counts([beam], table, nothing) == [beam], nothing  # Postage has no empty cell or 0
+    request = "count the parcels with any insurer"
+    assert pick_candidate(repaired(["=COUNT(F2:F5)"], table, request, request), table, request) == "=COUNTA(F2:F5)"
     headers_only = schema_table({"A": "Tracking No", "F": "Insurer"}, 2, 5)
     assert with_presence_counts([beam], headers_only, "how many parcels have no insurer") == [beam]
     members = Table("m", [Column("A", "Member", TEXT, ["Ann", "Ben", "Cy"]),
                           Column("B", "Plan", CATEGORY, ["Basic", "Premium", "Basic"])])
     request = "how many members are on the Basic plan"
     assert pick_candidate(['=COUNTA(A2:A4)', '=COUNTIF(B2:B4,"Basic")'], members, request) == '=COUNTIF(B2:B4,"Basic")'
-    assert not request_checks(members, "the member on the Basic plan")('=COUNTIF(B2:B4,"Basic")').columns
+    assert request_checks(members, request)('=COUNTIF(B2:B4,"Basic")').columns
+    for listing in ("the member on the Basic plan", "list the members on the Basic plan"):  # the names are the answer
+        assert not request_checks(members, listing)('=COUNTIF(B2:B4,"Basic")').columns, listing
+
+
+def test_the_piece_of_a_text_named_by_what_it_is_is_built_and_splits_at_its_character():
+    """"first name", "surname", "the part before the @", "position of the @ sign", "without the dash": the piece is
+    built on the cell the request names (by address, or a text cell of its record's row a candidate uses), and a
+    formula that does not write the character (`=LEFT(A3,3)`, `=UPPER(A3)`) is refused. A quoted text is the
+    model's to copy; a cell without the character, and a request that names no piece, get nothing."""
+    from tinyslm_hf.excel.linking import text_piece_asked
+
+    people = Table("v", [Column("A", "Volunteer", TEXT, ["Ann Lee", "Carlos Vega", "Bo Kim"]),
+                         Column("B", "Email", TEXT, ["ann@x.org", "carlos@y.com", "bo@z.net"]),
+                         Column("C", "Plate", TEXT, ["KX-101", "KX-102", "LM 3"]),
+                         Column("D", "Hours", NUMBER, [3, 5, 8])])
+    for request, beams, piece in (
+            ("just the first name of the volunteer in A3", ["=LEFT(A3,3)", "=UPPER(A3)"], '=LEFT(A3,FIND(" ",A3)-1)'),
+            ("volunteer's surname in A2", ["=UPPER(A2)"], '=RIGHT(A2,LEN(A2)-FIND(" ",A2))'),
+            ("the part of the email in B4 before the @", ["=LEN(B4)"], '=LEFT(B4,FIND("@",B4)-1)'),
+            ("position of the @ sign in Carlos Vega's email", ["=LEN(B3)"], '=FIND("@",B3)'),
+            ("plate in C2 without the dash", ["=TRIM(C2)"], '=SUBSTITUTE(C2,"-","")'),
+            ("plate in C3 with the hyphen removed", ["=TRIM(C3)"], '=SUBSTITUTE(C3,"-","")')):
+        assert with_text_pieces_built(beams, people, request, request) == beams + [piece], request
+        assert pick_candidate(repaired(beams, people, request, request), people, request) == piece, request
+    assert with_text_pieces_built(["=TRIM(C4)"], people, "plate in C4 without the dash") == ["=TRIM(C4)"]  # no dash
+    for nothing in ('position of "-" in C2', "hours before the 5th", "total hours without the sign",
+                    "the full name in A2", "first name and surname of A2"):
+        assert text_piece_asked(nothing) is None, nothing
+        assert with_text_pieces_built(["=LEN(C2)"], people, nothing) == ["=LEN(C2)"], nothing
+    assert request_checks(people, "hours of row 2")("=D2").reshaping  # no piece asked: nothing to write
+    assert not request_checks(people, "first name of the volunteer in A2")("=LEFT(A2,4)").reshaping  # a guess
+    assert request_checks(people, "just the letter before the space in A2")("=LEFT(A2,1)").reshaping  # a count said
 
 
 def test_a_year_alone_is_read_as_its_first_day_where_that_is_sure():
@@ -434,7 +500,8 @@ def test_no_rule_reads_a_word_only_the_held_out_wording_uses():
     from tinyslm_hf.excel import linking, repairs
 
     patterns = (linking._ABSENT_BEFORE, linking._ABSENT_AFTER, linking._PRESENT_BEFORE, repairs._RATIO_BETWEEN,
-                repairs._DIVIDED, repairs._WHOLE_COLUMNS, repairs._HOW_MANY)
+                repairs._DIVIDED, repairs._WHOLE_COLUMNS, ranking.HOW_MANY, linking._PIECE_OF_NAME,
+                linking._PIECE_AROUND, linking._POSITION_OF, linking._WITHOUT)
     pattern_words = {w for p in patterns for w in re.findall(r"[a-z]{2,}", re.sub(r"\\[a-z]", " ", p.pattern))}
     assert {"missing", "divided", "total"} <= pattern_words and not pattern_words & held_out_only, (
         pattern_words & held_out_only)
@@ -501,13 +568,15 @@ def test_no_made_up_rank_or_count_no_unasked_join_no_case_ruled_out_and_the_rank
 
     rounded = "=ROUND(AVERAGE(D2:D5),2)"  # places nobody stated
     assert stated_places("runtime averaged over every film") == set()
-    assert stated_places("average runtime of row 2, 2 dp") == {"0", "2"} and stated_places("row 2, 2 d.p.") == {"2"}
-    for said, places in (("to one decimal place", {"0", "1"}), ("to a single decimal", {"0", "1"}),
-                         ("with one-decimal precision", {"0", "1"}), ("with no decimals", {"0"}),
-                         ("rounded to the nearest hundred", {"0", "-2"}), ("rounded to hundreds", {"0", "-2"}),
-                         ("to the nearest $1,000", {"0", "-3", "1000"}),
-                         ("to the nearest ten thousand", {"0", "-4", "10"}), ("to the nearest million", {"0", "-6"}),
-                         ("in tenths", {"1"}), ("to the nearest cent", {"0", "2"}),
+    # a rounding word means a whole number only where no places are given as such
+    assert stated_places("average runtime of row 2, 2 dp") == {"2"} and stated_places("row 2, 2 d.p.") == {"2"}
+    assert stated_places("runtime over 5, rounded") == {"0", "5"}
+    for said, places in (("to one decimal place", {"1"}), ("to a single decimal", {"1"}),
+                         ("with one-decimal precision", {"1"}), ("with no decimals", {"0"}),
+                         ("rounded to the nearest hundred", {"-2"}), ("rounded to hundreds", {"-2"}),
+                         ("to the nearest $1,000", {"-3", "1000"}),
+                         ("to the nearest ten thousand", {"-4", "10"}), ("to the nearest million", {"-6"}),
+                         ("in tenths", {"1"}), ("to the nearest cent", {"2"}),
                          ("as a whole number", set()), ("to the nearest whole number", {"0"}),
                          ("of rows 2 to 5, 2 d.p", {"2"})):
         assert stated_places(f"average runtime {said}") == places, said

@@ -21,7 +21,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 
-from .table import CATEGORY, TEXT, Table
+from .table import CATEGORY, NUMBER, TEXT, Table
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _LETTER_MENTION = re.compile(r"\b(?:column|col)\.?\s+([A-Za-z]{1,2})\b", re.IGNORECASE)
@@ -266,32 +266,35 @@ def names_the_records(table: Table, link: Link) -> bool:
     if link.kind != "header" or link.weak or not table.has_values:
         return False
     column = table.column(link.letter)
-    core, said = header_core(column.header).lower(), link.text.lower()
+    core, said = header_core(column.header), link.text
     values = [v for v in column.values if v not in (None, "")]
     return (column.kind == TEXT and len(values) == len(column.values) == len(set(values))
-            and said in (core + "s", core + "es", core[:-1] + "ies"))
+            and len(said) > len(core) and _same_word(said, core, typo=False))
 
 
 # A header named as missing (`have no sponsor`, `missing a nitrate value`, `doesn't have a trainer`, `sponsor is
-# blank`) or as present (`have a sponsor`, `with a transit time`). Not `an`: only the held-out wording uses it.
-_ABSENT_BEFORE = re.compile(r"(?:\b(?:no|not|never|without|missing|lacking|lacks?)|n't)\s+(?:[\w-]+\s+){0,2}$",
-                            re.IGNORECASE)
+# blank`) or as present (`have a sponsor`, `with a transit time`). Only a word of one or two letters (`a`, `an`),
+# `any`, `the` or a form of `have` may stand between a negation and the header (`carrier is not DHL and insurer is
+# Axa` names no missing insurer). `an` is no word the rules name (only the held-out wording uses it), so `have an
+# insurer` is not read as present, while `don't have an insurer` is read as missing.
+_ABSENT_BEFORE = re.compile(r"(?:\b(?:no|not|never|without|missing|lacking|lacks?)|n't)\s+"
+                            r"(?:(?:[a-z]{1,2}|any|the|have|has|had|got|been|yet|get)\s+){0,2}$", re.IGNORECASE)
 _ABSENT_AFTER = re.compile(r"^\s*(?:\w+\s+)?(?:is\s+|are\s+|was\s+|were\s+|left\s+)?(?:blank|empty|missing)\b",
                            re.IGNORECASE)
 _PRESENT_BEFORE = re.compile(r"\b(?:have|has|with)\s+(?:a|any|some)?\s*$", re.IGNORECASE)
 
 
 def presence_asked(table: Table, request: str, links: list[Link] | None = None) -> dict[str, bool]:
-    """Columns with empty cells whose header the request names as missing (False: `how many episodes have no
-    sponsor`, `samples still missing a nitrate value`) or as there (True: `episodes that have a sponsor`), by letter.
-    Only a column that has empty cells can be asked about that way; the count of those rows is COUNTBLANK, of the
-    others COUNTA."""
+    """Columns whose header the request names as missing (False: `how many episodes have no sponsor`, `samples
+    still missing a nitrate value`, `loans that had no late fee`) or as there (True: `episodes that have a sponsor`),
+    by letter. Only a column with empty cells (`empty_kind`: missing is empty) or a column of numbers with zeros
+    (missing is 0) can be asked about that way."""
     if not table.has_values:
         return {}
     links = link_columns(table, request) if links is None else links
     asked: dict[str, bool] = {}
     for link in links:
-        if link.kind != "header" or not any(v in (None, "") for v in table.column(link.letter).values):
+        if link.kind != "header" or not empty_kind(table, link.letter):
             continue
         before, after = request[:link.start], request[link.end:]
         if _ABSENT_BEFORE.search(before) or _ABSENT_AFTER.match(after):
@@ -299,6 +302,46 @@ def presence_asked(table: Table, request: str, links: list[Link] | None = None) 
         elif _PRESENT_BEFORE.search(before):
             asked.setdefault(link.letter, True)
     return asked
+
+
+def empty_kind(table: Table, letter: str) -> str | None:
+    """How a cell of the column says "none": "blank" (it has empty cells), "zero" (a column of numbers without empty
+    cells that holds 0: `Late Fee` is 0 for a loan without one), or None."""
+    values = table.column(letter).values
+    if any(v in (None, "") for v in values):
+        return "blank"
+    return "zero" if table.column(letter).kind == NUMBER and any(v == 0 for v in values) else None
+
+
+# Characters people name instead of typing them, where a text is split or something is taken out of it.
+CHARACTER_NAMES = {"@": "@", "at sign": "@", "dash": "-", "hyphen": "-", "slash": "/", "comma": ",", "dot": ".",
+                   "period": ".", "full stop": ".", "space": " ", "underscore": "_", "colon": ":"}
+_NAMED = "@|" + "|".join(sorted((re.escape(n) for n in CHARACTER_NAMES if n != "@"), key=len, reverse=True))
+_CHARACTER = r"(?:the\s+)?(" + _NAMED + r")(?:\s+sign)?(?![\w@])"  # `the @ sign`, `the dash`, `@`
+_PIECE_OF_NAME = re.compile(r"\b(?:(first|given)\s+name|(surname|last\s+name|family\s+name))\b", re.IGNORECASE)
+_PIECE_AROUND = re.compile(r"\b(before|after|up\s+to|following)\s+" + _CHARACTER, re.IGNORECASE)
+_POSITION_OF = re.compile(r"\b(?:position|index)\s+of\s+" + _CHARACTER, re.IGNORECASE)
+_WITHOUT = re.compile(r"\b(?:without|remove|drop|delete)\s+" + _CHARACTER + "|" + _CHARACTER
+                      + r"\s+(?:removed|dropped|deleted)\b", re.IGNORECASE)
+
+
+def text_piece_asked(request: str) -> tuple[str, str] | None:
+    """The piece of a text a request asks for, as (what, character): `first name` -> ("before", " "), `surname` ->
+    ("after", " "), `the part of the email before the @` -> ("before", "@"), `position of the @ sign` ->
+    ("position", "@"), `plate without the dash` -> ("without", "-"); None when it asks for none. Only a character
+    named or typed outside quotes (a quoted text is the model's to copy: `position of "-"`)."""
+    typed = QUOTED_TEXT.sub(lambda q: " " * len(q.group()), request)
+    found = [(m.start(), ("before" if m[1] else "after", " ")) for m in _PIECE_OF_NAME.finditer(typed)]
+    found += [(m.start(), ("before" if m[1].lower() in ("before", "up to") else "after", _character(m[2])))
+              for m in _PIECE_AROUND.finditer(typed)]
+    found += [(m.start(), ("position", _character(m[1]))) for m in _POSITION_OF.finditer(typed)]
+    found += [(m.start(), ("without", _character(next(g for g in m.groups() if g))))
+              for m in _WITHOUT.finditer(typed)]
+    return min(found)[1] if len({piece for _, piece in found}) == 1 else None
+
+
+def _character(name: str) -> str:
+    return CHARACTER_NAMES[re.sub(r"\s+", " ", name.lower())]
 
 
 def _cell_mentions(table: Table, request: str) -> list[tuple[re.Match, int]]:
@@ -317,6 +360,11 @@ def _addressed(table: Table, request: str) -> list[tuple[int, int]]:
         numbers = [m.group(2)] + ([m.group(3)] if m.group(1) and m.group(3) else [])
         found += [(m.start(), int(number)) for number in numbers]
     return found + [(m.start(), row) for m, row in _cell_mentions(table, request)]
+
+
+def addressed_cells(table: Table, request: str) -> list[tuple[str, int]]:
+    """(column, row) of each data cell the request names by its address (`in A5`), in order of mention."""
+    return [(m.group(1), row) for m, row in _cell_mentions(table, request)]
 
 
 def addressed_rows(table: Table, request: str) -> set[int]:

@@ -21,10 +21,11 @@ from typing import NamedTuple
 
 from .constrained import string_literals
 from .executor import execute, single_cells
-from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, link_columns,
+from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, empty_kind,
+                      link_columns,
                       month_after, names_the_records, normalise_number, one_edit, presence_asked, request_comparisons,
                       request_fallback, request_labels, request_mid_start, request_numbers, request_replacement, says,
-                      states_a_comparison)
+                      states_a_comparison, text_piece_asked)
 from .senses import load_senses
 from .synonyms import load_thesaurus
 from .synthetic import phrasings
@@ -374,29 +375,59 @@ def _magnitude_places(amount: str, scale: str) -> str | None:
     return str(-zeros) if zeros else None
 
 
-def stated_places(*requests: str, whole_by_default: bool = True) -> set[str]:
+def stated_places(*requests: str) -> set[str]:
     """The numbers of decimal places the requests could mean: the numbers they state outside row numbers
     (`to 2 dp`, `with 0 digits after the point`), places in words (`one decimal place`, `tenths`, `nearest cent` ->
     2, `nearest hundred` or `nearest $100` -> -2) and, when a word asks for rounding (`rounded`, `nearest`,
-    `decimals`), 0: a whole number (unless `whole_by_default` is False). Number words are read as numbers, as
-    `linking.request_numbers` reads them."""
+    `decimals`) and no places are given as such (`places_given`), 0: a whole number. Number words are read as
+    numbers, as `linking.request_numbers` reads them."""
     places = set()
     for r in requests:
         places |= _numbers_outside_rows(r)
         places |= {str(_WORD_PLACES[m[1].lower()]) for m in _PLACES_BEFORE_DECIMAL.finditer(r)}
         for m in _FRACTION_PLACES.finditer(r):  # tenths, cents: the singular's places
-            word = m[1].lower()
-            places.add(str(_WORD_PLACES.get(word, _WORD_PLACES.get(word.removesuffix("s")))))
+            places.add(_fraction_places(m[1]))
         places |= {p for m in _MAGNITUDE.finditer(r) if (p := _magnitude_places(m[1], m[2])) is not None}
-        if whole_by_default and says(r, _ROUNDING):
-            places.add("0")
+    if not places_given(*requests) and any(says(r, _ROUNDING) for r in requests):
+        places.add("0")
+    return places
+
+
+def _fraction_places(word: str) -> str:
+    word = word.lower()
+    return str(_WORD_PLACES.get(word, _WORD_PLACES.get(word.removesuffix("s"))))
+
+
+# Places given as such: `2 dp`, `3 decimal places`, `to 1 decimal`, `2 places`, `round ... to 2`; a fraction after
+# `to (the)` / `nearest` (`to the nearest cent`).
+_PLACES_IN_DIGITS = re.compile(r"\b(\d)\s*(?:dp\b|d\.p\.?|decimals?\b|decimal\s+places?\b|places?\b)"
+                               r"|\bround(?:ed)?\b[^,.;]{0,40}?\bto\s+(\d)\b(?!\s*(?:%|per\b|[.,]\d))", re.IGNORECASE)
+_FRACTION_GIVEN = re.compile(r"\b(?:to|nearest)\s+(?:the\s+)?(tenths?|hundredths?|thousandths?|cents?|penny)\b",
+                             re.IGNORECASE)
+# What asks for a rounded result: `round` (not `year round` or `round 3`), `nearest` (not `nearest to 3`: a lookup).
+_ROUNDING_ASKED = re.compile(r"(?<!year\s)(?<!year-)\bround(?:ed|ing)?\b(?!\s+\d)|\bnearest\b(?!\s+to\b)",
+                             re.IGNORECASE)
+
+
+def places_given(*requests: str) -> set[str]:
+    """The numbers of places the requests give as such (`2 dp`, `three decimal places`, `rounded to 1`, `nearest
+    hundred` -> -2, `to the nearest cent` -> 2), not every number they state: `over 5, rounded to 2 places` gives 2,
+    and `nearest 5` none (that is MROUND's multiple)."""
+    places = set()
+    for r in requests:
+        places |= {m[1] or m[2] for m in _PLACES_IN_DIGITS.finditer(r)}
+        places |= {str(_WORD_PLACES[m[1].lower()]) for m in _PLACES_BEFORE_DECIMAL.finditer(r)
+                   if m[1].lower() != "a" or re.match(r"\s*place", r[m.end():])}  # `as a decimal` gives none
+        places |= {p for m in _MAGNITUDE.finditer(r) if (p := _magnitude_places(m[1], m[2])) is not None}
+        places |= {_fraction_places(m[1]) for m in _FRACTION_GIVEN.finditer(r)}
     return places
 
 
 def asks_rounding(*requests: str) -> bool:
-    """Whether a request asks for a rounded result at all: a rounding word (`rounded`, `nearest`, `2 dp`,
-    `decimals`) or a fraction's name (`tenths`, `nearest cent`)."""
-    return any(says(r, _ROUNDING) or _FRACTION_PLACES.search(r) for r in requests)
+    """Whether a request asks for a rounded result at all: `round` / `rounded` / `nearest` (`_ROUNDING_ASKED`) or
+    places given as such (`2 dp`, `one decimal place`). Not `what per cent`, `the tenth parcel`, `as a decimal`,
+    `the value nearest to 3`, `open all year round`."""
+    return any(_ROUNDING_ASKED.search(r) for r in requests) or bool(places_given(*requests))
 
 
 def rounds_as_stated(formula: str, places: set[str]) -> bool:
@@ -406,15 +437,17 @@ def rounds_as_stated(formula: str, places: set[str]) -> bool:
     return all(places_written(args, places) for name in ROUNDING_CALLS for _, _, args in calls_of(formula, name))
 
 
-# Calls that give a result to some number of places: a request asking for a rounding wants one of them.
-ROUNDING_RESULTS = frozenset(ROUNDING_CALLS) | {"MROUND", "INT", "TRUNC", "FIXED", "TEXT", "DOLLAR"}
+# Calls that give a result to some number of places: a request asking for a rounding wants one of them (or a TEXT
+# with a number format, `"0.00"`, not a date's `"mmm"`).
+ROUNDING_RESULTS = frozenset(ROUNDING_CALLS) | {"MROUND", "INT", "TRUNC", "FIXED", "DOLLAR"}
+_NUMBER_FORMAT = re.compile(r'\bTEXT\([^"]*"[^"]*[0#]', re.IGNORECASE)
 
 
 def rounds_if_asked(formula: str, rounding: bool) -> bool:
     """A formula for a request that asks for a rounding (`asks_rounding`: "total fees divided by total visits,
-    rounded to 2 decimals") rounds, or writes its result to a number of places (`TEXT`, `FIXED`); without one,
-    `=SUMPRODUCT(D2:D19,E2:E19)` meets every other check that request gives."""
-    return not rounding or bool(called_functions(formula) & ROUNDING_RESULTS)
+    rounded to 2 decimals") rounds, or writes its result to a number of places (`FIXED`, a TEXT with a number
+    format); without one, `=SUMPRODUCT(D2:D19,E2:E19)` meets every other check that request gives."""
+    return not rounding or bool(called_functions(formula) & ROUNDING_RESULTS) or bool(_NUMBER_FORMAT.search(formula))
 
 
 def places_written(args: list[str], places: set[str]) -> bool:
@@ -748,6 +781,19 @@ _JOINING = _cue_words(INTENTS["AMP"], INTENTS["CONCAT"], (
     "initials", "one cell", "plus", "brackets", "parentheses", "after it", "before it"))
 
 
+def splits_as_asked(formula: str, piece: tuple[str, str] | None, counts: set[str]) -> bool:
+    """A formula for a request that asks for a piece of a text by a character (`linking.text_piece_asked`: `first
+    name` splits at the space, `before the @` at the @, `position of the @`, `without the dash`) writes that
+    character, or, for a piece before or after it, takes one by a count of characters the request gives
+    (`stated_counts`: `the letter before the dot` is `=LEFT(G2,1)`): `=UPPER(H4)` for "driver's surname in H4" takes
+    no piece at all, and `=LEFT(G2,4)` guesses the length of one."""
+    if piece is None or piece[1] in string_literals(formula)[0]:
+        return True
+    cuts = [args for name, indices in _CHARACTER_COUNTS.items() for _, _, args in calls_of(formula, name)]
+    return piece[0] in ("before", "after") and bool(cuts) and all(
+        normalise_number(args[-1].strip()) in counts for args in cuts if len(args) > 1)
+
+
 def joins_asked(*requests: str) -> bool:
     """Whether some request asks for values joined into one text (`_JOINING`) or quotes a text."""
     return any(says(r, _JOINING) or QUOTED_TEXT.search(r) for r in requests)
@@ -990,15 +1036,21 @@ def _enclosing_functions(formula: str) -> list[str | None]:
 _FILLED_COUNTS = frozenset({"COUNT", "COUNTA"})
 
 
-def counts_presence_as_asked(formula: str, presence: dict[str, bool]) -> bool:
+def counts_presence_as_asked(formula: str, presence: dict[str, bool], table) -> bool:
     """A formula that is one count of a column the request names as missing or as there (`linking.presence_asked`)
     counts the right cells of it: "episodes that have no sponsor" is no `=COUNTA(H2:H16)`, "episodes that have a
-    sponsor" no `=COUNTBLANK(H2:H16)`, "parcels that have a transit time" no `=COUNT(F2:F17)` of their weights."""
+    sponsor" no `=COUNTBLANK(H2:H16)`, "parcels that have a transit time" no `=COUNT(F2:F17)` of their weights, and
+    "loans that had no late fee" no count of a column without empty cells (its zeros are wanted)."""
     call = call_arguments(formula)
     if not presence or not call or call[0] not in _FILLED_COUNTS | {"COUNTBLANK"} or len(call[1]) != 1:
         return True
     letter = range_column(call[1][0])
-    return letter in presence and (call[0] == "COUNTBLANK") != presence[letter]
+    return (letter in presence and empty_kind(table, letter) == "blank"
+            and (call[0] == "COUNTBLANK") != presence[letter]
+            and (call[0] != "COUNT" or is_number_column(table, letter)))  # COUNT skips text: 0 for a text column
+
+
+HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
 
 
 def is_number(text: str) -> bool:
@@ -1064,7 +1116,7 @@ class Checks(NamedTuple):
     numbers: bool  # writes every number the request states, no rank or row-copied count it does not, ranks in the
     # order it says, rounds only to places it states and rounds when it asks for a rounding
     reshaping: bool  # reshapes a named record's value only in a way some word asks for, never in a way one refuses,
-    # and joins values into one text only when asked
+    # joins values into one text only when asked, and splits a text at the character it names
     aggregate: bool  # aggregates only in a family the request asks for (`aggregate_agrees`), or, asked only to
     # count, aggregates a column it names (`how many pens are in stock` may sum the Qty in Stock column); counts
     # the empty cells of a column named as missing, the others of one named as there
@@ -1182,7 +1234,10 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     and the record's column named by header ("among all volunteers") by that row's cell of another named column.
     `links`: `link_columns(table, request)` when the caller has them already."""
     links = link_columns(table, request) if links is None else links
-    linked = {link.letter for link in links if not link.weak and not link.row and not names_the_records(table, link)}
+    asked = aggregates_asked(table, request, written or "")
+    counting = bool(asked) or bool(HOW_MANY.search(request))  # the rows of a count or an aggregate, not a list
+    linked = {link.letter for link in links if not link.weak and not link.row
+              and not (counting and names_the_records(table, link))}
     headers = {link.letter for link in links if link.kind == "header"}
     record_rows: dict[str, set[int]] = defaultdict(set)  # column -> rows of the records named in it
     for link in links:
@@ -1209,7 +1264,6 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     fallback = request_fallback(typed) is not None
     ordered = argument_order(typed)
     unasked = unasked_reshapings(table, request, written, links) | refused_reshapings(request, written or "")
-    asked = aggregates_asked(table, request, written or "")
     presence = presence_asked(table, request, links)
 
     @lru_cache(maxsize=1)
@@ -1218,6 +1272,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
 
     quantities = {letter for letter in headers if is_number_column(table, letter)}  # number columns it names
     joins = joins_asked(request, written or "")
+    piece = text_piece_asked(typed)
     required = len(named) + len(records) + 1 + fallback + (ordered is not None)
 
     def check(formula: str) -> Checks:
@@ -1244,10 +1299,11 @@ def request_checks(table, request: str, written: str | None = None, links=None):
                       numbers <= formula_numbers(formula) and counts_stated(formula, counts)
                       and rounds_as_stated(formula, places) and rounds_if_asked(formula, rounding)
                       and ranks_in_order(formula, order),
-                      not called & unasked and (joins or not joined_pieces(formula)),
+                      not called & unasked and (joins or not joined_pieces(formula))
+                      and splits_as_asked(formula, piece, counts),
                       (aggregate_agrees(formula, asked)
                        or asked == {"COUNT"} and aggregated_column(formula) in quantities)
                       and not (averages_or_extremes_under_condition(formula) and totals())
-                      and counts_presence_as_asked(formula, presence))
+                      and counts_presence_as_asked(formula, presence, table))
 
     return check

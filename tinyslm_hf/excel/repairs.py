@@ -12,15 +12,16 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from .linking import (QUOTED_TEXT, link_columns, mentioned_rows, normalise_number, ordered_comparisons,
-                      presence_asked, request_fallback, request_labels, request_mid_start, request_numbers,
-                      request_replacement, states_a_comparison)
-from .ranking import (CALL_NAME, CELL_RANGE, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
+from .executor import single_cells
+from .linking import (QUOTED_TEXT, addressed_cells, empty_kind, link_columns, mentioned_rows, normalise_number,
+                      ordered_comparisons, presence_asked, request_fallback, request_labels, request_mid_start,
+                      request_numbers, request_replacement, states_a_comparison, text_piece_asked)
+from .ranking import (CALL_NAME, CELL_RANGE, HOW_MANY, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
                       asks_rounding, averages_or_extremes_under_condition, blank_strings, call_arguments, calls_of,
                       comparison_sites, date_criteria, formula_comparisons, holds_text, if_arguments, if_results,
-                      is_number, is_number_column, places_written, quoted_values, range_column, ranges_span_data,
-                      stated_numbers, stated_places, string_literal, text_column, text_criteria, totals_by_default,
-                      unasked_reshapings)
+                      is_number, is_number_column, places_given, places_written, quoted_values, range_column,
+                      ranges_span_data, stated_numbers, stated_places, string_literal, text_column, text_criteria,
+                      totals_by_default, unasked_reshapings)
 from .table import DATE, NUMBER, TEXT
 
 
@@ -29,10 +30,11 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     from the linked cells, criteria moved to the column holding their value, the stated comparison written in, text
     columns dropped from a sum, the aggregate the request asks for (a total where it names none), a rounding nobody
     asked for dropped or made to round to the stated places, a ratio of two named columns, a count of the rows where
-    a named column is empty or filled in, criteria nothing supports dropped, a named value added as a criterion, date
-    criteria moved to a date column, column ranges over the data rows, a lookup with the fallback the request gives,
-    arguments in the request's order, an IF's labels from the request. `reading` is what the model read (the
-    request, or its rewrite), `written` the request as typed (labels and cue words are read from it)."""
+    a named column is empty or filled in, the piece of a text asked for, criteria nothing supports dropped, a named
+    value added as a criterion, date criteria moved to a date column, column ranges over the data rows, a lookup
+    with the fallback the request gives, arguments in the request's order, an IF's labels from the request.
+    `reading` is what the model read (the request, or its rewrite), `written` the request as typed (labels and cue
+    words are read from it)."""
     candidates = with_record_lookups(candidates, table, reading, written)
     candidates = with_criteria_columns(with_linked_values(candidates, table, reading), table, reading)
     candidates = with_text_dropped(with_stated_comparison(candidates, reading), table)
@@ -40,6 +42,7 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     candidates = with_stated_places(with_unasked_rounding_dropped(candidates, reading, written), reading, written)
     candidates = with_ratios_built(candidates, table, reading, written)
     candidates = with_presence_counts(candidates, table, reading, written)
+    candidates = with_text_pieces_built(candidates, table, reading, written)
     candidates = with_unsupported_criteria_dropped(candidates, table, reading, written)
     candidates = with_named_criteria_added(candidates, table, reading)
     candidates = with_date_criteria_columns(candidates, table, reading)
@@ -231,7 +234,7 @@ def with_unasked_rounding_dropped(candidates: list[str], request: str, written: 
 
 def with_stated_places(candidates: list[str], request: str, written: str = "") -> list[str]:
     """`candidates` (best first), each formula that is one ROUND / ROUNDUP / ROUNDDOWN to a number of places the
-    request does not state followed by the same rounding to each number of places it does (`ranking.stated_places`):
+    request does not state followed by the same rounding to each number of places it gives (`_places_to_write`):
     `=ROUND(G7/F7,0)` for "postage per kg for row 7, rounded to 2 places" also as `=ROUND(G7/F7,2)`, and
     `=ROUND(AVERAGE(E2:E15),2)` for "rounded to the nearest km" also as `=ROUND(AVERAGE(E2:E15),0)`. The model
     writes the places its training requests most often give, not always the ones this request gives; the ranking
@@ -250,8 +253,8 @@ def with_stated_places(candidates: list[str], request: str, written: str = "") -
 def _places_to_write(request: str, written: str) -> list[str]:
     """The numbers of places a rounding for the request should write, most places first: those it states
     (`2 dp`, `nearest hundred`), or 0 where it only asks for a rounding (`rounded`, `to the nearest km`)."""
-    stated = {p for p in stated_places(request, written, whole_by_default=False) if re.fullmatch(r"-?\d", p)}
-    return sorted(stated or ({"0"} if asks_rounding(request, written) else set()), key=int, reverse=True)
+    given = places_given(request, written)
+    return sorted(given or ({"0"} if asks_rounding(request, written) else set()), key=int, reverse=True)
 
 
 # What stands between the two columns of a ratio: `postage per kg`, `bill divided by covers`, `all rejects / all
@@ -277,12 +280,14 @@ def with_ratios_built(candidates: list[str], table, request: str, written: str =
     rounding = asks_rounding(request, written)
     if not rounding and not _DIVIDED.search(request):
         return candidates
-    links = sorted((link for link in link_columns(table, request) if link.kind == "header"
-                    and is_number_column(table, link.letter)), key=lambda link: link.start)
-    pairs = [(a.letter, b.letter) for a, b in zip(links, links[1:])
+    numbers = sorted((link for link in link_columns(table, request) if link.kind == "header"
+                      and is_number_column(table, link.letter)), key=lambda link: link.start)
+    pairs = [(a.letter, b.letter) for a, b in zip(numbers, numbers[1:])
              if a.letter != b.letter and _RATIO_BETWEEN.match(request[a.end:b.start])]
-    rows = mentioned_rows(table, request)
-    if not pairs or len(rows) > 1 or not rows and not _WHOLE_COLUMNS.search(request):
+    rows = mentioned_rows(table, request, links := link_columns(table, request))
+    filtered = any(link.kind == "value" and not link.row for link in links)  # `for DHL`: a SUMIF's ratio, not built
+    if (not pairs or len(rows) > 1 or filtered or not rows and (not _WHOLE_COLUMNS.search(request)
+                                                                or "AVERAGE" in aggregates_asked(table, request))):
         return candidates
     first, last = table.first_row, table.last_row
     part = (lambda c: f"{c}{rows[0]}") if rows else (lambda c: f"SUM({c}{first}:{c}{last})")
@@ -292,25 +297,67 @@ def with_ratios_built(candidates: list[str], table, request: str, written: str =
     return list(dict.fromkeys(candidates + copies))
 
 
-_HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
-
-
 def with_presence_counts(candidates: list[str], table, request: str, written: str = "") -> list[str]:
     """`candidates` followed, for a count of rows where a named column is empty or filled in
     (`linking.presence_asked`), by that count: "how many episodes have no sponsor?" -> `=COUNTBLANK(H2:H16)`, "how
-    many parcels have a transit time recorded" -> `=COUNT(H2:H17)` (COUNTA for a column of text).
+    many parcels have a transit time recorded" -> `=COUNT(H2:H17)` (COUNTA for a column of text), "how many loans
+    had no late fee" -> `=COUNTIF(H2:H17,0)` (a column of numbers without empty cells says none with 0).
 
     The model's COUNTBLANK requests name the empty cells (`how many blank cells in ...`); a person names what the
     rows lack, and the model answers with some other count. The copies come after every candidate, so one wins only
     where no candidate meets as many checks (`ranking.counts_presence_as_asked` refuses the opposite count)."""
     presence = presence_asked(table, request)
-    if not presence or not ("COUNT" in aggregates_asked(table, request, written) or _HOW_MANY.search(request)):
+    # `how many` alone too: in `how many parcels have a transit time`, `parcels` weakly links a number column, and
+    # `aggregates_asked` reads `how many <number column>` as a sum
+    if not presence or not ("COUNT" in aggregates_asked(table, request, written) or HOW_MANY.search(request)):
         return candidates
-    cells = lambda letter: f"{letter}{table.first_row}:{letter}{table.last_row}"  # noqa: E731
-    counts = [f"=COUNTBLANK({cells(letter)})" if not there else
-              f"=COUNT{'' if is_number_column(table, letter) else 'A'}({cells(letter)})"
-              for letter, there in presence.items()]
-    return list(dict.fromkeys(candidates + counts))
+    return list(dict.fromkeys(candidates + [_presence_count(table, letter, there) for letter, there in
+                                            presence.items()]))
+
+
+def _presence_count(table, letter: str, there: bool) -> str:
+    """The count of the rows where column `letter` is filled in (`there`) or empty, by how it says "none"."""
+    cells = f"{letter}{table.first_row}:{letter}{table.last_row}"
+    if empty_kind(table, letter) == "zero":
+        return f'=COUNTIF({cells},">0")' if there else f"=COUNTIF({cells},0)"
+    return f"=COUNT{'' if is_number_column(table, letter) else 'A'}({cells})" if there else f"=COUNTBLANK({cells})"
+
+
+_PIECES = {"before": "=LEFT({c},FIND({x},{c})-1)", "after": "=RIGHT({c},LEN({c})-FIND({x},{c}))",
+           "position": "=FIND({x},{c})", "without": '=SUBSTITUTE({c},{x},"")'}
+
+
+def with_text_pieces_built(candidates: list[str], table, request: str, written: str = "") -> list[str]:
+    """`candidates` followed by the piece of one text cell the request asks for (`linking.text_piece_asked`):
+    "just the first name of the member in A3" -> `=LEFT(A3,FIND(" ",A3)-1)`, "driver's surname in H4" ->
+    `=RIGHT(H4,LEN(H4)-FIND(" ",H4))`, "the part of the email in B2 before the @" -> `=LEFT(B2,FIND("@",B2)-1)`,
+    "position of the @ sign in Carlos Vega's email" -> `=FIND("@",B3)`, "plate in A7 without the dash" ->
+    `=SUBSTITUTE(A7,"-","")`. The cell is the one the request names by address, else a text cell of the row it
+    names that a candidate uses; where the table has values, one that holds the character.
+
+    The generator splits texts only by a count of characters (`first 3 letters`) and finds or replaces only quoted
+    texts, so a piece named by what it is (a first name, the part before a character) is a shape the model does not
+    write; `ranking.splits_as_asked` then wants the character written."""
+    piece = text_piece_asked(written or request)
+    if piece is None:
+        return candidates
+    what, character = piece
+    rows = set(mentioned_rows(table, request))
+    cells = addressed_cells(table, request) + [
+        cell for formula in candidates for cell in sorted(single_cells(formula), key=lambda c: formula.find(
+            f"{c[0]}{c[1]}")) if cell[1] in rows]
+    usable = [f"{letter}{row}" for letter, row in dict.fromkeys(cells)
+              if _holds_character(table, letter, row, character)]
+    built = [_PIECES[what].format(c=cell, x=string_literal(character)) for cell in usable[:2]]
+    return list(dict.fromkeys(candidates + built))
+
+
+def _holds_character(table, letter: str, row: int, character: str) -> bool:
+    """Whether a cell is text that holds `character` (any text cell, in a table known by its headers alone)."""
+    if not any(column.letter == letter for column in table.columns) or table.column(letter).kind in (NUMBER, DATE):
+        return False
+    value = table.cell(letter, row)
+    return not table.has_values or isinstance(value, str) and character in value
 
 
 def with_asked_aggregate(candidates: list[str], table, request: str, written: str = "") -> list[str]:
