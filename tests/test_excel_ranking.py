@@ -372,6 +372,7 @@ def test_a_ratio_of_two_named_columns_is_built_where_the_request_spells_it_out()
     check = request_checks(table, "total postage, rounded to 2 decimals")
     assert not check("=SUM(D2:D5)").numbers and check("=ROUND(SUM(D2:D5),2)").numbers
     assert check('=TEXT(SUM(D2:D5),"0.00")').numbers and not check('=TEXT(SUM(D2:D5),"mmm")').numbers
+    assert not check('=TEXT(VLOOKUP("PX1",A2:D5,4,FALSE),"mmm")').numbers  # the format is TEXT's last argument
     assert request_checks(table, "total postage")("=SUM(D2:D5)").numbers
 
 
@@ -385,11 +386,13 @@ def test_a_rounding_is_asked_by_rounding_words_and_places_given_as_such():
                           ("round the average to 2", {"2"}), ("top 3 weights, 1 dp", {"1"}),
                           ("to one decimal place", {"1"}), ("to the nearest cent", {"2"}),
                           ("nearest hundred", {"-2"}), ("average weight to the nearest kg", set()),
-                          ("average weight rounded to the nearest 5", set())):
+                          ("average weight rounded to the nearest 5", set()), ("1 decimal place", {"1"}),
+                          ("rounded average of rows 2 to 5", set()), ("round the average for weeks 1 to 4", set())):
         assert asks_rounding(asked) and places_given(asked) == places, asked
     for unasked in ("what per cent of parcels went with DHL", "postage of the tenth parcel",
                     "show the postage for PX2 as a decimal", "postage of the parcel nearest to 3",
-                    "cafes open all year round"):
+                    "cafes open all year round", "names in the top 3 places", "the price nearest 50",
+                    "total fare for round trips"):
         assert not asks_rounding(unasked) and not places_given(unasked), unasked
     table, request = _parcels(), "average weight of DHL parcels, rounded to 2 places"
     beam = '=ROUND(AVERAGEIFS(C2:C5,B2:B5,"DHL"),0)'  # the range's 2 is no stated number of places
@@ -415,7 +418,7 @@ def test_a_count_of_rows_where_a_named_column_is_empty_or_filled_in():
             ("how many parcels have a transit days value", "=COUNT(E2:E5)", "=COUNTBLANK(E2:E5)"),
             ("count the parcels with any insurer", "=COUNTA(F2:F5)", "=COUNTBLANK(F2:F5)"),
             ("how many parcels had no late fee", "=COUNTIF(G2:G5,0)", "=COUNTBLANK(G2:G5)"),  # none is 0 there
-            ("how many parcels have a late fee", '=COUNTIF(G2:G5,">0")', "=COUNTA(G2:G5)")):
+            ("how many parcels have a late fee", '=COUNTIF(G2:G5,"<>0")', "=COUNTA(G2:G5)")):
         assert with_presence_counts(["=COUNT(C2:C5)"], table, request) == ["=COUNT(C2:C5)", count], request
         assert pick_candidate(repaired(["=COUNT(C2:C5)", opposite], table, request, request), table, request) == count
     for nothing in ("how many parcels went with DHL", "the insurer of PX1", "parcels without postage",
@@ -456,11 +459,17 @@ def test_the_piece_of_a_text_named_by_what_it_is_is_built_and_splits_at_its_char
         assert pick_candidate(repaired(beams, people, request, request), people, request) == piece, request
     assert with_text_pieces_built(["=TRIM(C4)"], people, "plate in C4 without the dash") == ["=TRIM(C4)"]  # no dash
     for nothing in ('position of "-" in C2', "hours before the 5th", "total hours without the sign",
-                    "the full name in A2", "first name and surname of A2"):
+                    "the full name in A2", "first name and surname of A2", "volunteers whose first name is Ann",
+                    "invoices paid after the period end in C2", "hours with the workspace removed"):
         assert text_piece_asked(nothing) is None, nothing
         assert with_text_pieces_built(["=LEN(C2)"], people, nothing) == ["=LEN(C2)"], nothing
     assert request_checks(people, "hours of row 2")("=D2").reshaping  # no piece asked: nothing to write
-    assert not request_checks(people, "first name of the volunteer in A2")("=LEFT(A2,4)").reshaping  # a guess
+    for guess in ("=LEFT(A2,4)", "=LEFT(A2,1)", "=LEFT(A2)"):
+        assert not request_checks(people, "first name of the volunteer in A2")(guess).reshaping, guess
+    assert request_checks(people, "how many emails are without the @")('=COUNTIF(B2:B4,"<>*@*")').reshaping
+    named = Table("n", [Column("A", "First Name", TEXT, ["Ann", "Bo"]), Column("B", "Hours", NUMBER, [3, 5])])
+    assert with_text_pieces_built(["=A3"], named, "first name of the member in row 3") == ["=A3"]  # a column
+    assert request_checks(named, "first name of the member in row 3")("=A3").reshaping
     assert request_checks(people, "just the letter before the space in A2")("=LEFT(A2,1)").reshaping  # a count said
 
 
@@ -501,8 +510,10 @@ def test_no_rule_reads_a_word_only_the_held_out_wording_uses():
 
     patterns = (linking._ABSENT_BEFORE, linking._ABSENT_AFTER, linking._PRESENT_BEFORE, repairs._RATIO_BETWEEN,
                 repairs._DIVIDED, repairs._WHOLE_COLUMNS, ranking.HOW_MANY, linking._PIECE_OF_NAME,
-                linking._PIECE_AROUND, linking._POSITION_OF, linking._WITHOUT)
-    pattern_words = {w for p in patterns for w in re.findall(r"[a-z]{2,}", re.sub(r"\\[a-z]", " ", p.pattern))}
+                linking._PIECE_AROUND, linking._POSITION_OF, linking._WITHOUT, ranking._PLACES_IN_DIGITS,
+                ranking._FRACTION_GIVEN, ranking._ROUNDING_ASKED, ranking._ONE_CHARACTER)
+    texts = [re.sub(r"\\[a-z]", " ", p.pattern) for p in patterns]  # `\\s`, `\\b` are no words
+    pattern_words = {w for t in texts for w in re.findall(r"[a-z]{2,}", t) + re.findall(r"([a-z]{2,})(?:s|es)\?", t)}
     assert {"missing", "divided", "total"} <= pattern_words and not pattern_words & held_out_only, (
         pattern_words & held_out_only)
     assert "initial" not in ranking._RESHAPING_GROUPS[1][1] and "added up" not in ranking.AGGREGATE_FAMILIES["SUM"][1]

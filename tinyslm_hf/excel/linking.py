@@ -273,9 +273,9 @@ def names_the_records(table: Table, link: Link) -> bool:
 
 
 # A header named as missing (`have no sponsor`, `missing a nitrate value`, `doesn't have a trainer`, `sponsor is
-# blank`) or as present (`have a sponsor`, `with a transit time`). Only a word of one or two letters (`a`, `an`),
-# `any`, `the` or a form of `have` may stand between a negation and the header (`carrier is not DHL and insurer is
-# Axa` names no missing insurer). `an` is no word the rules name (only the held-out wording uses it), so `have an
+# blank`) or as present (`have a sponsor`, `with a transit time`). Between a negation and the header only up to two
+# words of one or two letters (`a`, `an`, also `on`, `by`), `any`, `the`, `have`, `has`, `had`, `get`, `got`,
+# `been` or `yet` (`carrier is not DHL and insurer is Axa` names no missing insurer). `an` is no word the rules name (only the held-out wording uses it), so `have an
 # insurer` is not read as present, while `don't have an insurer` is read as missing.
 _ABSENT_BEFORE = re.compile(r"(?:\b(?:no|not|never|without|missing|lacking|lacks?)|n't)\s+"
                             r"(?:(?:[a-z]{1,2}|any|the|have|has|had|got|been|yet|get)\s+){0,2}$", re.IGNORECASE)
@@ -315,23 +315,27 @@ def empty_kind(table: Table, letter: str) -> str | None:
 
 # Characters people name instead of typing them, where a text is split or something is taken out of it.
 CHARACTER_NAMES = {"@": "@", "at sign": "@", "dash": "-", "hyphen": "-", "slash": "/", "comma": ",", "dot": ".",
-                   "period": ".", "full stop": ".", "space": " ", "underscore": "_", "colon": ":"}
+                   "full stop": ".", "space": " ", "underscore": "_", "colon": ":"}  # not `period`: a time
 _NAMED = "@|" + "|".join(sorted((re.escape(n) for n in CHARACTER_NAMES if n != "@"), key=len, reverse=True))
-_CHARACTER = r"(?:the\s+)?(" + _NAMED + r")(?:\s+sign)?(?![\w@])"  # `the @ sign`, `the dash`, `@`
-_PIECE_OF_NAME = re.compile(r"\b(?:(first|given)\s+name|(surname|last\s+name|family\s+name))\b", re.IGNORECASE)
+_CHARACTER = r"(?:\bthe\s+)?(?<![\w@])(" + _NAMED + r")(?:\s+sign)?(?![\w@])"  # `the @ sign`, `the dash`, `@`
+# `first name`, not `first name is Ann` (a criterion) nor `first names` (a column)
+_PIECE_OF_NAME = re.compile(r"\b(?:(first|given)\s+name|(surname|last\s+name|family\s+name))\b"
+                            r"(?!\s*(?:is|=|starts?|begins?|contains?|like|ends?)\b)", re.IGNORECASE)
 _PIECE_AROUND = re.compile(r"\b(before|after|up\s+to|following)\s+" + _CHARACTER, re.IGNORECASE)
 _POSITION_OF = re.compile(r"\b(?:position|index)\s+of\s+" + _CHARACTER, re.IGNORECASE)
 _WITHOUT = re.compile(r"\b(?:without|remove|drop|delete)\s+" + _CHARACTER + "|" + _CHARACTER
                       + r"\s+(?:removed|dropped|deleted)\b", re.IGNORECASE)
 
 
-def text_piece_asked(request: str) -> tuple[str, str] | None:
+def text_piece_asked(request: str, headers: list[tuple[int, int]] = ()) -> tuple[str, str] | None:
     """The piece of a text a request asks for, as (what, character): `first name` -> ("before", " "), `surname` ->
     ("after", " "), `the part of the email before the @` -> ("before", "@"), `position of the @ sign` ->
-    ("position", "@"), `plate without the dash` -> ("without", "-"); None when it asks for none. Only a character
-    named or typed outside quotes (a quoted text is the model's to copy: `position of "-"`)."""
+    ("position", "@"), `plate without the dash` -> ("without", "-"); None when it asks for none, or for several.
+    Only a character named or typed outside quotes (a quoted text is the model's to copy: `position of "-"`), and
+    no name piece inside `headers`, the spans of the request's header links (a First Name column)."""
     typed = QUOTED_TEXT.sub(lambda q: " " * len(q.group()), request)
-    found = [(m.start(), ("before" if m[1] else "after", " ")) for m in _PIECE_OF_NAME.finditer(typed)]
+    found = [(m.start(), ("before" if m[1] else "after", " ")) for m in _PIECE_OF_NAME.finditer(typed)
+             if not any(start < m.end() and m.start() < end for start, end in headers)]
     found += [(m.start(), ("before" if m[1].lower() in ("before", "up to") else "after", _character(m[2])))
               for m in _PIECE_AROUND.finditer(typed)]
     found += [(m.start(), ("position", _character(m[1]))) for m in _POSITION_OF.finditer(typed)]

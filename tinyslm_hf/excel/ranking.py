@@ -398,15 +398,22 @@ def _fraction_places(word: str) -> str:
     return str(_WORD_PLACES.get(word, _WORD_PLACES.get(word.removesuffix("s"))))
 
 
-# Places given as such: `2 dp`, `3 decimal places`, `to 1 decimal`, `2 places`, `round ... to 2`; a fraction after
-# `to (the)` / `nearest` (`to the nearest cent`).
-_PLACES_IN_DIGITS = re.compile(r"\b(\d)\s*(?:dp\b|d\.p\.?|decimals?\b|decimal\s+places?\b|places?\b)"
-                               r"|\bround(?:ed)?\b[^,.;]{0,40}?\bto\s+(\d)\b(?!\s*(?:%|per\b|[.,]\d))", re.IGNORECASE)
-_FRACTION_GIVEN = re.compile(r"\b(?:to|nearest)\s+(?:the\s+)?(tenths?|hundredths?|thousandths?|cents?|penny)\b",
+# Places given as such: `2 dp`, `3 decimals`, `1 decimal place`, `rounded to 2 places`, `round ... to 2` at the end
+# of a clause (not `rows 2 to 5`); a fraction after `to (the)` / `nearest` (`to the nearest cent`). Not `place`
+# alone: only the held-out wording uses it.
+_PLACES_IN_DIGITS = re.compile(r"\b(\d)\s*(?:dp\b|d\.p\.?|decimals?\b)|\bto\s+(\d)\s+places\b"
+                               r"|\bround(?:ed)?\b[^,.;]{0,40}?(?<![\d\s])\s+to\s+(\d)\s*(?=$|[,;)]|dp\b|decimals?\b)",
+                               re.IGNORECASE)
+_FRACTION_GIVEN = re.compile(r"\b(?:to|nearest)\s+(?:the\s+)?(tenths?|hundredths?|thousandths?|cents?|penny|pence)\b",
                              re.IGNORECASE)
-# What asks for a rounded result: `round` (not `year round` or `round 3`), `nearest` (not `nearest to 3`: a lookup).
-_ROUNDING_ASKED = re.compile(r"(?<!year\s)(?<!year-)\bround(?:ed|ing)?\b(?!\s+\d)|\bnearest\b(?!\s+to\b)",
-                             re.IGNORECASE)
+# What asks for a rounded result (`asks_rounding`; `stated_places` reads the broader `_ROUNDING` words, typos too,
+# since it only allows places): `round` (not `year round`, `round trip`, `round 3`), `nearest` before a whole, a
+# power of ten, a fraction or a unit (`nearest km`; not `nearest to 3` or `nearest 50`: a lookup or a multiple).
+_ROUNDING_ASKED = re.compile(
+    r"(?<!year\s)(?<!year-)\bround(?:ed|ing)?\b(?!\s+(?:\d|trips?\b|robin\b))"
+    r"|\bnearest\s+(?!to\b)(?:the\s+)?(?:whole|integer|number|unit|[$\u00a3\u20ac]?1(?:0+|(?:,000)+)\b|ten|hundred|thousand"
+    r"|million|tenth|hundredth|thousandth|cent|penny|pence|dollar|euro|pound|minute|hour|day|[a-z]{1,3}\b)",
+    re.IGNORECASE)
 
 
 def places_given(*requests: str) -> set[str]:
@@ -415,9 +422,9 @@ def places_given(*requests: str) -> set[str]:
     and `nearest 5` none (that is MROUND's multiple)."""
     places = set()
     for r in requests:
-        places |= {m[1] or m[2] for m in _PLACES_IN_DIGITS.finditer(r)}
+        places |= {m[1] or m[2] or m[3] for m in _PLACES_IN_DIGITS.finditer(_ROW_NUMBERS.sub(" ", r))}
         places |= {str(_WORD_PLACES[m[1].lower()]) for m in _PLACES_BEFORE_DECIMAL.finditer(r)
-                   if m[1].lower() != "a" or re.match(r"\s*place", r[m.end():])}  # `as a decimal` gives none
+                   if m[1].lower() != "a" or not re.search(r"\bas\s+$", r[:m.start()])}  # `as a decimal`: none
         places |= {p for m in _MAGNITUDE.finditer(r) if (p := _magnitude_places(m[1], m[2])) is not None}
         places |= {_fraction_places(m[1]) for m in _FRACTION_GIVEN.finditer(r)}
     return places
@@ -440,14 +447,14 @@ def rounds_as_stated(formula: str, places: set[str]) -> bool:
 # Calls that give a result to some number of places: a request asking for a rounding wants one of them (or a TEXT
 # with a number format, `"0.00"`, not a date's `"mmm"`).
 ROUNDING_RESULTS = frozenset(ROUNDING_CALLS) | {"MROUND", "INT", "TRUNC", "FIXED", "DOLLAR"}
-_NUMBER_FORMAT = re.compile(r'\bTEXT\([^"]*"[^"]*[0#]', re.IGNORECASE)
 
 
 def rounds_if_asked(formula: str, rounding: bool) -> bool:
     """A formula for a request that asks for a rounding (`asks_rounding`: "total fees divided by total visits,
     rounded to 2 decimals") rounds, or writes its result to a number of places (`FIXED`, a TEXT with a number
     format); without one, `=SUMPRODUCT(D2:D19,E2:E19)` meets every other check that request gives."""
-    return not rounding or bool(called_functions(formula) & ROUNDING_RESULTS) or bool(_NUMBER_FORMAT.search(formula))
+    return not rounding or bool(called_functions(formula) & ROUNDING_RESULTS) or any(
+        len(args) == 2 and re.fullmatch(r'\s*"[^"]*[0#][^"]*"\s*', args[1]) for _, _, args in calls_of(formula, "TEXT"))
 
 
 def places_written(args: list[str], places: set[str]) -> bool:
@@ -781,17 +788,30 @@ _JOINING = _cue_words(INTENTS["AMP"], INTENTS["CONCAT"], (
     "initials", "one cell", "plus", "brackets", "parentheses", "after it", "before it"))
 
 
+_ONE_CHARACTER = re.compile(r"\b(?:the|a|single)\s+(?:letter|character)\b", re.IGNORECASE)
+
+
+def piece_asked(table, request: str, counting: bool) -> tuple[str, str] | None:
+    """`linking.text_piece_asked` for a request that neither counts nor aggregates (`how many emails are without the
+    @` is a COUNTIF), with a piece named by a header left out (`first name of the member in row 3` over a First
+    Name column is that column's cell)."""
+    if counting or text_piece_asked(request) is None:
+        return None
+    headers = [(link.start, link.end) for link in link_columns(table, request) if link.kind == "header"]
+    return text_piece_asked(request, headers)
+
+
 def splits_as_asked(formula: str, piece: tuple[str, str] | None, counts: set[str]) -> bool:
     """A formula for a request that asks for a piece of a text by a character (`linking.text_piece_asked`: `first
     name` splits at the space, `before the @` at the @, `position of the @`, `without the dash`) writes that
-    character, or, for a piece before or after it, takes one by a count of characters the request gives
-    (`stated_counts`: `the letter before the dot` is `=LEFT(G2,1)`): `=UPPER(H4)` for "driver's surname in H4" takes
-    no piece at all, and `=LEFT(G2,4)` guesses the length of one."""
+    character, or, for a piece before or after it, takes one by a count of characters the request gives (`counts`: its
+    numbers, and 1 for `the letter`; `the letter before the dot` is `=LEFT(G2,1)`): `=UPPER(H4)` for "driver's
+    surname in H4" takes no piece at all, and `=LEFT(G2,4)` or `=LEFT(A3,1)` for a first name guesses its length."""
     if piece is None or piece[1] in string_literals(formula)[0]:
         return True
-    cuts = [args for name, indices in _CHARACTER_COUNTS.items() for _, _, args in calls_of(formula, name)]
+    cuts = [args for name in _CHARACTER_COUNTS for _, _, args in calls_of(formula, name)]
     return piece[0] in ("before", "after") and bool(cuts) and all(
-        normalise_number(args[-1].strip()) in counts for args in cuts if len(args) > 1)
+        len(args) > 1 and normalise_number(args[-1].strip()) in counts for args in cuts)
 
 
 def joins_asked(*requests: str) -> bool:
@@ -1272,7 +1292,9 @@ def request_checks(table, request: str, written: str | None = None, links=None):
 
     quantities = {letter for letter in headers if is_number_column(table, letter)}  # number columns it names
     joins = joins_asked(request, written or "")
-    piece = text_piece_asked(typed)
+    counting = counting or bool(HOW_MANY.search(typed))
+    piece = piece_asked(table, typed, counting)
+    cut_counts = _numbers_outside_rows(typed) | ({"1"} if _ONE_CHARACTER.search(typed) else set())
     required = len(named) + len(records) + 1 + fallback + (ordered is not None)
 
     def check(formula: str) -> Checks:
@@ -1300,7 +1322,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
                       and rounds_as_stated(formula, places) and rounds_if_asked(formula, rounding)
                       and ranks_in_order(formula, order),
                       not called & unasked and (joins or not joined_pieces(formula))
-                      and splits_as_asked(formula, piece, counts),
+                      and splits_as_asked(formula, piece, cut_counts),
                       (aggregate_agrees(formula, asked)
                        or asked == {"COUNT"} and aggregated_column(formula) in quantities)
                       and not (averages_or_extremes_under_condition(formula) and totals())

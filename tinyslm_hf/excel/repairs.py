@@ -15,13 +15,13 @@ from collections import defaultdict
 from .executor import single_cells
 from .linking import (QUOTED_TEXT, addressed_cells, empty_kind, link_columns, mentioned_rows, normalise_number,
                       ordered_comparisons, presence_asked, request_fallback, request_labels, request_mid_start,
-                      request_numbers, request_replacement, states_a_comparison, text_piece_asked)
+                      request_numbers, request_replacement, states_a_comparison)
 from .ranking import (CALL_NAME, CELL_RANGE, HOW_MANY, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
                       asks_rounding, averages_or_extremes_under_condition, blank_strings, call_arguments, calls_of,
                       comparison_sites, date_criteria, formula_comparisons, holds_text, if_arguments, if_results,
-                      is_number, is_number_column, places_given, places_written, quoted_values, range_column,
-                      ranges_span_data, stated_numbers, stated_places, string_literal, text_column, text_criteria,
-                      totals_by_default, unasked_reshapings)
+                      is_number, is_number_column, piece_asked, places_given, places_written, quoted_values,
+                      range_column, ranges_span_data, stated_numbers, stated_places, string_literal, text_column,
+                      text_criteria, totals_by_default, unasked_reshapings)
 from .table import DATE, NUMBER, TEXT
 
 
@@ -280,14 +280,16 @@ def with_ratios_built(candidates: list[str], table, request: str, written: str =
     rounding = asks_rounding(request, written)
     if not rounding and not _DIVIDED.search(request):
         return candidates
-    numbers = sorted((link for link in link_columns(table, request) if link.kind == "header"
-                      and is_number_column(table, link.letter)), key=lambda link: link.start)
+    links = link_columns(table, request)
+    numbers = sorted((link for link in links if link.kind == "header" and is_number_column(table, link.letter)),
+                     key=lambda link: link.start)
     pairs = [(a.letter, b.letter) for a, b in zip(numbers, numbers[1:])
              if a.letter != b.letter and _RATIO_BETWEEN.match(request[a.end:b.start])]
-    rows = mentioned_rows(table, request, links := link_columns(table, request))
-    filtered = any(link.kind == "value" and not link.row for link in links)  # `for DHL`: a SUMIF's ratio, not built
-    if (not pairs or len(rows) > 1 or filtered or not rows and (not _WHOLE_COLUMNS.search(request)
-                                                                or "AVERAGE" in aggregates_asked(table, request))):
+    rows = mentioned_rows(table, request, links)
+    # a value that filters the rows (`for DHL`) asks for a conditional ratio, which is not built
+    filtered = any(link.kind == "value" and not link.row and not link.weak for link in links)
+    if (not pairs or len(rows) > 1 or filtered or not rows and (
+            not _WHOLE_COLUMNS.search(request) or "AVERAGE" in aggregates_asked(table, request, written))):
         return candidates
     first, last = table.first_row, table.last_row
     part = (lambda c: f"{c}{rows[0]}") if rows else (lambda c: f"SUM({c}{first}:{c}{last})")
@@ -319,7 +321,7 @@ def _presence_count(table, letter: str, there: bool) -> str:
     """The count of the rows where column `letter` is filled in (`there`) or empty, by how it says "none"."""
     cells = f"{letter}{table.first_row}:{letter}{table.last_row}"
     if empty_kind(table, letter) == "zero":
-        return f'=COUNTIF({cells},">0")' if there else f"=COUNTIF({cells},0)"
+        return f'=COUNTIF({cells},"<>0")' if there else f"=COUNTIF({cells},0)"
     return f"=COUNT{'' if is_number_column(table, letter) else 'A'}({cells})" if there else f"=COUNTBLANK({cells})"
 
 
@@ -338,7 +340,9 @@ def with_text_pieces_built(candidates: list[str], table, request: str, written: 
     The generator splits texts only by a count of characters (`first 3 letters`) and finds or replaces only quoted
     texts, so a piece named by what it is (a first name, the part before a character) is a shape the model does not
     write; `ranking.splits_as_asked` then wants the character written."""
-    piece = text_piece_asked(written or request)
+    typed = written or request
+    counting = bool(aggregates_asked(table, request, written)) or bool(HOW_MANY.search(typed))
+    piece = piece_asked(table, typed, counting)
     if piece is None:
         return candidates
     what, character = piece
