@@ -16,9 +16,10 @@ from tinyslm_hf.excel.ranking import (aggregate_agrees, aggregates_asked, called
                                       request_checks, rounds_as_stated, stated_counts, stated_places,
                                       totals_by_default)
 from tinyslm_hf.excel.repairs import (repaired, with_asked_aggregate, with_data_ranges, with_date_criteria_columns,
-                                      with_fallback_lookup, with_named_criteria_added, with_presence_counts,
-                                      with_ratios_built, with_stated_places, with_text_pieces_built,
-                                      with_unasked_rounding_dropped, with_unsupported_criteria_dropped)
+                                      with_date_pieces_built, with_fallback_lookup, with_named_criteria_added,
+                                      with_presence_counts, with_ratios_built, with_stated_places,
+                                      with_text_pieces_built, with_unasked_rounding_dropped,
+                                      with_unsupported_criteria_dropped)
 from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
 from tinyslm_hf.excel.table import CATEGORY, DATE, NUMBER, TEXT, Column, Table, schema_table
@@ -473,6 +474,33 @@ def test_the_piece_of_a_text_named_by_what_it_is_is_built_and_splits_at_its_char
     assert request_checks(people, "just the letter before the space in A2")("=LEFT(A2,1)").reshaping  # a count said
 
 
+def test_the_part_of_a_date_asked_for_is_built_and_taken():
+    """"what year was X published", "month number of the latest check-in", "day of the week", a date "in the form
+    2024-01-31" or "written like Mar 06, 2023": the part is built on the named row's date (or the latest or earliest
+    date) and a formula that does not take it (the whole date looked up) is refused. A Year column of numbers is
+    that column's cell, and a sample whose day and month cannot be told apart asks for no format."""
+    from tinyslm_hf.excel.linking import date_piece_asked
+
+    films = _films()  # F: Watched (dates)
+    films.columns[2].header = "Released"  # a Year column would hold "what year" (below)
+    for request, beams, part in (
+            ("what year did I watch Dune", ['=INDEX(F2:F5,MATCH("Dune",A2:A5,0))'], "=YEAR(F3)"),
+            ("month number of the latest watched date", ["=MAX(F2:F5)"], "=MONTH(MAX(F2:F5))"),
+            ("day of the week I watched Alien", ["=F4"], '=TEXT(F4,"dddd")'),
+            ("the date I watched Heat in the form 2024-01-31", ["=F2"], '=TEXT(F2,"yyyy-mm-dd")'),
+            ("watched date of Up, written like Mar 06, 2023", ["=F5"], '=TEXT(F5,"mmm dd, yyyy")')):
+        assert with_date_pieces_built(beams, films, request, request) == beams + [part], request
+        assert pick_candidate(repaired(beams, films, request, request), films, request) == part, request
+    assert date_piece_asked("watched like 31/01/2024") == "dd/mm/yyyy" and date_piece_asked("like 6 March 2023") == (
+        "d mmmm yyyy")
+    for nothing in ("watched like 03/04/2024", "total minutes for the year", "films like Heat"):
+        assert date_piece_asked(nothing) is None, nothing
+    request = "what year was Heat released"  # the Release Year column holds it
+    films.columns[2].header = "Release Year"
+    assert with_date_pieces_built(["=C2"], films, request, request) == ["=C2"]
+    assert request_checks(films, request)("=C2").reshaping
+
+
 def test_a_year_alone_is_read_as_its_first_day_where_that_is_sure():
     from tinyslm_hf.excel.linking import request_comparisons
 
@@ -511,7 +539,8 @@ def test_no_rule_reads_a_word_only_the_held_out_wording_uses():
     patterns = (linking._ABSENT_BEFORE, linking._ABSENT_AFTER, linking._PRESENT_BEFORE, repairs._RATIO_BETWEEN,
                 repairs._DIVIDED, repairs._WHOLE_COLUMNS, ranking.HOW_MANY, linking._PIECE_OF_NAME,
                 linking._PIECE_AROUND, linking._POSITION_OF, linking._WITHOUT, ranking._PLACES_IN_DIGITS,
-                ranking._FRACTION_GIVEN, ranking._ROUNDING_ASKED, ranking._ONE_CHARACTER)
+                ranking._FRACTION_GIVEN, ranking._ROUNDING_ASKED, ranking._ONE_CHARACTER, ranking._LATEST,
+                ranking._EARLIEST, linking._YEAR_OF, linking._MONTH_NUMBER, linking._WEEKDAY, linking._SAMPLE_CUE)
     texts = [re.sub(r"\\[a-z]", " ", p.pattern) for p in patterns]  # `\\s`, `\\b` are no words
     pattern_words = {w for t in texts for w in re.findall(r"[a-z]{2,}", t) + re.findall(r"([a-z]{2,})(?:s|es)\?", t)}
     assert {"missing", "divided", "total"} <= pattern_words and not pattern_words & held_out_only, (

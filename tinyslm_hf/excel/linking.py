@@ -275,8 +275,9 @@ def names_the_records(table: Table, link: Link) -> bool:
 # A header named as missing (`have no sponsor`, `missing a nitrate value`, `doesn't have a trainer`, `sponsor is
 # blank`) or as present (`have a sponsor`, `with a transit time`). Between a negation and the header only up to two
 # words of one or two letters (`a`, `an`, also `on`, `by`), `any`, `the`, `have`, `has`, `had`, `get`, `got`,
-# `been` or `yet` (`carrier is not DHL and insurer is Axa` names no missing insurer). `an` is no word the rules name (only the held-out wording uses it), so `have an
-# insurer` is not read as present, while `don't have an insurer` is read as missing.
+# `been` or `yet` (`carrier is not DHL and insurer is Axa` names no missing insurer). `an` is no word the rules name
+# (only the held-out wording uses it), so `have an insurer` is not read as present, while `don't have an insurer`
+# is read as missing.
 _ABSENT_BEFORE = re.compile(r"(?:\b(?:no|not|never|without|missing|lacking|lacks?)|n't)\s+"
                             r"(?:(?:[a-z]{1,2}|any|the|have|has|had|got|been|yet|get)\s+){0,2}$", re.IGNORECASE)
 _ABSENT_AFTER = re.compile(r"^\s*(?:\w+\s+)?(?:is\s+|are\s+|was\s+|were\s+|left\s+)?(?:blank|empty|missing)\b",
@@ -346,6 +347,65 @@ def text_piece_asked(request: str, headers: list[tuple[int, int]] = ()) -> tuple
 
 def _character(name: str) -> str:
     return CHARACTER_NAMES[re.sub(r"\s+", " ", name.lower())]
+
+
+# A part of a date a request asks for (`date_piece_asked`): its year, its month as a number, its weekday, or the
+# date written like a sample.
+_YEAR_OF = re.compile(r"\b(?:what|which)\s+year\b|\byear\s+(?:of|was|did)\b", re.IGNORECASE)
+_MONTH_NUMBER = re.compile(r"\bmonth\s+(?:number|no\b)|\b(?:what|which)\s+month\b[^.?!;]{0,20}\bnumber\b",
+                           re.IGNORECASE)
+_WEEKDAY = re.compile(r"\bday\s+of\s+the\s+week\b|\bweekday\b", re.IGNORECASE)
+_SAMPLE_CUE = re.compile(r"\b(?:in\s+the\s+form(?:at)?\s+(?:of\s+)?|like\s+|e\.?g\.?\s+)", re.IGNORECASE)
+_YEAR_FIRST = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})\b")
+_YEAR_LAST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})\b")
+_MONTH_FIRST = re.compile(r"([A-Za-z]{3,9})(\.?\s+)(\d{1,2})(,?\s+)(\d{4})\b")
+_DAY_FIRST = re.compile(r"(\d{1,2})(\s+)([A-Za-z]{3,9})(\.?,?\s+)(\d{4})\b")
+
+
+def date_piece_asked(request: str) -> str | None:
+    """The part of a date the request asks for: "YEAR" (`what year was S1E05 published`), "MONTH" (`month number
+    of the latest check-in`, `what month (as a number)`), or a TEXT format: `dddd` for `day of the week`, and the
+    format of a sample date the request shows (`in the form 2024-01-31` -> `yyyy-mm-dd`, `written like Mar 06, 2023`
+    -> `mmm dd, yyyy`); None for none (or a sample whose day and month cannot be told apart: `03/04/2024`)."""
+    if _YEAR_OF.search(request):
+        return "YEAR"
+    if _MONTH_NUMBER.search(request):
+        return "MONTH"
+    if _WEEKDAY.search(request):
+        return "dddd"
+    for cue in _SAMPLE_CUE.finditer(request):
+        found = _sample_format(request[cue.end():])
+        if found:
+            return found
+    return None
+
+
+def _digits(code: str, number: str) -> str:
+    return code * 2 if len(number) == 2 else code  # `06` -> dd, `6` -> d
+
+
+def _month_name(word: str) -> str | None:
+    word = word.lower()
+    return ("mmm" if len(word) == 3 else "mmmm") if word in _MONTH else None
+
+
+def _sample_format(text: str) -> str | None:
+    """The Excel date format of the sample date `text` starts with (`2024-01-31`, `31/01/2024`, `Mar 06, 2023`,
+    `6 March 2023`), or None."""
+    if m := _YEAR_FIRST.match(text):
+        return f"yyyy{m[2]}{_digits('m', m[3])}{m[2]}{_digits('d', m[4])}"
+    if m := _YEAR_LAST.match(text):
+        first, second = int(m[1]), int(m[3])
+        if first > 12 >= second:
+            return f"{_digits('d', m[1])}{m[2]}{_digits('m', m[3])}{m[2]}yyyy"
+        if second > 12 >= first:
+            return f"{_digits('m', m[1])}{m[2]}{_digits('d', m[3])}{m[2]}yyyy"
+        return None
+    if (m := _MONTH_FIRST.match(text)) and _month_name(m[1]):
+        return f"{_month_name(m[1])}{m[2]}{_digits('d', m[3])}{m[4]}yyyy"
+    if (m := _DAY_FIRST.match(text)) and _month_name(m[3]):
+        return f"{_digits('d', m[1])}{m[2]}{_month_name(m[3])}{m[4]}yyyy"
+    return None
 
 
 def _cell_mentions(table: Table, request: str) -> list[tuple[re.Match, int]]:

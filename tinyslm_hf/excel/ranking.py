@@ -21,11 +21,11 @@ from typing import NamedTuple
 
 from .constrained import string_literals
 from .executor import execute, single_cells
-from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, empty_kind,
-                      link_columns,
-                      month_after, names_the_records, normalise_number, one_edit, presence_asked, request_comparisons,
-                      request_fallback, request_labels, request_mid_start, request_numbers, request_replacement, says,
-                      states_a_comparison, text_piece_asked)
+from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, date_piece_asked,
+                      empty_kind, link_columns, mentioned_rows, month_after, names_the_records, normalise_number,
+                      one_edit, presence_asked, request_comparisons, request_fallback, request_labels,
+                      request_mid_start, request_numbers, request_replacement, says, states_a_comparison,
+                      text_piece_asked)
 from .senses import load_senses
 from .synonyms import load_thesaurus
 from .synthetic import phrasings
@@ -411,8 +411,9 @@ _FRACTION_GIVEN = re.compile(r"\b(?:to|nearest)\s+(?:the\s+)?(tenths?|hundredths
 # power of ten, a fraction or a unit (`nearest km`; not `nearest to 3` or `nearest 50`: a lookup or a multiple).
 _ROUNDING_ASKED = re.compile(
     r"(?<!year\s)(?<!year-)\bround(?:ed|ing)?\b(?!\s+(?:\d|trips?\b|robin\b))"
-    r"|\bnearest\s+(?!to\b)(?:the\s+)?(?:whole|integer|number|unit|[$\u00a3\u20ac]?1(?:0+|(?:,000)+)\b|ten|hundred|thousand"
-    r"|million|tenth|hundredth|thousandth|cent|penny|pence|dollar|euro|pound|minute|hour|day|[a-z]{1,3}\b)",
+    r"|\bnearest\s+(?!to\b)(?:the\s+)?(?:whole|integer|number|unit|[$\u00a3\u20ac]?1(?:0+|(?:,000)+)\b|ten"
+    r"|hundred|thousand|million|tenth|hundredth|thousandth|cent|penny|pence|dollar|euro|pound|minute|hour|day"
+    r"|[a-z]{1,3}\b)",
     re.IGNORECASE)
 
 
@@ -801,6 +802,51 @@ def piece_asked(table, request: str, counting: bool) -> tuple[str, str] | None:
     return text_piece_asked(request, headers)
 
 
+_LATEST = re.compile(r"\b(?:latest|last|most\s+recent|newest)\b", re.IGNORECASE)
+_EARLIEST = re.compile(r"\b(?:earliest|first|oldest)\b", re.IGNORECASE)
+
+
+def date_piece_cells(table, request: str, typed: str, links) -> tuple[str, list[str]] | None:
+    """What part of a date the request asks for (`linking.date_piece_asked`) and of which dates: the cell of the one
+    row it names in each date column it names (or the table's one date column), or, naming no row, the latest or
+    earliest date of the column (`month number of the latest check-in` -> `MAX(D2:D19)`). None where the request
+    asks for no part of a date, or the table has a column of numbers it names for it (`what year was Heat released`
+    over a Release Year column is that column's cell)."""
+    piece = date_piece_asked(typed)
+    if piece is None:
+        return None
+    named = [link for link in links if link.kind == "header"]
+    if piece in ("YEAR", "MONTH") and any(
+            table.column(link.letter).kind == NUMBER
+            and re.search(r"\b(?:year|month)\b", table.column(link.letter).header, re.IGNORECASE) for link in named):
+        return None
+    dates = list(dict.fromkeys(link.letter for link in named if table.column(link.letter).kind == DATE))
+    if not dates:
+        dates = [c.letter for c in table.columns if c.kind == DATE]
+        if len(dates) != 1:
+            return None
+    rows = mentioned_rows(table, request, links)
+    if len(rows) == 1:
+        return piece, [f"{letter}{rows[0]}" for letter in dates]
+    if not rows and piece in ("YEAR", "MONTH"):
+        extreme = "MAX" if _LATEST.search(typed) else "MIN" if _EARLIEST.search(typed) else None
+        if extreme:
+            return piece, [f"{extreme}({letter}{table.first_row}:{letter}{table.last_row})" for letter in dates]
+    return None
+
+
+def dates_as_asked(formula: str, piece: str | None) -> bool:
+    """A formula for a request that asks for a part of a date (`date_piece_cells`) takes that part: YEAR for the
+    year, MONTH for the month's number, a TEXT with the asked format for a weekday or a date written like a sample
+    (`=INDEX(E2:E16,MATCH("S1E05",A2:A16,0))` for "what year was S1E05 published" is the whole date)."""
+    if piece is None:
+        return True
+    if piece in ("YEAR", "MONTH"):
+        return piece in called_functions(formula)
+    return any(len(args) == 2 and args[1].strip().strip('"').lower() == piece.lower()
+               for _, _, args in calls_of(formula, "TEXT"))
+
+
 def splits_as_asked(formula: str, piece: tuple[str, str] | None, counts: set[str]) -> bool:
     """A formula for a request that asks for a piece of a text by a character (`linking.text_piece_asked`: `first
     name` splits at the space, `before the @` at the @, `position of the @`, `without the dash`) writes that
@@ -1136,7 +1182,8 @@ class Checks(NamedTuple):
     numbers: bool  # writes every number the request states, no rank or row-copied count it does not, ranks in the
     # order it says, rounds only to places it states and rounds when it asks for a rounding
     reshaping: bool  # reshapes a named record's value only in a way some word asks for, never in a way one refuses,
-    # joins values into one text only when asked, and splits a text at the character it names
+    # joins values into one text only when asked, splits a text at the character it names, takes the part of a date
+    # it asks for
     aggregate: bool  # aggregates only in a family the request asks for (`aggregate_agrees`), or, asked only to
     # count, aggregates a column it names (`how many pens are in stock` may sum the Qty in Stock column); counts
     # the empty cells of a column named as missing, the others of one named as there
@@ -1295,6 +1342,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     counting = counting or bool(HOW_MANY.search(typed))
     piece = piece_asked(table, typed, counting)
     cut_counts = _numbers_outside_rows(typed) | ({"1"} if _ONE_CHARACTER.search(typed) else set())
+    date_piece = (date_piece_cells(table, request, typed, links) or (None,))[0]
     required = len(named) + len(records) + 1 + fallback + (ordered is not None)
 
     def check(formula: str) -> Checks:
@@ -1322,7 +1370,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
                       and rounds_as_stated(formula, places) and rounds_if_asked(formula, rounding)
                       and ranks_in_order(formula, order),
                       not called & unasked and (joins or not joined_pieces(formula))
-                      and splits_as_asked(formula, piece, cut_counts),
+                      and splits_as_asked(formula, piece, cut_counts) and dates_as_asked(formula, date_piece),
                       (aggregate_agrees(formula, asked)
                        or asked == {"COUNT"} and aggregated_column(formula) in quantities)
                       and not (averages_or_extremes_under_condition(formula) and totals())

@@ -18,8 +18,8 @@ from .linking import (QUOTED_TEXT, addressed_cells, empty_kind, link_columns, me
                       request_numbers, request_replacement, states_a_comparison)
 from .ranking import (CALL_NAME, CELL_RANGE, HOW_MANY, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
                       asks_rounding, averages_or_extremes_under_condition, blank_strings, call_arguments, calls_of,
-                      comparison_sites, date_criteria, formula_comparisons, holds_text, if_arguments, if_results,
-                      is_number, is_number_column, piece_asked, places_given, places_written, quoted_values,
+                      comparison_sites, date_criteria, date_piece_cells, formula_comparisons, holds_text, if_arguments,
+                      if_results, is_number, is_number_column, piece_asked, places_given, places_written, quoted_values,
                       range_column, ranges_span_data, stated_numbers, stated_places, string_literal, text_column,
                       text_criteria, totals_by_default, unasked_reshapings)
 from .table import DATE, NUMBER, TEXT
@@ -30,11 +30,11 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     from the linked cells, criteria moved to the column holding their value, the stated comparison written in, text
     columns dropped from a sum, the aggregate the request asks for (a total where it names none), a rounding nobody
     asked for dropped or made to round to the stated places, a ratio of two named columns, a count of the rows where
-    a named column is empty or filled in, the piece of a text asked for, criteria nothing supports dropped, a named
-    value added as a criterion, date criteria moved to a date column, column ranges over the data rows, a lookup
-    with the fallback the request gives, arguments in the request's order, an IF's labels from the request.
-    `reading` is what the model read (the request, or its rewrite), `written` the request as typed (labels and cue
-    words are read from it)."""
+    a named column is empty or filled in, the piece of a text or the part of a date asked for, criteria nothing
+    supports dropped, a named value added as a criterion, date criteria moved to a date column, column ranges over
+    the data rows, a lookup with the fallback the request gives, arguments in the request's order, an IF's labels
+    from the request. `reading` is what the model read (the request, or its rewrite), `written` the request as
+    typed (labels and cue words are read from it)."""
     candidates = with_record_lookups(candidates, table, reading, written)
     candidates = with_criteria_columns(with_linked_values(candidates, table, reading), table, reading)
     candidates = with_text_dropped(with_stated_comparison(candidates, reading), table)
@@ -43,6 +43,7 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     candidates = with_ratios_built(candidates, table, reading, written)
     candidates = with_presence_counts(candidates, table, reading, written)
     candidates = with_text_pieces_built(candidates, table, reading, written)
+    candidates = with_date_pieces_built(candidates, table, reading, written)
     candidates = with_unsupported_criteria_dropped(candidates, table, reading, written)
     candidates = with_named_criteria_added(candidates, table, reading)
     candidates = with_date_criteria_columns(candidates, table, reading)
@@ -362,6 +363,20 @@ def _holds_character(table, letter: str, row: int, character: str) -> bool:
         return False
     value = table.cell(letter, row)
     return not table.has_values or isinstance(value, str) and character in value
+
+
+def with_date_pieces_built(candidates: list[str], table, request: str, written: str = "") -> list[str]:
+    """`candidates` followed by the part of a date the request asks for (`ranking.date_piece_cells`): "what year was
+    S1E05 published" -> `=YEAR(E6)`, "month number of the latest check-in" -> `=MONTH(MAX(D2:D19))`, "day of the
+    week of the check-in in row 10" -> `=TEXT(D10,"dddd")`, "ship date of PX100235 in the form 2024-01-31" ->
+    `=TEXT(E6,"yyyy-mm-dd")`. The generator has no request for a part of a date or a date written as a sample shows,
+    so the model answers with the whole date or something else; `ranking.dates_as_asked` then wants the part."""
+    found = date_piece_cells(table, request, written or request, link_columns(table, request))
+    if found is None:
+        return candidates
+    piece, dates = found
+    built = [f"={piece}({date})" if piece in ("YEAR", "MONTH") else f'=TEXT({date},"{piece}")' for date in dates]
+    return list(dict.fromkeys(candidates + built))
 
 
 def with_asked_aggregate(candidates: list[str], table, request: str, written: str = "") -> list[str]:
