@@ -16,10 +16,10 @@ from tinyslm_hf.excel.ranking import (aggregate_agrees, aggregates_asked, called
                                       request_checks, rounds_as_stated, stated_counts, stated_places,
                                       totals_by_default)
 from tinyslm_hf.excel.repairs import (repaired, with_asked_aggregate, with_data_ranges, with_date_criteria_columns,
-                                      with_date_pieces_built, with_fallback_lookup, with_named_criteria_added,
-                                      with_presence_counts, with_ratios_built, with_stated_places,
-                                      with_text_pieces_built, with_unasked_rounding_dropped,
-                                      with_unsupported_criteria_dropped)
+                                      with_date_pieces_built, with_fallback_lookup, with_joining_character,
+                                      with_named_criteria_added, with_presence_counts, with_ratios_built,
+                                      with_spread_built, with_stated_places, with_text_pieces_built,
+                                      with_unasked_rounding_dropped, with_unsupported_criteria_dropped)
 from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
 from tinyslm_hf.excel.table import CATEGORY, DATE, NUMBER, TEXT, Column, Table, schema_table
@@ -486,6 +486,9 @@ def test_the_part_of_a_date_asked_for_is_built_and_taken():
     for request, beams, part in (
             ("what year did I watch Dune", ['=INDEX(F2:F5,MATCH("Dune",A2:A5,0))'], "=YEAR(F3)"),
             ("month number of the latest watched date", ["=MAX(F2:F5)"], "=MONTH(MAX(F2:F5))"),
+            ("what year was the earliest watched date", ["=MIN(F2:F5)"], "=YEAR(MIN(F2:F5))"),
+            ("short day of the week I watched Up", ["=F5"], '=TEXT(F5,"ddd")'),
+            ('the date I watched Dune, e.g. "31/01/2024"', ["=F3"], '=TEXT(F3,"dd/mm/yyyy")'),
             ("day of the week I watched Alien", ["=F4"], '=TEXT(F4,"dddd")'),
             ("the date I watched Heat in the form 2024-01-31", ["=F2"], '=TEXT(F2,"yyyy-mm-dd")'),
             ("watched date of Up, written like Mar 06, 2023", ["=F5"], '=TEXT(F5,"mmm dd, yyyy")')):
@@ -493,12 +496,39 @@ def test_the_part_of_a_date_asked_for_is_built_and_taken():
         assert pick_candidate(repaired(beams, films, request, request), films, request) == part, request
     assert date_piece_asked("watched like 31/01/2024") == "dd/mm/yyyy" and date_piece_asked("like 6 March 2023") == (
         "d mmmm yyyy")
-    for nothing in ("watched like 03/04/2024", "total minutes for the year", "films like Heat"):
+    for nothing in ("watched like 03/04/2024", "total minutes for the year", "films like Heat",
+                    "phone in row 4 like 12-34-5678", "watched like Sept 5, 2023", "the month no film was watched"):
         assert date_piece_asked(nothing) is None, nothing
+    check = request_checks(films, "day of the week I watched Alien")
+    assert not check('=TEXT(F4,"mmm")').reshaping and check("=WEEKDAY(F4)").reshaping
+    for left_alone in ("how many films did I watch in month number 3", "did I watch Alien on a weekday",
+                       "what year did I watch the Sci-Fi films first"):  # a count, a yes/no, a filter with no row
+        assert with_date_pieces_built(["=F4"], films, left_alone, left_alone) == ["=F4"], left_alone
     request = "what year was Heat released"  # the Release Year column holds it
     films.columns[2].header = "Release Year"
     assert with_date_pieces_built(["=C2"], films, request, request) == ["=C2"]
+    films.columns[2].header, request = "Released", "the year Heat was released"  # numbers that are years
+    assert with_date_pieces_built(["=C2"], films, request, request) == ["=C2"]
+    request = "what year was Heat released"
+    assert with_date_pieces_built(["=C2"], films, request, request) == ["=C2"]
     assert request_checks(films, request)("=C2").reshaping
+
+
+def test_values_joined_with_the_character_named_and_the_span_between_two_extremes():
+    """"joined with a dash" wants `-` between the values (the model joins with a space), and "between the highest
+    and lowest" both extremes (the model writes one): copies, and the formula missing either is refused."""
+    films = _films()
+    request = "title and director of row 3 joined with a dash"
+    beam = '=A3&" "&B3'
+    assert with_joining_character([beam], request) == [beam, '=A3&"-"&B3']
+    assert with_joining_character(['=CONCAT(A3,", ",B3)'], request)[1:] == ['=CONCAT(A3,"-",B3)']
+    assert pick_candidate(repaired([beam], films, request, request), films, request) == '=A3&"-"&B3'
+    assert with_joining_character([beam], "title and director of row 3 joined") == [beam]
+    request = "minutes between the longest and the shortest film"
+    assert with_spread_built(["=MAX(D2:D5)"], films, request) == ["=MAX(D2:D5)", "=MAX(D2:D5)-MIN(D2:D5)"]
+    assert pick_candidate(repaired(["=MAX(D2:D5)"], films, request, request), films, request) == (
+        "=MAX(D2:D5)-MIN(D2:D5)")
+    assert with_spread_built(["=MAX(D2:D5)"], films, "the longest film's minutes") == ["=MAX(D2:D5)"]
 
 
 def test_a_year_alone_is_read_as_its_first_day_where_that_is_sure():
@@ -539,8 +569,9 @@ def test_no_rule_reads_a_word_only_the_held_out_wording_uses():
     patterns = (linking._ABSENT_BEFORE, linking._ABSENT_AFTER, linking._PRESENT_BEFORE, repairs._RATIO_BETWEEN,
                 repairs._DIVIDED, repairs._WHOLE_COLUMNS, ranking.HOW_MANY, linking._PIECE_OF_NAME,
                 linking._PIECE_AROUND, linking._POSITION_OF, linking._WITHOUT, ranking._PLACES_IN_DIGITS,
-                ranking._FRACTION_GIVEN, ranking._ROUNDING_ASKED, ranking._ONE_CHARACTER, ranking._LATEST,
-                ranking._EARLIEST, linking._YEAR_OF, linking._MONTH_NUMBER, linking._WEEKDAY, linking._SAMPLE_CUE)
+                ranking._FRACTION_GIVEN, ranking._ROUNDING_ASKED, ranking._ONE_CHARACTER, ranking._YES_NO_QUESTION,
+                linking._YEAR_OF, linking._MONTH_NUMBER, linking._WEEKDAY, linking._SAMPLE_CUE, linking._SHORT,
+                linking._JOINED_WITH, linking._BETWEEN_EXTREMES)
     texts = [re.sub(r"\\[a-z]", " ", p.pattern) for p in patterns]  # `\\s`, `\\b` are no words
     pattern_words = {w for t in texts for w in re.findall(r"[a-z]{2,}", t) + re.findall(r"([a-z]{2,})(?:s|es)\?", t)}
     assert {"missing", "divided", "total"} <= pattern_words and not pattern_words & held_out_only, (

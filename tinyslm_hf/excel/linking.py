@@ -348,14 +348,39 @@ def text_piece_asked(request: str, headers: list[tuple[int, int]] = ()) -> tuple
 def _character(name: str) -> str:
     return CHARACTER_NAMES[re.sub(r"\s+", " ", name.lower())]
 
+# A character named as what joins values (`joined with a dash`, `separated by a comma`, `with a slash between`).
+_JOINED_WITH = re.compile(r"\b(?:joined|join|combined|combine|separated|linked|glued)\s+(?:together\s+)?(?:with|by)"
+                          r"\s+(?:a\s+)?" + _CHARACTER.replace(r"(?:\bthe\s+)?", "", 1) + r"|\bwith\s+a\s+"
+                          + _CHARACTER.replace(r"(?:\bthe\s+)?", "", 1) + r"\s+(?:in\s+)?between\b", re.IGNORECASE)
+# Two extremes of one column: `between the highest and lowest odometer readings`, `between the oldest and the newest`.
+_EXTREMES = r"(?:highest|largest|biggest|greatest|longest|heaviest|latest|newest|oldest|earliest|lowest|smallest|" \
+            r"shortest|lightest|least)"
+_BETWEEN_EXTREMES = re.compile(rf"\bbetween\s+(?:the\s+)?{_EXTREMES}\b[^.?!;]{{0,30}}?\band\s+(?:the\s+)?{_EXTREMES}\b",
+                               re.IGNORECASE)
+
+
+def joining_character(request: str) -> str | None:
+    """The character a request names to join values with (`rep and region of row 7 joined with a dash` -> `-`), or
+    None."""
+    typed = QUOTED_TEXT.sub(lambda q: " " * len(q.group()), request)
+    found = {_character(next(g for g in m.groups() if g)) for m in _JOINED_WITH.finditer(typed)}
+    return found.pop() if len(found) == 1 else None
+
+
+def spread_asked(request: str) -> bool:
+    """Whether the request asks for the span between a column's two extremes (`gap in km between the highest and
+    lowest odometer readings`, `years between the oldest and the newest film`): MAX minus MIN."""
+    return bool(_BETWEEN_EXTREMES.search(request))
+
 
 # A part of a date a request asks for (`date_piece_asked`): its year, its month as a number, its weekday, or the
 # date written like a sample.
 _YEAR_OF = re.compile(r"\b(?:what|which)\s+year\b|\byear\s+(?:of|was|did)\b", re.IGNORECASE)
-_MONTH_NUMBER = re.compile(r"\bmonth\s+(?:number|no\b)|\b(?:what|which)\s+month\b[^.?!;]{0,20}\bnumber\b",
+_MONTH_NUMBER = re.compile(r"\bmonth\s+number\b|\b(?:what|which)\s+month\s*\(?\s*(?:as\s+a\s+)?number\b",
                            re.IGNORECASE)
 _WEEKDAY = re.compile(r"\bday\s+of\s+the\s+week\b|\bweekday\b", re.IGNORECASE)
-_SAMPLE_CUE = re.compile(r"\b(?:in\s+the\s+form(?:at)?\s+(?:of\s+)?|like\s+|e\.?g\.?\s+)", re.IGNORECASE)
+_SAMPLE_CUE = re.compile(r"\b(?:in\s+the\s+form(?:at)?(?:\s+of)?|like|e\.?g\.?,?)[\s:\"'\u201c(]*", re.IGNORECASE)
+_SHORT = re.compile(r"\b(?:short|abbreviated)\b", re.IGNORECASE)
 _YEAR_FIRST = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})\b")
 _YEAR_LAST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})\b")
 _MONTH_FIRST = re.compile(r"([A-Za-z]{3,9})(\.?\s+)(\d{1,2})(,?\s+)(\d{4})\b")
@@ -372,7 +397,7 @@ def date_piece_asked(request: str) -> str | None:
     if _MONTH_NUMBER.search(request):
         return "MONTH"
     if _WEEKDAY.search(request):
-        return "dddd"
+        return "ddd" if _SHORT.search(request) else "dddd"
     for cue in _SAMPLE_CUE.finditer(request):
         found = _sample_format(request[cue.end():])
         if found:
@@ -385,25 +410,32 @@ def _digits(code: str, number: str) -> str:
 
 
 def _month_name(word: str) -> str | None:
+    """`Mar` -> mmm, `March` -> mmmm; None for anything else (`Sept` is neither of Excel's forms)."""
     word = word.lower()
-    return ("mmm" if len(word) == 3 else "mmmm") if word in _MONTH else None
+    if word not in _MONTH or len(word) not in (3, len(_MONTH_NAMES[_MONTH[word] - 1])):
+        return None
+    return "mmm" if len(word) == 3 else "mmmm"
+
+
+def _real_date(year: str, month: int, day: str) -> bool:
+    return 1900 <= int(year) <= 2100 and 1 <= month <= 12 and 1 <= int(day) <= 31
 
 
 def _sample_format(text: str) -> str | None:
     """The Excel date format of the sample date `text` starts with (`2024-01-31`, `31/01/2024`, `Mar 06, 2023`,
     `6 March 2023`), or None."""
-    if m := _YEAR_FIRST.match(text):
+    if (m := _YEAR_FIRST.match(text)) and _real_date(m[1], int(m[3]), m[4]):
         return f"yyyy{m[2]}{_digits('m', m[3])}{m[2]}{_digits('d', m[4])}"
     if m := _YEAR_LAST.match(text):
         first, second = int(m[1]), int(m[3])
-        if first > 12 >= second:
+        if first > 12 >= second and _real_date(m[4], second, m[1]):
             return f"{_digits('d', m[1])}{m[2]}{_digits('m', m[3])}{m[2]}yyyy"
-        if second > 12 >= first:
+        if second > 12 >= first and _real_date(m[4], first, m[3]):
             return f"{_digits('m', m[1])}{m[2]}{_digits('d', m[3])}{m[2]}yyyy"
         return None
-    if (m := _MONTH_FIRST.match(text)) and _month_name(m[1]):
+    if (m := _MONTH_FIRST.match(text)) and _month_name(m[1]) and _real_date(m[5], 1, m[3]):
         return f"{_month_name(m[1])}{m[2]}{_digits('d', m[3])}{m[4]}yyyy"
-    if (m := _DAY_FIRST.match(text)) and _month_name(m[3]):
+    if (m := _DAY_FIRST.match(text)) and _month_name(m[3]) and _real_date(m[5], 1, m[1]):
         return f"{_digits('d', m[1])}{m[2]}{_month_name(m[3])}{m[4]}yyyy"
     return None
 

@@ -22,10 +22,10 @@ from typing import NamedTuple
 from .constrained import string_literals
 from .executor import execute, single_cells
 from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, date_piece_asked,
-                      empty_kind, link_columns, mentioned_rows, month_after, names_the_records, normalise_number,
-                      one_edit, presence_asked, request_comparisons, request_fallback, request_labels,
-                      request_mid_start, request_numbers, request_replacement, says, states_a_comparison,
-                      text_piece_asked)
+                      empty_kind, joining_character, link_columns, mentioned_rows, month_after, names_the_records,
+                      normalise_number, one_edit, presence_asked, request_comparisons, request_fallback,
+                      request_labels, request_mid_start, request_numbers, request_replacement, says, spread_asked,
+                      states_a_comparison, text_piece_asked)
 from .senses import load_senses
 from .synonyms import load_thesaurus
 from .synthetic import phrasings
@@ -802,25 +802,32 @@ def piece_asked(table, request: str, counting: bool) -> tuple[str, str] | None:
     return text_piece_asked(request, headers)
 
 
-_LATEST = re.compile(r"\b(?:latest|last|most\s+recent|newest)\b", re.IGNORECASE)
-_EARLIEST = re.compile(r"\b(?:earliest|first|oldest)\b", re.IGNORECASE)
+_PART_FORMATS = {"YEAR": {"yyyy", "yy"}, "MONTH": {"m", "mm"}}  # a TEXT taking the same part
+_YES_NO_QUESTION = re.compile(r"^\s*(?:is|was|are|were|does|did|do)\b", re.IGNORECASE)
 
 
 def date_piece_cells(table, request: str, typed: str, links) -> tuple[str, list[str]] | None:
     """What part of a date the request asks for (`linking.date_piece_asked`) and of which dates: the cell of the one
-    row it names in each date column it names (or the table's one date column), or, naming no row, the latest or
-    earliest date of the column (`month number of the latest check-in` -> `MAX(D2:D19)`). None where the request
-    asks for no part of a date, or the table has a column of numbers it names for it (`what year was Heat released`
-    over a Release Year column is that column's cell)."""
+    row it names in each date column it names (or the table's one date column), or, naming no row, a year or month
+    of the column's latest or earliest date (`month number of the latest check-in` -> `MAX(D2:D19)`: the MAX / MIN
+    family asked, `aggregates_asked`). None where the request asks for no part of a date, counts or totals (`how
+    many orders in month number 3`), asks a yes/no question (`is the check-in on a weekday`), names a value that
+    filters the rows with no row named, or names a column of numbers that holds years without naming a date column
+    as such (`what year was Heat released` over a Release Year column is that column's cell). A table described by
+    its headers alone (`ask --columns`) has no date column, so nothing is built there."""
     piece = date_piece_asked(typed)
-    if piece is None:
+    if piece is None or _YES_NO_QUESTION.match(typed):
+        return None
+    plain = [re.sub(r"\bmonth\s+number\b", "month", r, flags=re.IGNORECASE) for r in (request, typed)]
+    asked = aggregates_asked(table, *plain)  # `month number` is no count
+    if asked - {"MAX", "MIN"} or HOW_MANY.search(typed):
         return None
     named = [link for link in links if link.kind == "header"]
-    if piece in ("YEAR", "MONTH") and any(
-            table.column(link.letter).kind == NUMBER
-            and re.search(r"\b(?:year|month)\b", table.column(link.letter).header, re.IGNORECASE) for link in named):
+    dates = list(dict.fromkeys(link.letter for link in named if table.column(link.letter).kind == DATE
+                               and not link.weak))
+    if not dates and piece in ("YEAR", "MONTH") and any(_holds_years_or_months(table, link.letter) for link in named):
         return None
-    dates = list(dict.fromkeys(link.letter for link in named if table.column(link.letter).kind == DATE))
+    dates = dates or list(dict.fromkeys(link.letter for link in named if table.column(link.letter).kind == DATE))
     if not dates:
         dates = [c.letter for c in table.columns if c.kind == DATE]
         if len(dates) != 1:
@@ -828,23 +835,34 @@ def date_piece_cells(table, request: str, typed: str, links) -> tuple[str, list[
     rows = mentioned_rows(table, request, links)
     if len(rows) == 1:
         return piece, [f"{letter}{rows[0]}" for letter in dates]
-    if not rows and piece in ("YEAR", "MONTH"):
-        extreme = "MAX" if _LATEST.search(typed) else "MIN" if _EARLIEST.search(typed) else None
-        if extreme:
-            return piece, [f"{extreme}({letter}{table.first_row}:{letter}{table.last_row})" for letter in dates]
+    filtered = any(link.kind == "value" and not link.row for link in links)
+    if not rows and not filtered and piece in ("YEAR", "MONTH") and len(asked) == 1:
+        extreme = asked.pop()
+        return piece, [f"{extreme}({letter}{table.first_row}:{letter}{table.last_row})" for letter in dates]
     return None
+
+
+def _holds_years_or_months(table, letter: str) -> bool:
+    """A column of numbers named for a year or a month, or whose values are years (`Born`: 1987, 1990)."""
+    column = table.column(letter)
+    values = [v for v in column.values if isinstance(v, (int, float))]
+    return column.kind == NUMBER and (bool(re.search(r"\b(?:year|month)\b", column.header, re.IGNORECASE)) or bool(
+        values) and all(1900 <= v <= 2100 for v in values))
 
 
 def dates_as_asked(formula: str, piece: str | None) -> bool:
     """A formula for a request that asks for a part of a date (`date_piece_cells`) takes that part: YEAR for the
-    year, MONTH for the month's number, a TEXT with the asked format for a weekday or a date written like a sample
+    year, MONTH for the month's number (or a TEXT of that part: `"yyyy"`, `"mm"`), a TEXT with a day's name or
+    WEEKDAY for a weekday, a TEXT with the asked format for a date written like a sample
     (`=INDEX(E2:E16,MATCH("S1E05",A2:A16,0))` for "what year was S1E05 published" is the whole date)."""
     if piece is None:
         return True
+    formats = {args[1].strip().strip('"').lower() for _, _, args in calls_of(formula, "TEXT") if len(args) == 2}
     if piece in ("YEAR", "MONTH"):
-        return piece in called_functions(formula)
-    return any(len(args) == 2 and args[1].strip().strip('"').lower() == piece.lower()
-               for _, _, args in calls_of(formula, "TEXT"))
+        return piece in called_functions(formula) or bool(formats & _PART_FORMATS[piece])
+    if piece in ("ddd", "dddd"):
+        return "WEEKDAY" in called_functions(formula) or bool(formats & {"ddd", "dddd"})
+    return piece.lower() in formats
 
 
 def splits_as_asked(formula: str, piece: tuple[str, str] | None, counts: set[str]) -> bool:
@@ -858,6 +876,23 @@ def splits_as_asked(formula: str, piece: tuple[str, str] | None, counts: set[str
     cuts = [args for name in _CHARACTER_COUNTS for _, _, args in calls_of(formula, name)]
     return piece[0] in ("before", "after") and bool(cuts) and all(
         len(args) > 1 and normalise_number(args[-1].strip()) in counts for args in cuts)
+
+
+def joins_with(formula: str, character: str | None) -> bool:
+    """A formula for a request that names the character to join values with (`linking.joining_character`: `joined
+    with a dash`) writes it: `=A7&" "&B7` joins with a space."""
+    return character is None or any(character in text for text in string_literals(formula)[0])
+
+
+_MAXIMA, _MINIMA = {"MAX", "MAXIFS", "LARGE"}, {"MIN", "MINIFS", "SMALL"}
+
+
+def spreads_as_asked(formula: str, spread: bool) -> bool:
+    """A formula for a request that asks for the span between a column's extremes (`linking.spread_asked`) takes a
+    maximum and a minimum: `=MAX(E2:E15)` for "gap in km between the highest and lowest odometer readings" is one
+    end of it."""
+    called = called_functions(formula)
+    return not spread or bool(called & _MAXIMA and called & _MINIMA)
 
 
 def joins_asked(*requests: str) -> bool:
@@ -1182,11 +1217,12 @@ class Checks(NamedTuple):
     numbers: bool  # writes every number the request states, no rank or row-copied count it does not, ranks in the
     # order it says, rounds only to places it states and rounds when it asks for a rounding
     reshaping: bool  # reshapes a named record's value only in a way some word asks for, never in a way one refuses,
-    # joins values into one text only when asked, splits a text at the character it names, takes the part of a date
-    # it asks for
+    # joins values into one text only when asked (with the character it names), splits a text at the character it
+    # names, takes the part of a date it asks for
     aggregate: bool  # aggregates only in a family the request asks for (`aggregate_agrees`), or, asked only to
     # count, aggregates a column it names (`how many pens are in stock` may sum the Qty in Stock column); counts
-    # the empty cells of a column named as missing, the others of one named as there
+    # the empty cells of a column named as missing, the others of one named as there; a span between a column's
+    # extremes takes a maximum and a minimum
 
 
 def _literal_text(text: str, table) -> bool:
@@ -1343,6 +1379,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
     piece = piece_asked(table, typed, counting)
     cut_counts = _numbers_outside_rows(typed) | ({"1"} if _ONE_CHARACTER.search(typed) else set())
     date_piece = (date_piece_cells(table, request, typed, links) or (None,))[0]
+    joiner, spread = joining_character(typed), spread_asked(typed)
     required = len(named) + len(records) + 1 + fallback + (ordered is not None)
 
     def check(formula: str) -> Checks:
@@ -1370,10 +1407,11 @@ def request_checks(table, request: str, written: str | None = None, links=None):
                       and rounds_as_stated(formula, places) and rounds_if_asked(formula, rounding)
                       and ranks_in_order(formula, order),
                       not called & unasked and (joins or not joined_pieces(formula))
-                      and splits_as_asked(formula, piece, cut_counts) and dates_as_asked(formula, date_piece),
+                      and splits_as_asked(formula, piece, cut_counts) and dates_as_asked(formula, date_piece)
+                      and joins_with(formula, joiner),
                       (aggregate_agrees(formula, asked)
                        or asked == {"COUNT"} and aggregated_column(formula) in quantities)
                       and not (averages_or_extremes_under_condition(formula) and totals())
-                      and counts_presence_as_asked(formula, presence, table))
+                      and counts_presence_as_asked(formula, presence, table) and spreads_as_asked(formula, spread))
 
     return check

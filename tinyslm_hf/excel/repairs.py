@@ -13,15 +13,15 @@ import re
 from collections import defaultdict
 
 from .executor import single_cells
-from .linking import (QUOTED_TEXT, addressed_cells, empty_kind, link_columns, mentioned_rows, normalise_number,
-                      ordered_comparisons, presence_asked, request_fallback, request_labels, request_mid_start,
-                      request_numbers, request_replacement, states_a_comparison)
+from .linking import (QUOTED_TEXT, addressed_cells, empty_kind, joining_character, link_columns, mentioned_rows,
+                      normalise_number, ordered_comparisons, presence_asked, request_fallback, request_labels,
+                      request_mid_start, request_numbers, request_replacement, spread_asked, states_a_comparison)
 from .ranking import (CALL_NAME, CELL_RANGE, HOW_MANY, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
                       asks_rounding, averages_or_extremes_under_condition, blank_strings, call_arguments, calls_of,
                       comparison_sites, date_criteria, date_piece_cells, formula_comparisons, holds_text, if_arguments,
-                      if_results, is_number, is_number_column, piece_asked, places_given, places_written, quoted_values,
-                      range_column, ranges_span_data, stated_numbers, stated_places, string_literal, text_column,
-                      text_criteria, totals_by_default, unasked_reshapings)
+                      if_results, is_number, is_number_column, joined_pieces, piece_asked, places_given,
+                      places_written, quoted_values, range_column, ranges_span_data, stated_numbers, stated_places,
+                      string_literal, text_column, text_criteria, totals_by_default, unasked_reshapings)
 from .table import DATE, NUMBER, TEXT
 
 
@@ -30,11 +30,12 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     from the linked cells, criteria moved to the column holding their value, the stated comparison written in, text
     columns dropped from a sum, the aggregate the request asks for (a total where it names none), a rounding nobody
     asked for dropped or made to round to the stated places, a ratio of two named columns, a count of the rows where
-    a named column is empty or filled in, the piece of a text or the part of a date asked for, criteria nothing
-    supports dropped, a named value added as a criterion, date criteria moved to a date column, column ranges over
-    the data rows, a lookup with the fallback the request gives, arguments in the request's order, an IF's labels
-    from the request. `reading` is what the model read (the request, or its rewrite), `written` the request as
-    typed (labels and cue words are read from it)."""
+    a named column is empty or filled in, the piece of a text or the part of a date asked for, values joined with the
+    character named, the span between a column's extremes, criteria nothing supports dropped, a named value added as
+    a criterion, date criteria moved to a date column, column ranges over the data rows, a lookup with the fallback
+    the request gives, arguments in the request's order, an IF's labels from the request. `reading` is what the
+    model read (the request, or its rewrite), `written` the request as typed (labels and cue words are read from
+    it)."""
     candidates = with_record_lookups(candidates, table, reading, written)
     candidates = with_criteria_columns(with_linked_values(candidates, table, reading), table, reading)
     candidates = with_text_dropped(with_stated_comparison(candidates, reading), table)
@@ -44,6 +45,7 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     candidates = with_presence_counts(candidates, table, reading, written)
     candidates = with_text_pieces_built(candidates, table, reading, written)
     candidates = with_date_pieces_built(candidates, table, reading, written)
+    candidates = with_spread_built(with_joining_character(candidates, written), table, reading)
     candidates = with_unsupported_criteria_dropped(candidates, table, reading, written)
     candidates = with_named_criteria_added(candidates, table, reading)
     candidates = with_date_criteria_columns(candidates, table, reading)
@@ -377,6 +379,36 @@ def with_date_pieces_built(candidates: list[str], table, request: str, written: 
     piece, dates = found
     built = [f"={piece}({date})" if piece in ("YEAR", "MONTH") else f'=TEXT({date},"{piece}")' for date in dates]
     return list(dict.fromkeys(candidates + built))
+
+
+_SEPARATOR = re.compile(r'"([^"\w]{1,3})"')  # a string literal of spaces and punctuation: what a join puts between
+
+
+def with_joining_character(candidates: list[str], request: str) -> list[str]:
+    """`candidates` (best first), each that joins values with a separator followed by its copy with the character
+    the request names (`linking.joining_character`): `=A7&" "&B7` for "rep and region of row 7 joined with a dash"
+    also as `=A7&"-"&B7`. The model joins with the separators its training requests quote; a named one it misses."""
+    character = joining_character(request)
+    if character is None:
+        return candidates
+    out: list[str] = []
+    for formula in candidates:
+        out.append(formula)
+        if joined_pieces(formula) and _SEPARATOR.search(formula):
+            out.append(_SEPARATOR.sub(lambda m: string_literal(character), formula))
+    return list(dict.fromkeys(out))
+
+
+def with_spread_built(candidates: list[str], table, request: str) -> list[str]:
+    """`candidates` followed by the span between the extremes of each number or date column the request names, when
+    it asks for one (`linking.spread_asked`): "gap in km between the highest and lowest odometer readings" ->
+    `=MAX(E2:E15)-MIN(E2:E15)`. The model writes one of the two ends (`=MAX(E2:E15)`)."""
+    if not spread_asked(request):
+        return candidates
+    letters = dict.fromkeys(link.letter for link in link_columns(table, request) if link.kind == "header"
+                            and table.column(link.letter).kind in (NUMBER, DATE))
+    cells = [f"{letter}{table.first_row}:{letter}{table.last_row}" for letter in letters]
+    return list(dict.fromkeys(candidates + [f"=MAX({c})-MIN({c})" for c in cells]))
 
 
 def with_asked_aggregate(candidates: list[str], table, request: str, written: str = "") -> list[str]:
