@@ -792,14 +792,16 @@ _JOINING = _cue_words(INTENTS["AMP"], INTENTS["CONCAT"], (
 _ONE_CHARACTER = re.compile(r"\b(?:the|a|single)\s+(?:letter|character)\b", re.IGNORECASE)
 
 
-def piece_asked(table, request: str, counting: bool) -> tuple[str, str] | None:
-    """`linking.text_piece_asked` for a request that neither counts nor aggregates (`how many emails are without the
-    @` is a COUNTIF), with a piece named by a header left out (`first name of the member in row 3` over a First
-    Name column is that column's cell)."""
-    if counting or text_piece_asked(request) is None:
+def piece_asked(table, request: str, written: str = "") -> tuple[str, str] | None:
+    """`linking.text_piece_asked` of the request as typed (`written`, else `request`), for a request that neither
+    counts nor aggregates (`how many emails are without the @` is a COUNTIF), with a piece named by a header left out
+    (`first name of the member in row 3` over a First Name column is that column's cell)."""
+    typed = written or request
+    if text_piece_asked(typed) is None or aggregates_asked(table, request, written) or any(
+            HOW_MANY.search(r) for r in (request, typed)):
         return None
-    headers = [(link.start, link.end) for link in link_columns(table, request) if link.kind == "header"]
-    return text_piece_asked(request, headers)
+    headers = [(link.start, link.end) for link in link_columns(table, typed) if link.kind == "header"]
+    return text_piece_asked(typed, headers)
 
 
 _PART_FORMATS = {"YEAR": {"yyyy", "yy"}, "MONTH": {"m", "mm"}}  # a TEXT taking the same part
@@ -1375,8 +1377,7 @@ def request_checks(table, request: str, written: str | None = None, links=None):
 
     quantities = {letter for letter in headers if is_number_column(table, letter)}  # number columns it names
     joins = joins_asked(request, written or "")
-    counting = counting or bool(HOW_MANY.search(typed))
-    piece = piece_asked(table, typed, counting)
+    piece = piece_asked(table, request, written or "")
     cut_counts = _numbers_outside_rows(typed) | ({"1"} if _ONE_CHARACTER.search(typed) else set())
     date_piece = (date_piece_cells(table, request, typed, links) or (None,))[0]
     joiner, spread = joining_character(typed), spread_asked(typed)

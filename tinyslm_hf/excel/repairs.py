@@ -278,8 +278,8 @@ def with_ratios_built(candidates: list[str], table, request: str, written: str =
     The model's training requests round an aggregate of one column and divide only inside IFERROR, so a rounded
     ratio is a shape it never writes, though it is one of the commonest things people ask of two columns. The copies
     come after every candidate, one per number of places the request states (0 where it only says to round), and
-    `pick_candidate`
-    takes one only when no candidate meets as many of its checks (the columns named, the places stated)."""
+    `pick_candidate` takes one only when no candidate meets as many of its checks (the columns named, the places
+    stated)."""
     rounding = asks_rounding(request, written)
     if not rounding and not _DIVIDED.search(request):
         return candidates
@@ -343,9 +343,7 @@ def with_text_pieces_built(candidates: list[str], table, request: str, written: 
     The generator splits texts only by a count of characters (`first 3 letters`) and finds or replaces only quoted
     texts, so a piece named by what it is (a first name, the part before a character) is a shape the model does not
     write; `ranking.splits_as_asked` then wants the character written."""
-    typed = written or request
-    counting = bool(aggregates_asked(table, request, written)) or bool(HOW_MANY.search(typed))
-    piece = piece_asked(table, typed, counting)
+    piece = piece_asked(table, request, written)
     if piece is None:
         return candidates
     what, character = piece
