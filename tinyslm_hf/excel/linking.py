@@ -259,6 +259,12 @@ def _record_row(table: Table, letter: str, value: str | None) -> int | None:
     return table.first_row + hits[0] if len(hits) == 1 else None
 
 
+def filters_rows(links: list[Link]) -> bool:
+    """Whether some link names a cell value that is no record's key (`for DHL`, `Sunday acts`): a value that picks
+    out rows, so the request asks about those rows, not one row or the whole column."""
+    return any(link.kind == "value" and not link.row for link in links)
+
+
 def names_the_records(table: Table, link: Link) -> bool:
     """Whether a header link names the table's records rather than its column: the plural of a key column's header
     (`members` for Member, `episodes` for Episode, in a table where every Member is a different text). "How many

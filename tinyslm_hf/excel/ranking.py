@@ -22,10 +22,10 @@ from typing import NamedTuple
 from .constrained import string_literals
 from .executor import execute, single_cells
 from .linking import (ISO_DATE, NEGATED, NUMBER_WORDS, QUOTED_TEXT, YEAR_NUMBER, addressed_rows, date_piece_asked,
-                      empty_kind, joining_character, link_columns, mentioned_rows, month_after, names_the_records,
-                      normalise_number, one_edit, presence_asked, request_comparisons, request_fallback,
-                      request_labels, request_mid_start, request_numbers, request_replacement, says, spread_asked,
-                      states_a_comparison, text_piece_asked)
+                      empty_kind, filters_rows, joining_character, link_columns, mentioned_rows, month_after,
+                      names_the_records, normalise_number, one_edit, presence_asked, request_comparisons,
+                      request_fallback, request_labels, request_mid_start, request_numbers, request_replacement, says,
+                      spread_asked, states_a_comparison, text_piece_asked)
 from .senses import load_senses
 from .synonyms import load_thesaurus
 from .synthetic import phrasings
@@ -837,8 +837,7 @@ def date_piece_cells(table, request: str, typed: str, links) -> tuple[str, list[
     rows = mentioned_rows(table, request, links)
     if len(rows) == 1:
         return piece, [f"{letter}{rows[0]}" for letter in dates]
-    filtered = any(link.kind == "value" and not link.row for link in links)
-    if not rows and not filtered and piece in ("YEAR", "MONTH") and len(asked) == 1:
+    if not rows and not filters_rows(links) and piece in ("YEAR", "MONTH") and len(asked) == 1:
         extreme = asked.pop()
         return piece, [f"{extreme}({letter}{table.first_row}:{letter}{table.last_row})" for letter in dates]
     return None

@@ -13,9 +13,10 @@ import re
 from collections import defaultdict
 
 from .executor import single_cells
-from .linking import (QUOTED_TEXT, addressed_cells, empty_kind, joining_character, link_columns, mentioned_rows,
-                      normalise_number, ordered_comparisons, presence_asked, request_fallback, request_labels,
-                      request_mid_start, request_numbers, request_replacement, spread_asked, states_a_comparison)
+from .linking import (QUOTED_TEXT, addressed_cells, empty_kind, filters_rows, joining_character, link_columns,
+                      mentioned_rows, normalise_number, ordered_comparisons, presence_asked, request_fallback,
+                      request_labels, request_mid_start, request_numbers, request_replacement, spread_asked,
+                      states_a_comparison)
 from .ranking import (CALL_NAME, CELL_RANGE, HOW_MANY, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
                       asks_rounding, averages_or_extremes_under_condition, blank_strings, call_arguments, calls_of,
                       comparison_sites, date_criteria, date_piece_cells, formula_comparisons, holds_text, if_arguments,
@@ -290,8 +291,7 @@ def with_ratios_built(candidates: list[str], table, request: str, written: str =
              if a.letter != b.letter and _RATIO_BETWEEN.match(request[a.end:b.start])]
     rows = mentioned_rows(table, request, links)
     # a value that filters the rows (`for DHL`) asks for a conditional ratio, which is not built
-    filtered = any(link.kind == "value" and not link.row and not link.weak for link in links)
-    if (not pairs or len(rows) > 1 or filtered or not rows and (
+    if (not pairs or len(rows) > 1 or filters_rows(links) or not rows and (
             not _WHOLE_COLUMNS.search(request) or "AVERAGE" in aggregates_asked(table, request, written))):
         return candidates
     first, last = table.first_row, table.last_row
