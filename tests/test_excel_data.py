@@ -60,6 +60,18 @@ def test_every_reference_formula_executes_to_its_expected_value():
     assert checked == 240
 
 
+def test_a_table_with_blank_dates_goes_to_a_file_and_back():
+    from tinyslm_hf.excel.table import table_from_json
+
+    table = table_from_json({"headers": ["Opened", "Closed"], "types": ["date", "date"],
+                             "rows": [["2024-03-01", "2024-03-04"], ["2024-03-02", None], ["2024-03-05", ""]]})
+    ex = Example(id="x", split="s", table=table, request="r", formula="=COUNTBLANK(B2:B4)", expected=2.0,
+                 function="COUNTBLANK", difficulty="easy", family="COUNTBLANK")
+    back = Example.from_json(json.loads(json.dumps(ex.to_json())))
+    assert back.table.to_json()["rows"] == [["2024-03-01", "2024-03-04"], ["2024-03-02", None], ["2024-03-05", None]]
+    assert execute(back.formula, back.table).value == 2.0
+
+
 def test_required_function_families_are_covered():
     assert REQUIRED <= {fn for fn, _ in FAMILY.values()}
     seen = {ex.function for ex in generate("train", 400, seed=3)}

@@ -1,4 +1,4 @@
-"""The independent evaluation set: hand-written requests on tables outside the generator's topics."""
+"""The independent evaluation sets: hand-written requests on tables outside the generator's topics."""
 
 from __future__ import annotations
 
@@ -8,30 +8,30 @@ from collections import Counter
 
 import pytest
 
-from tinyslm_hf.excel.independent import load_examples, load_records, load_tables
+from tinyslm_hf.excel.independent import SETS, load_examples, load_records, load_tables, set_examples
 
 
-@pytest.fixture(scope="module")
-def examples():
-    from tinyslm_hf.excel.independent import independent_examples
-
-    return independent_examples()
+@pytest.fixture(scope="module", params=SETS)
+def named_set(request):
+    return request.param, set_examples(request.param)
 
 
-def test_every_reference_runs_to_one_plain_value(examples):
-    records = load_records()
+def test_every_reference_runs_to_one_plain_value(named_set):
+    name, examples = named_set
+    records = load_records(name)
     assert len(examples) == len(records)
     assert len({ex.id for ex in examples}) == len(examples)
     for ex, record in zip(examples, records):
         assert ex.id == record["id"] and ex.id.startswith(record["table"] + "-")
-        assert ex.split == "independent" and ex.family == ex.function == record["function"]
+        assert ex.split == name and ex.family == ex.function == record["function"]
         assert ex.difficulty in ("easy", "medium", "hard")
         assert type(ex.expected) in (float, str, bool), (ex.id, ex.expected)
         assert ex.request.strip() and ex.formula.startswith("=")
 
 
-def test_size_and_coverage(examples):
-    tables = load_tables()
+def test_size_and_coverage(named_set):
+    name, examples = named_set
+    tables = load_tables(name)
     assert len(examples) >= 250
     assert len(tables) >= 12 and {ex.id.rsplit("-", 1)[0] for ex in examples} == set(tables)
     for name, table in tables.items():
@@ -40,23 +40,36 @@ def test_size_and_coverage(examples):
     assert sum(1 for n in per_function.values() if n >= 5) >= 8, per_function
 
 
-def test_tables_are_not_generator_tables():
+def test_the_sets_share_no_table_or_request():
+    first, second = (load_records(name) for name in SETS)
+    assert not set(load_tables(SETS[0])) & set(load_tables(SETS[1]))
+    assert not {r["request"].lower().strip() for r in first} & {r["request"].lower().strip() for r in second}
+
+
+def test_an_unknown_set_is_refused():
+    with pytest.raises(ValueError, match="unknown evaluation set 'nope'"):
+        set_examples("nope")
+
+
+@pytest.mark.parametrize("set_name", SETS)
+def test_tables_are_not_generator_tables(set_name):
     from tinyslm_hf.excel.synthetic.topics import random_table
 
     generated = {frozenset(col.header.lower() for col in random_table(random.Random(i), split).columns)
                  for split in ("train", "validation", "test") for i in range(300)}
-    for name, table in load_tables().items():
+    for name, table in load_tables(set_name).items():
         ours = {h.lower() for h in table["headers"]}
         for theirs in generated:
             shared = len(ours & theirs)
             assert ours != theirs and 2 * shared < len(theirs) and 2 * shared < len(ours), (name, ours & theirs)
 
 
-def test_no_request_is_a_generated_one():
+@pytest.mark.parametrize("set_name", SETS)
+def test_no_request_is_a_generated_one(set_name):
     from tinyslm_hf.excel.synthetic.generator import generate
 
     generated = {ex.request.lower().strip() for ex in generate("train", 3000, seed=0)}
-    copied = [r["id"] for r in load_records() if r["request"].lower().strip() in generated]
+    copied = [r["id"] for r in load_records(set_name) if r["request"].lower().strip() in generated]
     assert not copied
 
 
@@ -90,10 +103,11 @@ def test_a_bad_record_names_its_id(changes, message):
     assert records[0]["id"] in str(info.value)
 
 
-def test_eval_cli_offers_the_split():
+@pytest.mark.parametrize("set_name", SETS)
+def test_eval_cli_offers_the_split(set_name):
     from tinyslm_hf.commands.excel import add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["eval", "--model", "m", "--split", "independent"])
-    assert args.split == "independent"
+    args = parser.parse_args(["eval", "--model", "m", "--split", set_name])
+    assert args.split == set_name

@@ -311,6 +311,60 @@ def test_candidates_decode_beams_and_return_the_executable_one(base_dir):
         predict_formulas(model, tok, requests, candidates=0)
 
 
+def _wide_table():
+    from tinyslm_hf.excel.table import table_from_json
+
+    headers = ["Ticket", "Resident", "Street Address", "Material", "Weight (kg)", "Arrived By", "Notes", "Inspector",
+               "Drop-off Date"]
+    rows = [[f"RC-{3000 + i}", f"Resident Number {i}", f"{i} Long Winding Road, Upper Hamlet", "Plastic" if i % 2
+             else "Glass", 2.5 * i, "Cargo bike with a trailer", "Left by the side gate, lid cracked", "Inspector Z",
+             f"2024-03-{10 + i:02d}"] for i in range(1, 7)]
+    return table_from_json({"headers": headers, "rows": rows})
+
+
+def test_a_wide_table_loses_sample_values_before_the_request_headers_or_links():
+    from tinyslm_hf.excel.prompt import build_messages, fitted_messages
+
+    table, request = _wide_table(), "total weight of plastic"
+
+    def count(messages):
+        return len(messages[0]["content"])
+
+    def content(**kw):
+        return build_messages(table, request, **kw)[0]["content"]
+
+    full, bare = content(), content(samples=False)
+    named = fitted_messages(table, request, True, count, len(full) - 1)[0]["content"]
+    assert fitted_messages(table, request, True, count, len(full))[0]["content"] == full
+    assert "E = Weight (kg) (number: 2.5)" in named and "D = Material (category: Plastic, Glass)" in named
+    assert "\nG = Notes\n" in named and "Cargo bike" not in named  # unnamed columns lose their samples first
+    assert fitted_messages(table, request, True, count, len(named) - 1)[0]["content"] == bare
+    for text in (full, named, bare):
+        assert text.count("Request: total weight of plastic\nLinks:") == 1 and "I = Drop-off Date" in text
+    with pytest.raises(ValueError, match=f"a prompt of {len(bare)} tokens .* 9 headers"):
+        fitted_messages(table, request, True, count, len(bare) - 1)
+
+
+def test_decoding_fits_a_wide_table_into_the_context_and_leaves_room_for_the_answer(base_dir):
+    from tinyslm_hf.excel.evaluate import ANSWER_ROOM, _prompt, predict_formulas
+    from tinyslm_hf.modelio import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(base_dir)
+    context = model.config.max_position_embeddings
+    table, request = _wide_table(), "total weight of plastic"
+
+    def tokens(text):
+        return len(tok(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    assert tokens(_prompt(tok, table, request, True, None)) > context  # shown whole, it cannot be decoded at all
+    fitted = _prompt(tok, table, request, True, context - ANSWER_ROOM)
+    assert tokens(fitted) <= context - ANSWER_ROOM and request in fitted
+    (answer,) = predict_formulas(model, tok, [(table, request, True)], max_new_tokens=8, constrained=True)
+    assert isinstance(answer, str)
+    with pytest.raises(ValueError, match="request 'total weight of plastic': a prompt of"):
+        _prompt(tok, table, request, True, 20)
+
+
 def test_constraint_appends_token_text_exactly_as_decoding_the_whole_answer(excel_tokenizer, examples):
     from tinyslm_hf.excel.constrained import FormulaLogitsProcessor
 

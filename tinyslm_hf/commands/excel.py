@@ -89,9 +89,11 @@ def _add_eval(sub) -> None:
     ev = sub.add_parser("eval", help="execution accuracy, exact match, valid-syntax share; JSON output")
     ev.add_argument("--model", required=True, help="model folder")
     ev.add_argument("--data", help="a jsonl file, or a folder holding test.jsonl (default: generate --split)")
-    ev.add_argument("--split", default="test", choices=["train", "validation", "test", "handwritten", "independent"],
+    ev.add_argument("--split", default="test",
+                    choices=["train", "validation", "test", "handwritten", "independent", "blind"],
                     help="split to generate (handwritten: 30 freely worded requests on a fixed table; independent: "
-                         "hand-written requests on tables outside the generator's topics, never trained on)")
+                         "hand-written requests on tables outside the generator's topics, never trained on; blind: "
+                         "a second such set no ranking rule was written from)")
     ev.add_argument("--n", type=int, default=500, help="examples to generate when --data is not given")
     ev.add_argument("--seed", type=int, default=0, help="seed of the generated split (default 0)")
     ev.add_argument("--limit", type=int, help="score only the first N examples")
@@ -227,10 +229,10 @@ def _eval(args) -> int:
         from ..excel.synthetic.handwritten import handwritten_examples
 
         examples = handwritten_examples()
-    elif args.split == "independent":
-        from ..excel.independent import independent_examples
+    elif args.split in ("independent", "blind"):
+        from ..excel.independent import set_examples
 
-        examples = independent_examples()
+        examples = set_examples(args.split)
     else:
         examples = list(generate(args.split, args.n, seed=args.seed))
     if args.limit:

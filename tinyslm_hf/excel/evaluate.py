@@ -16,9 +16,13 @@ from transformers import LogitsProcessorList
 
 from .executor import execute, is_valid_syntax, values_equal
 from .example import Example
-from .prompt import build_messages, clean_answer
+from .prompt import build_messages, clean_answer, fitted_messages
 from .ranking import pick_candidate
 from .repairs import repaired
+
+# Context tokens a prompt leaves for the answer (at most max_new_tokens): the references of the independent sets
+# take 16 tokens at the median and under 41 in 99 cases of 100, and a beam may ramble before it closes.
+ANSWER_ROOM = 64
 
 
 def _stop_ids(tokenizer) -> list[int]:
@@ -39,8 +43,8 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
     answer by `ranking.pick_candidate` (the formula that runs on the table and meets most of what the request says)
     among the beams and their repaired copies (`repairs.repaired`: one part of a beam filled in from the request or
     the table).
-    `rewrite(request, table)`: what the model reads instead of the request (`synonyms.RequestRewriter`); the constraint still copies strings from the request as the user
-    wrote it. A rewrite may return several readings (the first is the preferred one): each is decoded, and their
+    `rewrite(request, table)`: what the model reads instead of the request (`synonyms.RequestRewriter`); the
+    constraint still copies strings from the request as the user wrote it. A rewrite may return several readings (the first is the preferred one): each is decoded, and their
     answers are pooled by the model's own length-normalised log-probability before `pick_candidate` ranks them, so
     the reading the model understands best wins unless a lower one's answer passes more of the checks.
     """
@@ -75,15 +79,35 @@ def _as_list(reading: str | list[str]) -> list[str]:
     return readings
 
 
+def _prompt_text(tokenizer, messages: list[dict]) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def _prompt(tokenizer, table, request: str, samples: bool, limit: int | None) -> str:
+    """The chat prompt for one request, its table shown with fewer sample values where the whole table would take
+    more than `limit` tokens (`prompt.fitted_messages`); a ValueError names the request that cannot fit."""
+    if limit is None:
+        return _prompt_text(tokenizer, build_messages(table, request, samples=samples))
+
+    def count(messages: list[dict]) -> int:
+        text = _prompt_text(tokenizer, messages)
+        return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    try:
+        return _prompt_text(tokenizer, fitted_messages(table, request, samples, count, limit))
+    except ValueError as exc:
+        raise ValueError(f"request {request[:60]!r}: {exc}") from None
+
+
 def _decode(model, tokenizer, rows: list[tuple[Any, str, bool, str]], *, batch_size: int, max_new_tokens: int,
             constrained: bool, top_k: int, copy_strings: bool, candidates: int) -> list[list[tuple[str, float]]]:
     """For each (table, request the model reads, show_samples, request as written): the distinct answers of its
     `candidates` beams (one for greedy) with their length-normalised log-probabilities, best first."""
     from .constrained import FormulaLogitsProcessor  # looked up per call: tests wrap it to watch each row
-    prompts = [tokenizer.apply_chat_template(build_messages(t, r, samples=s), tokenize=False, add_generation_prompt=True)
-               for t, r, s, _ in rows]
-    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     limit = getattr(model.config, "max_position_embeddings", None)
+    prompt_limit = None if limit is None else limit - min(ANSWER_ROOM, max_new_tokens)
+    prompts = [_prompt(tokenizer, t, r, s, prompt_limit) for t, r, s, _ in rows]
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     results: list[list[tuple[str, float]]] = [[] for _ in prompts]
     old_side = tokenizer.padding_side
@@ -95,10 +119,7 @@ def _decode(model, tokenizer, rows: list[tuple[Any, str, bool, str]], *, batch_s
             idx = order[start:start + batch_size]
             longest = max(len(encoded[i]) for i in idx)
             new_tokens = max_new_tokens
-            if limit is not None:
-                if longest >= limit:
-                    raise ValueError(f"prompt of {longest} tokens does not fit the model's context of {limit} "
-                                     "(fewer columns, or a model with a longer context)")
+            if limit is not None:  # the prompts were fitted to leave at least ANSWER_ROOM tokens
                 new_tokens = min(max_new_tokens, limit - longest)
             batch = tokenizer([prompts[i] for i in idx], add_special_tokens=False, padding=True, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}

@@ -7,9 +7,9 @@ header, type and a couple of sample values, then the data row range, then the re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from .linking import links_text
+from .linking import link_columns, links_text
 from .table import DATE, NUMBER, Table, serial_to_iso
 
 SYSTEM = None  # no system turn: it would cost tokens in every example and carries no information
@@ -23,13 +23,14 @@ def _fmt(value: Any, kind: str) -> str:
     return str(value)
 
 
-def schema_text(table: Table, samples: bool = True, n_samples: int = 2) -> str:
-    """`A = Region (category: West, East)` lines, or bare `A = Region` when `samples` is False."""
+def schema_text(table: Table, samples: bool = True, n_samples: int = 2, sampled: set[str] | None = None) -> str:
+    """`A = Region (category: West, East)` lines, or bare `A = Region` when `samples` is False or the column's
+    letter is not in `sampled` (None: every column)."""
     lines = []
     for col in table.columns:
         line = f"{col.letter} = {col.header}"
         present = [v for v in col.values if v is not None and v != ""]
-        if samples and present:
+        if samples and present and (sampled is None or col.letter in sampled):
             shown: list[str] = []
             for v in present:
                 text = _fmt(v, col.kind)
@@ -42,17 +43,40 @@ def schema_text(table: Table, samples: bool = True, n_samples: int = 2) -> str:
     return "Columns:\n" + "\n".join(lines) + f"\nData rows: {table.first_row}-{table.last_row}"
 
 
-def user_message(table: Table, request: str, samples: bool = True) -> str:
+def user_message(table: Table, request: str, samples: bool = True, sampled: set[str] | None = None) -> str:
     request = request.strip()
-    return f"{schema_text(table, samples)}\nRequest: {request}\n{links_text(table, request)}"
+    return f"{schema_text(table, samples, sampled=sampled)}\nRequest: {request}\n{links_text(table, request)}"
 
 
-def build_messages(table: Table, request: str, formula: str | None = None, samples: bool = True) -> list[dict]:
-    """Messages for `tokenizer.apply_chat_template`; with `formula` the assistant answer is included (training)."""
-    messages = [{"role": "user", "content": user_message(table, request, samples)}]
+def build_messages(table: Table, request: str, formula: str | None = None, samples: bool = True,
+                   sampled: set[str] | None = None) -> list[dict]:
+    """Messages for `tokenizer.apply_chat_template`; with `formula` the assistant answer is included (training).
+    `sampled`: the columns whose sample values are shown (None: all)."""
+    messages = [{"role": "user", "content": user_message(table, request, samples, sampled)}]
     if formula is not None:
         messages.append({"role": "assistant", "content": formula})
     return messages
+
+
+def fitted_messages(table: Table, request: str, samples: bool, count_tokens: Callable[[list[dict]], int],
+                    limit: int) -> list[dict]:
+    """Messages whose prompt takes at most `limit` tokens (`count_tokens(messages)`) for a table too wide to show
+    whole: first the columns the request does not name lose their sample values, then every column does. The
+    request, the headers and the `Links:` line are never cut: they are what the answer is read from, and the
+    samples of a named column are the values it may quote.
+
+    Raises ValueError when even the bare headers do not fit."""
+    tries: list[set[str] | None] = [None]
+    if samples:
+        tries += [{link.letter for link in link_columns(table, request)}, set()]
+    for sampled in tries:
+        messages = build_messages(table, request, samples=samples, sampled=sampled)
+        length = count_tokens(messages)
+        if length <= limit:
+            return messages
+    raise ValueError(f"a prompt of {length} tokens (the table's {len(table.columns)} headers without sample values "
+                     f"and the request) leaves less than the model's context allows for the answer ({limit} "
+                     "tokens at most): fewer columns, a shorter request, or a model with a longer context")
 
 
 def example_messages(example, with_answer: bool = True) -> list[dict]:

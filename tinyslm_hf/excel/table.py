@@ -65,13 +65,13 @@ class Table:
         return col.values[idx] if 0 <= idx < len(col.values) else None
 
     def to_json(self) -> dict:
-        """The batch-file shape: {"headers": [...], "rows": [[...], ...]} (dates as ISO strings)."""
+        """The batch-file shape: {"headers": [...], "rows": [[...], ...]} (ISO dates; a blank stays blank)."""
         rows = []
         for i in range(self.n_rows):
             row = []
             for col in self.columns:
                 v = col.values[i]
-                row.append(serial_to_iso(v) if col.kind == DATE else v)
+                row.append(serial_to_iso(v) if col.kind == DATE and v not in (None, "") else v)
             rows.append(row)
         return {"headers": [c.header for c in self.columns], "rows": rows}
 
