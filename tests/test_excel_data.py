@@ -127,6 +127,48 @@ def test_executor_never_raises_and_scores_broken_formulas_as_wrong():
     assert is_valid_syntax(f"=SUM(C2:C{last})") and not is_valid_syntax("=SUM(C2:")
 
 
+@pytest.mark.parametrize("formula, excel", [
+    ('=COUNTIF(B2:B6,"*popcorn*")', 2.0),  # wildcards ignore case
+    ('=COUNTIF(B2:B6,"*corn")', 1.0),  # ... and match the whole text: not "Popcorn Large"
+    ('=COUNTIF(B2:B6,"pop?orn*")', 2.0),
+    ('=COUNTIF(B2:B6,"*")', 4.0),  # a blank cell is no text
+    ('=COUNTIF(B2:B6,"<>*corn*")', 2.0),  # a wildcard after <>, blanks included
+    ('=COUNTIF(B2:B6,"<>")', 4.0),  # the cells that are not blank
+    ('=COUNTIF(A2:A6,"2A")', 1.0),  # a unit, not 2 AM today (which every unit ending in A also was)
+    ('=COUNTIF(A2:A6,"<>2a")', 4.0),
+    ('=COUNTIF(D2:D6,"T-105")', 2.0),  # a code, not a day of 2005; case ignored
+    ('=SUMIF(A2:A6,"*A",E2:E6)', 19.0),
+    ('=COUNTIF(C2:C6,"2024-03-01")', 1.0),  # a whole date is still a date
+    ('=COUNTIFS(C2:C6,">="&DATE(2024,3,2),B2:B6,"*o*")', 3.0),
+    ('=DATEDIF(C2,C4,"d")', 31.0),  # the unit in any case
+    ('=DATEDIF(C2,C4,"m")', 1.0),
+    ('=SUMPRODUCT(--(A2:A6="2A"))', 1.0),  # -- turns TRUE into 1
+    ('=SUMPRODUCT(--(E2:E6>4),E2:E6)', 23.0),
+    ('=E2--E3', 8.0),  # a minus and a negative number stay that
+    ('=E2/--E3', 0.6),  # after an operator, which coerces by itself, nothing changes
+    ('=E2^--E2', 27.0),
+    ('=COUNTIF(C2:C6,"2024/03/01")', 1.0),  # dates in other shapes
+    ('=COUNTIF(C2:C6,"01-Mar-2024")', 1.0),
+    ('=COUNTIF(C2:C6,"Mar 5, 2024")', 1.0),
+    ('=COUNTIF(E2:E6,"<>5")', 4.0),  # blanks and texts are not 5
+    ('=COUNTIF(E2:E6,"=")', 1.0),  # the blank cell
+    ('=COUNTIF(F2:F6,"a~*b")', 1.0),  # ~* is a literal *
+    ('=COUNTIF(F2:F6,"*~**")', 1.0),
+    ('=IF(E2>1,"a--b","c")', "a--b"),  # and so does a quoted text
+])
+def test_the_engine_reads_criteria_and_double_negation_as_excel_does(formula, excel):
+    from tinyslm_hf.excel.table import table_from_json
+
+    table = table_from_json({"headers": ["Unit", "Item", "Day", "Code", "N", "Note"],
+                             "types": ["text", "text", "date", "text", "number", "text"],
+                             "rows": [["2A", "Popcorn Large", "2024-03-01", "T-105", 3, "a*b"],
+                                      ["4A", "popcorn small", "2024-03-05", "T-106", 5, "ab"],
+                                      ["2B", "Nachos", "2024-04-01", "t-105", 7, "axb"], [None] * 6,
+                                      ["12A", "Candy Corn", "2024-03-02", "X", 11, "b"]]})
+    result = execute(formula, table)
+    assert result.ok and values_equal(result.value, excel), (formula, result)
+
+
 def test_execution_accuracy_accepts_an_equivalent_formula():
     ex = next(e for e in generate("train", 200, seed=2) if e.formula.startswith("=SUM("))
     rng = ex.formula[len("=SUM("):-1]

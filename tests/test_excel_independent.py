@@ -41,9 +41,11 @@ def test_size_and_coverage(named_set):
 
 
 def test_the_sets_share_no_table_or_request():
-    first, second = (load_records(name) for name in SETS)
-    assert not set(load_tables(SETS[0])) & set(load_tables(SETS[1]))
-    assert not {r["request"].lower().strip() for r in first} & {r["request"].lower().strip() for r in second}
+    for i, one in enumerate(SETS):
+        for other in SETS[i + 1:]:
+            assert not set(load_tables(one)) & set(load_tables(other)), (one, other)
+            ours, theirs = ({r["request"].lower().strip() for r in load_records(name)} for name in (one, other))
+            assert not ours & theirs, (one, other)
 
 
 def test_an_unknown_set_is_refused():
@@ -101,6 +103,12 @@ def test_a_bad_record_names_its_id(changes, message):
     with pytest.raises(ValueError, match=message) as info:
         load_examples(tables, records)
     assert records[0]["id"] in str(info.value)
+
+
+def test_the_cli_names_every_set():
+    from tinyslm_hf.commands.excel import EVALUATION_SETS
+
+    assert EVALUATION_SETS == SETS
 
 
 @pytest.mark.parametrize("set_name", SETS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from tinyslm_hf.cli import main
+from tinyslm_hf.excel.example import Example
 from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.train import ExampleTooLong, ExcelTrainConfig, encode_example, train_excel, train_texts
 from tinyslm_hf.tokenization import train_tokenizer
@@ -42,10 +44,26 @@ def test_labels_cover_only_the_assistant_formula(excel_tokenizer, examples):
 
 
 def test_an_example_longer_than_max_length_is_refused_not_cut(excel_tokenizer, examples):
-    length = len(encode_example(excel_tokenizer, examples[0])["input_ids"])
-    assert len(encode_example(excel_tokenizer, examples[0], max_length=length)["input_ids"]) == length
+    bare = dataclasses.replace(examples[0], show_samples=False)  # no sample values to leave out
+    length = len(encode_example(excel_tokenizer, bare)["input_ids"])
+    assert len(encode_example(excel_tokenizer, bare, max_length=length)["input_ids"]) == length
     with pytest.raises(ExampleTooLong, match=f"{length} tokens exceed the context of {length - 1}"):
-        encode_example(excel_tokenizer, examples[0], max_length=length - 1)
+        encode_example(excel_tokenizer, bare, max_length=length - 1)
+
+
+def test_training_shows_a_wide_table_as_decoding_does(excel_tokenizer):
+    from tinyslm_hf.excel.evaluate import _prompt
+    from tinyslm_hf.excel.prompt import prompt_limit
+
+    table, request = _wide_table(), "total weight of plastic"
+    ex = Example(id="w", split="train", table=table, request=request, formula='=SUMIF(D2:D7,"Plastic",E2:E7)',
+                 expected=0.0, function="SUMIF", difficulty="medium", family="sumif")
+    whole = len(encode_example(excel_tokenizer, ex, max_length=4096)["input_ids"])
+    enc = encode_example(excel_tokenizer, ex, max_length=whole)  # fits, but leaves the answer no room: fitted
+    first = next(i for i, t in enumerate(enc["labels"]) if t != -100)
+    assert len(enc["input_ids"]) < whole and first <= prompt_limit(whole)
+    assert excel_tokenizer.decode(enc["input_ids"][:first]) == _prompt(excel_tokenizer, table, request, True, whole)
+    assert excel_tokenizer.decode([t for t in enc["labels"] if t != -100]) == ex.formula + "<|im_end|>"
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +364,8 @@ def test_a_wide_table_loses_sample_values_before_the_request_headers_or_links():
 
 
 def test_decoding_fits_a_wide_table_into_the_context_and_leaves_room_for_the_answer(base_dir):
-    from tinyslm_hf.excel.evaluate import ANSWER_ROOM, _prompt, predict_formulas
+    from tinyslm_hf.excel.evaluate import _prompt, predict_formulas
+    from tinyslm_hf.excel.prompt import prompt_limit
     from tinyslm_hf.modelio import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(base_dir)
@@ -356,13 +375,19 @@ def test_decoding_fits_a_wide_table_into_the_context_and_leaves_room_for_the_ans
     def tokens(text):
         return len(tok(text, add_special_tokens=False, verbose=False)["input_ids"])
 
-    assert tokens(_prompt(tok, table, request, True, None)) > context  # shown whole, it cannot be decoded at all
-    fitted = _prompt(tok, table, request, True, context - ANSWER_ROOM)
-    assert tokens(fitted) <= context - ANSWER_ROOM and request in fitted
+    whole = _prompt(tok, table, request, True, None)
+    assert tokens(whole) > context  # shown whole, it cannot be decoded at all
+    fitted = _prompt(tok, table, request, True, context)
+    assert tokens(fitted) <= prompt_limit(context) and request in fitted
     (answer,) = predict_formulas(model, tok, [(table, request, True)], max_new_tokens=8, constrained=True)
     assert isinstance(answer, str)
-    with pytest.raises(ValueError, match="request 'total weight of plastic': a prompt of"):
-        _prompt(tok, table, request, True, 20)
+    assert _prompt(tok, table, request, False, None) == _prompt(tok, table, request, True, 20)  # nothing fits: bare
+    model.config.max_position_embeddings = 40
+    try:
+        with pytest.raises(ValueError, match="does not fit the model's context of 40 even without sample values"):
+            predict_formulas(model, tok, [(table, request, True)], max_new_tokens=8)
+    finally:
+        model.config.max_position_embeddings = context
 
 
 def test_constraint_appends_token_text_exactly_as_decoding_the_whole_answer(excel_tokenizer, examples):

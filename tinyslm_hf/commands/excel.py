@@ -13,6 +13,10 @@ from ..excel.synthetic.breadth import BREADTH
 from ..excel.synthetic.phrasings import REQUEST_NOISE
 from ..excel.synthetic.topics import INVENTED_FRACTION
 
+# The hand-written evaluation sets (`excel.independent.SETS`, tested equal): named here because importing that module
+# would load the formula engine and numpy before `--help`.
+EVALUATION_SETS = ("independent", "blind", "independent2")
+
 # Beams per request for `eval` and `ask`: eight score higher than four on every set but the hand-written one (equal)
 # and answer inside 1 s per request on 2 cores (docs/excel.md, twelfth session).
 DEFAULT_CANDIDATES = 8
@@ -90,10 +94,10 @@ def _add_eval(sub) -> None:
     ev.add_argument("--model", required=True, help="model folder")
     ev.add_argument("--data", help="a jsonl file, or a folder holding test.jsonl (default: generate --split)")
     ev.add_argument("--split", default="test",
-                    choices=["train", "validation", "test", "handwritten", "independent", "blind"],
-                    help="split to generate (handwritten: 30 freely worded requests on a fixed table; independent: "
-                         "hand-written requests on tables outside the generator's topics, never trained on; blind: "
-                         "a second such set no ranking rule was written from)")
+                    choices=["train", "validation", "test", "handwritten", *EVALUATION_SETS],
+                    help="split to generate (handwritten: 30 freely worded requests on a fixed table; independent, "
+                         "independent2: hand-written requests on tables outside the generator's topics, never "
+                         "trained on; blind: such a set no rule is written from)")
     ev.add_argument("--n", type=int, default=500, help="examples to generate when --data is not given")
     ev.add_argument("--seed", type=int, default=0, help="seed of the generated split (default 0)")
     ev.add_argument("--limit", type=int, help="score only the first N examples")
@@ -229,7 +233,7 @@ def _eval(args) -> int:
         from ..excel.synthetic.handwritten import handwritten_examples
 
         examples = handwritten_examples()
-    elif args.split in ("independent", "blind"):
+    elif args.split in EVALUATION_SETS:
         from ..excel.independent import set_examples
 
         examples = set_examples(args.split)

@@ -16,13 +16,9 @@ from transformers import LogitsProcessorList
 
 from .executor import execute, is_valid_syntax, values_equal
 from .example import Example
-from .prompt import build_messages, clean_answer, fitted_messages
+from .prompt import build_messages, clean_answer, fitted_prompt_messages, prompt_text
 from .ranking import pick_candidate
 from .repairs import repaired
-
-# Context tokens a prompt leaves for the answer (at most max_new_tokens): the references of the independent sets
-# take 16 tokens at the median and under 41 in 99 cases of 100, and a beam may ramble before it closes.
-ANSWER_ROOM = 64
 
 
 def _stop_ids(tokenizer) -> list[int]:
@@ -79,24 +75,12 @@ def _as_list(reading: str | list[str]) -> list[str]:
     return readings
 
 
-def _prompt_text(tokenizer, messages: list[dict]) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-def _prompt(tokenizer, table, request: str, samples: bool, limit: int | None) -> str:
-    """The chat prompt for one request, its table shown with fewer sample values where the whole table would take
-    more than `limit` tokens (`prompt.fitted_messages`); a ValueError names the request that cannot fit."""
-    if limit is None:
-        return _prompt_text(tokenizer, build_messages(table, request, samples=samples))
-
-    def count(messages: list[dict]) -> int:
-        text = _prompt_text(tokenizer, messages)
-        return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
-
-    try:
-        return _prompt_text(tokenizer, fitted_messages(table, request, samples, count, limit))
-    except ValueError as exc:
-        raise ValueError(f"request {request[:60]!r}: {exc}") from None
+def _prompt(tokenizer, table, request: str, samples: bool, context: int | None) -> str:
+    """The chat prompt for one request, its table shown with fewer sample values where the whole table would leave a
+    model of `context` tokens too little room for the answer (`prompt.fitted_prompt_messages`)."""
+    if context is None:
+        return prompt_text(tokenizer, build_messages(table, request, samples=samples))
+    return prompt_text(tokenizer, fitted_prompt_messages(tokenizer, table, request, samples, context))
 
 
 def _decode(model, tokenizer, rows: list[tuple[Any, str, bool, str]], *, batch_size: int, max_new_tokens: int,
@@ -105,8 +89,7 @@ def _decode(model, tokenizer, rows: list[tuple[Any, str, bool, str]], *, batch_s
     `candidates` beams (one for greedy) with their length-normalised log-probabilities, best first."""
     from .constrained import FormulaLogitsProcessor  # looked up per call: tests wrap it to watch each row
     limit = getattr(model.config, "max_position_embeddings", None)
-    prompt_limit = None if limit is None else limit - min(ANSWER_ROOM, max_new_tokens)
-    prompts = [_prompt(tokenizer, t, r, s, prompt_limit) for t, r, s, _ in rows]
+    prompts = [_prompt(tokenizer, t, r, s, limit) for t, r, s, _ in rows]
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     results: list[list[tuple[str, float]]] = [[] for _ in prompts]
@@ -119,7 +102,10 @@ def _decode(model, tokenizer, rows: list[tuple[Any, str, bool, str]], *, batch_s
             idx = order[start:start + batch_size]
             longest = max(len(encoded[i]) for i in idx)
             new_tokens = max_new_tokens
-            if limit is not None:  # the prompts were fitted to leave at least ANSWER_ROOM tokens
+            if limit is not None:
+                if longest >= limit:
+                    raise ValueError(f"prompt of {longest} tokens does not fit the model's context of {limit} even "
+                                     "without sample values (fewer columns, or a model with a longer context)")
                 new_tokens = min(max_new_tokens, limit - longest)
             batch = tokenizer([prompts[i] for i in idx], add_special_tokens=False, padding=True, return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}

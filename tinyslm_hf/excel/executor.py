@@ -85,11 +85,115 @@ def _input_value(table: Table, name: str) -> Any:
     return grid
 
 
+_WILDCARD = re.compile(r"(?<!~)[?*]")
+# Criterion texts that look like a whole date (`2024-03-01`, `2024/3/1`, `3/1/2024`, `1-Mar-2024`, `Mar 5, 2024`,
+# `Mar 2024`), TRUE/FALSE or an error value: the engine's own reading of them is Excel's. Numbers go to the engine
+# too; any other text is compared as text.
+_ENGINE_PARSES = re.compile(r"\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
+                            r"|\d{1,2}[- ][a-z]{3,9}\.?[- ,]+\d{2,4}|[a-z]{3,9}\.?[- ]\d{1,2}(,? \d{4})?"
+                            r"|[a-z]{3,9}\.?[- ]\d{4}|true|false|#.*)\s*", re.IGNORECASE)
+
+
+def _wildcard_pattern(text: str) -> re.Pattern:
+    """Excel's `?` (one character) and `*` (any run), `~?` and `~*` their literal selves; case ignored."""
+    pieces = _WILDCARD.split(text)
+    wilds = [".*" if w == "*" else "." for w in _WILDCARD.findall(text)] + [""]
+    literal = [re.escape(_unescaped(p)) for p in pieces]
+    return re.compile("".join(lit + wild for lit, wild in zip(literal, wilds)), re.IGNORECASE | re.DOTALL)
+
+
+def _unescaped(text: str) -> str:
+    return text.replace("~?", "?").replace("~*", "*")
+
+
+def _is_text(value) -> bool:
+    """A text cell: not blank, and not an Excel error (the engine's errors are `str`s too)."""
+    from formulas.tokens.operand import XlError
+
+    return isinstance(value, str) and value != "" and not isinstance(value, XlError)
+
+
+def _excel_criterion(original):
+    """The engine's criteria test (shared by COUNTIF(S), SUMIF(S), AVERAGEIF(S), MAXIFS, MINIFS) with the cases it
+    gets wrong answered as Excel answers them: a wildcard criterion (`*popcorn*`, `<>A*`) matches a text cell as a
+    whole and ignoring case (the engine matched case, only the text's start, blank cells, and no wildcard after
+    `<>`); `<>` alone counts the cells that are not blank and `=` alone the blank ones (the engine counted every
+    cell and none); `<>` before a number or a date also counts blank and text cells; a text that is neither a
+    number nor a whole date (`2A`, `T-105`) is compared as text ignoring case (the engine read `2A` as 2 AM today,
+    so it matched every unit ending in A, and `T-105` as a day of 2005)."""
+
+    def test(test_range, condition):
+        if not isinstance(condition, str):
+            return original(test_range, condition)
+        negate = condition.startswith("<>")
+        text = condition[2:] if negate else condition[1:] if condition.startswith("=") else condition
+        if text.startswith(("<", ">", "=")):
+            return original(test_range, condition)
+        raw = test_range["raw"]
+        if not text and condition in ("<>", "="):
+            blank = np.vectorize(lambda value: value == "" or value is None, otypes=[bool])(raw)
+            return ~blank if negate else blank
+        if _WILDCARD.search(text):
+            match = _wildcard_pattern(text).fullmatch
+
+            def hit(value) -> bool:
+                return _is_text(value) and bool(match(value))
+        elif text and not _is_number_text(text) and not _ENGINE_PARSES.fullmatch(text):
+            folded = _unescaped(text).casefold()
+
+            def hit(value) -> bool:
+                return _is_text(value) and value.casefold() == folded
+        elif negate and text:
+            return ~original(test_range, text)
+        else:
+            return original(test_range, condition)
+        found = np.vectorize(hit, otypes=[bool])(raw)
+        return ~found if negate else found
+
+    return test
+
+
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _excel_datedif(original):
+    """DATEDIF with its unit in any case, as Excel takes it (the engine refused a lower-case `"d"`)."""
+    return lambda start, end, unit: original(start, end, unit.upper() if isinstance(unit, str) else unit)
+
+
+@lru_cache(maxsize=1)
+def _engine():
+    """The `formulas` package, with the criteria and DATEDIF fixes above applied once."""
+    import formulas
+    import formulas.functions as functions
+    from formulas.functions import date as dates
+
+    criterion = "__xfilter"  # module-level name, looked up by the engine's conditional aggregates at each call
+    setattr(functions, criterion, _excel_criterion(getattr(functions, criterion)))
+    dates.FUNCTIONS["DATEDIF"] = functions.wrap_ufunc(_excel_datedif(dates.xdatedif),
+                                                       input_parser=lambda *a: functions.text2num(a))
+    return formulas
+
+
+# `--` where an argument or a comparison starts (`SUMPRODUCT(--(A2:A9="x"))`): Excel's double negation, which turns
+# TRUE/FALSE into 1/0. The engine cancels the two signs into a `+` that keeps the booleans (so the SUMPRODUCT gave
+# 0); `1*` is the same coercion. After an arithmetic operator the engine's operator coerces already, and `1*` would
+# bind wrongly (`E2/--E3`). Quoted texts are matched first and kept as they are.
+_DOUBLE_NEGATION = re.compile(r'"(?:[^"]|"")*"|(?<=[(,=&<>])(\s*)--(?!-)')
+
+
+def _with_coercing_negations(formula: str) -> str:
+    return _DOUBLE_NEGATION.sub(lambda m: m.group(0) if m.group(1) is None else m.group(1) + "1*", formula)
+
+
 @lru_cache(maxsize=4096)
 def _compile(formula: str):
-    import formulas
-
-    return formulas.Parser().ast(formula)[1].compile()
+    return _engine().Parser().ast(_with_coercing_negations(formula))[1].compile()
 
 
 def is_valid_syntax(formula: str) -> bool:
@@ -97,9 +201,7 @@ def is_valid_syntax(formula: str) -> bool:
     if not isinstance(formula, str) or not formula.startswith("="):
         return False
     try:
-        import formulas
-
-        formulas.Parser().ast(formula)
+        _engine().Parser().ast(formula)
     except Exception:
         return False
     return True

@@ -7,8 +7,11 @@ log, a lab's samples, a festival line-up...). Both sets are for evaluation only:
 
 * `independent`: the first set. Ranking rules and repairs were later written from its failures, so its score says
   how much of that wording the rules cover.
-* `blind`: a second set by other writers, who saw neither the generator nor the first set. No rule is written from
-  its requests or failures: its score is the one that says how the assistant copes with wording nobody looked at.
+* `blind`: a set by other writers, who saw neither the generator, the code nor the first set. No rule is written
+  from its requests or failures: its score is the one that says how the assistant copes with wording nobody looked
+  at.
+* `independent2`: a set written the same way as the blind one (by other writers again, on other tables), to
+  develop on: what fails here may be read and fixed, and the blind set then says whether the fix generalises.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from .example import Example
 from .executor import execute
 from .table import table_from_json
 
-SETS = ("independent", "blind")
+SETS = ("independent", "blind", "independent2")
 SPLIT = "independent"
 _FIELDS = ("id", "table", "request", "formula", "function", "difficulty")
 _DIFFICULTIES = ("easy", "medium", "hard")
@@ -89,7 +92,7 @@ def load_examples(tables: dict[str, dict], records: Iterable[dict[str, Any]], sp
 
 
 def set_examples(name: str) -> list[Example]:
-    """Every example of a shipped set, `independent` or `blind` (a fresh list on each call)."""
+    """Every example of a shipped set (`SETS`; a fresh list on each call)."""
     return load_examples(load_tables(name), load_records(name), split=name)
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import torch
 
 from ..settings import LR_SCHEDULES, OPTIMIZERS, check_choice, check_number
-from ..sft_data import Conversation, ConversationTooLong, encode_conversation, encode_conversations
+from ..sft_data import ConversationTooLong, encode_conversation
 from .example import Example, read_jsonl
 from .synthetic.breadth import BREADTH
 from .synthetic.generator import generate
 from .synthetic.phrasings import REQUEST_NOISE
-from .prompt import example_messages
+from .prompt import example_messages, fitted_prompt_messages, prompt_limit
 from .synthetic.topics import INVENTED_FRACTION
 
 
@@ -75,13 +75,24 @@ class ExcelTrainConfig:
 ExampleTooLong = ConversationTooLong  # an example longer than max_length is left out, never cut
 
 
-def encode_example(tokenizer, example: Example, max_length: int = 320) -> dict:
+def encode_example(tokenizer, example: Example, max_length: int = 320, context: int | None = None) -> dict:
     """Token ids plus labels that are -100 everywhere except the assistant's answer (formula + <|im_end|>).
 
-    An example longer than `max_length` raises: cutting it would remove the request or schema lines the answer
-    depends on, so `train_excel` leaves such examples out (and counts them) instead.
+    The table is shown as decoding shows it to a model of `context` tokens (default `max_length`): a prompt over
+    `prompt.prompt_limit(context)` loses the sample values of the columns its request does not name, then all of
+    them (`prompt.fitted_prompt_messages`), so the model learns the prompts it will read. An example longer than
+    `max_length` even then raises: cutting it would remove the request or schema lines the answer depends on, so
+    `train_excel` leaves such examples out (and counts them) instead.
     """
-    return encode_conversation(tokenizer, example_messages(example), max_length)
+    context = max_length if context is None else context
+    try:  # most prompts fit whole: one encoding, no counting
+        encoded = encode_conversation(tokenizer, example_messages(example), max_length)
+        if next(i for i, t in enumerate(encoded["labels"]) if t != -100) <= prompt_limit(context):
+            return encoded
+    except ConversationTooLong:
+        pass
+    messages = fitted_prompt_messages(tokenizer, example.table, example.request, example.show_samples, context)
+    return encode_conversation(tokenizer, messages + [{"role": "assistant", "content": example.formula}], max_length)
 
 
 def train_texts(examples: list[Example]) -> list[str]:
@@ -142,13 +153,17 @@ def _model_and_tokenizer(cfg: ExcelTrainConfig, examples: list[Example]):
     return model, tokenizer
 
 
-def _encode_all(tokenizer, examples: list[Example], max_length: int) -> tuple[list[dict], int]:
+def _encode_all(tokenizer, examples: list[Example], max_length: int, context: int) -> tuple[list[dict], int]:
     """Encoded examples, and how many were skipped for being longer than `max_length`."""
-    conversations = [Conversation(example_messages(ex), f"example {i}") for i, ex in enumerate(examples)]
-    encoded = encode_conversations(tokenizer, conversations, max_length)
-    if not encoded.rows:
+    rows, skipped = [], 0
+    for ex in examples:
+        try:
+            rows.append(encode_example(tokenizer, ex, max_length, context))
+        except ConversationTooLong:
+            skipped += 1
+    if not rows:
         raise ValueError(f"every example is longer than max_length={max_length} tokens")
-    return encoded.rows, len(encoded.skipped)
+    return rows, skipped
 
 
 def _optimizer(cfg: ExcelTrainConfig) -> str:
@@ -217,7 +232,8 @@ def train_excel(cfg: ExcelTrainConfig) -> dict:
     if not examples:
         raise ValueError("no training examples")
     model, tokenizer = _model_and_tokenizer(cfg, examples)
-    dataset, too_long = _encode_all(tokenizer, examples, min(cfg.max_length, model.config.max_position_embeddings))
+    context = model.config.max_position_embeddings
+    dataset, too_long = _encode_all(tokenizer, examples, min(cfg.max_length, context), context)
     data_seconds = time.time() - start
     model.train()
     if cfg.lora:
