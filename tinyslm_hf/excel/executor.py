@@ -106,13 +106,6 @@ def _unescaped(text: str) -> str:
     return text.replace("~?", "?").replace("~*", "*")
 
 
-def _is_text(value) -> bool:
-    """A text cell: not blank, and not an Excel error (the engine's errors are `str`s too)."""
-    from formulas.tokens.operand import XlError
-
-    return isinstance(value, str) and value != "" and not isinstance(value, XlError)
-
-
 def _excel_criterion(original):
     """The engine's criteria test (shared by COUNTIF(S), SUMIF(S), AVERAGEIF(S), MAXIFS, MINIFS) with the cases it
     gets wrong answered as Excel answers them: a wildcard criterion (`*popcorn*`, `<>A*`) matches a text cell as a
@@ -121,6 +114,11 @@ def _excel_criterion(original):
     cell and none); `<>` before a number or a date also counts blank and text cells; a text that is neither a
     number nor a whole date (`2A`, `T-105`) is compared as text ignoring case (the engine read `2A` as 2 AM today,
     so it matched every unit ending in A, and `T-105` as a day of 2005)."""
+
+    from formulas.tokens.operand import XlError
+
+    def is_text(value) -> bool:  # not blank, and not an Excel error (the engine's errors are `str`s too)
+        return isinstance(value, str) and value != "" and not isinstance(value, XlError)
 
     def test(test_range, condition):
         if not isinstance(condition, str):
@@ -137,12 +135,12 @@ def _excel_criterion(original):
             match = _wildcard_pattern(text).fullmatch
 
             def hit(value) -> bool:
-                return _is_text(value) and bool(match(value))
+                return is_text(value) and bool(match(value))
         elif text and not _is_number_text(text) and not _ENGINE_PARSES.fullmatch(text):
             folded = _unescaped(text).casefold()
 
             def hit(value) -> bool:
-                return _is_text(value) and value.casefold() == folded
+                return is_text(value) and value.casefold() == folded
         elif negate and text:
             return ~original(test_range, text)
         else:
