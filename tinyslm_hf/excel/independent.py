@@ -3,7 +3,7 @@
 The generated test split shares its templates and topics with training, so it measures how well the model learned
 the generator, not how it copes with wording nobody planned for. These requests were written one at a time, the way
 people type into a help box (terse, wordy, lowercase, with typos), over tables on other subjects (a library loans
-log, a lab's samples, a festival line-up...). Both sets are for evaluation only: never train on them.
+log, a lab's samples, a festival line-up...). Every set is for evaluation only: never train on one.
 
 * `independent`: the first set. Ranking rules and repairs were later written from its failures, so its score says
   how much of that wording the rules cover.
