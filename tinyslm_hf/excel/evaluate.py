@@ -19,6 +19,7 @@ from .example import Example
 from .prompt import build_messages, clean_answer, fitted_prompt_messages, prompt_text
 from .ranking import pick_candidate
 from .repairs import repaired
+from .view import focused_view, to_table_letters
 
 
 def _stop_ids(tokenizer) -> list[int]:
@@ -38,7 +39,8 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
     request or a cell (constrained.py). `candidates` > 1: beam search with that many beams, keeping the best-ranked
     answer by `ranking.pick_candidate` (the formula that runs on the table and meets most of what the request says)
     among the beams and their repaired copies (`repairs.repaired`: one part of a beam filled in from the request or
-    the table).
+    the table); a table wider than `view.VIEW_WIDTH` columns is then also decoded as the narrower view of the
+    columns the request links to (`view.focused_view`), its answers written back in the table's letters.
     `rewrite(request, table)`: what the model reads instead of the request (`synonyms.RequestRewriter`); the
     constraint still copies strings from the request as the user wrote it. A rewrite may return several readings (the first is the preferred one): each is decoded, and their
     answers are pooled by the model's own length-normalised log-probability before `pick_candidate` ranks them, so
@@ -49,13 +51,18 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
     readings = [[r] for _, r, _ in requests]
     if rewrite is not None:
         readings = [_as_list(rewrite(r, t)) for t, r, _ in requests]
-    rows = [(i, t, reading, s, r) for i, ((t, r, s), texts) in enumerate(zip(requests, readings)) for reading in texts]
-    decoded = _decode(model, tokenizer, [(t, reading, s, r) for _, t, reading, s, r in rows], batch_size=batch_size,
-                      max_new_tokens=max_new_tokens, constrained=constrained, top_k=top_k, copy_strings=copy_strings,
-                      candidates=candidates)
+    rows = [(i, t, reading, s, r, None) for i, ((t, r, s), texts) in enumerate(zip(requests, readings))
+            for reading in texts]
+    if candidates > 1:
+        rows += _view_rows(requests, readings)
+    decoded = _decode(model, tokenizer, [(t, reading, s, r) for _, t, reading, s, r, _ in rows],
+                      batch_size=batch_size, max_new_tokens=max_new_tokens, constrained=constrained, top_k=top_k,
+                      copy_strings=copy_strings, candidates=candidates)
     pooled: list[dict[str, float]] = [{} for _ in requests]
-    for (i, *_), answers in zip(rows, decoded):
+    for (i, *_, letters), answers in zip(rows, decoded):
         for text, logprob in answers:
+            if letters is not None and (text := to_table_letters(text, letters)) is None:
+                continue
             pooled[i][text] = max(logprob, pooled[i].get(text, float("-inf")))
     answers = []
     for i, (table, _, _) in enumerate(requests):
@@ -66,6 +73,16 @@ def predict_formulas(model, tokenizer, requests: list[tuple[Any, str, bool]], *,
             ranked = repaired(ranked, table, readings[i][0], written)
         answers.append(pick_candidate(ranked, table, readings[i][0], written) if several else ranked[0])
     return answers
+
+
+def _view_rows(requests: list[tuple[Any, str, bool]], readings: list[list[str]]) -> list[tuple]:
+    """A decoding row for the narrower view of each wide table (`view.focused_view`), read as the first reading:
+    (request index, view, reading, show_samples, request as written, view letter -> table letter)."""
+    rows = []
+    for i, ((table, written, samples), texts) in enumerate(zip(requests, readings)):
+        if (view := focused_view(table, texts[0])) is not None:
+            rows.append((i, view[0], texts[0], samples, written, view[1]))
+    return rows
 
 
 def _as_list(reading: str | list[str]) -> list[str]:

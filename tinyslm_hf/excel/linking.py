@@ -469,6 +469,13 @@ def addressed_cells(table: Table, request: str) -> list[tuple[str, int]]:
     return [(m.group(1), row) for m, row in _cell_mentions(table, request)]
 
 
+def names_letters(table: Table, request: str) -> bool:
+    """Whether the request names a column or a cell of the table by its letter (`column F`, `in A5`)."""
+    letters = {col.letter for col in table.columns}
+    return bool(addressed_cells(table, request)) or any(
+        m.group(1).upper() in letters for m in _LETTER_MENTION.finditer(request))
+
+
 def addressed_rows(table: Table, request: str) -> set[int]:
     """Data rows the request names by number or by a cell's address, not by a record's key."""
     return {row for _, row in _addressed(table, request) if table.first_row <= row <= table.last_row}
