@@ -26,13 +26,16 @@ the relations that give words of (nearly) the same meaning in a request, each fo
 Each sense also has its tagged-corpus **count** (0 for untagged senses). Lemmas are lower-cased, WordNet's `_`
 becomes a space, adjective markers (`(a)`, `(p)`) are dropped, and only lemmas of one to three words of the letters
 a-z are kept everywhere (no `t-shirt`, `o.k.`, digits or capitals: these are never words a request template needs).
-The file also holds WordNet's irregular inflections (`*.exc`, `worst` -> `bad`), so that a reader can find the
-senses of an inflected word. Nothing else (glosses, verb frames, domain, meronym and other pointers) is kept: they
-do not name the same thing, and they would triple the file.
+Each synset also keeps its **definition** (the gloss without its quoted examples): a word with no synonym a small
+model knows is often defined by words it does (`peak`: "the highest point (of something)"), which
+`synonyms.RequestRewriter` reads as a last resort; the definitions are half of the file. The file also holds
+WordNet's irregular inflections (`*.exc`, `worst` -> `bad`), so that a reader can find the senses of an inflected
+word. Nothing else (verb frames, domain, meronym and other pointers) is kept: they do not name the same thing.
 
 Compact layout (JSON; gzip with mtime 0 and no file name, so that the same WordNet gives the same bytes):
 
     {"source": ..., "synsets": [[pos, [lemma, ...], [hypernym synset index, ...], [similar synset index, ...]], ...],
+     "definitions": [definition of each synset, in the order of "synsets"],
      "senses": {lemma: [[synset index, count, [derived lemma, ...], [antonym lemma, ...]], ...]},
      "inflections": {form: base}}
 
@@ -62,13 +65,15 @@ def _lemma(word: str) -> str:
 
 def read_data(folder: Path) -> dict[tuple[str, str], dict]:
     """(pos, byte offset) -> {"words": lemmas in order (all of them, for word-numbered pointers),
-    "pointers": [(symbol, pos, offset, source word number, target word number)]}, from the data.* files."""
+    "pointers": [(symbol, pos, offset, source word number, target word number)], "definition": the gloss without
+    its quoted examples}, from the data.* files."""
     synsets = {}
     for pos, name in POS_FILES.items():
         for line in (folder / f"data.{name}").open(encoding="latin-1"):
             if line.startswith("  "):  # licence header
                 continue
-            fields = line.split(" | ")[0].split()
+            head, _, gloss = line.partition(" | ")
+            fields = head.split()
             n_words = int(fields[3], 16)
             words = [_lemma(fields[4 + 2 * i]) for i in range(n_words)]
             at = 4 + 2 * n_words
@@ -77,7 +82,9 @@ def read_data(folder: Path) -> dict[tuple[str, str], dict]:
             for k in range(n_pointers):
                 symbol, offset, ppos, st = fields[at + 1 + 4 * k: at + 5 + 4 * k]
                 pointers.append((symbol, "a" if ppos == "s" else ppos, offset, int(st[:2], 16), int(st[2:], 16)))
-            synsets[(pos, fields[0])] = {"words": words, "pointers": pointers}
+            # the quoted examples follow the definition after `;` or `:` (a quote inside it stays: `"make strides"`)
+            definition = re.split(r'[;:]\s*"', gloss.strip())[0].rstrip(" ;:,")
+            synsets[(pos, fields[0])] = {"words": words, "pointers": pointers, "definition": definition}
     return synsets
 
 
@@ -136,9 +143,13 @@ def build(folder: Path) -> dict:
     for row in synsets:
         while len(row) > 2 and row[-1] == []:
             row.pop()
+    definitions = [""] * len(synsets)
+    for key, i in index.items():
+        definitions[i] = data[key]["definition"]
     inflections = read_inflections(folder)
     return {"source": "WordNet 3.0 (Princeton University); see tinyslm_hf/excel/data/README.md",
-            "synsets": synsets, "senses": senses, "inflections": dict(sorted(inflections.items()))}
+            "synsets": synsets, "definitions": definitions, "senses": senses,
+            "inflections": dict(sorted(inflections.items()))}
 
 
 def main() -> None:

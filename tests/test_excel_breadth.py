@@ -9,7 +9,7 @@ from importlib import resources
 
 import pytest
 
-from tinyslm_hf.excel.senses import SENSES_FILE, load_senses, related_words
+from tinyslm_hf.excel.senses import SENSES_FILE, defining_words, load_senses, related_words
 from tinyslm_hf.excel.synthetic import breadth
 from tinyslm_hf.excel.synthetic.phrasings import (DATE_OPS, OPS, PREFIX, SUFFIX, T, held_out_phrasing_words,
                                                   phrase_words, training_phrasing_words)
@@ -66,6 +66,20 @@ def test_related_words_are_wordnet_relatives_in_a_stable_order():
     assert related_words("sum") == related_words("Sum ")
     assert "sum" not in related_words("sum")
     assert related_words("qwertyuiop") == []
+
+
+def test_definitions_are_shipped_and_give_their_words_without_negated_ones():
+    bottom = load_senses().senses("bottom")
+    assert any(s.definition == "the lowest part of anything" for s in bottom)  # the gloss, no quoted examples
+    assert all(s.definition and '"' not in s.definition for s in bottom)
+    words = defining_words("bottom")
+    assert "lowest" in words and "bottom" not in words and len(words) == len(set(words))
+    assert "highest" in defining_words("peaks")  # an inflection is read through its lemma
+    assert "filled" not in defining_words("unfilled")  # "purchase orders that have not been filled"
+    assert not {"held", "filled", "use"} & set(defining_words("unoccupied"))  # "not held or filled or in use"
+    assert "error" not in defining_words("errorless")  # "free from error"
+    assert "lowest" not in defining_words("bottom", max_senses=1)  # "the lower side of anything"
+    assert defining_words("qwertyuiop") == []
 
 
 # --- widening -----------------------------------------------------------------------------------------------------

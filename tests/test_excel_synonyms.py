@@ -102,6 +102,25 @@ def test_readings_try_other_senses_after_the_most_frequent_one():
     assert rewriter.readings("first score") == ["first score"]
 
 
+def test_a_word_with_no_known_synonym_is_read_by_the_cue_words_of_its_definition():
+    """`peak` and `bottom` have no synonym the model knows in any of their first senses; their definitions
+    ("the highest point", "the lowest part") name intent words it does. Only cue words are lent (`part`, `point`
+    are known but say nothing), after the synonyms, and only as later readings: the first stays conservative."""
+    known = {"highest", "lowest", "greatest", "part", "point", "side", "price"}
+    plain = RequestRewriter(known)
+    cued = RequestRewriter(known, cues={"highest", "lowest", "greatest", "filled"})
+    assert plain.readings("peak price") == ["peak price"]
+    readings = cued.readings("peak price")
+    assert readings[0] == "peak price" and "highest price" in readings[1:]
+    assert cued.readings("bottom price")[1:] == ["lowest price"]
+    assert not {"part", "point", "side"} & {w for r in cued.readings("peak price") for w in r.split()}
+    assert cued.alternatives("unfilled") == []  # its definition says "not been filled"
+    default = default_rewriter()  # lends aggregate words only: `lower`, `first`, `upper` name text functions
+    assert "highest" in default.alternatives("peak") and default.alternatives("bottom") == ["lowest"]
+    assert default.alternatives("unoccupied") == []  # "not held or filled or in use"
+    assert default.alternatives("capital letters") == ["uppercase"]  # "... used as the first letter ..."
+
+
 def test_request_reader_gives_what_predict_formulas_takes():
     from tinyslm_hf.excel.synonyms import request_reader
 

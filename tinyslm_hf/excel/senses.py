@@ -2,15 +2,17 @@
 
 `synonyms.py` ships one sense per word (the most frequent one), which is what rewriting a user's word needs. This
 module ships every sense, most frequent first, with its synonyms, direct hypernyms, similar adjectives, derived
-forms and antonyms (`scripts/build_wordnet_senses.py` says why each relation is there). The training-data
-generator widens request templates with it (`synthetic/breadth.py`); the data is also usable at inference time.
+forms, antonyms and definition (`scripts/build_wordnet_senses.py` says why each is there). The training-data
+generator widens request templates with it (`synthetic/breadth.py`); the request rewriter reads a word's other
+senses and definitions with it (`synonyms.RequestRewriter.alternatives`).
 
-    from tinyslm_hf.excel.senses import load_senses, related_words
+    from tinyslm_hf.excel.senses import defining_words, load_senses, related_words
 
     load_senses().senses("total")[0].lemmas   # ('entire', 'full', 'total'): the most frequent sense first
     related_words("total")                    # ['entire', 'full', 'number', 'add up', ..., 'totality', 'be']
     related_words("highest")                  # not a lemma: the senses of `high` (`utmost`, `higher`, ...)
     related_words("maximum", relations=("antonyms",))  # ['minimum']
+    defining_words("bottom")                  # ['the', 'lower', 'side', 'of', 'anything', 'lowest', 'part', ...]
 
 The data file is `data/wordnet_senses.json.gz` (WordNet's licence and attribution in `data/README.md`).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -40,6 +43,7 @@ class Sense:
     derived: tuple[str, ...]  # derivationally related forms of this word in this sense (and an adverb's adjective)
     antonyms: tuple[str, ...]  # this word's antonyms in this sense: words to avoid, not to use
     count: int  # times WordNet's sense-tagged corpus used this sense (0: untagged)
+    definition: str = ""  # WordNet's gloss without its quoted examples ("the highest point (of something)")
 
 
 class SenseInventory:
@@ -47,6 +51,7 @@ class SenseInventory:
 
     def __init__(self, table: dict):
         self._synsets: list[list] = table["synsets"]
+        self._definitions: list[str] = table.get("definitions", [])
         self._senses: dict[str, list[list]] = table["senses"]
         self.inflections: dict[str, str] = table.get("inflections", {})  # irregular form -> base (`worst` -> `bad`)
 
@@ -65,8 +70,9 @@ class SenseInventory:
         for entry in self._senses.get(lemma, ()):
             index, count, derived, antonyms = (entry + [[], []])[:4]
             pos, lemmas, hypernyms, similar = (self._synsets[index] + [[], []])[:4]
+            definition = self._definitions[index] if index < len(self._definitions) else ""
             out.append(Sense(pos, tuple(lemmas), self._lemmas(hypernyms), self._lemmas(similar), tuple(derived),
-                             tuple(antonyms), count))
+                             tuple(antonyms), count, definition))
         return out
 
     def base_forms(self, word: str) -> list[str]:
@@ -101,11 +107,8 @@ def related_words(lemma: str, max_senses: int = 3, relations: tuple[str, ...] = 
     WordNet's order. So the closest words come first: synonyms of the commonest sense lead. Nothing here knows the
     context; callers that need one meaning must filter (`synthetic/breadth.py` does).
     """
-    inventory = load_senses()
     word = lemma.strip().lower()
-    senses = [s for base in inventory.base_forms(word) for s in inventory.senses(base)]
-    senses.sort(key=lambda s: -s.count)  # stable: a lemma's own order, bases merged by corpus frequency
-    senses = senses[:max_senses]
+    senses = _first_senses(word, max_senses)
     out: dict[str, None] = {}
     for relation in relations:
         for sense in senses:
@@ -113,3 +116,40 @@ def related_words(lemma: str, max_senses: int = 3, relations: tuple[str, ...] = 
                 if w != word:
                     out.setdefault(w)
     return list(out)
+
+
+def defining_words(lemma: str, max_senses: int = 3) -> list[str]:
+    """The words of the definitions of `lemma`'s first `max_senses` senses (looked up as `related_words` does), in
+    order, without `lemma` itself, repeats, or a word that a negation up to two words before it rules out
+    (`unoccupied`: "not held or filled or in use" gives neither `held` nor `filled`).
+
+    A word with no synonym a vocabulary knows is often *defined* by words it knows: `peak` is "the highest level
+    or degree attainable", `bottom` "the lowest part of anything". Most definition words say little on their own
+    (`level`, `part`); callers keep the ones that matter to them (`synonyms.RequestRewriter` keeps aggregate words).
+    """
+    word = lemma.strip().lower()
+    out: dict[str, None] = {}
+    for sense in _first_senses(word, max_senses):
+        negated = False
+        for token in _DEFINITION_TOKEN.findall(sense.definition.lower()):
+            if token in _CLAUSE_ENDS:
+                negated = False
+            elif token in _NEGATIONS:
+                negated = True
+            elif not negated and token != word:
+                out.setdefault(token)
+    return list(out)
+
+
+_DEFINITION_TOKEN = re.compile(r"[a-z]+|[,;:()]")
+# A negation rules out the rest of its clause ("not held or filled or in use", "free from error").
+_NEGATIONS = frozenset("not no non never without lacking lack absence free except instead rather".split())
+_CLAUSE_ENDS = frozenset((",", ";", ":", "(", ")", "but"))
+
+
+def _first_senses(word: str, max_senses: int) -> list[Sense]:
+    """The first `max_senses` senses of the lower-cased `word` or of the lemmas it inflects, most frequent first."""
+    inventory = load_senses()
+    senses = [s for base in inventory.base_forms(word) for s in inventory.senses(base)]
+    senses.sort(key=lambda s: -s.count)  # stable: a lemma's own order, bases merged by corpus frequency
+    return senses[:max_senses]

@@ -64,6 +64,7 @@ zero one two three four five six seven eight nine ten eleven twelve twenty thirt
 million first second third fourth fifth half quarter double twice
 january february march april may june july august september october november december
 jan feb mar apr jun jul aug sep sept oct nov dec""".split())
+_DEFINITION_CUE_FAMILIES = ("SUM", "AVERAGE", "MEDIAN", "MIN", "MAX", "COUNT")  # `default_rewriter`'s cues
 DEFAULT_READINGS = 3  # readings per request in `excel eval` / `ask` with the thesaurus on (measured: docs/excel.md)
 _CACHE_LIMIT = 100_000  # a long-running server sees ever new words
 
@@ -118,11 +119,14 @@ class RequestRewriter:
     max_span = 3  # WordNet lemmas of up to three words (`capital letter`, `add together`)
 
     def __init__(self, vocabulary: Iterable[str], thesaurus: Thesaurus | None = None,
-                 targets: Iterable[str] | None = None):
+                 targets: Iterable[str] | None = None, cues: Iterable[str] = ()):
         """`vocabulary`: words the model knows (never rewritten); `targets`: the known words a rewrite may write
-        (default: the vocabulary), less function words."""
+        (default: the vocabulary), less function words; `cues`: the targets a word's definition may lend it as a
+        later reading (words that name what to compute: `highest`, `count`; most definition words, `part` or
+        `point`, say nothing alone)."""
         self.vocabulary = frozenset(w.lower() for w in vocabulary)
         self.targets = frozenset(w.lower() for w in (vocabulary if targets is None else targets)) - FUNCTION_WORDS
+        self.cues = frozenset(w.lower() for w in cues) & self.targets
         self.thesaurus = thesaurus or load_thesaurus()
         self._cache: dict[str, str | None] = {}
         self._alternatives: dict[tuple[str, int], list[str]] = {}
@@ -138,7 +142,9 @@ class RequestRewriter:
     def alternatives(self, phrase: str, limit: int = 3) -> list[str]:
         """Up to `limit` known words to write instead of the lower-cased `phrase`, best guess first: the
         `replacement` rule's word, then known words related to it in its three most frequent WordNet senses
-        (synonyms, similar adjectives, derived forms, hypernyms: `senses.related_words`), never its antonyms."""
+        (synonyms, similar adjectives: `senses.related_words`), then the cue words their definitions use
+        (`senses.defining_words`: `peak`, "the highest level or degree attainable", -> `highest`), never its
+        antonyms."""
         key = (phrase, limit)
         if key not in self._alternatives:
             if len(self._alternatives) >= _CACHE_LIMIT:
@@ -147,7 +153,7 @@ class RequestRewriter:
         return self._alternatives[key]
 
     def _find_alternatives(self, phrase: str, limit: int) -> list[str]:
-        from .senses import load_senses, related_words
+        from .senses import defining_words, load_senses, related_words
 
         *head, last = phrase.split(" ")
         if not head and last in self.vocabulary:
@@ -161,7 +167,9 @@ class RequestRewriter:
         opposite = {a for base in bases for sense in inventory.senses(base) for a in sense.antonyms}
         # Synonyms and similar adjectives only: hypernyms and derived forms drift (`four` -> `figure`), and the
         # word's own base form loses its degree (`longest` -> `long`).
-        for word in related_words(phrase, relations=("lemmas", "similar")):
+        related = related_words(phrase, relations=("lemmas", "similar"))
+        defining = [w for w in defining_words(phrase) if w in self.cues] if self.cues else []
+        for word in related + defining:
             if len(found) >= limit:
                 break
             if word in self.targets and word not in opposite | bases and word not in found:
@@ -267,13 +275,16 @@ def default_rewriter() -> RequestRewriter:
     """The rewriter for models trained on this package's generator: it knows the training phrasings' words
     (`phrasings.training_phrasing_words`) and every word the widened training wording can use
     (`breadth.breadth_vocabulary`)."""
-    from .synthetic.breadth import breadth_vocabulary
+    from .synthetic.breadth import INTENTS, breadth_vocabulary
     from .synthetic.phrasings import training_phrasing_words
 
     known = training_phrasing_words()
     # The widened wording's words are known (left as they are) but not written: many are filler (`like`, `just`)
-    # that would make poor replacements.
-    return RequestRewriter(known | breadth_vocabulary(), targets=known)
+    # that would make poor replacements. A definition may lend a one-word aggregate word (`highest`, `count`): other
+    # intent words are common in definitions in another role (`first`, `upper`, `length`: "used as the first
+    # letter", "the lower side of anything") and would read a word as the wrong function.
+    cues = {word for family in _DEFINITION_CUE_FAMILIES for word in INTENTS[family] if " " not in word}
+    return RequestRewriter(known | breadth_vocabulary(), targets=known, cues=cues)
 
 
 def request_reader(synonyms: bool, readings: int = 1):
