@@ -27,7 +27,7 @@ Each sense also has its tagged-corpus **count** (0 for untagged senses). Lemmas 
 becomes a space, adjective markers (`(a)`, `(p)`) are dropped, and only lemmas of one to three words of the letters
 a-z are kept everywhere (no `t-shirt`, `o.k.`, digits or capitals: these are never words a request template needs).
 Each synset also keeps its **definition** (the gloss without its quoted examples): a word with no synonym a small
-model knows is often defined by words it does (`peak`: "the highest point (of something)"), which
+model knows is often defined by words it does (`apex`: "the highest point (of something)"), which
 `synonyms.RequestRewriter` reads as a last resort; the definitions are half of the file. The file also holds
 WordNet's irregular inflections (`*.exc`, `worst` -> `bad`), so that a reader can find the senses of an inflected
 word. Nothing else (verb frames, domain, meronym and other pointers) is kept: they do not name the same thing.

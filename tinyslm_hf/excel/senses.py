@@ -120,8 +120,8 @@ def related_words(lemma: str, max_senses: int = 3, relations: tuple[str, ...] = 
 
 def defining_words(lemma: str, max_senses: int = 3) -> list[str]:
     """The words of the definitions of `lemma`'s first `max_senses` senses (looked up as `related_words` does), in
-    order, without `lemma` itself, repeats, or a word that a negation up to two words before it rules out
-    (`unoccupied`: "not held or filled or in use" gives neither `held` nor `filled`).
+    order, without `lemma` itself, repeats, or the words of a clause after a negation (`unoccupied`: "not held or
+    filled or in use" gives neither `held` nor `filled`).
 
     A word with no synonym a vocabulary knows is often *defined* by words it knows: `peak` is "the highest level
     or degree attainable", `bottom` "the lowest part of anything". Most definition words say little on their own
