@@ -14,6 +14,7 @@ from tinyslm_hf.excel.example import Example
 from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
 from tinyslm_hf.excel.synthetic.phrasings import FAMILY, T
+from tinyslm_hf.excel.table import NUMBER, TEXT, Column, Table
 import random
 
 import pytest
@@ -189,6 +190,47 @@ def test_formula_grammar_accepts_every_prefix_of_real_formulas_and_rejects_junk(
     for unfinished in ["=SUM(C2:C5", '="abc', "=1+", "=VLOOK"]:
         ok, complete = check_formula_prefix(unfinished)
         assert ok and not complete, unfinished
+
+
+def test_formula_grammar_keeps_references_inside_the_table():
+    """Given the table's width, every prefix of every reference formula passes, and a reference to a column past
+    the table (a beam writing `H2:Has15`, which the engine would run over thousands of empty columns) does not;
+    function names that start like a far column (`MAX`, `LEN`, `TRUE`) still pass."""
+    for ex in [*generate("train", 200, seed=4), *handwritten_examples()]:
+        width = len(ex.table.columns)
+        for i in range(len(ex.formula) + 1):
+            assert check_formula_prefix(ex.formula[:i], width=width)[0], (ex.formula[:i], width)
+    for far in ["=SUM(H2:Has15)", "=SUM(H2:HA", "=I2", "=SUM(I2:I9)", "=$I$2", "=SUM(A2:A9,J", "=SUM(I:I)"]:
+        assert check_formula_prefix(far)[0], far  # any column when the width is not known
+        assert not check_formula_prefix(far, width=8)[0], far
+    for near in ["=SUM(H2:H15)", "=MAX(", "=LEN(A2)", "=TRUE", "=$H$2", "=SUM(A:H)", "=H"]:
+        assert check_formula_prefix(near, width=8)[0], near
+    ok, complete = check_formula_prefix("=H2", width=8)
+    assert ok and complete
+    assert check_formula_prefix("=AB2", width=28) == (True, True)
+    assert not check_formula_prefix("=AC2", width=28)[0]
+
+
+def test_references_may_reach_the_last_named_column_and_a_cell_the_request_types():
+    """`ask --columns "A=Region,C=Sales"` names letters that skip some: the width runs to the last one; a cell the
+    request types by address (`the rate in J1`, `$K$3`, `j1`) is reachable too, unless it is part of a cell value
+    (a job code `AB16`) or quoted."""
+    from tinyslm_hf.excel.constrained import reference_width
+    from tinyslm_hf.excel.table import schema_table
+
+    sparse = schema_table({"E": "Genre", "F": "Watched"}, 2, 5)
+    assert reference_width(sparse, "how many sci-fi films") == 6
+    assert check_formula_prefix("=COUNTIF(E2:E5,", width=reference_width(sparse, "films"))[0]
+    assert reference_width(sparse, "sales times the rate in J1") == 10
+    assert reference_width(sparse, "use $K$3 as the rate") == 11
+    assert reference_width(sparse, "times the rate in j1") == 10
+    assert reference_width(sparse, "films from 2024, 5 of them") == 6
+    wide = next(iter(generate("test", 1, seed=1))).table
+    assert reference_width(wide, "total") == len(wide.columns)
+    coded = Table("jobs", [Column("A", "Job", TEXT, ["AB16", "AB17"]), Column("B", "Hours", NUMBER, [3, 4])])
+    assert reference_width(coded, "hours on job AB16") == 2
+    assert reference_width(coded, 'hours where Job is "ZZ9"') == 2
+    assert reference_width(coded, "hours times the rate in D1") == 4
 
 
 def test_handwritten_requests_are_not_generator_templates():
@@ -450,6 +492,49 @@ def test_constrained_decoding_lets_every_new_reference_through():
         assert is_complete_formula(ex.formula)
     for junk in ['=RANK.EX(', '=XLOOKUPS(']:
         assert not check_formula_prefix(junk)[0]
+
+
+def test_screened_vocabulary_scan_allows_what_the_full_scan_allows():
+    """The scan of the whole vocabulary (when no top-k token fits) first tries each candidate's first character and
+    skips the candidates whose first character fails: it finds the same tokens as checking every candidate, with
+    fewer checks inside a string that must copy one word; a quote is never screened (alone it closes the string
+    that an escaped `""` continues)."""
+    import tinyslm_hf.excel.constrained as constrained
+    from tinyslm_hf.excel.constrained import FormulaLogitsProcessor
+    from tinyslm_hf.excel.evaluate import copy_sources
+
+    pieces = ["", "Le", "eeds", "L", "eed", "ds", '")', '",', "Lo", "x", "SUM(", "B2:B9", ",", '"', "e", "ee",
+              "Leeds", "le", "2", "A2", "H2:Has1", ")", "eeds\")", "Lee", "l", "E", "eds", '""']
+
+    class Pieces(_CharTokenizer):  # multi-character tokens, as a BPE has; the last one is the answer so far
+        def __init__(self, answer):
+            self.vocab = pieces + [answer]
+
+        def decode(self, ids, skip_special_tokens=True):
+            return "".join(self.vocab[i] for i in ids if i != 0)
+
+    ex = next(iter(generate("test", 1, seed=1)))
+    sources = [copy_sources(ex.table, "total of B where A is Leeds") + ['TV 55" LED']]
+    real = constrained.check_formula_prefix
+    for answer in ["=SUMIF(A2:A9,", '=SUMIF(A2:A9,"', '=SUMIF(A2:A9,"Le', '=SUMIF(A2:A9,"Leeds', "=SUM(", "=SUM(B2:B9",
+                   '=COUNTIF(A2:A9,"TV 55']:
+        processor = FormulaLogitsProcessor(Pieces(answer), stop_ids=[0], sources=sources,
+                                           widths=[len(ex.table.columns)])
+        order = list(range(1, len(pieces)))
+        checks: list[str] = []
+        try:
+            constrained.check_formula_prefix = lambda *a, **k: checks.append(a[0]) or real(*a, **k)
+            full = processor._allowed([len(pieces)], order)
+            n_full = len(checks)
+            checks.clear()
+            screened = processor._allowed([len(pieces)], order, screen=True)
+        finally:
+            constrained.check_formula_prefix = real
+        assert screened == full and full, answer
+        if answer.endswith("TV 55"):
+            assert full == [pieces.index('""')]
+        if answer.endswith('"Le'):
+            assert len(checks) < n_full, (len(checks), n_full)
 
 
 def test_new_family_phrasings_follow_the_held_out_rules():

@@ -18,8 +18,9 @@ from tinyslm_hf.excel.ranking import (aggregate_agrees, aggregates_asked, called
 from tinyslm_hf.excel.repairs import (repaired, with_asked_aggregate, with_data_ranges, with_date_criteria_columns,
                                       with_date_pieces_built, with_fallback_lookup, with_joining_character,
                                       with_named_criteria_added, with_presence_counts, with_ratios_built,
-                                      with_spread_built, with_stated_places, with_text_pieces_built,
-                                      with_unasked_rounding_dropped, with_unsupported_criteria_dropped)
+                                      with_spread_built, with_stated_places, with_stated_span_added,
+                                      with_text_pieces_built, with_unasked_rounding_dropped,
+                                      with_unsupported_criteria_dropped)
 from tinyslm_hf.excel.synthetic.generator import generate
 from tinyslm_hf.excel.synthetic.handwritten import handwritten_examples
 from tinyslm_hf.excel.table import CATEGORY, DATE, NUMBER, TEXT, Column, Table, schema_table
@@ -265,6 +266,39 @@ def test_a_named_value_left_out_becomes_one_more_criterion():
     assert with_named_criteria_added(["=MAX(D2:D5)"], table, "longest sci-fi film")[1:] == [
         '=MAXIFS(D2:D5,E2:E5,"Sci-Fi")']
     assert with_named_criteria_added([both], table, request) == [both]
+
+
+def test_a_stated_span_of_days_left_out_becomes_criteria_on_a_date_column():
+    """"how many sci-fi films were watched in January 2024": a count with one condition also gets the month's two
+    bounds on the date column (after every candidate), and wins for testing what the request states; a plain total
+    becomes its -IFS form. A candidate that already tests a date, a request that states no span or two bounds that
+    make no span, a table without dates or values, and a call that takes no criteria get no copy."""
+    table = _films()
+    request = "how many sci-fi films were watched in January 2024"
+    beam = '=COUNTIF(E2:E5,"Sci-Fi")'
+    spanned = '=COUNTIFS(E2:E5,"Sci-Fi",F2:F5,">="&DATE(2024,1,1),F2:F5,"<"&DATE(2024,2,1))'
+    assert with_stated_span_added([beam], table, request) == [beam, spanned]
+    assert pick_candidate(repaired([beam], table, request, request), table, request) == spanned
+    assert with_stated_span_added(["=SUM(D2:D5)"], table, "total minutes watched during 2024")[1:] == [
+        '=SUMIFS(D2:D5,F2:F5,">="&DATE(2024,1,1),F2:F5,"<"&DATE(2025,1,1))']
+    before = "sci-fi minutes before 1 March 2024"
+    assert with_stated_span_added(['=SUMIF(E2:E5,"Sci-Fi",D2:D5)'], table, before)[1:] == [
+        '=SUMIFS(D2:D5,E2:E5,"Sci-Fi",F2:F5,"<"&DATE(2024,3,1))']
+    dated = '=COUNTIFS(F2:F5,">="&DATE(2024,1,1))'
+    assert with_stated_span_added([dated], table, request) == [dated]
+    # a beam testing the year its own way (the Year column's 2009) keeps its place ahead of every copy
+    year = "=SUMIF(C2:C5,2009,D2:D5)"
+    said = "total minutes of films released in 2009"
+    assert with_stated_span_added(["=SUM(D2:D5)", year], table, said)[:2] == ["=SUM(D2:D5)", year]
+    assert pick_candidate(repaired(["=SUM(D2:D5)", year], table, said, said), table, said) == year
+    # two conditions (on what may be two date columns) are not merged onto one
+    assert with_stated_span_added([beam], table, "sci-fi films watched after 1 March 2024 and before 2024-02-01") == [
+        beam]
+    assert with_stated_span_added([beam], table, "how many sci-fi films") == [beam]
+    assert with_stated_span_added(["=LEN(A2)"], table, request) == ["=LEN(A2)"]
+    undated = Table("films", [column for column in table.columns if column.kind != DATE])
+    assert with_stated_span_added([beam], undated, request) == [beam]
+    assert with_stated_span_added([beam], schema_table({"E": "Genre", "F": "Watched"}, 2, 5), request) == [beam]
 
 
 def test_a_yes_no_column_named_by_its_header_is_a_criterion_on_yes_or_after_a_negation_no():
@@ -825,7 +859,11 @@ def test_comparisons_are_read_in_order_and_a_month_is_a_span_of_days():
     assert ordered_comparisons("hired on 21st of September, 2024 with 5 or more, over 2") == [(">=", "5"), (">", "2")]
     # a year alone after `in` is its every day, written as a range, a YEAR() test or a Year column's value
     assert ordered_comparisons("How many episodes came out in 2023?") == [(">=", "2023-01-01"), ("<", "2024-01-01")]
-    for unsure in ("signed up in 2024 or later", "in 2022 through 2024", "not in 2023", "budget for 2023"):
+    for said in ("falls in calendar 2023", "in calendar year 2023", "within the year 2023", "in year 2023",
+                 "during the calendar year 2023"):
+        assert ordered_comparisons(said) == [(">=", "2023-01-01"), ("<", "2024-01-01")], said
+    for unsure in ("signed up in 2024 or later", "in 2022 through 2024", "not in 2023", "budget for 2023",
+                   "not in calendar 2023", "in calendar 2022 through 2024", "students in the 2023 intake"):
         assert ("<", "2024-01-01") not in request_comparisons(unsure), unsure
     year = {(">=", "2023-01-01"), ("<", "2024-01-01")}
     for written in ("=SUMPRODUCT((YEAR(E2:E16)=2023)*G2:G16)", "=COUNTIF(C2:C17,2023)", '=COUNTIF(C2:C17,"2023")',

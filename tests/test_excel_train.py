@@ -413,8 +413,8 @@ def test_constrained_beams_see_their_own_request_and_table(base_dir, monkeypatch
     class Checking(constrained.FormulaLogitsProcessor):
         """Checks, at every step, that each row's copy targets are those of the prompt in that row."""
 
-        def __init__(self, tokenizer, stop_ids, top_k=20, sources=None, keep=None):
-            super().__init__(tokenizer, stop_ids, top_k, sources, keep)
+        def __init__(self, tokenizer, stop_ids, top_k=20, sources=None, keep=None, widths=None):
+            super().__init__(tokenizer, stop_ids, top_k, sources, keep, widths)
             self.requests = [s[0] for s in sources]
 
         def __call__(self, input_ids, scores):
@@ -442,8 +442,8 @@ def test_the_model_reads_the_rewritten_request_and_copies_from_the_original(base
     seen: list[tuple[str, str]] = []
 
     class Recording(constrained.FormulaLogitsProcessor):
-        def __init__(self, tokenizer, stop_ids, top_k=20, sources=None, keep=None):
-            super().__init__(tokenizer, stop_ids, top_k, sources, keep)
+        def __init__(self, tokenizer, stop_ids, top_k=20, sources=None, keep=None, widths=None):
+            super().__init__(tokenizer, stop_ids, top_k, sources, keep, widths)
             self.sources = sources
 
         def __call__(self, input_ids, scores):
@@ -496,8 +496,8 @@ def test_constrained_beams_give_the_same_answers_when_every_allowed_token_is_che
         limited = predict_formulas(model, tok, requests, candidates=k, max_new_tokens=10, constrained=True)
         with monkeypatch.context() as patch:
             class Unlimited(constrained.FormulaLogitsProcessor):
-                def __init__(self, tokenizer, stop_ids, top_k=20, sources=None, keep=None):
-                    super().__init__(tokenizer, stop_ids, top_k, sources, keep=None)
+                def __init__(self, tokenizer, stop_ids, top_k=20, sources=None, keep=None, widths=None):
+                    super().__init__(tokenizer, stop_ids, top_k, sources, keep=None, widths=widths)
 
             patch.setattr(constrained, "FormulaLogitsProcessor", Unlimited)
             unlimited = predict_formulas(model, tok, requests, candidates=k, max_new_tokens=10, constrained=True)
@@ -607,10 +607,11 @@ def test_greedy_answer_scores_are_the_models_own_log_probabilities(base_dir, con
 
 
 def evaluate_constraint(tok, ex):
-    from tinyslm_hf.excel.constrained import FormulaLogitsProcessor
+    from tinyslm_hf.excel.constrained import FormulaLogitsProcessor, reference_width
     from tinyslm_hf.excel.evaluate import _stop_ids, copy_sources
 
-    return FormulaLogitsProcessor(tok, _stop_ids(tok), 20, [copy_sources(ex.table, ex.request)], 1)
+    return FormulaLogitsProcessor(tok, _stop_ids(tok), 20, [copy_sources(ex.table, ex.request)], 1,
+                                  [reference_width(ex.table, ex.request)])
 
 
 def test_if_formulas_take_the_labels_the_request_gives():

@@ -10,7 +10,7 @@ Given the request and the table (`sources`), it also makes every quoted string a
 that starts and ends on word boundaries, a whole cell value, or a comparison operator followed by one (`">=4200"`,
 or `"<"` before `&DATE(...)`). A small model recalls a training value instead of copying an unseen one (`"Leeds"` ->
 `"Liity"`), or closes the string after a letter or two (`"R"` for "Rossi"); a string literal is never something
-the model should invent.
+the model should invent. References stay within the table's columns (or a cell the request types).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 from transformers import LogitsProcessor
 
 from .executor import is_valid_syntax
+from .table import col_index
 
 FUNCTIONS = frozenset("""
 ABS AND AVERAGE AVERAGEA AVERAGEIF AVERAGEIFS CEILING CHOOSE CONCAT CONCATENATE COUNT COUNTA COUNTBLANK COUNTIF
@@ -44,11 +45,17 @@ def _ident_end(text: str, i: int) -> int:
     return j
 
 
-def _ref_part_ok(part: str, at_end: bool) -> bool:
+def _in_table(part: str, width: int | None) -> bool:
+    """Whether a reference's column letters (`$H`, `H2`, a prefix still being written) name one of the table's
+    `width` columns; any column when the width is not known."""
+    return width is None or col_index(part.lstrip("$").rstrip("$0123456789")) < width
+
+
+def _ref_part_ok(part: str, at_end: bool, width: int | None = None) -> bool:
     part = part.upper()
-    if _REF_FULL.match(part) or _COL_FULL.match(part):
-        return True
-    return at_end and bool(_REF_PREFIX.match(part))
+    if not (_REF_FULL.match(part) or _COL_FULL.match(part) or at_end and _REF_PREFIX.match(part)):
+        return False
+    return _in_table(part, width)
 
 
 class ScanState(NamedTuple):
@@ -59,15 +66,19 @@ class ScanState(NamedTuple):
     last_was_open_func: bool = False
 
 
-def check_formula_prefix(text: str, resume: ScanState | None = None) -> tuple[bool, bool]:
+def check_formula_prefix(text: str, resume: ScanState | None = None, width: int | None = None) -> tuple[bool, bool]:
     """(is a valid prefix, is complete). Complete still needs `is_valid_syntax` for the final word.
 
-    `resume` (from `scan_formula_prefix` of a shorter prefix of `text`) skips the part already scanned."""
-    ok, complete, _ = scan_formula_prefix(text, resume)
+    `resume` (from `scan_formula_prefix` of a shorter prefix of `text`) skips the part already scanned. `width`:
+    how many columns, from A, a reference may name (`reference_width`); a reference past them (`H2:HAS15` on an
+    8-column table, a beam gone astray that the formula engine would run over thousands of empty columns) is
+    refused."""
+    ok, complete, _ = scan_formula_prefix(text, resume, width)
     return ok, complete
 
 
-def scan_formula_prefix(text: str, resume: ScanState | None = None) -> tuple[bool, bool, ScanState | None]:
+def scan_formula_prefix(text: str, resume: ScanState | None = None,
+                        width: int | None = None) -> tuple[bool, bool, ScanState | None]:
     """`check_formula_prefix`, plus the state before the last lexeme scanned.
 
     A lexer written as one state machine over the characters (string, number, reference, name, operator), kept in
@@ -125,22 +136,24 @@ def scan_formula_prefix(text: str, resume: ScanState | None = None) -> tuple[boo
                 continue
             if j == n:  # word still being written: a function name, a reference or TRUE/FALSE in the making
                 up = word.upper()
-                ok = any(f.startswith(up) for f in FUNCTIONS) or _ref_part_ok(up, True)
-                return ok, ok and (_REF_FULL.match(up) is not None or up in ("TRUE", "FALSE")), checkpoint
+                reference = _ref_part_ok(up, True, width)
+                ok = reference or any(f.startswith(up) for f in FUNCTIONS)
+                return ok, (reference and _REF_FULL.match(up) is not None) or up in ("TRUE", "FALSE"), checkpoint
             if text[j] == ":":
                 k = _ident_end(text, j + 1)
                 second = text[j + 1:k]
-                if not _ref_part_ok(word, False):
+                if not _ref_part_ok(word, False, width):
                     return False, False, None
                 if k == n:
-                    ok = _ref_part_ok(second, True) if second else True
+                    ok = _ref_part_ok(second, True, width) if second else True
                     a, b = word.upper(), second.upper()
                     full = bool((_REF_FULL.match(a) and _REF_FULL.match(b)) or (_COL_FULL.match(a) and _COL_FULL.match(b)))
                     return ok, bool(ok and full and not stack), checkpoint
-                if not second or not _ref_part_ok(second, False):
+                if not second or not _ref_part_ok(second, False, width):
                     return False, False, None
                 j = k
-            elif not (_REF_FULL.match(word.upper()) or word.upper() in ("TRUE", "FALSE")):
+            elif not (_REF_FULL.match(word.upper()) and _in_table(word.upper(), width)
+                      or word.upper() in ("TRUE", "FALSE")):
                 return False, False, None
             i, expect_operand, last_was_open_func = j, False, False
             continue
@@ -268,6 +281,20 @@ def copies_only(text: str, sources: list[str] | CopyTargets | None) -> bool:
     return open_content is None or targets.allows(open_content, complete=False)
 
 
+_TYPED_CELL = re.compile(r"(?<![A-Za-z0-9$])\$?([A-Za-z]{1,3})\$?[0-9]+\b")
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def reference_width(table, request: str) -> int:
+    """How many columns, from A, a formula for `request` on `table` may refer to: up to the table's last column (a
+    table given as `--columns "A=Region,C=Sales"` may skip letters), or further to a cell the request types by
+    address outside its quotes (`the rate in J1`) that is no part of a cell value (`AB16` in a postcode)."""
+    cells = [str(value).lower() for column in table.columns for value in column.values if value is not None]
+    typed = [m.group(1) for m in _TYPED_CELL.finditer(_QUOTED.sub(" ", request))
+             if not any(m.group(0).lower() in cell for cell in cells)]
+    return max(col_index(letter) for letter in [column.letter for column in table.columns] + typed) + 1
+
+
 def is_complete_formula(text: str) -> bool:
     ok, complete = check_formula_prefix(text)
     return ok and complete and is_valid_syntax(text)
@@ -280,8 +307,9 @@ class FormulaLogitsProcessor(LogitsProcessor):
     """
 
     def __init__(self, tokenizer, stop_ids: list[int], top_k: int = 20, sources: list[list[str]] | None = None,
-                 keep: int | None = None):
+                 keep: int | None = None, widths: list[int] | None = None):
         """`sources[row]`: that row's request followed by its table's text cell values (None: no copy constraint).
+        `widths[row]`: how many columns, from A, that row's formula may refer to (`reference_width`; None: any).
 
         `keep`: how many allowed tokens per row the decoding can use (1 for greedy search; generate's
         `max(2, 1 + n_eos) * num_beams` for beam search, which picks no more per row); the check stops there, as
@@ -301,6 +329,7 @@ class FormulaLogitsProcessor(LogitsProcessor):
         self._special = set(tokenizer.all_special_ids)
         self._pieces: dict[int, str] = {}
         self.keep = keep
+        self.widths = widths
 
     def _extend(self, text: str, generated: list[int], tok: int) -> str:
         """The answer's text after `tok`. A byte-level BPE decodes by concatenation, so the token's own text is
@@ -313,12 +342,26 @@ class FormulaLogitsProcessor(LogitsProcessor):
             return self.tokenizer.decode(generated + [tok], skip_special_tokens=True)
         return text + piece
 
-    def _allowed(self, generated: list[int], candidates: list[int], row: int = 0,
-                 limit: int | None = None) -> list[int]:
-        """The candidates (in their order) that keep the answer a valid formula prefix; at most `limit` of them."""
+    def _allowed(self, generated: list[int], candidates: list[int], row: int = 0, limit: int | None = None,
+                 screen: bool = False) -> list[int]:
+        """The candidates (in their order) that keep the answer a valid formula prefix; at most `limit` of them.
+
+        `screen`: first test the answer extended by the candidate's first character alone, once per character
+        (memoised), and skip every candidate whose first character already fails; it pays when most candidates
+        fail, as in a scan of the whole vocabulary inside a string that must copy one word. The grammar and the
+        copy check accept every prefix of a text they accept, with two exceptions that are never screened: a quote
+        (alone it closes a string that `""` would continue) and a letter outside ASCII (its lower case can depend
+        on the next one: Greek final sigma)."""
         text = self.tokenizer.decode(generated, skip_special_tokens=True)
-        resume = scan_formula_prefix(text)[2]  # every candidate extends `text`: scan its common part once
+        width = self.widths[row] if self.widths else None
+        resume = scan_formula_prefix(text, width=width)[2]  # every candidate extends `text`: scan its common part once
         targets = self.targets[row] if self.targets else None
+
+        def fits(candidate: str) -> bool:
+            ok, _ = check_formula_prefix(candidate, resume if candidate.startswith(text) else None, width)
+            return ok and copies_only(candidate, targets)
+
+        heads: dict[str, bool] = {}
         allowed = []
         complete: bool | None = None
         for tok in candidates:
@@ -331,8 +374,14 @@ class FormulaLogitsProcessor(LogitsProcessor):
             if tok in self._special:
                 continue
             candidate = self._extend(text, generated, tok)
-            ok, _ = check_formula_prefix(candidate, resume if candidate.startswith(text) else None)
-            if ok and copies_only(candidate, targets):
+            if screen and candidate.startswith(text) and len(candidate) > len(text) + 1 and "\ufffd" not in candidate:
+                head = candidate[len(text)]
+                if head != '"' and head.isascii():
+                    if head not in heads:
+                        heads[head] = fits(text + head)
+                    if not heads[head]:
+                        continue
+            if fits(candidate):
                 allowed.append(tok)
                 if limit is not None and len(allowed) >= limit:
                     break
@@ -352,7 +401,7 @@ class FormulaLogitsProcessor(LogitsProcessor):
             allowed = self._allowed(generated, top[row], row, limit=self.keep)
             if not allowed:  # rare: scan the whole vocabulary, best first
                 order = torch.argsort(scores[row], descending=True).tolist()
-                allowed = self._allowed(generated, order, row, limit=1) or sorted(self.stop_ids)
+                allowed = self._allowed(generated, order, row, limit=1, screen=True) or sorted(self.stop_ids)
             idx = torch.tensor(allowed, device=scores.device)
             masked[row, idx] = scores[row, idx]
         return masked

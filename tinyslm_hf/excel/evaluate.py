@@ -104,7 +104,7 @@ def _decode(model, tokenizer, rows: list[tuple[Any, str, bool, str]], *, batch_s
             constrained: bool, top_k: int, copy_strings: bool, candidates: int) -> list[list[tuple[str, float]]]:
     """For each (table, request the model reads, show_samples, request as written): the distinct answers of its
     `candidates` beams (one for greedy) with their length-normalised log-probabilities, best first."""
-    from .constrained import FormulaLogitsProcessor  # looked up per call: tests wrap it to watch each row
+    from .constrained import FormulaLogitsProcessor, reference_width  # per call: tests wrap the processor
     limit = getattr(model.config, "max_position_embeddings", None)
     prompts = [_prompt(tokenizer, t, r, s, limit) for t, r, s, _ in rows]
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
@@ -134,7 +134,9 @@ def _decode(model, tokenizer, rows: list[tuple[Any, str, bool, str]], *, batch_s
                     own = [copy_sources(rows[i][0], rows[i][3]) for i in idx]
                     sources = [s for s in own for _ in range(candidates)]
                 keep = max(2, 1 + len(stop)) * candidates if candidates > 1 else 1  # what the search can pick
-                processors = LogitsProcessorList([FormulaLogitsProcessor(tokenizer, stop, top_k, sources, keep)])
+                widths = [reference_width(rows[i][0], rows[i][3]) for i in idx for _ in range(candidates)]
+                processors = LogitsProcessorList([FormulaLogitsProcessor(tokenizer, stop, top_k, sources, keep,
+                                                                         widths)])
             beams = dict(num_beams=candidates, num_return_sequences=candidates) if candidates > 1 else {}
             out = model.generate(**batch, max_new_tokens=new_tokens, do_sample=False, eos_token_id=stop,
                                  pad_token_id=tokenizer.pad_token_id, logits_processor=processors,

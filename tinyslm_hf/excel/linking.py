@@ -557,9 +557,11 @@ _MONTH_SPAN = re.compile(rf"(?<!\bnot\s)(?<!\bexcept\s)(?<!\boutside\s)\b(in|wit
                          r"(?![-/]\d|\s*(?:-|–|through|thru|to|till|until|onwards?)(?:\W|$)"
                          rf"|\s*(?:and|or|&)\s+(?:{_alternation(_MONTH)})\b)", re.IGNORECASE)
 
-# `in 2023`, `during 2024`: every day of that year. Not `in 2024 or later` (read above), `for 2023` (a budget year, a
-# label), not `not in 2023`, not the start of a longer span (`in 2022 through 2024`, `in 2022 and 2023`), not a date.
-_YEAR_SPAN = re.compile(r"(?<!\bnot\s)(?<!\bexcept\s)(?<!\boutside\s)\b(?:in|during|within)\s+((?:19|20)\d\d)\b"
+# `in 2023`, `during 2024`, `in calendar 2023`, `within the calendar year 2024`: every day of that year. Not `in 2024
+# or later` (read above), `for 2023` (a budget year, a label), not `not in 2023`, not the start of a longer span (`in
+# 2022 through 2024`, `in 2022 and 2023`), not a date, not a label (`in the 2024 intake`).
+_YEAR_SPAN = re.compile(r"(?<!\bnot\s)(?<!\bexcept\s)(?<!\boutside\s)\b(?:in|during|within)\s+"
+                        r"(?:the\s+(?:calendar\s+)?year\s+|calendar\s+(?:year\s+)?|year\s+)?((?:19|20)\d\d)\b"
                         r"(?![-/]\d|\s*(?:-|–|through|thru|to|till|until|onwards?)(?:\W|$)"
                         r"|\s*(?:or|and|&)\s+(?:later|after|earlier|before|more recently|(?:19|20)\d\d)\b)", re.IGNORECASE)
 

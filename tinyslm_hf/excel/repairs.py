@@ -13,10 +13,10 @@ import re
 from collections import defaultdict
 
 from .executor import single_cells
-from .linking import (QUOTED_TEXT, addressed_cells, empty_kind, filters_rows, joining_character, link_columns,
-                      mentioned_rows, normalise_number, ordered_comparisons, presence_asked, request_fallback,
-                      request_labels, request_mid_start, request_numbers, request_replacement, spread_asked,
-                      states_a_comparison)
+from .linking import (ISO_DATE, QUOTED_TEXT, addressed_cells, empty_kind, filters_rows, joining_character,
+                      link_columns, mentioned_rows, normalise_number, ordered_comparisons, presence_asked,
+                      request_fallback, request_labels, request_mid_start, request_numbers, request_replacement,
+                      spread_asked, states_a_comparison)
 from .ranking import (CALL_NAME, CELL_RANGE, HOW_MANY, MID_CALL, ROUNDING_CALLS, aggregate_agrees, aggregates_asked,
                       asks_rounding, averages_or_extremes_under_condition, blank_strings, call_arguments, calls_of,
                       comparison_sites, date_criteria, date_piece_cells, formula_comparisons, holds_text, if_arguments,
@@ -33,10 +33,10 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     asked for dropped or made to round to the stated places, a ratio of two named columns, a count of the rows where
     a named column is empty or filled in, the piece of a text or the part of a date asked for, values joined with the
     character named, the span between a column's extremes, criteria nothing supports dropped, a named value added as
-    a criterion, date criteria moved to a date column, column ranges over the data rows, a lookup with the fallback
-    the request gives, arguments in the request's order, an IF's labels from the request. `reading` is what the
-    model read (the request, or its rewrite), `written` the request as typed (labels and cue words are read from
-    it)."""
+    a criterion, a stated span of days added as criteria, date criteria moved to a date column, column ranges over
+    the data rows, a lookup with the fallback the request gives, arguments in the request's order, an IF's labels
+    from the request. `reading` is what the model read (the request, or its rewrite), `written` the request as typed
+    (labels and cue words are read from it)."""
     candidates = with_record_lookups(candidates, table, reading, written)
     candidates = with_criteria_columns(with_linked_values(candidates, table, reading), table, reading)
     candidates = with_text_dropped(with_stated_comparison(candidates, reading), table)
@@ -49,6 +49,7 @@ def repaired(candidates: list[str], table, reading: str, written: str) -> list[s
     candidates = with_spread_built(with_joining_character(candidates, written), table, reading)
     candidates = with_unsupported_criteria_dropped(candidates, table, reading, written)
     candidates = with_named_criteria_added(candidates, table, reading)
+    candidates = with_stated_span_added(candidates, table, reading)
     candidates = with_date_criteria_columns(candidates, table, reading)
     candidates = with_data_ranges(candidates, table, reading)
     candidates = with_fallback_lookup(candidates, table, reading, written)
@@ -586,17 +587,60 @@ def with_named_criteria_added(candidates: list[str], table, request: str) -> lis
             continue
         pairs = [f"{letter}{table.first_row}:{letter}{table.last_row},{string_literal(value)}"
                  for letter, value in missing]
-        name, args = call
-        if name in ("SUMIFS", "AVERAGEIFS", "MAXIFS", "MINIFS", "COUNTIFS"):
-            out.append(f"={name}({','.join(args + pairs)})")
-        elif name == "COUNTIF" and len(args) == 2:
-            out.append(f"=COUNTIFS({','.join(args + pairs)})")
-        elif name in ("SUMIF", "AVERAGEIF") and len(args) == 3:
-            out.append(f"={name}S({','.join([args[2], *args[:2], *pairs])})")
-        elif name in _WITH_CRITERIA and len(args) == 1 and CELL_RANGE.fullmatch(args[0]):
-            head = [] if name.startswith("COUNT") else args
-            out.append(f"={_WITH_CRITERIA[name]}({','.join(head + pairs)})")
+        if (copy := _criteria_added(*call, pairs)) is not None:
+            out.append(copy)
     return list(dict.fromkeys(out))
+
+
+def _criteria_added(name: str, args: list[str], pairs: list[str]) -> str | None:
+    """A call with more (range, criterion) pairs: an -IFS call extended, SUMIF / AVERAGEIF / COUNTIF in their -IFS
+    form, a plain aggregate of one range in its conditional form; None for any other call."""
+    if name in ("SUMIFS", "AVERAGEIFS", "MAXIFS", "MINIFS", "COUNTIFS"):
+        return f"={name}({','.join(args + pairs)})"
+    if name == "COUNTIF" and len(args) == 2:
+        return f"=COUNTIFS({','.join(args + pairs)})"
+    if name in ("SUMIF", "AVERAGEIF") and len(args) == 3:
+        return f"={name}S({','.join([args[2], *args[:2], *pairs])})"
+    if name in _WITH_CRITERIA and len(args) == 1 and CELL_RANGE.fullmatch(args[0]):
+        head = [] if name.startswith("COUNT") else args
+        return f"={_WITH_CRITERIA[name]}({','.join(head + pairs)})"
+    return None
+
+
+def with_stated_span_added(candidates: list[str], table, request: str) -> list[str]:
+    """`candidates` (best first), then, for each conditional aggregate (or plain SUM / AVERAGE / MAX / MIN / COUNT /
+    COUNTA of a column) that tests no date while the request states one span of days, its copies testing that span
+    on a date column: `=COUNTIF(I2:I17,"North")` for "how many rentals left from the North dock during July 2024"
+    also as `=COUNTIFS(I2:I17,"North",D2:D17,">="&DATE(2024,7,1),D2:D17,"<"&DATE(2024,8,1))`.
+
+    The model drops a stated month or year from a count or a total that has another condition far more often than
+    it gets the condition wrong: most training requests have one condition. The span is what
+    `linking.ordered_comparisons` reads (`in July 2024`, `during 2023`, `before 1 April 2024`), at most one bound on
+    each side, so one column can hold it (two conditions on two date columns are not merged onto one); every date
+    column is tried, those the request names first (as `with_date_criteria_columns`). The copies come after every
+    candidate: a beam that tests the span its own way (a Year column's `2009`, a YEAR() test) keeps its place. A
+    table without values says nothing of its columns' kinds."""
+    if not table.has_values:
+        return candidates
+    span = [(op, value) for op, value in ordered_comparisons(request) if ISO_DATE.match(value)]
+    lower = [value for op, value in span if op in (">", ">=")]
+    upper = [value for op, value in span if op in ("<", "<=")]
+    dated = [column.letter for column in table.columns if column.kind == DATE]
+    if not span or not dated or len(lower) > 1 or len(upper) > 1 or lower and upper and lower[0] >= upper[0]:
+        return candidates
+    named = {link.letter for link in link_columns(table, request) if link.kind == "header"}
+    dated.sort(key=lambda letter: letter not in named)
+    added: list[str] = []
+    for formula in candidates:
+        call = call_arguments(formula)
+        if not call or date_criteria(formula) or set(span) & formula_comparisons(formula):
+            continue
+        for letter in dated:
+            rows = f"{letter}{table.first_row}:{letter}{table.last_row}"
+            pairs = [f'{rows},"{op}"&DATE({int(value[:4])},{int(value[5:7])},{int(value[8:])})' for op, value in span]
+            if (copy := _criteria_added(*call, pairs)) is not None:
+                added.append(copy)
+    return list(dict.fromkeys(candidates + added))
 
 
 def with_date_criteria_columns(candidates: list[str], table, request: str) -> list[str]:
