@@ -22,6 +22,7 @@ import torch
 from transformers import LogitsProcessor
 
 from .executor import is_valid_syntax
+from .linking import QUOTED_TEXT
 from .table import col_index
 
 FUNCTIONS = frozenset("""
@@ -282,7 +283,6 @@ def copies_only(text: str, sources: list[str] | CopyTargets | None) -> bool:
 
 
 _TYPED_CELL = re.compile(r"(?<![A-Za-z0-9$])\$?([A-Za-z]{1,3})\$?[0-9]+\b")
-_QUOTED = re.compile(r'"[^"]*"')
 
 
 def reference_width(table, request: str) -> int:
@@ -290,7 +290,7 @@ def reference_width(table, request: str) -> int:
     table given as `--columns "A=Region,C=Sales"` may skip letters), or further to a cell the request types by
     address outside its quotes (`the rate in J1`) that is no part of a cell value (`AB16` in a postcode)."""
     cells = [str(value).lower() for column in table.columns for value in column.values if value is not None]
-    typed = [m.group(1) for m in _TYPED_CELL.finditer(_QUOTED.sub(" ", request))
+    typed = [m.group(1) for m in _TYPED_CELL.finditer(QUOTED_TEXT.sub(" ", request))
              if not any(m.group(0).lower() in cell for cell in cells)]
     return max(col_index(letter) for letter in [column.letter for column in table.columns] + typed) + 1
 
