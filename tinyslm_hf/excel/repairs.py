@@ -163,7 +163,7 @@ def with_stated_comparison(candidates: list[str], request: str) -> list[str]:
     stated = ordered_comparisons(request)
     if not stated:
         return candidates
-    targets = [(op, "DATE({},{},{})".format(*map(int, value.split("-"))) if "-" in value[1:] else None, value)
+    targets = [(op, _date_call(value) if "-" in value[1:] else None, value)
                for op, value in stated]
     out: list[str] = []
     for formula in candidates:
@@ -183,6 +183,11 @@ def with_stated_comparison(candidates: list[str], request: str) -> list[str]:
             copy = copy[:start] + site + copy[end:]
         out.append(copy)
     return list(dict.fromkeys(out))
+
+
+def _date_call(iso: str) -> str:
+    """An ISO date as the formula writes it: `2024-03-01` -> `DATE(2024,3,1)`."""
+    return "DATE({},{},{})".format(*map(int, iso.split("-")))
 
 
 def _site_operator(site: str) -> str:
@@ -637,7 +642,7 @@ def with_stated_span_added(candidates: list[str], table, request: str) -> list[s
             continue
         for letter in dated:
             rows = f"{letter}{table.first_row}:{letter}{table.last_row}"
-            pairs = [f'{rows},"{op}"&DATE({int(value[:4])},{int(value[5:7])},{int(value[8:])})' for op, value in span]
+            pairs = [f'{rows},"{op}"&{_date_call(value)}' for op, value in span]
             if (copy := _criteria_added(*call, pairs)) is not None:
                 added.append(copy)
     return list(dict.fromkeys(candidates + added))
